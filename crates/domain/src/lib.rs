@@ -1,0 +1,22 @@
+//! The booking domain of Gatehouse: catalogue, booking windows, real-name documents, purchase
+//! limits and the in-memory stock ledger that decides every reservation.
+//!
+//! Architecture invariant: this crate does no I/O. It knows nothing of HTTP, SQL, tokio or
+//! cryptography; time comes in as a parameter (see [`clock`]), personal data comes in already
+//! sealed or blind-indexed by an adapter (see [`personal`]).
+
+pub mod catalogue;
+pub mod clock;
+pub mod demo;
+pub mod error;
+pub mod identity;
+pub mod ledger;
+pub mod order;
+pub mod personal;
+pub mod store;
+pub mod window;
+
+pub use catalogue::{Product, ProductId, ProductKind, ProductRules, Slot, SlotId, TicketType, TicketTypeId};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::BookingError;
+pub use order::{AccountId, Order, OrderId, OrderState, Ticket, TicketId, TicketState};

@@ -1,0 +1,119 @@
+//! The storage port: what the booking service needs from a database, in the domain's terms.
+//! Adapters (gatehouse-store) implement it for SQLite and PostgreSQL; one conformance suite
+//! checks both.
+
+use async_trait::async_trait;
+use jiff::civil::Date;
+use jiff::Timestamp;
+
+use crate::catalogue::{Notice, NewSlot, Product, ProductId, ProductKind, ProductSpec, Slot, SlotId, TicketType, TicketTypeId};
+use crate::order::{AccountId, Order, OrderEvent, OrderId, OrderState, TicketId, TicketState};
+use crate::personal::BlindIndex;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A constraint refused the write: stock, a claim, a state that moved, a duplicate key.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The (account, Idempotency-Key) pair already names an order.
+    #[error("idempotency key already used")]
+    DuplicateIdempotencyKey,
+    #[error("{0} is still in use")]
+    InUse(&'static str),
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+/// A signed-in party. Bearer tokens are stored only as their SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: AccountId,
+    pub display_name: String,
+    pub is_admin: bool,
+    pub locked_until: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+/// A slot with the product kind the ledger needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotWithKind {
+    pub slot: Slot,
+    pub kind: ProductKind,
+}
+
+/// What the ledger is rebuilt from: every bookable slot, and the claims of active tickets and
+/// orders from `from_day` on.
+#[derive(Debug, Clone, Default)]
+pub struct LedgerSnapshot {
+    pub slots: Vec<SlotWithKind>,
+    pub claims: Vec<(BlindIndex, Date, ProductKind, u16)>,
+    pub orders: Vec<(AccountId, Date, u16)>,
+}
+
+/// A state change of an existing order, applied only if the order is still in `from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderTransition {
+    pub order_id: OrderId,
+    pub slot_id: SlotId,
+    pub from: OrderState,
+    pub to: OrderState,
+    /// Tickets that change state; each must currently be active.
+    pub tickets: Vec<(TicketId, TicketState)>,
+    /// Stock given back to the slot.
+    pub released: u32,
+    pub event: OrderEvent,
+}
+
+/// One change to the booking ledger. A batch of them commits in one transaction or not at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerWrite {
+    /// Insert an order with its tickets and first history line, taking its stock from the slot
+    /// only if the slot has it.
+    Place { order: Order, id_limit: u16, order_limit: u16 },
+    Transition(OrderTransition),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // Catalogue.
+    async fn create_product(&self, spec: &ProductSpec) -> Result<Product, StoreError>;
+    async fn update_product(&self, id: ProductId, spec: &ProductSpec) -> Result<Product, StoreError>;
+    async fn get_product(&self, id: ProductId) -> Result<Option<Product>, StoreError>;
+    async fn list_products(&self) -> Result<Vec<Product>, StoreError>;
+    /// Removes a product with its slots, ticket types and notices; `InUse` if it has orders.
+    async fn delete_product(&self, id: ProductId) -> Result<(), StoreError>;
+    async fn publish_notice(&self, product: ProductId, text: &str, at: Timestamp) -> Result<Notice, StoreError>;
+    async fn current_notice(&self, product: ProductId) -> Result<Option<Notice>, StoreError>;
+    async fn create_ticket_type(&self, product: ProductId, name: &str, price_fen: u32) -> Result<TicketType, StoreError>;
+    async fn list_ticket_types(&self, product: ProductId) -> Result<Vec<TicketType>, StoreError>;
+    async fn get_ticket_type(&self, id: TicketTypeId) -> Result<Option<TicketType>, StoreError>;
+    /// `InUse` if tickets of this type were sold.
+    async fn delete_ticket_type(&self, id: TicketTypeId) -> Result<(), StoreError>;
+    /// Creates a slot; `Conflict` if the product already has a slot on that date at that start.
+    async fn create_slot(&self, slot: &NewSlot, starts_at: Timestamp, ends_at: Timestamp) -> Result<Slot, StoreError>;
+    async fn get_slot(&self, id: SlotId) -> Result<Option<Slot>, StoreError>;
+    async fn list_slots(&self, product: ProductId, from: Date, to: Date) -> Result<Vec<Slot>, StoreError>;
+    /// `Conflict` if the capacity would fall below what is taken.
+    async fn set_slot_capacity(&self, id: SlotId, capacity: u32) -> Result<(), StoreError>;
+    /// `InUse` if the slot has orders.
+    async fn delete_slot(&self, id: SlotId) -> Result<(), StoreError>;
+
+    // Accounts.
+    async fn create_account(&self, display_name: &str, token_hash: &[u8; 32], is_admin: bool, at: Timestamp) -> Result<Account, StoreError>;
+    async fn account_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<Account>, StoreError>;
+    async fn get_account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
+    async fn set_account_lock(&self, id: AccountId, until: Option<Timestamp>) -> Result<(), StoreError>;
+
+    // The booking ledger.
+    /// Applies every write in one transaction, or none of them.
+    async fn apply(&self, writes: &[LedgerWrite]) -> Result<(), StoreError>;
+    async fn ledger_snapshot(&self, from_day: Date) -> Result<LedgerSnapshot, StoreError>;
+    async fn get_order(&self, id: &OrderId) -> Result<Option<Order>, StoreError>;
+    async fn order_by_idempotency_key(&self, account: AccountId, key: &str) -> Result<Option<Order>, StoreError>;
+    /// An account's orders, newest first, optionally of one product kind.
+    async fn list_orders(&self, account: AccountId, kind: Option<ProductKind>, limit: u32) -> Result<Vec<Order>, StoreError>;
+    /// Unpaid orders whose hold ended at or before `now`.
+    async fn due_holds(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>, StoreError>;
+}
