@@ -1,1 +1,16 @@
-//! placeholder
+//! Storage adapters for the booking domain's [`Store`](gatehouse_domain::store::Store) port:
+//! SQLite in WAL mode (the embedded default) and PostgreSQL, each with its own migrations, sharing
+//! one SQL implementation and one conformance suite ([`conformance`]).
+//!
+//! Architecture invariant: the schema enforces the booking invariants on its own (a slot's
+//! `taken <= capacity`, unique per-ID and per-account claims), so even a wrong ledger above it
+//! cannot oversell.
+
+#[macro_use]
+mod sql;
+pub mod postgres;
+mod rows;
+pub mod sqlite;
+
+pub use postgres::PgStore;
+pub use sqlite::{SqliteDurability, SqliteStore};

@@ -1,0 +1,299 @@
+//! Database rows and their conversion to domain types. Rows are plain structs that both
+//! databases decode (`FromRow` is generic over the row type); domain types never touch SQL.
+
+use jiff::civil::{Date, Time};
+use jiff::Timestamp;
+use sqlx::FromRow;
+
+use gatehouse_domain::catalogue::{Notice, Product, ProductId, ProductKind, ProductRules, ProductSpec, Slot, SlotId, TicketType, TicketTypeId};
+use gatehouse_domain::identity::IdKind;
+use gatehouse_domain::order::{AccountId, Order, OrderEvent, OrderId, OrderState, Ticket, TicketId, TicketState};
+use gatehouse_domain::personal::{BlindIndex, Sealed};
+use gatehouse_domain::store::{Account, StoreError};
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Backend(format!("stored {what} is malformed"))
+}
+
+pub fn ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+pub fn from_ms(v: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_millisecond(v).map_err(|_| corrupt("instant"))
+}
+
+pub fn date_text(d: Date) -> String {
+    d.to_string()
+}
+
+pub fn parse_date(s: &str) -> Result<Date, StoreError> {
+    s.parse().map_err(|_| corrupt("date"))
+}
+
+pub fn time_text(t: Time) -> String {
+    t.strftime("%H:%M:%S").to_string()
+}
+
+fn parse_time(s: &str) -> Result<Time, StoreError> {
+    s.parse().map_err(|_| corrupt("time"))
+}
+
+fn int<T: TryFrom<i64>>(v: i64, what: &str) -> Result<T, StoreError> {
+    T::try_from(v).map_err(|_| corrupt(what))
+}
+
+pub fn kind(s: &str) -> Result<ProductKind, StoreError> {
+    ProductKind::parse(s).ok_or_else(|| corrupt("product kind"))
+}
+
+#[derive(FromRow)]
+pub struct AccountRow {
+    pub id: i64,
+    pub display_name: String,
+    pub is_admin: bool,
+    pub locked_until: Option<i64>,
+    pub created_at: i64,
+}
+
+impl AccountRow {
+    pub fn into_domain(self) -> Result<Account, StoreError> {
+        Ok(Account {
+            id: AccountId(self.id),
+            display_name: self.display_name,
+            is_admin: self.is_admin,
+            locked_until: self.locked_until.map(from_ms).transpose()?,
+            created_at: from_ms(self.created_at)?,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub struct ProductRow {
+    pub id: i64,
+    pub kind: String,
+    pub name: String,
+    pub introduction: String,
+    pub theatre_type: Option<String>,
+    pub film: Option<String>,
+    pub featured: bool,
+    pub open_days_before: i64,
+    pub open_at: String,
+    pub close_minutes_before_start: i64,
+    pub id_limit_per_day: i64,
+    pub max_visitors_per_order: i64,
+    pub max_orders_per_account_per_day: i64,
+    pub hold_minutes: i64,
+    pub notice_version: i64,
+}
+
+impl ProductRow {
+    pub fn into_domain(self) -> Result<Product, StoreError> {
+        Ok(Product {
+            id: ProductId(self.id),
+            notice_version: int(self.notice_version, "notice version")?,
+            spec: ProductSpec {
+                kind: kind(&self.kind)?,
+                name: self.name,
+                introduction: self.introduction,
+                theatre_type: self.theatre_type,
+                film: self.film,
+                featured: self.featured,
+                rules: ProductRules {
+                    open_days_before: int(self.open_days_before, "rule")?,
+                    open_at: parse_time(&self.open_at)?,
+                    close_minutes_before_start: int(self.close_minutes_before_start, "rule")?,
+                    id_limit_per_day: int(self.id_limit_per_day, "rule")?,
+                    max_visitors_per_order: int(self.max_visitors_per_order, "rule")?,
+                    max_orders_per_account_per_day: int(self.max_orders_per_account_per_day, "rule")?,
+                    hold_minutes: int(self.hold_minutes, "rule")?,
+                },
+            },
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub struct NoticeRow {
+    pub product_id: i64,
+    pub version: i64,
+    pub text: String,
+    pub published_at: i64,
+}
+
+impl NoticeRow {
+    pub fn into_domain(self) -> Result<Notice, StoreError> {
+        Ok(Notice {
+            product_id: ProductId(self.product_id),
+            version: int(self.version, "notice version")?,
+            text: self.text,
+            published_at: from_ms(self.published_at)?,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub struct TicketTypeRow {
+    pub id: i64,
+    pub product_id: i64,
+    pub name: String,
+    pub price_fen: i64,
+}
+
+impl TicketTypeRow {
+    pub fn into_domain(self) -> Result<TicketType, StoreError> {
+        Ok(TicketType { id: TicketTypeId(self.id), product_id: ProductId(self.product_id), name: self.name, price_fen: int(self.price_fen, "price")? })
+    }
+}
+
+#[derive(FromRow)]
+pub struct SlotRow {
+    pub id: i64,
+    pub product_id: i64,
+    pub date: String,
+    pub start_time: String,
+    pub end_time: String,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub capacity: i64,
+    pub taken: i64,
+}
+
+impl SlotRow {
+    pub fn into_domain(self) -> Result<Slot, StoreError> {
+        Ok(Slot {
+            id: SlotId(self.id),
+            product_id: ProductId(self.product_id),
+            date: parse_date(&self.date)?,
+            start: parse_time(&self.start_time)?,
+            end: parse_time(&self.end_time)?,
+            starts_at: from_ms(self.starts_at)?,
+            ends_at: from_ms(self.ends_at)?,
+            capacity: int(self.capacity, "capacity")?,
+            taken: int(self.taken, "taken")?,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub struct SlotKindRow {
+    #[sqlx(flatten)]
+    pub slot: SlotRow,
+    pub kind: String,
+}
+
+#[derive(FromRow)]
+pub struct OrderRow {
+    pub id: String,
+    pub account_id: i64,
+    pub product_id: i64,
+    pub kind: String,
+    pub slot_id: i64,
+    pub day: String,
+    pub order_seq: i64,
+    pub state: String,
+    pub notice_version: i64,
+    pub contact_phone: Vec<u8>,
+    pub total_fen: i64,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub idempotency_key: Option<String>,
+    pub request_digest: Option<String>,
+}
+
+#[derive(FromRow)]
+pub struct TicketRow {
+    pub id: String,
+    pub ticket_type_id: i64,
+    pub price_fen: i64,
+    pub visitor_name: Vec<u8>,
+    pub id_kind: String,
+    pub id_number: Vec<u8>,
+    pub id_blind: Vec<u8>,
+    pub claim_seq: i64,
+    pub state: String,
+}
+
+impl TicketRow {
+    pub fn into_domain(self) -> Result<Ticket, StoreError> {
+        Ok(Ticket {
+            id: TicketId(self.id),
+            ticket_type_id: TicketTypeId(self.ticket_type_id),
+            price_fen: int(self.price_fen, "price")?,
+            visitor_name: Sealed(self.visitor_name),
+            id_kind: IdKind::parse(&self.id_kind).ok_or_else(|| corrupt("id kind"))?,
+            id_number: Sealed(self.id_number),
+            id_blind: BlindIndex::from_slice(&self.id_blind).ok_or_else(|| corrupt("blind index"))?,
+            claim_seq: int(self.claim_seq, "claim")?,
+            state: TicketState::parse(&self.state).ok_or_else(|| corrupt("ticket state"))?,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub struct EventRow {
+    pub at: i64,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub note: String,
+}
+
+fn order_state(s: &str) -> Result<OrderState, StoreError> {
+    OrderState::parse(s).ok_or_else(|| corrupt("order state"))
+}
+
+impl EventRow {
+    pub fn into_domain(self) -> Result<OrderEvent, StoreError> {
+        Ok(OrderEvent {
+            at: from_ms(self.at)?,
+            from: self.from_state.as_deref().map(order_state).transpose()?,
+            to: order_state(&self.to_state)?,
+            note: self.note,
+        })
+    }
+}
+
+impl OrderRow {
+    pub fn into_domain(self, tickets: Vec<TicketRow>, events: Vec<EventRow>) -> Result<Order, StoreError> {
+        Ok(Order {
+            id: OrderId(self.id),
+            account_id: AccountId(self.account_id),
+            product_id: ProductId(self.product_id),
+            kind: kind(&self.kind)?,
+            slot_id: SlotId(self.slot_id),
+            day: parse_date(&self.day)?,
+            order_seq: int(self.order_seq, "order claim")?,
+            state: order_state(&self.state)?,
+            notice_version: int(self.notice_version, "notice version")?,
+            contact_phone: Sealed(self.contact_phone),
+            total_fen: int(self.total_fen, "total")?,
+            created_at: from_ms(self.created_at)?,
+            expires_at: self.expires_at.map(from_ms).transpose()?,
+            idempotency_key: self.idempotency_key,
+            request_digest: self.request_digest,
+            tickets: tickets.into_iter().map(TicketRow::into_domain).collect::<Result<_, _>>()?,
+            history: events.into_iter().map(EventRow::into_domain).collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+/// Maps a database error to the domain's storage error, naming constraint failures.
+pub fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::RowNotFound => StoreError::NotFound("row"),
+        sqlx::Error::Database(db) => {
+            let msg = db.message().to_owned();
+            let constraint = db.constraint().unwrap_or_default().to_owned();
+            if db.is_unique_violation() && (msg.contains("idempotency_key") || constraint.contains("idempotency_key")) {
+                StoreError::DuplicateIdempotencyKey
+            } else if db.is_unique_violation() || db.is_check_violation() {
+                StoreError::Conflict(if constraint.is_empty() { msg } else { constraint })
+            } else if db.is_foreign_key_violation() {
+                StoreError::InUse("record")
+            } else {
+                StoreError::Backend(msg)
+            }
+        }
+        other => StoreError::Backend(other.to_string()),
+    }
+}

@@ -1,0 +1,537 @@
+//! The one SQL implementation of the storage port, instantiated for SQLite and PostgreSQL by
+//! [`impl_sql_store!`]. Both dialects accept the same statements (`$n` parameters, `RETURNING`,
+//! partial unique indexes), so the SQL is written once; the schemas differ only in column types.
+
+macro_rules! product_cols {
+    () => {
+        "id, kind, name, introduction, theatre_type, film, featured, open_days_before, open_at, close_minutes_before_start, id_limit_per_day, max_visitors_per_order, max_orders_per_account_per_day, hold_minutes, notice_version"
+    };
+}
+macro_rules! slot_cols {
+    () => {
+        "id, product_id, date, start_time, end_time, starts_at, ends_at, capacity, taken"
+    };
+}
+macro_rules! order_cols {
+    () => {
+        "id, account_id, product_id, kind, slot_id, day, order_seq, state, notice_version, contact_phone, total_fen, created_at, expires_at, idempotency_key, request_digest"
+    };
+}
+
+/// Binds a product spec's columns, in `product_cols!` order after `id`, to `$1..$13`.
+macro_rules! bind_spec {
+    ($q:expr, $spec:expr) => {{
+        let s = $spec;
+        let r = &s.rules;
+        $q.bind(s.kind.as_str())
+            .bind(s.name.clone())
+            .bind(s.introduction.clone())
+            .bind(s.theatre_type.clone())
+            .bind(s.film.clone())
+            .bind(s.featured)
+            .bind(i64::from(r.open_days_before))
+            .bind($crate::rows::time_text(r.open_at))
+            .bind(i64::from(r.close_minutes_before_start))
+            .bind(i64::from(r.id_limit_per_day))
+            .bind(i64::from(r.max_visitors_per_order))
+            .bind(i64::from(r.max_orders_per_account_per_day))
+            .bind(i64::from(r.hold_minutes))
+    }};
+}
+
+macro_rules! impl_sql_store {
+    ($store:ident, $db:ty) => {
+        use async_trait::async_trait;
+        use jiff::civil::Date;
+        use jiff::Timestamp;
+
+        use gatehouse_domain::catalogue::{NewSlot, Notice, Product, ProductId, ProductKind, ProductSpec, Slot, SlotId, TicketType, TicketTypeId};
+        use gatehouse_domain::order::{AccountId, Order, OrderId};
+        use gatehouse_domain::personal::BlindIndex;
+        use gatehouse_domain::store::{Account, LedgerSnapshot, LedgerWrite, SlotWithKind, Store, StoreError};
+
+        use $crate::rows::*;
+
+        type Tx<'a> = sqlx::Transaction<'a, $db>;
+
+        impl $store {
+            async fn load_order(&self, row: OrderRow) -> Result<Order, StoreError> {
+                let tickets: Vec<TicketRow> = sqlx::query_as(
+                    "SELECT id, ticket_type_id, price_fen, visitor_name, id_kind, id_number, id_blind, claim_seq, state FROM tickets WHERE order_id = $1 ORDER BY position",
+                )
+                .bind(&row.id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+                let events: Vec<EventRow> = sqlx::query_as("SELECT at, from_state, to_state, note FROM order_events WHERE order_id = $1 ORDER BY id")
+                    .bind(&row.id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                row.into_domain(tickets, events)
+            }
+
+            async fn write_one(tx: &mut Tx<'_>, w: &LedgerWrite) -> Result<(), StoreError> {
+                match w {
+                    LedgerWrite::Place { order, id_limit, order_limit } => {
+                        let quantity = i64::try_from(order.active_tickets().count()).unwrap_or(i64::MAX);
+                        let took = sqlx::query("UPDATE slots SET taken = taken + $1 WHERE id = $2 AND taken + $1 <= capacity")
+                            .bind(quantity)
+                            .bind(order.slot_id.0)
+                            .execute(&mut **tx)
+                            .await
+                            .map_err(map_err)?;
+                        if took.rows_affected() != 1 {
+                            return Err(StoreError::Conflict("slot has not enough stock".into()));
+                        }
+                        sqlx::query(concat!(
+                            "INSERT INTO orders (", order_cols!(), ", order_limit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                        ))
+                        .bind(&order.id.0)
+                        .bind(order.account_id.0)
+                        .bind(order.product_id.0)
+                        .bind(order.kind.as_str())
+                        .bind(order.slot_id.0)
+                        .bind(date_text(order.day))
+                        .bind(i64::from(order.order_seq))
+                        .bind(order.state.as_str())
+                        .bind(i64::from(order.notice_version))
+                        .bind(&order.contact_phone.0)
+                        .bind(i64::try_from(order.total_fen).unwrap_or(i64::MAX))
+                        .bind(ms(order.created_at))
+                        .bind(order.expires_at.map(ms))
+                        .bind(&order.idempotency_key)
+                        .bind(&order.request_digest)
+                        .bind(i64::from(*order_limit))
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(map_err)?;
+                        for (position, t) in order.tickets.iter().enumerate() {
+                            sqlx::query(
+                                "INSERT INTO tickets (id, order_id, position, slot_id, kind, day, ticket_type_id, price_fen, visitor_name, id_kind, id_number, id_blind, claim_seq, claim_limit, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                            )
+                            .bind(&t.id.0)
+                            .bind(&order.id.0)
+                            .bind(i64::try_from(position).unwrap_or(i64::MAX))
+                            .bind(order.slot_id.0)
+                            .bind(order.kind.as_str())
+                            .bind(date_text(order.day))
+                            .bind(t.ticket_type_id.0)
+                            .bind(i64::from(t.price_fen))
+                            .bind(&t.visitor_name.0)
+                            .bind(t.id_kind.as_str())
+                            .bind(&t.id_number.0)
+                            .bind(&t.id_blind.0[..])
+                            .bind(i64::from(t.claim_seq))
+                            .bind(i64::from(*id_limit))
+                            .bind(t.state.as_str())
+                            .execute(&mut **tx)
+                            .await
+                            .map_err(map_err)?;
+                        }
+                        for e in &order.history {
+                            Self::insert_event(tx, &order.id, e).await?;
+                        }
+                    }
+                    LedgerWrite::Transition(t) => {
+                        let moved = sqlx::query("UPDATE orders SET state = $1 WHERE id = $2 AND state = $3")
+                            .bind(t.to.as_str())
+                            .bind(&t.order_id.0)
+                            .bind(t.from.as_str())
+                            .execute(&mut **tx)
+                            .await
+                            .map_err(map_err)?;
+                        if moved.rows_affected() != 1 {
+                            return Err(StoreError::Conflict(format!("order is no longer {}", t.from.as_str())));
+                        }
+                        for (ticket, state) in &t.tickets {
+                            let changed = sqlx::query("UPDATE tickets SET state = $1 WHERE id = $2 AND order_id = $3 AND state IN ('held', 'valid')")
+                                .bind(state.as_str())
+                                .bind(&ticket.0)
+                                .bind(&t.order_id.0)
+                                .execute(&mut **tx)
+                                .await
+                                .map_err(map_err)?;
+                            if changed.rows_affected() != 1 {
+                                return Err(StoreError::Conflict("ticket is no longer active".into()));
+                            }
+                        }
+                        if t.released > 0 {
+                            sqlx::query("UPDATE slots SET taken = taken - $1 WHERE id = $2")
+                                .bind(i64::from(t.released))
+                                .bind(t.slot_id.0)
+                                .execute(&mut **tx)
+                                .await
+                                .map_err(map_err)?;
+                        }
+                        Self::insert_event(tx, &t.order_id, &t.event).await?;
+                    }
+                }
+                Ok(())
+            }
+
+            async fn insert_event(tx: &mut Tx<'_>, order: &OrderId, e: &gatehouse_domain::order::OrderEvent) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO order_events (order_id, at, from_state, to_state, note) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&order.0)
+                    .bind(ms(e.at))
+                    .bind(e.from.map(|s| s.as_str()))
+                    .bind(e.to.as_str())
+                    .bind(&e.note)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            async fn create_product(&self, spec: &ProductSpec) -> Result<Product, StoreError> {
+                let q = sqlx::query_as::<_, ProductRow>(concat!(
+                    "INSERT INTO products (kind, name, introduction, theatre_type, film, featured, open_days_before, open_at, close_minutes_before_start, id_limit_per_day, max_visitors_per_order, max_orders_per_account_per_day, hold_minutes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING ",
+                    product_cols!()
+                ));
+                bind_spec!(q, spec).fetch_one(&self.pool).await.map_err(map_err)?.into_domain()
+            }
+
+            async fn update_product(&self, id: ProductId, spec: &ProductSpec) -> Result<Product, StoreError> {
+                let q = sqlx::query_as::<_, ProductRow>(concat!(
+                    "UPDATE products SET kind = $1, name = $2, introduction = $3, theatre_type = $4, film = $5, featured = $6, open_days_before = $7, open_at = $8, close_minutes_before_start = $9, id_limit_per_day = $10, max_visitors_per_order = $11, max_orders_per_account_per_day = $12, hold_minutes = $13 WHERE id = $14 RETURNING ",
+                    product_cols!()
+                ));
+                bind_spec!(q, spec)
+                    .bind(id.0)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?
+                    .ok_or(StoreError::NotFound("product"))?
+                    .into_domain()
+            }
+
+            async fn get_product(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
+                sqlx::query_as::<_, ProductRow>(concat!("SELECT ", product_cols!(), " FROM products WHERE id = $1"))
+                    .bind(id.0)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?
+                    .map(ProductRow::into_domain)
+                    .transpose()
+            }
+
+            async fn list_products(&self) -> Result<Vec<Product>, StoreError> {
+                sqlx::query_as::<_, ProductRow>(concat!("SELECT ", product_cols!(), " FROM products ORDER BY id"))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?
+                    .into_iter()
+                    .map(ProductRow::into_domain)
+                    .collect()
+            }
+
+            async fn delete_product(&self, id: ProductId) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await.map_err(map_err)?;
+                let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE product_id = $1").bind(id.0).fetch_one(&mut *tx).await.map_err(map_err)?;
+                if used > 0 {
+                    return Err(StoreError::InUse("product"));
+                }
+                for table in ["DELETE FROM slots WHERE product_id = $1", "DELETE FROM ticket_types WHERE product_id = $1", "DELETE FROM notices WHERE product_id = $1"] {
+                    sqlx::query(table).bind(id.0).execute(&mut *tx).await.map_err(map_err)?;
+                }
+                let gone = sqlx::query("DELETE FROM products WHERE id = $1").bind(id.0).execute(&mut *tx).await.map_err(map_err)?;
+                if gone.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("product"));
+                }
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn publish_notice(&self, product: ProductId, text: &str, at: Timestamp) -> Result<Notice, StoreError> {
+                let mut tx = self.pool.begin().await.map_err(map_err)?;
+                let version: i64 = sqlx::query_scalar("UPDATE products SET notice_version = notice_version + 1 WHERE id = $1 RETURNING notice_version")
+                    .bind(product.0)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .ok_or(StoreError::NotFound("product"))?;
+                let row: NoticeRow = sqlx::query_as("INSERT INTO notices (product_id, version, text, published_at) VALUES ($1, $2, $3, $4) RETURNING product_id, version, text, published_at")
+                    .bind(product.0)
+                    .bind(version)
+                    .bind(text)
+                    .bind(ms(at))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                row.into_domain()
+            }
+
+            async fn current_notice(&self, product: ProductId) -> Result<Option<Notice>, StoreError> {
+                sqlx::query_as::<_, NoticeRow>(
+                    "SELECT n.product_id, n.version, n.text, n.published_at FROM notices n JOIN products p ON p.id = n.product_id AND p.notice_version = n.version WHERE n.product_id = $1",
+                )
+                .bind(product.0)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?
+                .map(NoticeRow::into_domain)
+                .transpose()
+            }
+
+            async fn create_ticket_type(&self, product: ProductId, name: &str, price_fen: u32) -> Result<TicketType, StoreError> {
+                sqlx::query_as::<_, TicketTypeRow>("INSERT INTO ticket_types (product_id, name, price_fen) VALUES ($1, $2, $3) RETURNING id, product_id, name, price_fen")
+                    .bind(product.0)
+                    .bind(name)
+                    .bind(i64::from(price_fen))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(|e| match map_err(e) {
+                        StoreError::InUse(_) => StoreError::NotFound("product"),
+                        other => other,
+                    })?
+                    .into_domain()
+            }
+
+            async fn list_ticket_types(&self, product: ProductId) -> Result<Vec<TicketType>, StoreError> {
+                sqlx::query_as::<_, TicketTypeRow>("SELECT id, product_id, name, price_fen FROM ticket_types WHERE product_id = $1 ORDER BY id")
+                    .bind(product.0)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?
+                    .into_iter()
+                    .map(TicketTypeRow::into_domain)
+                    .collect()
+            }
+
+            async fn get_ticket_type(&self, id: TicketTypeId) -> Result<Option<TicketType>, StoreError> {
+                sqlx::query_as::<_, TicketTypeRow>("SELECT id, product_id, name, price_fen FROM ticket_types WHERE id = $1")
+                    .bind(id.0)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?
+                    .map(TicketTypeRow::into_domain)
+                    .transpose()
+            }
+
+            async fn delete_ticket_type(&self, id: TicketTypeId) -> Result<(), StoreError> {
+                let gone = sqlx::query("DELETE FROM ticket_types WHERE id = $1").bind(id.0).execute(&self.pool).await.map_err(|e| match map_err(e) {
+                    StoreError::InUse(_) => StoreError::InUse("ticket type"),
+                    other => other,
+                })?;
+                if gone.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("ticket type"));
+                }
+                Ok(())
+            }
+
+            async fn create_slot(&self, slot: &NewSlot, starts_at: Timestamp, ends_at: Timestamp) -> Result<Slot, StoreError> {
+                sqlx::query_as::<_, SlotRow>(concat!(
+                    "INSERT INTO slots (product_id, date, start_time, end_time, starts_at, ends_at, capacity) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+                    slot_cols!()
+                ))
+                .bind(slot.product_id.0)
+                .bind(date_text(slot.date))
+                .bind(time_text(slot.start))
+                .bind(time_text(slot.end))
+                .bind(ms(starts_at))
+                .bind(ms(ends_at))
+                .bind(i64::from(slot.capacity))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| match map_err(e) {
+                    StoreError::InUse(_) => StoreError::NotFound("product"),
+                    other => other,
+                })?
+                .into_domain()
+            }
+
+            async fn get_slot(&self, id: SlotId) -> Result<Option<Slot>, StoreError> {
+                sqlx::query_as::<_, SlotRow>(concat!("SELECT ", slot_cols!(), " FROM slots WHERE id = $1"))
+                    .bind(id.0)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?
+                    .map(SlotRow::into_domain)
+                    .transpose()
+            }
+
+            async fn list_slots(&self, product: ProductId, from: Date, to: Date) -> Result<Vec<Slot>, StoreError> {
+                sqlx::query_as::<_, SlotRow>(concat!(
+                    "SELECT ", slot_cols!(), " FROM slots WHERE product_id = $1 AND date >= $2 AND date <= $3 ORDER BY date, start_time"
+                ))
+                .bind(product.0)
+                .bind(date_text(from))
+                .bind(date_text(to))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?
+                .into_iter()
+                .map(SlotRow::into_domain)
+                .collect()
+            }
+
+            async fn set_slot_capacity(&self, id: SlotId, capacity: u32) -> Result<(), StoreError> {
+                let changed = sqlx::query("UPDATE slots SET capacity = $1 WHERE id = $2").bind(i64::from(capacity)).bind(id.0).execute(&self.pool).await.map_err(map_err)?;
+                if changed.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("slot"));
+                }
+                Ok(())
+            }
+
+            async fn delete_slot(&self, id: SlotId) -> Result<(), StoreError> {
+                let gone = sqlx::query("DELETE FROM slots WHERE id = $1").bind(id.0).execute(&self.pool).await.map_err(|e| match map_err(e) {
+                    StoreError::InUse(_) => StoreError::InUse("slot"),
+                    other => other,
+                })?;
+                if gone.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("slot"));
+                }
+                Ok(())
+            }
+
+            async fn create_account(&self, display_name: &str, token_hash: &[u8; 32], is_admin: bool, at: Timestamp) -> Result<Account, StoreError> {
+                sqlx::query_as::<_, AccountRow>(
+                    "INSERT INTO accounts (display_name, token_hash, is_admin, created_at) VALUES ($1, $2, $3, $4) RETURNING id, display_name, is_admin, locked_until, created_at",
+                )
+                .bind(display_name)
+                .bind(&token_hash[..])
+                .bind(is_admin)
+                .bind(ms(at))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)?
+                .into_domain()
+            }
+
+            async fn account_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<Account>, StoreError> {
+                sqlx::query_as::<_, AccountRow>("SELECT id, display_name, is_admin, locked_until, created_at FROM accounts WHERE token_hash = $1")
+                    .bind(&token_hash[..])
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?
+                    .map(AccountRow::into_domain)
+                    .transpose()
+            }
+
+            async fn get_account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+                sqlx::query_as::<_, AccountRow>("SELECT id, display_name, is_admin, locked_until, created_at FROM accounts WHERE id = $1")
+                    .bind(id.0)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?
+                    .map(AccountRow::into_domain)
+                    .transpose()
+            }
+
+            async fn set_account_lock(&self, id: AccountId, until: Option<Timestamp>) -> Result<(), StoreError> {
+                let changed = sqlx::query("UPDATE accounts SET locked_until = $1 WHERE id = $2").bind(until.map(ms)).bind(id.0).execute(&self.pool).await.map_err(map_err)?;
+                if changed.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("account"));
+                }
+                Ok(())
+            }
+
+            async fn apply(&self, writes: &[LedgerWrite]) -> Result<(), StoreError> {
+                if writes.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.pool.begin().await.map_err(map_err)?;
+                for w in writes {
+                    Self::write_one(&mut tx, w).await?;
+                }
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn ledger_snapshot(&self, from_day: Date) -> Result<LedgerSnapshot, StoreError> {
+                let day = date_text(from_day);
+                let slots: Vec<SlotKindRow> = sqlx::query_as(
+                    "SELECT s.id, s.product_id, s.date, s.start_time, s.end_time, s.starts_at, s.ends_at, s.capacity, s.taken, p.kind FROM slots s JOIN products p ON p.id = s.product_id WHERE s.date >= $1",
+                )
+                .bind(&day)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+                let claims: Vec<(Vec<u8>, String, String, i64)> =
+                    sqlx::query_as("SELECT id_blind, day, kind, claim_seq FROM tickets WHERE state IN ('held', 'valid') AND day >= $1")
+                        .bind(&day)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                let orders: Vec<(i64, String, i64)> =
+                    sqlx::query_as("SELECT account_id, day, order_seq FROM orders WHERE state IN ('pending_payment', 'confirmed') AND day >= $1")
+                        .bind(&day)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                let bad = |w: &str| StoreError::Backend(format!("stored {w} is malformed"));
+                Ok(LedgerSnapshot {
+                    slots: slots
+                        .into_iter()
+                        .map(|r| Ok(SlotWithKind { kind: kind(&r.kind)?, slot: r.slot.into_domain()? }))
+                        .collect::<Result<_, StoreError>>()?,
+                    claims: claims
+                        .into_iter()
+                        .map(|(b, d, k, s)| {
+                            Ok((BlindIndex::from_slice(&b).ok_or_else(|| bad("blind index"))?, parse_date(&d)?, kind(&k)?, u16::try_from(s).map_err(|_| bad("claim"))?))
+                        })
+                        .collect::<Result<_, StoreError>>()?,
+                    orders: orders
+                        .into_iter()
+                        .map(|(a, d, s)| Ok((AccountId(a), parse_date(&d)?, u16::try_from(s).map_err(|_| bad("order claim"))?)))
+                        .collect::<Result<_, StoreError>>()?,
+                })
+            }
+
+            async fn get_order(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
+                let row: Option<OrderRow> = sqlx::query_as(concat!("SELECT ", order_cols!(), " FROM orders WHERE id = $1"))
+                    .bind(&id.0)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                match row {
+                    Some(row) => Ok(Some(self.load_order(row).await?)),
+                    None => Ok(None),
+                }
+            }
+
+            async fn order_by_idempotency_key(&self, account: AccountId, key: &str) -> Result<Option<Order>, StoreError> {
+                let row: Option<OrderRow> = sqlx::query_as(concat!("SELECT ", order_cols!(), " FROM orders WHERE account_id = $1 AND idempotency_key = $2"))
+                    .bind(account.0)
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                match row {
+                    Some(row) => Ok(Some(self.load_order(row).await?)),
+                    None => Ok(None),
+                }
+            }
+
+            async fn list_orders(&self, account: AccountId, kind_filter: Option<ProductKind>, limit: u32) -> Result<Vec<Order>, StoreError> {
+                let rows: Vec<OrderRow> = sqlx::query_as(concat!(
+                    "SELECT ", order_cols!(), " FROM orders WHERE account_id = $1 AND ($2 = '' OR kind = $2) ORDER BY created_at DESC, id DESC LIMIT $3"
+                ))
+                .bind(account.0)
+                .bind(kind_filter.map_or("", ProductKind::as_str))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    out.push(self.load_order(row).await?);
+                }
+                Ok(out)
+            }
+
+            async fn due_holds(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>, StoreError> {
+                let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM orders WHERE state = 'pending_payment' AND expires_at <= $1 ORDER BY expires_at LIMIT $2")
+                    .bind(ms(now))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(ids.into_iter().map(OrderId).collect())
+            }
+        }
+    };
+}
+
