@@ -1,1 +1,162 @@
-//! placeholder
+//! The booking service: the application layer between adapters (HTTP, CLI) and the domain.
+//!
+//! It owns the one in-memory [`Ledger`] that decides every reservation, the [`Committer`] that
+//! group-commits decisions to the store, a cache of the catalogue, and the order lifecycle
+//! (place, cancel, refund, hold expiry). Personal data is sealed here, before it reaches the
+//! store, and opened only to be masked.
+//!
+//! Architecture invariant: stock is taken in memory before it is written, and given back in
+//! memory only after the release committed, so the ledger never promises stock the database
+//! would refuse; the database constraints are the last line of defence.
+
+mod accounts;
+mod catalogue;
+mod committer;
+mod orders;
+mod seed;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use gatehouse_domain::ledger::{Ledger, SlotStock};
+use gatehouse_domain::store::{Store, StoreError};
+use gatehouse_domain::{BookingError, Clock};
+use gatehouse_privacy::Keyring;
+use jiff::tz::TimeZone;
+
+pub use accounts::IssuedToken;
+pub use catalogue::{CatalogueView, ProductDetails, SlotAvailability};
+pub use committer::Committer;
+pub use orders::{MaskedTicket, OrderDetails, PlaceOrder, VisitorInput};
+
+/// How the service runs.
+#[derive(Debug, Clone)]
+pub struct BookingConfig {
+    /// The museum's time zone: booking windows and slot dates are in it.
+    pub museum_tz: TimeZone,
+}
+
+impl Default for BookingConfig {
+    fn default() -> Self {
+        Self { museum_tz: TimeZone::get("Asia/Shanghai").unwrap_or(TimeZone::UTC) }
+    }
+}
+
+pub struct BookingService {
+    store: Arc<dyn Store>,
+    keys: Arc<Keyring>,
+    clock: Arc<dyn Clock>,
+    config: BookingConfig,
+    ledger: Mutex<Ledger>,
+    catalogue: std::sync::RwLock<catalogue::Cache>,
+    committer: Committer,
+    /// Serialises changes to one order (cancel, refund, expiry): 64 shards by order id.
+    order_locks: Vec<tokio::sync::Mutex<()>>,
+}
+
+impl BookingService {
+    /// Loads the catalogue and rebuilds the ledger from the store. Must run inside a tokio runtime.
+    pub async fn start(store: Arc<dyn Store>, keys: Arc<Keyring>, clock: Arc<dyn Clock>, config: BookingConfig) -> Result<Arc<Self>, BookingError> {
+        let committer = Committer::start(store.clone());
+        let service = Self {
+            store,
+            keys,
+            clock,
+            config,
+            ledger: Mutex::new(Ledger::new()),
+            catalogue: std::sync::RwLock::new(catalogue::Cache::default()),
+            committer,
+            order_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
+        };
+        service.reload().await?;
+        Ok(Arc::new(service))
+    }
+
+    /// Rebuilds the catalogue cache and the ledger from the store (start, and after a crash).
+    async fn reload(&self) -> Result<(), BookingError> {
+        let today = self.clock.now().to_zoned(self.config.museum_tz.clone()).date();
+        let snapshot = self.store.ledger_snapshot(today).await.map_err(|e| self.store_error(e))?;
+        let mut cache = catalogue::Cache::default();
+        for product in self.store.list_products().await.map_err(|e| self.store_error(e))? {
+            for tt in self.store.list_ticket_types(product.id).await.map_err(|e| self.store_error(e))? {
+                cache.ticket_types.insert(tt.id, tt);
+            }
+            cache.products.insert(product.id, product);
+        }
+        let mut ledger = Ledger::new();
+        for s in snapshot.slots {
+            ledger.upsert_slot(
+                s.slot.id,
+                SlotStock { product_id: s.slot.product_id, kind: s.kind, day: s.slot.date, capacity: s.slot.capacity, taken: s.slot.taken },
+            );
+            cache.slots.insert(s.slot.id, s.slot);
+        }
+        for (id, day, kind, seq) in snapshot.claims {
+            ledger.restore_claim(id, day, kind, seq);
+        }
+        for (account, day, seq) in snapshot.orders {
+            ledger.restore_order(account, day, seq);
+        }
+        *self.ledger() = ledger;
+        *self.catalogue.write().unwrap_or_else(std::sync::PoisonError::into_inner) = cache;
+        Ok(())
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn museum_tz(&self) -> &TimeZone {
+        &self.config.museum_tz
+    }
+
+    fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        // A panic while holding the lock cannot leave the ledger half-updated: every mutation
+        // is decided before it is applied. So a poisoned lock is still safe to use.
+        self.ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Maps a storage failure to the domain; unexpected ones are logged, not shown.
+    fn store_error(&self, e: StoreError) -> BookingError {
+        match e {
+            StoreError::NotFound(what) => BookingError::NotFound { what },
+            StoreError::InUse(what) => BookingError::InUse { what },
+            StoreError::DuplicateIdempotencyKey => BookingError::IdempotencyMismatch,
+            StoreError::Conflict(c) => {
+                tracing::warn!(constraint = %c, "storage refused a write");
+                BookingError::Unavailable
+            }
+            StoreError::Backend(msg) => {
+                tracing::error!(error = %msg, "storage failure");
+                BookingError::Unavailable
+            }
+        }
+    }
+
+    /// Periodic housekeeping: expire due holds and forget past days. Returns holds expired.
+    pub async fn tick(&self) -> usize {
+        let now = self.clock.now();
+        let today = now.to_zoned(self.config.museum_tz.clone()).date();
+        self.ledger().forget_before(today);
+        match self.expire_due_holds(now).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "expiring holds failed; will retry");
+                0
+            }
+        }
+    }
+
+    /// Runs [`BookingService::tick`] every `every` until the service is dropped.
+    pub fn spawn_housekeeping(self: &Arc<Self>, every: std::time::Duration) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(every);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                let Some(service) = weak.upgrade() else { break };
+                service.tick().await;
+            }
+        });
+    }
+}

@@ -358,3 +358,11 @@ mod tests {
         }
     }
 }
+
+/// A valid, synthetic resident ID number for test and benchmark data: distinct for every
+/// `n < 10_000_000`, all "born" 1990-01-01 in Beijing.
+pub fn synthetic_resident_id(n: u32) -> String {
+    let first17 = format!("11{:04}19900101{:03}", (n / 1000) % 10_000, n % 1000);
+    let check = resident_id_check_char(first17.as_bytes()).map_or('0', char::from);
+    format!("{first17}{check}")
+}

@@ -1,0 +1,79 @@
+//! Group commit: every ledger write goes through one task that commits whatever has queued up
+//! since its last commit in a single transaction, then answers each waiting request. Nothing is
+//! acknowledged before its transaction committed, and under a rush one commit carries hundreds
+//! of bookings instead of one.
+//!
+//! If a batch fails (a constraint refused one write), each write is retried alone so that only
+//! the offending one fails.
+
+use std::sync::Arc;
+
+use gatehouse_domain::store::{LedgerWrite, Store, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+/// The most writes one transaction carries.
+pub const MAX_BATCH: usize = 512;
+
+struct Job {
+    write: LedgerWrite,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// A handle to the committing task; cheap to clone.
+#[derive(Clone)]
+pub struct Committer {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Committer {
+    /// Starts the committing task on the current runtime.
+    pub fn start(store: Arc<dyn Store>) -> Self {
+        let (tx, rx) = mpsc::channel(MAX_BATCH * 8);
+        tokio::spawn(run(store, rx));
+        Self { tx }
+    }
+
+    /// Queues a write and waits until it committed (or failed).
+    pub async fn commit(&self, write: LedgerWrite) -> Result<(), StoreError> {
+        let (done, answer) = oneshot::channel();
+        self.tx.send(Job { write, done }).await.map_err(|_| StoreError::Backend("committer stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Backend("committer stopped".into()))?
+    }
+}
+
+async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
+    let mut writes = Vec::with_capacity(MAX_BATCH);
+    let mut waiters = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        writes.push(first.write);
+        waiters.push(first.done);
+        while writes.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => {
+                    writes.push(job.write);
+                    waiters.push(job.done);
+                }
+                Err(_) => break,
+            }
+        }
+        match store.apply(&writes).await {
+            Ok(()) => {
+                for done in waiters.drain(..) {
+                    let _ = done.send(Ok(()));
+                }
+            }
+            Err(e) if writes.len() == 1 => {
+                for done in waiters.drain(..) {
+                    let _ = done.send(Err(e.clone()));
+                }
+            }
+            Err(e) => {
+                tracing::debug!(batch = writes.len(), error = %e, "batch refused; committing its writes one by one");
+                for (write, done) in writes.iter().zip(waiters.drain(..)) {
+                    let _ = done.send(store.apply(std::slice::from_ref(write)).await);
+                }
+            }
+        }
+        writes.clear();
+    }
+}
