@@ -1,1 +1,160 @@
-//! placeholder
+//! The HTTP adapter of Gatehouse: the axum router under `/api/v1`, JSON wire types, the one
+//! mapping from domain errors to HTTP, request limits, and the OpenAPI 3.1 document served at
+//! `/api/openapi.json`.
+//!
+//! API boundary: only this crate knows axum. Routes are registered through `utoipa-axum`, so a
+//! route cannot exist without its entry in the OpenAPI document.
+
+pub mod error;
+pub mod extract;
+mod routes_admin;
+mod routes_orders;
+mod routes_public;
+pub mod wire;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::HeaderValue;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use gatehouse_booking::BookingService;
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiError;
+
+/// Request bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Request line plus headers larger than this are refused with 431.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Arc<BookingService>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Gatehouse", description = "Timed, real-name museum booking with its own risk control."),
+    modifiers(&BearerAuth),
+    components(schemas(error::ErrorBody)),
+    tags((name = "catalogue", description = "Products, slots and availability"), (name = "orders", description = "Booking, cancelling and refunding"), (name = "admin", description = "Staff operations"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(routes_public::list_products))
+        .routes(routes!(routes_public::product))
+        .routes(routes!(routes_public::product_slots))
+        .routes(routes!(routes_public::slot))
+        .routes(routes!(routes_orders::me))
+        .routes(routes!(
+            routes_orders::place_order,
+            routes_orders::list_orders
+        ))
+        .routes(routes!(routes_orders::get_order))
+        .routes(routes!(routes_orders::cancel_order))
+        .routes(routes!(routes_orders::refund))
+        .routes(routes!(routes_admin::create_product))
+        .routes(routes!(
+            routes_admin::update_product,
+            routes_admin::delete_product
+        ))
+        .routes(routes!(routes_admin::publish_notice))
+        .routes(routes!(routes_admin::create_ticket_type))
+        .routes(routes!(routes_admin::delete_ticket_type))
+        .routes(routes!(routes_admin::create_slot))
+        .routes(routes!(
+            routes_admin::set_capacity,
+            routes_admin::delete_slot
+        ))
+        .routes(routes!(routes_admin::create_account))
+        .routes(routes!(routes_admin::lock_account))
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let (routes, doc) = api().split_for_parts();
+    let doc = Arc::new(doc);
+    routes
+        .route(
+            "/api/openapi.json",
+            get(move || std::future::ready(Json(doc.as_ref().clone()))),
+        )
+        .route("/health", get(|| std::future::ready("ok")))
+        .fallback(|| std::future::ready(ApiError::NoRoute))
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(limit_headers))
+        .layer(middleware::from_fn(request_log))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a handler panicked");
+            ApiError::Internal.into_response()
+        }))
+}
+
+async fn limit_headers(req: Request, next: Next) -> Response {
+    let size: usize = req.uri().to_string().len()
+        + req
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>();
+    if size > MAX_HEADER_BYTES {
+        return ApiError::HeadersTooLarge.into_response();
+    }
+    next.run(req).await
+}
+
+static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// Logs each request by its route pattern (never its path or query, which may carry personal
+/// data), with a request id echoed in `X-Request-Id` so a 5xx can be traced in the log.
+async fn request_log(req: Request, next: Next) -> Response {
+    let id = REQUEST_IDS.fetch_add(1, Ordering::Relaxed);
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "-".into());
+    let started = std::time::Instant::now();
+    let mut response = next.run(req).await;
+    let status = response.status().as_u16();
+    let elapsed: Duration = started.elapsed();
+    if status >= 500 {
+        tracing::error!(request_id = id, %method, route, status, ms = elapsed.as_secs_f64() * 1e3, "request failed");
+    } else {
+        tracing::debug!(request_id = id, %method, route, status, ms = elapsed.as_secs_f64() * 1e3, "request");
+    }
+    if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}

@@ -1,1 +1,28 @@
-//! placeholder
+//! Benchmarks that replay the museum's hard moments against a real Gatehouse server over
+//! loopback HTTP and print their figures as JSON. They never run as unit tests: timing belongs
+//! here, in a command the repo keeps, with results recorded in BENCHMARKS.md.
+
+mod client;
+mod rush;
+mod server;
+
+pub use client::{Conn, Reply};
+pub use rush::RushArgs;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Replay a 09:00 release: everyone books at once.
+    Rush(RushArgs),
+}
+
+/// Runs a benchmark and prints its JSON result on stdout.
+pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
+    let result = match command {
+        BenchCommand::Rush(args) => rush::run(args).await?,
+    };
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    }
+    Ok(())
+}

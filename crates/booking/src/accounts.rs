@@ -1,5 +1,9 @@
 //! Accounts and bearer tokens. A token is 32 random bytes shown once; only its SHA-256 is
 //! stored, so a leaked database does not leak working tokens.
+//!
+//! Every booking request authenticates, so resolved tokens are cached in memory (bounded,
+//! sharded, with a short time to live); changing an account through the service drops its
+//! entries at once.
 
 use gatehouse_domain::order::AccountId;
 use gatehouse_domain::store::Account;
@@ -8,7 +12,72 @@ use jiff::Timestamp;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use crate::BookingService;
+
+const CACHE_SHARDS: usize = 16;
+/// Entries per shard before the shard is emptied (a cheap bound: tokens cannot be minted by
+/// callers, only by staff, but unknown tokens are never cached either).
+const CACHE_SHARD_CAPACITY: usize = 16_384;
+const CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// Accounts by token hash, with when each was cached.
+type Shard = HashMap<[u8; 32], (Account, Instant)>;
+
+/// Resolved bearer tokens, by token hash.
+pub(crate) struct TokenCache {
+    shards: Vec<Mutex<Shard>>,
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        Self {
+            shards: (0..CACHE_SHARDS)
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
+        }
+    }
+}
+
+impl TokenCache {
+    fn shard(&self, hash: &[u8; 32]) -> Option<std::sync::MutexGuard<'_, Shard>> {
+        let shard = self.shards.get(usize::from(hash[0]) % CACHE_SHARDS)?;
+        Some(
+            shard
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    fn get(&self, hash: &[u8; 32]) -> Option<Account> {
+        let shard = self.shard(hash)?;
+        shard
+            .get(hash)
+            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+            .map(|(a, _)| a.clone())
+    }
+
+    fn put(&self, hash: [u8; 32], account: Account) {
+        if let Some(mut shard) = self.shard(&hash) {
+            if shard.len() >= CACHE_SHARD_CAPACITY {
+                shard.clear();
+            }
+            shard.insert(hash, (account, Instant::now()));
+        }
+    }
+
+    fn forget_account(&self, id: AccountId) {
+        for shard in &self.shards {
+            shard
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .retain(|_, (a, _)| a.id != id);
+        }
+    }
+}
 
 const TOKEN_PREFIX: &str = "gh_";
 
@@ -21,12 +90,25 @@ fn token_hash(token: &str) -> [u8; 32] {
 
 impl BookingService {
     /// Creates an account and returns it with its bearer token.
-    pub async fn create_account(&self, display_name: &str, is_admin: bool) -> Result<(Account, IssuedToken), BookingError> {
+    pub async fn create_account(
+        &self,
+        display_name: &str,
+        is_admin: bool,
+    ) -> Result<(Account, IssuedToken), BookingError> {
         gatehouse_domain::catalogue::text_field("display_name", display_name, 1, 64)?;
         let mut raw = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut raw);
         let token = format!("{TOKEN_PREFIX}{}", hex::encode(raw));
-        let account = self.store.create_account(display_name, &token_hash(&token), is_admin, self.clock.now()).await.map_err(|e| self.store_error(e))?;
+        let account = self
+            .store
+            .create_account(
+                display_name,
+                &token_hash(&token),
+                is_admin,
+                self.clock.now(),
+            )
+            .await
+            .map_err(|e| self.store_error(e))?;
         Ok((account, IssuedToken(token)))
     }
 
@@ -35,12 +117,36 @@ impl BookingService {
         if !token.starts_with(TOKEN_PREFIX) || token.len() != TOKEN_PREFIX.len() + 64 {
             return Ok(None);
         }
-        self.store.account_by_token(&token_hash(token)).await.map_err(|e| self.store_error(e))
+        let hash = token_hash(token);
+        if let Some(account) = self.tokens.get(&hash) {
+            return Ok(Some(account));
+        }
+        let found = self
+            .store
+            .account_by_token(&hash)
+            .await
+            .map_err(|e| self.store_error(e))?;
+        if let Some(account) = &found {
+            self.tokens.put(hash, account.clone());
+        }
+        Ok(found)
     }
 
     /// Locks an account from booking until `until` (or lifts the lock with `None`).
-    pub async fn set_account_lock(&self, id: AccountId, until: Option<Timestamp>) -> Result<Account, BookingError> {
-        self.store.set_account_lock(id, until).await.map_err(|e| self.store_error(e))?;
-        self.store.get_account(id).await.map_err(|e| self.store_error(e))?.ok_or(BookingError::NotFound { what: "account" })
+    pub async fn set_account_lock(
+        &self,
+        id: AccountId,
+        until: Option<Timestamp>,
+    ) -> Result<Account, BookingError> {
+        self.store
+            .set_account_lock(id, until)
+            .await
+            .map_err(|e| self.store_error(e))?;
+        self.tokens.forget_account(id);
+        self.store
+            .get_account(id)
+            .await
+            .map_err(|e| self.store_error(e))?
+            .ok_or(BookingError::NotFound { what: "account" })
     }
 }

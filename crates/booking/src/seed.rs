@@ -11,10 +11,18 @@ use crate::BookingService;
 impl BookingService {
     /// Returns how many slots were created.
     pub async fn seed_demo(&self) -> Result<usize, BookingError> {
-        let today = self.clock.now().to_zoned(self.config.museum_tz.clone()).date();
+        let today = self
+            .clock
+            .now()
+            .to_zoned(self.config.museum_tz.clone())
+            .date();
         let mut created = 0;
         for demo in catalogue() {
-            let existing = self.list_products().products.into_iter().find(|p| p.spec.kind == demo.spec.kind && p.spec.name == demo.spec.name);
+            let existing = self
+                .list_products()
+                .products
+                .into_iter()
+                .find(|p| p.spec.kind == demo.spec.kind && p.spec.name == demo.spec.name);
             let product = match existing {
                 Some(p) => p,
                 None => {
@@ -27,9 +35,17 @@ impl BookingService {
                 }
             };
             for offset in 0..=DEMO_DAYS {
-                let date = today.checked_add(jiff::Span::new().days(offset)).map_err(|e| BookingError::invalid("date", e.to_string()))?;
+                let date = today
+                    .checked_add(jiff::Span::new().days(offset))
+                    .map_err(|e| BookingError::invalid("date", e.to_string()))?;
                 for (start, end, capacity) in &demo.daily_slots {
-                    let new = NewSlot { product_id: product.id, date, start: *start, end: *end, capacity: *capacity };
+                    let new = NewSlot {
+                        product_id: product.id,
+                        date,
+                        start: *start,
+                        end: *end,
+                        capacity: *capacity,
+                    };
                     match self.create_slot(new).await {
                         Ok(_) => created += 1,
                         Err(BookingError::Invalid { .. }) => {} // already there

@@ -127,10 +127,18 @@ impl ProductSpec {
                     text_field("theatre_type", t, 1, 40)?;
                     text_field("film", f, 1, 100)?;
                 }
-                _ => return Err(BookingError::invalid("film", "a cinema product names its theatre type and film")),
+                _ => {
+                    return Err(BookingError::invalid(
+                        "film",
+                        "a cinema product names its theatre type and film",
+                    ))
+                }
             }
         } else if self.theatre_type.is_some() || self.film.is_some() {
-            return Err(BookingError::invalid("film", "only cinema products have a theatre type and film"));
+            return Err(BookingError::invalid(
+                "film",
+                "only cinema products have a theatre type and film",
+            ));
         }
         self.rules.validate()
     }
@@ -140,9 +148,15 @@ impl ProductSpec {
 pub fn text_field(field: &str, value: &str, min: usize, max: usize) -> Result<(), BookingError> {
     let n = value.chars().count();
     if n < min || n > max {
-        return Err(BookingError::invalid(field, format!("must be {min} to {max} characters")));
+        return Err(BookingError::invalid(
+            field,
+            format!("must be {min} to {max} characters"),
+        ));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         return Err(BookingError::invalid(field, "contains control characters"));
     }
     Ok(())

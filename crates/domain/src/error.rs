@@ -9,8 +9,13 @@ pub enum BookingError {
     Invalid { field: String, message: String },
     #[error("{what} not found")]
     NotFound { what: &'static str },
-    #[error("booking for this slot is not open now; it opens at {opens_at} and closes at {closes_at}")]
-    WindowClosed { opens_at: Timestamp, closes_at: Timestamp },
+    #[error(
+        "booking for this slot is not open now; it opens at {opens_at} and closes at {closes_at}"
+    )]
+    WindowClosed {
+        opens_at: Timestamp,
+        closes_at: Timestamp,
+    },
     #[error("not enough tickets left for this slot ({remaining} left)")]
     SoldOut { remaining: u32 },
     #[error("visitor {visitor} already holds the most tickets allowed for this day ({limit})")]
@@ -24,7 +29,10 @@ pub enum BookingError {
     #[error("the visiting notice has changed; accept version {current}")]
     NoticeOutdated { current: u32 },
     #[error("the order is {state} and cannot be {action}")]
-    InvalidState { state: &'static str, action: &'static str },
+    InvalidState {
+        state: &'static str,
+        action: &'static str,
+    },
     #[error("the slot has started; its tickets can no longer be refunded")]
     RefundClosed,
     #[error("capacity cannot go below the {taken} tickets already held or sold")]
@@ -41,7 +49,10 @@ pub enum BookingError {
 
 impl BookingError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Invalid { field: field.into(), message: message.into() }
+        Self::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// A stable code clients can branch on; never changes once published.

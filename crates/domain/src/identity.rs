@@ -9,7 +9,6 @@
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
-
 /// The kinds of identity document a ticket can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
@@ -25,7 +24,12 @@ pub enum IdKind {
 }
 
 impl IdKind {
-    pub const ALL: [IdKind; 4] = [Self::ResidentId, Self::Passport, Self::HkMacauPermit, Self::TaiwanPermit];
+    pub const ALL: [IdKind; 4] = [
+        Self::ResidentId,
+        Self::Passport,
+        Self::HkMacauPermit,
+        Self::TaiwanPermit,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -68,24 +72,38 @@ pub fn resident_id_check_char(first17: &[u8]) -> Option<u8> {
     if first17.len() != 17 || !first17.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let sum: u32 = first17.iter().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    let sum: u32 = first17
+        .iter()
+        .zip(WEIGHTS)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
     CHECK_CHARS.get((sum % 11) as usize).copied()
 }
 
 impl IdDocument {
     /// Validates `number` as a document of `kind`. `today` bounds the birth date of resident IDs.
     pub fn parse(kind: IdKind, number: &str, today: Date) -> Result<Self, String> {
-        let number: String = number.trim().chars().filter(|c| *c != ' ').collect::<String>().to_ascii_uppercase();
+        let number: String = number
+            .trim()
+            .chars()
+            .filter(|c| *c != ' ')
+            .collect::<String>()
+            .to_ascii_uppercase();
         if !number.is_ascii() {
             return Err("must contain only letters and digits".into());
         }
         let ok = match kind {
             IdKind::ResidentId => Self::check_resident_id(&number, today)?,
-            IdKind::Passport => (5..=17).contains(&number.len()) && number.bytes().all(|b| b.is_ascii_alphanumeric()),
+            IdKind::Passport => {
+                (5..=17).contains(&number.len())
+                    && number.bytes().all(|b| b.is_ascii_alphanumeric())
+            }
             // H/M + 8 digits (current) or + 10 digits (older issue).
             IdKind::HkMacauPermit => {
                 let (head, rest) = number.split_at(number.len().min(1));
-                (head == "H" || head == "M") && (rest.len() == 8 || rest.len() == 10) && rest.bytes().all(|b| b.is_ascii_digit())
+                (head == "H" || head == "M")
+                    && (rest.len() == 8 || rest.len() == 10)
+                    && rest.bytes().all(|b| b.is_ascii_digit())
             }
             // 8 digits (current), or 10 characters ending with a letter in brackets dropped.
             IdKind::TaiwanPermit => {
@@ -94,7 +112,10 @@ impl IdDocument {
             }
         };
         if !ok {
-            return Err(format!("is not a valid {} number", kind.as_str().replace('_', " ")));
+            return Err(format!(
+                "is not a valid {} number",
+                kind.as_str().replace('_', " ")
+            ));
         }
         Ok(Self { kind, number })
     }
@@ -112,9 +133,18 @@ impl IdDocument {
         if !PROVINCES.contains(&province) {
             return Err("does not start with a valid region code".into());
         }
-        let year = n.get(6..10).and_then(|s| s.parse::<i16>().ok()).unwrap_or(0);
-        let month = n.get(10..12).and_then(|s| s.parse::<i8>().ok()).unwrap_or(0);
-        let day = n.get(12..14).and_then(|s| s.parse::<i8>().ok()).unwrap_or(0);
+        let year = n
+            .get(6..10)
+            .and_then(|s| s.parse::<i16>().ok())
+            .unwrap_or(0);
+        let month = n
+            .get(10..12)
+            .and_then(|s| s.parse::<i8>().ok())
+            .unwrap_or(0);
+        let day = n
+            .get(12..14)
+            .and_then(|s| s.parse::<i8>().ok())
+            .unwrap_or(0);
         match Date::new(year, month, day) {
             Ok(birth) if year >= 1850 && birth <= today => {}
             _ => return Err("does not contain a valid birth date".into()),
@@ -180,7 +210,10 @@ impl PersonName {
         if len > 64 {
             return Err("is longer than 64 characters".into());
         }
-        if name.chars().any(|c| c.is_control() || matches!(c, '<' | '>' | '"' | '\\')) {
+        if name
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '<' | '>' | '"' | '\\'))
+        {
             return Err("contains characters a name cannot have".into());
         }
         Ok(Self(name.to_owned()))
@@ -215,8 +248,16 @@ impl std::fmt::Debug for Phone {
 
 impl Phone {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let p: String = raw.trim().chars().filter(|c| !matches!(c, ' ' | '-')).collect();
-        let p = p.strip_prefix("+86").filter(|rest| rest.len() == 11).map(str::to_owned).unwrap_or(p);
+        let p: String = raw
+            .trim()
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-'))
+            .collect();
+        let p = p
+            .strip_prefix("+86")
+            .filter(|rest| rest.len() == 11)
+            .map(str::to_owned)
+            .unwrap_or(p);
         let b = p.as_bytes();
         let mainland = b.len() == 11
             && b.first() == Some(&b'1')
@@ -249,6 +290,14 @@ pub fn mask_phone(phone: &str) -> String {
     } else {
         mask_middle(&chars, 1, 0)
     }
+}
+
+/// A valid, synthetic resident ID number for test and benchmark data: distinct for every
+/// `n < 10_000_000`, all "born" 1990-01-01 in Beijing.
+pub fn synthetic_resident_id(n: u32) -> String {
+    let first17 = format!("11{:04}19900101{:03}", (n / 1000) % 10_000, n % 1000);
+    let check = resident_id_check_char(first17.as_bytes()).map_or('0', char::from);
+    format!("{first17}{check}")
 }
 
 #[cfg(test)]
@@ -308,14 +357,23 @@ mod tests {
         assert_eq!(id.masked(), "110105********002X");
         assert_eq!(mask_name("张三"), "张*");
         assert_eq!(mask_name("张三丰"), "张**");
-        assert_eq!(Phone::parse("138 1234 5678").unwrap().masked(), "138****5678");
-        assert_eq!(format!("{id:?}"), "IdDocument(ResidentId, 110105********002X)");
+        assert_eq!(
+            Phone::parse("138 1234 5678").unwrap().masked(),
+            "138****5678"
+        );
+        assert_eq!(
+            format!("{id:?}"),
+            "IdDocument(ResidentId, 110105********002X)"
+        );
     }
 
     #[test]
     fn phones() {
         assert!(Phone::parse("+8613812345678").is_ok());
-        assert_eq!(Phone::parse("+8613812345678").unwrap().as_str(), "13812345678");
+        assert_eq!(
+            Phone::parse("+8613812345678").unwrap().as_str(),
+            "13812345678"
+        );
         assert!(Phone::parse("+85291234567").is_ok());
         assert!(Phone::parse("12812345678").is_err());
         assert!(Phone::parse("1381234567").is_err());
@@ -357,12 +415,4 @@ mod tests {
             let _ = PersonName::parse(&s);
         }
     }
-}
-
-/// A valid, synthetic resident ID number for test and benchmark data: distinct for every
-/// `n < 10_000_000`, all "born" 1990-01-01 in Beijing.
-pub fn synthetic_resident_id(n: u32) -> String {
-    let first17 = format!("11{:04}19900101{:03}", (n / 1000) % 10_000, n % 1000);
-    let check = resident_id_check_char(first17.as_bytes()).map_or('0', char::from);
-    format!("{first17}{check}")
 }

@@ -97,7 +97,10 @@ impl Ledger {
 
     /// Changes a slot's capacity; refuses to go below what is taken.
     pub fn set_capacity(&mut self, id: SlotId, capacity: u32) -> Result<u32, BookingError> {
-        let stock = self.slots.get_mut(&id).ok_or(BookingError::NotFound { what: "slot" })?;
+        let stock = self
+            .slots
+            .get_mut(&id)
+            .ok_or(BookingError::NotFound { what: "slot" })?;
         if capacity < stock.taken {
             return Err(BookingError::CapacityBelowTaken { taken: stock.taken });
         }
@@ -111,40 +114,64 @@ impl Ledger {
 
     /// Re-enters an active order's claim when rebuilding from storage.
     pub fn restore_order(&mut self, account: AccountId, day: Date, seq: u16) {
-        self.account_orders.entry((account, day)).or_default().push(seq);
+        self.account_orders
+            .entry((account, day))
+            .or_default()
+            .push(seq);
     }
 
     /// Decides a reservation and, if granted, takes its stock and claims.
     pub fn reserve(&mut self, req: ReserveRequest<'_>) -> Result<Reservation, BookingError> {
         let rules = req.rules;
         if req.visitors.is_empty() {
-            return Err(BookingError::invalid("tickets", "name at least one visitor"));
+            return Err(BookingError::invalid(
+                "tickets",
+                "name at least one visitor",
+            ));
         }
         if req.visitors.len() > usize::from(rules.max_visitors_per_order) {
-            return Err(BookingError::TooManyVisitors { max: rules.max_visitors_per_order });
+            return Err(BookingError::TooManyVisitors {
+                max: rules.max_visitors_per_order,
+            });
         }
-        let stock = self.slots.get(&req.slot).ok_or(BookingError::NotFound { what: "slot" })?;
+        let stock = self
+            .slots
+            .get(&req.slot)
+            .ok_or(BookingError::NotFound { what: "slot" })?;
         let (day, kind) = (stock.day, stock.kind);
         let quantity = u32::try_from(req.visitors.len()).unwrap_or(u32::MAX);
         let remaining = stock.capacity.saturating_sub(stock.taken);
         if quantity > remaining {
             return Err(BookingError::SoldOut { remaining });
         }
-        let orders = self.account_orders.get(&(req.account, day)).map(Vec::as_slice).unwrap_or(&[]);
-        let order_seq = free_seq(orders, rules.max_orders_per_account_per_day)
-            .ok_or(BookingError::OrderLimit { limit: rules.max_orders_per_account_per_day })?;
+        let orders = self
+            .account_orders
+            .get(&(req.account, day))
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let order_seq = free_seq(orders, rules.max_orders_per_account_per_day).ok_or(
+            BookingError::OrderLimit {
+                limit: rules.max_orders_per_account_per_day,
+            },
+        )?;
 
         // Claims for every visitor, counting the same ID twice in one order.
         let mut claim_seqs: Vec<u16> = Vec::with_capacity(req.visitors.len());
         for (i, id) in req.visitors.iter().enumerate() {
-            let mut used: Vec<u16> = self.id_claims.get(&(*id, day, kind)).cloned().unwrap_or_default();
+            let mut used: Vec<u16> = self
+                .id_claims
+                .get(&(*id, day, kind))
+                .cloned()
+                .unwrap_or_default();
             for (j, earlier) in req.visitors.iter().enumerate().take(i) {
                 if earlier == id {
                     used.extend(claim_seqs.get(j).copied());
                 }
             }
-            let seq = free_seq(&used, rules.id_limit_per_day)
-                .ok_or(BookingError::IdLimit { visitor: i, limit: rules.id_limit_per_day })?;
+            let seq = free_seq(&used, rules.id_limit_per_day).ok_or(BookingError::IdLimit {
+                visitor: i,
+                limit: rules.id_limit_per_day,
+            })?;
             claim_seqs.push(seq);
         }
 
@@ -152,11 +179,24 @@ impl Ledger {
         if let Some(stock) = self.slots.get_mut(&req.slot) {
             stock.taken += quantity;
         }
-        self.account_orders.entry((req.account, day)).or_default().push(order_seq);
+        self.account_orders
+            .entry((req.account, day))
+            .or_default()
+            .push(order_seq);
         for (id, seq) in req.visitors.iter().zip(&claim_seqs) {
-            self.id_claims.entry((*id, day, kind)).or_default().push(*seq);
+            self.id_claims
+                .entry((*id, day, kind))
+                .or_default()
+                .push(*seq);
         }
-        Ok(Reservation { slot: req.slot, day, kind, account: req.account, order_seq, claim_seqs })
+        Ok(Reservation {
+            slot: req.slot,
+            day,
+            kind,
+            account: req.account,
+            order_seq,
+            claim_seqs,
+        })
     }
 
     /// Undoes a whole reservation (its write failed).
@@ -167,7 +207,11 @@ impl Ledger {
             kind: r.kind,
             account: r.account,
             order_seq: Some(r.order_seq),
-            claims: visitors.iter().copied().zip(r.claim_seqs.iter().copied()).collect(),
+            claims: visitors
+                .iter()
+                .copied()
+                .zip(r.claim_seqs.iter().copied())
+                .collect(),
         });
     }
 
@@ -223,7 +267,16 @@ mod tests {
     fn ledger(slots: &[(i64, ProductKind, u32)]) -> Ledger {
         let mut l = Ledger::new();
         for (id, kind, cap) in slots {
-            l.upsert_slot(SlotId(*id), SlotStock { product_id: ProductId(1), kind: *kind, day: day(), capacity: *cap, taken: 0 });
+            l.upsert_slot(
+                SlotId(*id),
+                SlotStock {
+                    product_id: ProductId(1),
+                    kind: *kind,
+                    day: day(),
+                    capacity: *cap,
+                    taken: 0,
+                },
+            );
         }
         l
     }
@@ -234,10 +287,19 @@ mod tests {
 
     #[test]
     fn one_entry_ticket_per_id_per_day_across_slots_and_accounts() {
-        let mut l = ledger(&[(1, ProductKind::Entry, 10), (2, ProductKind::Entry, 10), (3, ProductKind::Hall, 10)]);
+        let mut l = ledger(&[
+            (1, ProductKind::Entry, 10),
+            (2, ProductKind::Entry, 10),
+            (3, ProductKind::Hall, 10),
+        ]);
         let rules = ProductRules::default();
         let seven = [bidx(7)];
-        let r = |account, slot| ReserveRequest { account: AccountId(account), slot: SlotId(slot), visitors: &seven, rules: &rules };
+        let r = |account, slot| ReserveRequest {
+            account: AccountId(account),
+            slot: SlotId(slot),
+            visitors: &seven,
+            rules: &rules,
+        };
         l.reserve(r(1, 1)).unwrap();
         assert_eq!(l.reserve(r(2, 2)).unwrap_err().code(), "id_limit_reached");
         // Another kind has its own limit.
@@ -249,10 +311,25 @@ mod tests {
         let mut l = ledger(&[(1, ProductKind::Entry, 10)]);
         let rules = ProductRules::default();
         let err = l
-            .reserve(ReserveRequest { account: AccountId(1), slot: SlotId(1), visitors: &[bidx(1), bidx(1)], rules: &rules })
+            .reserve(ReserveRequest {
+                account: AccountId(1),
+                slot: SlotId(1),
+                visitors: &[bidx(1), bidx(1)],
+                rules: &rules,
+            })
             .unwrap_err();
-        assert_eq!(err, BookingError::IdLimit { visitor: 1, limit: 1 });
-        assert_eq!(l.slot(SlotId(1)).unwrap().taken, 0, "a refused reservation takes nothing");
+        assert_eq!(
+            err,
+            BookingError::IdLimit {
+                visitor: 1,
+                limit: 1
+            }
+        );
+        assert_eq!(
+            l.slot(SlotId(1)).unwrap().taken,
+            0,
+            "a refused reservation takes nothing"
+        );
     }
 
     #[test]
@@ -260,10 +337,25 @@ mod tests {
         let mut l = ledger(&[(1, ProductKind::Entry, 2)]);
         let rules = ProductRules::default();
         let visitors = [bidx(1), bidx(2)];
-        let granted = l.reserve(ReserveRequest { account: AccountId(1), slot: SlotId(1), visitors: &visitors, rules: &rules }).unwrap();
+        let granted = l
+            .reserve(ReserveRequest {
+                account: AccountId(1),
+                slot: SlotId(1),
+                visitors: &visitors,
+                rules: &rules,
+            })
+            .unwrap();
         let more = [bidx(3)];
-        let req = ReserveRequest { account: AccountId(2), slot: SlotId(1), visitors: &more, rules: &rules };
-        assert_eq!(l.reserve(req).unwrap_err(), BookingError::SoldOut { remaining: 0 });
+        let req = ReserveRequest {
+            account: AccountId(2),
+            slot: SlotId(1),
+            visitors: &more,
+            rules: &rules,
+        };
+        assert_eq!(
+            l.reserve(req).unwrap_err(),
+            BookingError::SoldOut { remaining: 0 }
+        );
         l.undo(&granted, &visitors);
         l.reserve(req).unwrap();
         assert_eq!(l.claims_of(bidx(1), day(), ProductKind::Entry), 0);
@@ -272,11 +364,25 @@ mod tests {
     #[test]
     fn orders_per_account_per_day() {
         let mut l = ledger(&[(1, ProductKind::Activity, 100)]);
-        let rules = ProductRules { max_orders_per_account_per_day: 2, ..ProductRules::default() };
+        let rules = ProductRules {
+            max_orders_per_account_per_day: 2,
+            ..ProductRules::default()
+        };
         for n in 0..2 {
-            l.reserve(ReserveRequest { account: AccountId(1), slot: SlotId(1), visitors: &[bidx(n)], rules: &rules }).unwrap();
+            l.reserve(ReserveRequest {
+                account: AccountId(1),
+                slot: SlotId(1),
+                visitors: &[bidx(n)],
+                rules: &rules,
+            })
+            .unwrap();
         }
-        let err = l.reserve(ReserveRequest { account: AccountId(1), slot: SlotId(1), visitors: &[bidx(9)], rules: &rules });
+        let err = l.reserve(ReserveRequest {
+            account: AccountId(1),
+            slot: SlotId(1),
+            visitors: &[bidx(9)],
+            rules: &rules,
+        });
         assert_eq!(err.unwrap_err().code(), "order_limit_reached");
     }
 
@@ -284,15 +390,30 @@ mod tests {
     fn capacity_cannot_drop_below_taken() {
         let mut l = ledger(&[(1, ProductKind::Entry, 5)]);
         let rules = ProductRules::default();
-        l.reserve(ReserveRequest { account: AccountId(1), slot: SlotId(1), visitors: &[bidx(1), bidx(2)], rules: &rules }).unwrap();
-        assert_eq!(l.set_capacity(SlotId(1), 1).unwrap_err(), BookingError::CapacityBelowTaken { taken: 2 });
+        l.reserve(ReserveRequest {
+            account: AccountId(1),
+            slot: SlotId(1),
+            visitors: &[bidx(1), bidx(2)],
+            rules: &rules,
+        })
+        .unwrap();
+        assert_eq!(
+            l.set_capacity(SlotId(1), 1).unwrap_err(),
+            BookingError::CapacityBelowTaken { taken: 2 }
+        );
         assert_eq!(l.set_capacity(SlotId(1), 2).unwrap(), 5);
     }
 
     #[derive(Debug, Clone)]
     enum Op {
-        Reserve { account: i64, slot: i64, ids: Vec<u8> },
-        Release { pick: usize },
+        Reserve {
+            account: i64,
+            slot: i64,
+            ids: Vec<u8>,
+        },
+        Release {
+            pick: usize,
+        },
     }
 
     fn op() -> impl Strategy<Value = Op> {

@@ -16,7 +16,9 @@ pub mod personal;
 pub mod store;
 pub mod window;
 
-pub use catalogue::{Product, ProductId, ProductKind, ProductRules, Slot, SlotId, TicketType, TicketTypeId};
+pub use catalogue::{
+    Product, ProductId, ProductKind, ProductRules, Slot, SlotId, TicketType, TicketTypeId,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::BookingError;
 pub use order::{AccountId, Order, OrderId, OrderState, Ticket, TicketId, TicketState};

@@ -35,7 +35,13 @@ pub enum OrderState {
 }
 
 impl OrderState {
-    pub const ALL: [OrderState; 5] = [Self::PendingPayment, Self::Confirmed, Self::Cancelled, Self::Expired, Self::Refunded];
+    pub const ALL: [OrderState; 5] = [
+        Self::PendingPayment,
+        Self::Confirmed,
+        Self::Cancelled,
+        Self::Expired,
+        Self::Refunded,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -147,7 +153,10 @@ impl Order {
     pub fn cancel(&self) -> Result<(), BookingError> {
         match self.state {
             OrderState::PendingPayment => Ok(()),
-            s => Err(BookingError::InvalidState { state: s.as_str(), action: "cancelled" }),
+            s => Err(BookingError::InvalidState {
+                state: s.as_str(),
+                action: "cancelled",
+            }),
         }
     }
 
@@ -165,29 +174,53 @@ impl Order {
         slot_starts_at: Timestamp,
     ) -> Result<(Vec<usize>, OrderState), BookingError> {
         if self.state != OrderState::Confirmed {
-            return Err(BookingError::InvalidState { state: self.state.as_str(), action: "refunded" });
+            return Err(BookingError::InvalidState {
+                state: self.state.as_str(),
+                action: "refunded",
+            });
         }
         if now >= slot_starts_at {
             return Err(BookingError::RefundClosed);
         }
         if ticket_ids.is_empty() {
-            return Err(BookingError::invalid("ticket_ids", "name at least one ticket"));
+            return Err(BookingError::invalid(
+                "ticket_ids",
+                "name at least one ticket",
+            ));
         }
         let mut picked = Vec::with_capacity(ticket_ids.len());
         for (i, wanted) in ticket_ids.iter().enumerate() {
             let Some(pos) = self.tickets.iter().position(|t| &t.id == wanted) else {
-                return Err(BookingError::invalid(format!("ticket_ids[{i}]"), "is not a ticket of this order"));
+                return Err(BookingError::invalid(
+                    format!("ticket_ids[{i}]"),
+                    "is not a ticket of this order",
+                ));
             };
             if picked.contains(&pos) {
-                return Err(BookingError::invalid(format!("ticket_ids[{i}]"), "is named twice"));
+                return Err(BookingError::invalid(
+                    format!("ticket_ids[{i}]"),
+                    "is named twice",
+                ));
             }
             if self.tickets.get(pos).map(|t| t.state) != Some(TicketState::Valid) {
-                return Err(BookingError::invalid(format!("ticket_ids[{i}]"), "is not a valid ticket"));
+                return Err(BookingError::invalid(
+                    format!("ticket_ids[{i}]"),
+                    "is not a valid ticket",
+                ));
             }
             picked.push(pos);
         }
-        let still_valid = self.tickets.iter().filter(|t| t.state == TicketState::Valid).count() - picked.len();
-        let end = if still_valid == 0 { OrderState::Refunded } else { OrderState::Confirmed };
+        let still_valid = self
+            .tickets
+            .iter()
+            .filter(|t| t.state == TicketState::Valid)
+            .count()
+            - picked.len();
+        let end = if still_valid == 0 {
+            OrderState::Refunded
+        } else {
+            OrderState::Confirmed
+        };
         Ok((picked, end))
     }
 }

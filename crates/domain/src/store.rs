@@ -6,7 +6,10 @@ use async_trait::async_trait;
 use jiff::civil::Date;
 use jiff::Timestamp;
 
-use crate::catalogue::{Notice, NewSlot, Product, ProductId, ProductKind, ProductSpec, Slot, SlotId, TicketType, TicketTypeId};
+use crate::catalogue::{
+    NewSlot, Notice, Product, ProductId, ProductKind, ProductSpec, Slot, SlotId, TicketType,
+    TicketTypeId,
+};
 use crate::order::{AccountId, Order, OrderEvent, OrderId, OrderState, TicketId, TicketState};
 use crate::personal::BlindIndex;
 
@@ -71,7 +74,11 @@ pub struct OrderTransition {
 pub enum LedgerWrite {
     /// Insert an order with its tickets and first history line, taking its stock from the slot
     /// only if the slot has it.
-    Place { order: Order, id_limit: u16, order_limit: u16 },
+    Place {
+        order: Order,
+        id_limit: u16,
+        order_limit: u16,
+    },
     Transition(OrderTransition),
 }
 
@@ -79,41 +86,84 @@ pub enum LedgerWrite {
 pub trait Store: Send + Sync + 'static {
     // Catalogue.
     async fn create_product(&self, spec: &ProductSpec) -> Result<Product, StoreError>;
-    async fn update_product(&self, id: ProductId, spec: &ProductSpec) -> Result<Product, StoreError>;
+    async fn update_product(
+        &self,
+        id: ProductId,
+        spec: &ProductSpec,
+    ) -> Result<Product, StoreError>;
     async fn get_product(&self, id: ProductId) -> Result<Option<Product>, StoreError>;
     async fn list_products(&self) -> Result<Vec<Product>, StoreError>;
     /// Removes a product with its slots, ticket types and notices; `InUse` if it has orders.
     async fn delete_product(&self, id: ProductId) -> Result<(), StoreError>;
-    async fn publish_notice(&self, product: ProductId, text: &str, at: Timestamp) -> Result<Notice, StoreError>;
+    async fn publish_notice(
+        &self,
+        product: ProductId,
+        text: &str,
+        at: Timestamp,
+    ) -> Result<Notice, StoreError>;
     async fn current_notice(&self, product: ProductId) -> Result<Option<Notice>, StoreError>;
-    async fn create_ticket_type(&self, product: ProductId, name: &str, price_fen: u32) -> Result<TicketType, StoreError>;
+    async fn create_ticket_type(
+        &self,
+        product: ProductId,
+        name: &str,
+        price_fen: u32,
+    ) -> Result<TicketType, StoreError>;
     async fn list_ticket_types(&self, product: ProductId) -> Result<Vec<TicketType>, StoreError>;
     async fn get_ticket_type(&self, id: TicketTypeId) -> Result<Option<TicketType>, StoreError>;
     /// `InUse` if tickets of this type were sold.
     async fn delete_ticket_type(&self, id: TicketTypeId) -> Result<(), StoreError>;
     /// Creates a slot; `Conflict` if the product already has a slot on that date at that start.
-    async fn create_slot(&self, slot: &NewSlot, starts_at: Timestamp, ends_at: Timestamp) -> Result<Slot, StoreError>;
+    async fn create_slot(
+        &self,
+        slot: &NewSlot,
+        starts_at: Timestamp,
+        ends_at: Timestamp,
+    ) -> Result<Slot, StoreError>;
     async fn get_slot(&self, id: SlotId) -> Result<Option<Slot>, StoreError>;
-    async fn list_slots(&self, product: ProductId, from: Date, to: Date) -> Result<Vec<Slot>, StoreError>;
+    async fn list_slots(
+        &self,
+        product: ProductId,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<Slot>, StoreError>;
     /// `Conflict` if the capacity would fall below what is taken.
     async fn set_slot_capacity(&self, id: SlotId, capacity: u32) -> Result<(), StoreError>;
     /// `InUse` if the slot has orders.
     async fn delete_slot(&self, id: SlotId) -> Result<(), StoreError>;
 
     // Accounts.
-    async fn create_account(&self, display_name: &str, token_hash: &[u8; 32], is_admin: bool, at: Timestamp) -> Result<Account, StoreError>;
+    async fn create_account(
+        &self,
+        display_name: &str,
+        token_hash: &[u8; 32],
+        is_admin: bool,
+        at: Timestamp,
+    ) -> Result<Account, StoreError>;
     async fn account_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<Account>, StoreError>;
     async fn get_account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
-    async fn set_account_lock(&self, id: AccountId, until: Option<Timestamp>) -> Result<(), StoreError>;
+    async fn set_account_lock(
+        &self,
+        id: AccountId,
+        until: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
 
     // The booking ledger.
     /// Applies every write in one transaction, or none of them.
     async fn apply(&self, writes: &[LedgerWrite]) -> Result<(), StoreError>;
     async fn ledger_snapshot(&self, from_day: Date) -> Result<LedgerSnapshot, StoreError>;
     async fn get_order(&self, id: &OrderId) -> Result<Option<Order>, StoreError>;
-    async fn order_by_idempotency_key(&self, account: AccountId, key: &str) -> Result<Option<Order>, StoreError>;
+    async fn order_by_idempotency_key(
+        &self,
+        account: AccountId,
+        key: &str,
+    ) -> Result<Option<Order>, StoreError>;
     /// An account's orders, newest first, optionally of one product kind.
-    async fn list_orders(&self, account: AccountId, kind: Option<ProductKind>, limit: u32) -> Result<Vec<Order>, StoreError>;
+    async fn list_orders(
+        &self,
+        account: AccountId,
+        kind: Option<ProductKind>,
+        limit: u32,
+    ) -> Result<Vec<Order>, StoreError>;
     /// Unpaid orders whose hold ended at or before `now`.
     async fn due_holds(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>, StoreError>;
 }

@@ -16,15 +16,27 @@ pub struct BookingWindow {
 
 impl BookingWindow {
     pub fn of(slot: &Slot, rules: &ProductRules, museum_tz: &TimeZone) -> Self {
-        let open_day = slot.date.checked_sub(jiff::Span::new().days(i64::from(rules.open_days_before)));
+        let open_day = slot
+            .date
+            .checked_sub(jiff::Span::new().days(i64::from(rules.open_days_before)));
         let opens_at = open_day
             .ok()
-            .and_then(|d| d.to_datetime(rules.open_at).to_zoned(museum_tz.clone()).ok())
+            .and_then(|d| {
+                d.to_datetime(rules.open_at)
+                    .to_zoned(museum_tz.clone())
+                    .ok()
+            })
             .map(|z| z.timestamp())
             .unwrap_or(Timestamp::MIN);
         let close_before = SignedDuration::from_mins(i64::from(rules.close_minutes_before_start));
-        let closes_at = slot.starts_at.checked_sub(close_before).unwrap_or(Timestamp::MIN);
-        Self { opens_at, closes_at }
+        let closes_at = slot
+            .starts_at
+            .checked_sub(close_before)
+            .unwrap_or(Timestamp::MIN);
+        Self {
+            opens_at,
+            closes_at,
+        }
     }
 
     pub fn is_open(&self, now: Timestamp) -> bool {
@@ -35,13 +47,20 @@ impl BookingWindow {
         if self.is_open(now) {
             Ok(())
         } else {
-            Err(BookingError::WindowClosed { opens_at: self.opens_at, closes_at: self.closes_at })
+            Err(BookingError::WindowClosed {
+                opens_at: self.opens_at,
+                closes_at: self.closes_at,
+            })
         }
     }
 }
 
 /// The instant a civil date and time happen in the museum's zone.
-pub fn museum_instant(date: jiff::civil::Date, time: jiff::civil::Time, tz: &TimeZone) -> Result<Timestamp, BookingError> {
+pub fn museum_instant(
+    date: jiff::civil::Date,
+    time: jiff::civil::Time,
+    tz: &TimeZone,
+) -> Result<Timestamp, BookingError> {
     date.to_datetime(time)
         .to_zoned(tz.clone())
         .map(|z| z.timestamp())
@@ -78,7 +97,10 @@ mod tests {
     fn wednesday_opens_monday_at_nine_shanghai_time() {
         let w = BookingWindow::of(&wednesday_slot(), &ProductRules::default(), &shanghai());
         // Monday 2026-11-23 09:00 +08:00 is 01:00 UTC.
-        assert_eq!(w.opens_at, "2026-11-23T01:00:00Z".parse::<Timestamp>().unwrap());
+        assert_eq!(
+            w.opens_at,
+            "2026-11-23T01:00:00Z".parse::<Timestamp>().unwrap()
+        );
         let just_before = w.opens_at - SignedDuration::from_millis(100);
         assert_eq!(w.check(just_before).unwrap_err().code(), "window_closed");
         assert!(w.is_open(w.opens_at));
@@ -87,9 +109,19 @@ mod tests {
 
     #[test]
     fn close_offset_and_days_before_are_per_product() {
-        let rules = ProductRules { open_days_before: 7, close_minutes_before_start: 30, ..ProductRules::default() };
+        let rules = ProductRules {
+            open_days_before: 7,
+            close_minutes_before_start: 30,
+            ..ProductRules::default()
+        };
         let w = BookingWindow::of(&wednesday_slot(), &rules, &shanghai());
-        assert_eq!(w.opens_at, "2026-11-18T01:00:00Z".parse::<Timestamp>().unwrap());
-        assert_eq!(w.closes_at, "2026-11-25T00:30:00Z".parse::<Timestamp>().unwrap());
+        assert_eq!(
+            w.opens_at,
+            "2026-11-18T01:00:00Z".parse::<Timestamp>().unwrap()
+        );
+        assert_eq!(
+            w.closes_at,
+            "2026-11-25T00:30:00Z".parse::<Timestamp>().unwrap()
+        );
     }
 }

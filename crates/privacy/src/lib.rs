@@ -26,7 +26,10 @@ pub enum PrivacyError {
     #[error("key material is malformed: {0}")]
     BadKeys(String),
     #[error("key file {path}: {source}")]
-    KeyFile { path: String, source: std::io::Error },
+    KeyFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("a sealed value failed to open (wrong key, wrong record, or tampered)")]
     OpenFailed,
 }
@@ -46,26 +49,36 @@ impl std::fmt::Debug for Keyring {
 impl Keyring {
     /// Builds a keyring from a 32-byte data key and a 32-byte index key.
     pub fn from_keys(data_key: &[u8; 32], index_key: &[u8; 32]) -> Self {
-        Self { cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(data_key)), index_key: Zeroizing::new(*index_key) }
+        Self {
+            cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(data_key)),
+            index_key: Zeroizing::new(*index_key),
+        }
     }
 
     /// Parses the key file's text form: `gatehouse-keys-v1:<64 hex data key>:<64 hex index key>`.
     pub fn from_text(text: &str) -> Result<Self, PrivacyError> {
         let mut parts = text.trim().split(':');
         if parts.next() != Some(FILE_PREFIX) {
-            return Err(PrivacyError::BadKeys(format!("expected it to start with {FILE_PREFIX}:")));
+            return Err(PrivacyError::BadKeys(format!(
+                "expected it to start with {FILE_PREFIX}:"
+            )));
         }
         let mut key = |what: &str| -> Result<Zeroizing<[u8; 32]>, PrivacyError> {
-            let hex_text = parts.next().ok_or_else(|| PrivacyError::BadKeys(format!("the {what} key is missing")))?;
+            let hex_text = parts
+                .next()
+                .ok_or_else(|| PrivacyError::BadKeys(format!("the {what} key is missing")))?;
             let mut out = Zeroizing::new([0u8; 32]);
-            hex::decode_to_slice(hex_text, out.as_mut_slice())
-                .map_err(|_| PrivacyError::BadKeys(format!("the {what} key is not 64 hex digits")))?;
+            hex::decode_to_slice(hex_text, out.as_mut_slice()).map_err(|_| {
+                PrivacyError::BadKeys(format!("the {what} key is not 64 hex digits"))
+            })?;
             Ok(out)
         };
         let data = key("data")?;
         let index = key("index")?;
         if data == index {
-            return Err(PrivacyError::BadKeys("the data and index keys must differ".into()));
+            return Err(PrivacyError::BadKeys(
+                "the data and index keys must differ".into(),
+            ));
         }
         Ok(Self::from_keys(&data, &index))
     }
@@ -76,12 +89,19 @@ impl Keyring {
         let mut index = Zeroizing::new([0u8; 32]);
         OsRng.fill_bytes(data.as_mut_slice());
         OsRng.fill_bytes(index.as_mut_slice());
-        Zeroizing::new(format!("{FILE_PREFIX}:{}:{}\n", hex::encode(data.as_slice()), hex::encode(index.as_slice())))
+        Zeroizing::new(format!(
+            "{FILE_PREFIX}:{}:{}\n",
+            hex::encode(data.as_slice()),
+            hex::encode(index.as_slice())
+        ))
     }
 
     /// Loads the key file at `path`, creating it (mode 0600) with fresh keys if it does not exist.
     pub fn load_or_create(path: &Path) -> Result<Self, PrivacyError> {
-        let io_err = |source| PrivacyError::KeyFile { path: path.display().to_string(), source };
+        let io_err = |source| PrivacyError::KeyFile {
+            path: path.display().to_string(),
+            source,
+        };
         if !path.exists() {
             let text = Self::generate_text();
             let mut options = OpenOptions::new();
@@ -109,7 +129,13 @@ impl Keyring {
         out.push(KEY_VERSION);
         out.extend_from_slice(&nonce);
         // Encryption with a valid key and nonce cannot fail for inputs under 64 GiB.
-        if let Ok(ct) = self.cipher.encrypt(&nonce, Payload { msg: plaintext.as_bytes(), aad: context.as_bytes() }) {
+        if let Ok(ct) = self.cipher.encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext.as_bytes(),
+                aad: context.as_bytes(),
+            },
+        ) {
             out.extend_from_slice(&ct);
         }
         out
@@ -124,9 +150,17 @@ impl Keyring {
         let (nonce, ct) = rest.split_at(NONCE_LEN);
         let plain = self
             .cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: context.as_bytes() })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: context.as_bytes(),
+                },
+            )
             .map_err(|_| PrivacyError::OpenFailed)?;
-        String::from_utf8(plain).map(Zeroizing::new).map_err(|_| PrivacyError::OpenFailed)
+        String::from_utf8(plain)
+            .map(Zeroizing::new)
+            .map_err(|_| PrivacyError::OpenFailed)
     }
 
     /// The blind index of a normalised value in a namespace (e.g. `id_number`), so indexes of
@@ -161,7 +195,10 @@ mod tests {
         let a = k.seal("11010519491231002X", "ticket/1/id_number");
         let b = k.seal("11010519491231002X", "ticket/1/id_number");
         assert_ne!(a, b, "each seal uses a fresh nonce");
-        assert_eq!(k.open(&a, "ticket/1/id_number").unwrap().as_str(), "11010519491231002X");
+        assert_eq!(
+            k.open(&a, "ticket/1/id_number").unwrap().as_str(),
+            "11010519491231002X"
+        );
         assert!(!a.windows(18).any(|w| w == b"11010519491231002X"));
     }
 
@@ -176,7 +213,10 @@ mod tests {
             *last ^= 1;
         }
         assert!(k.open(&tampered, "ticket/1/name").is_err());
-        assert!(keyring().open(&sealed, "ticket/1/name").is_err(), "another key cannot open it");
+        assert!(
+            keyring().open(&sealed, "ticket/1/name").is_err(),
+            "another key cannot open it"
+        );
         assert!(k.open(&[], "x").is_err());
     }
 
@@ -196,11 +236,17 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         let again = Keyring::load_or_create(&path).unwrap();
         let sealed = first.seal("13812345678", "order/1/phone");
-        assert_eq!(again.open(&sealed, "order/1/phone").unwrap().as_str(), "13812345678");
+        assert_eq!(
+            again.open(&sealed, "order/1/phone").unwrap().as_str(),
+            "13812345678"
+        );
         assert!(format!("{first:?}") == "Keyring(..)");
     }
 

@@ -11,19 +11,32 @@ pub struct PgStore {
 
 impl PgStore {
     /// Connects to `url`, creates `schema` if given and missing, and runs the migrations in it.
-    pub async fn connect(url: &str, schema: Option<&str>) -> Result<Self, gatehouse_domain::store::StoreError> {
+    pub async fn connect(
+        url: &str,
+        schema: Option<&str>,
+    ) -> Result<Self, gatehouse_domain::store::StoreError> {
         let backend = |e: String| gatehouse_domain::store::StoreError::Backend(e);
         let mut options = PgConnectOptions::from_str(url).map_err(|e| backend(e.to_string()))?;
         options = options.disable_statement_logging();
         if let Some(schema) = schema {
-            if !schema.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            if !schema
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
                 return Err(backend("schema names are letters, digits and _".into()));
             }
             let mut conn = options.connect().await.map_err(rows::map_err)?;
-            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).execute(&mut conn).await.map_err(rows::map_err)?;
+            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .execute(&mut conn)
+                .await
+                .map_err(rows::map_err)?;
             options = options.options([("search_path", schema)]);
         }
-        let pool = PgPoolOptions::new().max_connections(8).connect_with(options).await.map_err(rows::map_err)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(rows::map_err)?;
         sqlx::migrate!("./migrations/postgres")
             .run(&pool)
             .await
@@ -32,17 +45,33 @@ impl PgStore {
     }
 
     /// Drops a schema made by [`PgStore::connect`] (test clean-up).
-    pub async fn drop_schema(url: &str, schema: &str) -> Result<(), gatehouse_domain::store::StoreError> {
+    pub async fn drop_schema(
+        url: &str,
+        schema: &str,
+    ) -> Result<(), gatehouse_domain::store::StoreError> {
         let mut conn = PgConnectOptions::from_str(url)
             .map_err(|e| gatehouse_domain::store::StoreError::Backend(e.to_string()))?
             .connect()
             .await
             .map_err(rows::map_err)?;
-        sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&mut conn).await.map_err(rows::map_err)?;
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .execute(&mut conn)
+            .await
+            .map_err(rows::map_err)?;
         Ok(())
     }
 }
 
 use crate::rows;
 
-impl_sql_store!(PgStore, sqlx::Postgres);
+impl_sql_store!(
+    PgStore,
+    sqlx::Postgres,
+    orders: "INSERT INTO orders (id, account_id, product_id, kind, slot_id, day, order_seq, state, notice_version, contact_phone, total_fen, created_at, expires_at, idempotency_key, request_digest, order_limit) \
+             SELECT r->>0, (r->>1)::bigint, (r->>2)::bigint, r->>3, (r->>4)::bigint, r->>5, (r->>6)::bigint, r->>7, (r->>8)::bigint, decode(r->>9, 'hex'), (r->>10)::bigint, (r->>11)::bigint, (r->>12)::bigint, r->>13, r->>14, (r->>15)::bigint \
+             FROM jsonb_array_elements($1::jsonb) AS r",
+    tickets: "INSERT INTO tickets (id, order_id, position, slot_id, kind, day, ticket_type_id, price_fen, visitor_name, id_kind, id_number, id_blind, claim_seq, claim_limit, state) \
+              SELECT r->>0, r->>1, (r->>2)::bigint, (r->>3)::bigint, r->>4, r->>5, (r->>6)::bigint, (r->>7)::bigint, decode(r->>8, 'hex'), r->>9, decode(r->>10, 'hex'), decode(r->>11, 'hex'), (r->>12)::bigint, (r->>13)::bigint, r->>14 \
+              FROM jsonb_array_elements($1::jsonb) AS r",
+    events: "INSERT INTO order_events (order_id, at, from_state, to_state, note) SELECT r->>0, (r->>1)::bigint, r->>2, r->>3, r->>4 FROM jsonb_array_elements($1::jsonb) AS r"
+);

@@ -5,9 +5,14 @@ use jiff::civil::{Date, Time};
 use jiff::Timestamp;
 use sqlx::FromRow;
 
-use gatehouse_domain::catalogue::{Notice, Product, ProductId, ProductKind, ProductRules, ProductSpec, Slot, SlotId, TicketType, TicketTypeId};
+use gatehouse_domain::catalogue::{
+    Notice, Product, ProductId, ProductKind, ProductRules, ProductSpec, Slot, SlotId, TicketType,
+    TicketTypeId,
+};
 use gatehouse_domain::identity::IdKind;
-use gatehouse_domain::order::{AccountId, Order, OrderEvent, OrderId, OrderState, Ticket, TicketId, TicketState};
+use gatehouse_domain::order::{
+    AccountId, Order, OrderEvent, OrderId, OrderState, Ticket, TicketId, TicketState,
+};
 use gatehouse_domain::personal::{BlindIndex, Sealed};
 use gatehouse_domain::store::{Account, StoreError};
 
@@ -105,7 +110,10 @@ impl ProductRow {
                     close_minutes_before_start: int(self.close_minutes_before_start, "rule")?,
                     id_limit_per_day: int(self.id_limit_per_day, "rule")?,
                     max_visitors_per_order: int(self.max_visitors_per_order, "rule")?,
-                    max_orders_per_account_per_day: int(self.max_orders_per_account_per_day, "rule")?,
+                    max_orders_per_account_per_day: int(
+                        self.max_orders_per_account_per_day,
+                        "rule",
+                    )?,
                     hold_minutes: int(self.hold_minutes, "rule")?,
                 },
             },
@@ -142,7 +150,12 @@ pub struct TicketTypeRow {
 
 impl TicketTypeRow {
     pub fn into_domain(self) -> Result<TicketType, StoreError> {
-        Ok(TicketType { id: TicketTypeId(self.id), product_id: ProductId(self.product_id), name: self.name, price_fen: int(self.price_fen, "price")? })
+        Ok(TicketType {
+            id: TicketTypeId(self.id),
+            product_id: ProductId(self.product_id),
+            name: self.name,
+            price_fen: int(self.price_fen, "price")?,
+        })
     }
 }
 
@@ -223,7 +236,8 @@ impl TicketRow {
             visitor_name: Sealed(self.visitor_name),
             id_kind: IdKind::parse(&self.id_kind).ok_or_else(|| corrupt("id kind"))?,
             id_number: Sealed(self.id_number),
-            id_blind: BlindIndex::from_slice(&self.id_blind).ok_or_else(|| corrupt("blind index"))?,
+            id_blind: BlindIndex::from_slice(&self.id_blind)
+                .ok_or_else(|| corrupt("blind index"))?,
             claim_seq: int(self.claim_seq, "claim")?,
             state: TicketState::parse(&self.state).ok_or_else(|| corrupt("ticket state"))?,
         })
@@ -254,7 +268,11 @@ impl EventRow {
 }
 
 impl OrderRow {
-    pub fn into_domain(self, tickets: Vec<TicketRow>, events: Vec<EventRow>) -> Result<Order, StoreError> {
+    pub fn into_domain(
+        self,
+        tickets: Vec<TicketRow>,
+        events: Vec<EventRow>,
+    ) -> Result<Order, StoreError> {
         Ok(Order {
             id: OrderId(self.id),
             account_id: AccountId(self.account_id),
@@ -271,8 +289,14 @@ impl OrderRow {
             expires_at: self.expires_at.map(from_ms).transpose()?,
             idempotency_key: self.idempotency_key,
             request_digest: self.request_digest,
-            tickets: tickets.into_iter().map(TicketRow::into_domain).collect::<Result<_, _>>()?,
-            history: events.into_iter().map(EventRow::into_domain).collect::<Result<_, _>>()?,
+            tickets: tickets
+                .into_iter()
+                .map(TicketRow::into_domain)
+                .collect::<Result<_, _>>()?,
+            history: events
+                .into_iter()
+                .map(EventRow::into_domain)
+                .collect::<Result<_, _>>()?,
         })
     }
 }
@@ -284,10 +308,16 @@ pub fn map_err(e: sqlx::Error) -> StoreError {
         sqlx::Error::Database(db) => {
             let msg = db.message().to_owned();
             let constraint = db.constraint().unwrap_or_default().to_owned();
-            if db.is_unique_violation() && (msg.contains("idempotency_key") || constraint.contains("idempotency_key")) {
+            if db.is_unique_violation()
+                && (msg.contains("idempotency_key") || constraint.contains("idempotency_key"))
+            {
                 StoreError::DuplicateIdempotencyKey
             } else if db.is_unique_violation() || db.is_check_violation() {
-                StoreError::Conflict(if constraint.is_empty() { msg } else { constraint })
+                StoreError::Conflict(if constraint.is_empty() {
+                    msg
+                } else {
+                    constraint
+                })
             } else if db.is_foreign_key_violation() {
                 StoreError::InUse("record")
             } else {

@@ -39,8 +39,84 @@ macro_rules! bind_spec {
     }};
 }
 
+/// The rows of a run of new orders as three JSON arrays (orders, tickets, events), each inserted
+/// by one statement that unpacks it in the database (`json_each` / `jsonb_array_elements`).
+/// Under a rush a batch of hundreds of bookings is then a handful of statements: each statement
+/// is a round trip to the database thread, and on a busy machine round trips, not SQL, are what
+/// a commit waits for. Binary values travel as hex.
+pub(crate) struct PlaceRows {
+    pub orders: String,
+    pub tickets: String,
+    pub events: String,
+}
+
+impl PlaceRows {
+    pub(crate) fn of(places: &[(&gatehouse_domain::order::Order, u16, u16)]) -> Self {
+        use crate::rows::{date_text, ms};
+        use serde_json::{json, Value};
+        let mut orders = Vec::with_capacity(places.len());
+        let mut tickets = Vec::with_capacity(places.len());
+        let mut events = Vec::with_capacity(places.len());
+        for (o, id_limit, order_limit) in places {
+            let day = date_text(o.day);
+            orders.push(json!([
+                o.id.0,
+                o.account_id.0,
+                o.product_id.0,
+                o.kind.as_str(),
+                o.slot_id.0,
+                day,
+                o.order_seq,
+                o.state.as_str(),
+                o.notice_version,
+                hex::encode(&o.contact_phone.0),
+                o.total_fen,
+                ms(o.created_at),
+                o.expires_at.map(ms),
+                o.idempotency_key,
+                o.request_digest,
+                order_limit
+            ]));
+            for (position, t) in o.tickets.iter().enumerate() {
+                tickets.push(json!([
+                    t.id.0,
+                    o.id.0,
+                    position,
+                    o.slot_id.0,
+                    o.kind.as_str(),
+                    day,
+                    t.ticket_type_id.0,
+                    t.price_fen,
+                    hex::encode(&t.visitor_name.0),
+                    t.id_kind.as_str(),
+                    hex::encode(&t.id_number.0),
+                    hex::encode(t.id_blind.0),
+                    t.claim_seq,
+                    id_limit,
+                    t.state.as_str()
+                ]));
+            }
+            for e in &o.history {
+                events.push(json!([
+                    o.id.0,
+                    ms(e.at),
+                    e.from.map(|s| s.as_str()),
+                    e.to.as_str(),
+                    e.note
+                ]));
+            }
+        }
+        let text = |rows: Vec<Value>| Value::Array(rows).to_string();
+        Self {
+            orders: text(orders),
+            tickets: text(tickets),
+            events: text(events),
+        }
+    }
+}
+
 macro_rules! impl_sql_store {
-    ($store:ident, $db:ty) => {
+    ($store:ident, $db:ty, orders: $orders_sql:expr, tickets: $tickets_sql:expr, events: $events_sql:expr) => {
         use async_trait::async_trait;
         use jiff::civil::Date;
         use jiff::Timestamp;
@@ -71,68 +147,34 @@ macro_rules! impl_sql_store {
                 row.into_domain(tickets, events)
             }
 
-            async fn write_one(tx: &mut Tx<'_>, w: &LedgerWrite) -> Result<(), StoreError> {
-                match w {
-                    LedgerWrite::Place { order, id_limit, order_limit } => {
-                        let quantity = i64::try_from(order.active_tickets().count()).unwrap_or(i64::MAX);
-                        let took = sqlx::query("UPDATE slots SET taken = taken + $1 WHERE id = $2 AND taken + $1 <= capacity")
-                            .bind(quantity)
-                            .bind(order.slot_id.0)
-                            .execute(&mut **tx)
-                            .await
-                            .map_err(map_err)?;
-                        if took.rows_affected() != 1 {
-                            return Err(StoreError::Conflict("slot has not enough stock".into()));
-                        }
-                        sqlx::query(concat!(
-                            "INSERT INTO orders (", order_cols!(), ", order_limit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-                        ))
-                        .bind(&order.id.0)
-                        .bind(order.account_id.0)
-                        .bind(order.product_id.0)
-                        .bind(order.kind.as_str())
-                        .bind(order.slot_id.0)
-                        .bind(date_text(order.day))
-                        .bind(i64::from(order.order_seq))
-                        .bind(order.state.as_str())
-                        .bind(i64::from(order.notice_version))
-                        .bind(&order.contact_phone.0)
-                        .bind(i64::try_from(order.total_fen).unwrap_or(i64::MAX))
-                        .bind(ms(order.created_at))
-                        .bind(order.expires_at.map(ms))
-                        .bind(&order.idempotency_key)
-                        .bind(&order.request_digest)
-                        .bind(i64::from(*order_limit))
+            /// Writes a run of new orders with one stock update per slot and multi-row inserts:
+            /// under a rush this is what keeps a batch of hundreds of bookings to a few statements.
+            async fn place_many(tx: &mut Tx<'_>, places: &[(&Order, u16, u16)]) -> Result<(), StoreError> {
+                let mut per_slot: std::collections::BTreeMap<i64, i64> = std::collections::BTreeMap::new();
+                for (order, _, _) in places {
+                    *per_slot.entry(order.slot_id.0).or_default() += i64::try_from(order.active_tickets().count()).unwrap_or(i64::MAX);
+                }
+                for (slot, quantity) in per_slot {
+                    let took = sqlx::query("UPDATE slots SET taken = taken + $1 WHERE id = $2 AND taken + $1 <= capacity")
+                        .bind(quantity)
+                        .bind(slot)
                         .execute(&mut **tx)
                         .await
                         .map_err(map_err)?;
-                        for (position, t) in order.tickets.iter().enumerate() {
-                            sqlx::query(
-                                "INSERT INTO tickets (id, order_id, position, slot_id, kind, day, ticket_type_id, price_fen, visitor_name, id_kind, id_number, id_blind, claim_seq, claim_limit, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-                            )
-                            .bind(&t.id.0)
-                            .bind(&order.id.0)
-                            .bind(i64::try_from(position).unwrap_or(i64::MAX))
-                            .bind(order.slot_id.0)
-                            .bind(order.kind.as_str())
-                            .bind(date_text(order.day))
-                            .bind(t.ticket_type_id.0)
-                            .bind(i64::from(t.price_fen))
-                            .bind(&t.visitor_name.0)
-                            .bind(t.id_kind.as_str())
-                            .bind(&t.id_number.0)
-                            .bind(&t.id_blind.0[..])
-                            .bind(i64::from(t.claim_seq))
-                            .bind(i64::from(*id_limit))
-                            .bind(t.state.as_str())
-                            .execute(&mut **tx)
-                            .await
-                            .map_err(map_err)?;
-                        }
-                        for e in &order.history {
-                            Self::insert_event(tx, &order.id, e).await?;
-                        }
+                    if took.rows_affected() != 1 {
+                        return Err(StoreError::Conflict("slot has not enough stock".into()));
                     }
+                }
+                let rows = $crate::sql::PlaceRows::of(places);
+                for (sql, json) in [($orders_sql, rows.orders), ($tickets_sql, rows.tickets), ($events_sql, rows.events)] {
+                    sqlx::query(sql).bind(json).execute(&mut **tx).await.map_err(map_err)?;
+                }
+                Ok(())
+            }
+
+            async fn write_one(tx: &mut Tx<'_>, w: &LedgerWrite) -> Result<(), StoreError> {
+                match w {
+                    LedgerWrite::Place { order, id_limit, order_limit } => Self::place_many(tx, &[(order, *id_limit, *order_limit)]).await?,
                     LedgerWrite::Transition(t) => {
                         let moved = sqlx::query("UPDATE orders SET state = $1 WHERE id = $2 AND state = $3")
                             .bind(t.to.as_str())
@@ -434,8 +476,22 @@ macro_rules! impl_sql_store {
                     return Ok(());
                 }
                 let mut tx = self.pool.begin().await.map_err(map_err)?;
+                // Consecutive placements go in together; anything else keeps its place in line.
+                let mut run: Vec<(&Order, u16, u16)> = Vec::new();
                 for w in writes {
-                    Self::write_one(&mut tx, w).await?;
+                    match w {
+                        LedgerWrite::Place { order, id_limit, order_limit } => run.push((order, *id_limit, *order_limit)),
+                        other => {
+                            if !run.is_empty() {
+                                Self::place_many(&mut tx, &run).await?;
+                                run.clear();
+                            }
+                            Self::write_one(&mut tx, other).await?;
+                        }
+                    }
+                }
+                if !run.is_empty() {
+                    Self::place_many(&mut tx, &run).await?;
                 }
                 tx.commit().await.map_err(map_err)
             }
@@ -534,4 +590,3 @@ macro_rules! impl_sql_store {
         }
     };
 }
-

@@ -27,7 +27,9 @@ impl FromStr for SqliteDurability {
         match s {
             "normal" => Ok(Self::Normal),
             "full" => Ok(Self::Full),
-            other => Err(format!("unknown SQLite durability {other:?} (normal or full)")),
+            other => Err(format!(
+                "unknown SQLite durability {other:?} (normal or full)"
+            )),
         }
     }
 }
@@ -38,7 +40,10 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and runs the migrations.
-    pub async fn open(path: &Path, durability: SqliteDurability) -> Result<Self, gatehouse_domain::store::StoreError> {
+    pub async fn open(
+        path: &Path,
+        durability: SqliteDurability,
+    ) -> Result<Self, gatehouse_domain::store::StoreError> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -49,16 +54,45 @@ impl SqliteStore {
             })
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
+            .pragma("wal_autocheckpoint", "20000")
             .disable_statement_logging();
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(rows::map_err)?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(rows::map_err)?;
         sqlx::migrate!("./migrations/sqlite")
             .run(&pool)
             .await
-            .map_err(|e| gatehouse_domain::store::StoreError::Backend(format!("migration failed: {e}")))?;
+            .map_err(|e| {
+                gatehouse_domain::store::StoreError::Backend(format!("migration failed: {e}"))
+            })?;
+        let checkpointer = pool.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(500));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            while !checkpointer.is_closed() {
+                every.tick().await;
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&checkpointer)
+                    .await
+                {
+                    tracing::debug!(error = %e, "background checkpoint failed; retrying");
+                }
+            }
+        });
         Ok(Self { pool })
     }
 }
 
 use crate::rows;
 
-impl_sql_store!(SqliteStore, sqlx::Sqlite);
+impl_sql_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    orders: "INSERT INTO orders (id, account_id, product_id, kind, slot_id, day, order_seq, state, notice_version, contact_phone, total_fen, created_at, expires_at, idempotency_key, request_digest, order_limit) \
+             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, unhex(value->>9), value->>10, value->>11, value->>12, value->>13, value->>14, value->>15 FROM json_each($1)",
+    tickets: "INSERT INTO tickets (id, order_id, position, slot_id, kind, day, ticket_type_id, price_fen, visitor_name, id_kind, id_number, id_blind, claim_seq, claim_limit, state) \
+              SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, unhex(value->>8), value->>9, unhex(value->>10), unhex(value->>11), value->>12, value->>13, value->>14 FROM json_each($1)",
+    events: "INSERT INTO order_events (order_id, at, from_state, to_state, note) SELECT value->>0, value->>1, value->>2, value->>3, value->>4 FROM json_each($1)"
+);

@@ -1,5 +1,13 @@
 //! The storage conformance suite, run against SQLite always and against PostgreSQL when
-//! `GATEHOUSE_TEST_PG_URL` is set (`.ci/run` sets it). One integration binary for the crate.
+//! `GH_TEST_PG_URL` is set (`.ci/run` sets it). One integration binary for the crate.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code stops loudly"
+)]
 
 mod conformance;
 
@@ -10,15 +18,19 @@ use gatehouse_store::{PgStore, SqliteDurability, SqliteStore};
 
 async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("gatehouse.db"), SqliteDurability::Normal).await.unwrap();
+    let store = SqliteStore::open(&dir.path().join("gatehouse.db"), SqliteDurability::Normal)
+        .await
+        .unwrap();
     (Arc::new(store), dir)
 }
 
 /// A PostgreSQL store in a fresh schema, or None when no server is configured.
 async fn postgres() -> Option<(Arc<dyn Store>, String, String)> {
-    let url = std::env::var("GATEHOUSE_TEST_PG_URL").ok()?;
+    let url = std::env::var("GH_TEST_PG_URL").ok()?;
     let schema = format!("gh_conf_{}", std::process::id()) + &format!("_{}", rand_suffix());
-    let store = PgStore::connect(&url, Some(&schema)).await.expect("GATEHOUSE_TEST_PG_URL is set but PostgreSQL is unreachable");
+    let store = PgStore::connect(&url, Some(&schema))
+        .await
+        .expect("GH_TEST_PG_URL is set but PostgreSQL is unreachable");
     Some((Arc::new(store), url, schema))
 }
 
@@ -42,7 +54,7 @@ macro_rules! on_both {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 let Some((store, url, schema)) = super::postgres().await else {
-                    eprintln!("skipped: GATEHOUSE_TEST_PG_URL is not set");
+                    eprintln!("skipped: GH_TEST_PG_URL is not set");
                     return;
                 };
                 super::conformance::$name(store).await;

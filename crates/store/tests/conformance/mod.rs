@@ -2,9 +2,13 @@
 
 use std::sync::Arc;
 
-use gatehouse_domain::catalogue::{NewSlot, ProductKind, ProductRules, ProductSpec, Slot, TicketType};
+use gatehouse_domain::catalogue::{
+    NewSlot, ProductKind, ProductRules, ProductSpec, Slot, TicketType,
+};
 use gatehouse_domain::identity::IdKind;
-use gatehouse_domain::order::{AccountId, Order, OrderEvent, OrderId, OrderState, Ticket, TicketId, TicketState};
+use gatehouse_domain::order::{
+    AccountId, Order, OrderEvent, OrderId, OrderState, Ticket, TicketId, TicketState,
+};
 use gatehouse_domain::personal::{BlindIndex, Sealed};
 use gatehouse_domain::store::{LedgerWrite, OrderTransition, Store, StoreError};
 use jiff::civil::{date, time, Date};
@@ -37,12 +41,32 @@ struct Fixture {
 }
 
 async fn fixture(store: &dyn Store, capacity: u32) -> Fixture {
-    let product = store.create_product(&spec(ProductKind::Entry)).await.unwrap();
-    let ticket_type = store.create_ticket_type(product.id, "individual", 0).await.unwrap();
-    let new = NewSlot { product_id: product.id, date: day(), start: time(9, 0, 0, 0), end: time(10, 30, 0, 0), capacity };
+    let product = store
+        .create_product(&spec(ProductKind::Entry))
+        .await
+        .unwrap();
+    let ticket_type = store
+        .create_ticket_type(product.id, "individual", 0)
+        .await
+        .unwrap();
+    let new = NewSlot {
+        product_id: product.id,
+        date: day(),
+        start: time(9, 0, 0, 0),
+        end: time(10, 30, 0, 0),
+        capacity,
+    };
     let slot = store.create_slot(&new, at(3600), at(9000)).await.unwrap();
-    let account = store.create_account("visitor", &[1; 32], false, at(0)).await.unwrap().id;
-    Fixture { slot, ticket_type, account }
+    let account = store
+        .create_account("visitor", &[1; 32], false, at(0))
+        .await
+        .unwrap()
+        .id;
+    Fixture {
+        slot,
+        ticket_type,
+        account,
+    }
 }
 
 fn order(f: &Fixture, n: u32, ids: &[(u8, u16)], seq: u16, key: Option<&str>) -> Order {
@@ -78,12 +102,21 @@ fn order(f: &Fixture, n: u32, ids: &[(u8, u16)], seq: u16, key: Option<&str>) ->
                 state: TicketState::Held,
             })
             .collect(),
-        history: vec![OrderEvent { at: at(i64::from(n)), from: None, to: OrderState::PendingPayment, note: "created".into() }],
+        history: vec![OrderEvent {
+            at: at(i64::from(n)),
+            from: None,
+            to: OrderState::PendingPayment,
+            note: "created".into(),
+        }],
     }
 }
 
 fn place(o: Order) -> LedgerWrite {
-    LedgerWrite::Place { order: o, id_limit: 1, order_limit: 50 }
+    LedgerWrite::Place {
+        order: o,
+        id_limit: 1,
+        order_limit: 50,
+    }
 }
 
 pub async fn catalogue_round_trips(store: Arc<dyn Store>) {
@@ -100,48 +133,118 @@ pub async fn catalogue_round_trips(store: Arc<dyn Store>) {
     assert_eq!(updated.spec, s);
     assert_eq!(store.list_products().await.unwrap(), vec![updated]);
     let tt = store.create_ticket_type(p.id, "child", 1500).await.unwrap();
-    assert_eq!(store.list_ticket_types(p.id).await.unwrap(), vec![tt.clone()]);
-    assert_eq!(store.get_ticket_type(tt.id).await.unwrap(), Some(tt.clone()));
+    assert_eq!(
+        store.list_ticket_types(p.id).await.unwrap(),
+        vec![tt.clone()]
+    );
+    assert_eq!(
+        store.get_ticket_type(tt.id).await.unwrap(),
+        Some(tt.clone())
+    );
     store.delete_ticket_type(tt.id).await.unwrap();
-    assert_eq!(store.delete_ticket_type(tt.id).await, Err(StoreError::NotFound("ticket type")));
+    assert_eq!(
+        store.delete_ticket_type(tt.id).await,
+        Err(StoreError::NotFound("ticket type"))
+    );
     store.delete_product(p.id).await.unwrap();
     assert!(store.get_product(p.id).await.unwrap().is_none());
 }
 
 pub async fn notices_are_versioned(store: Arc<dyn Store>) {
-    let p = store.create_product(&spec(ProductKind::Hall)).await.unwrap();
+    let p = store
+        .create_product(&spec(ProductKind::Hall))
+        .await
+        .unwrap();
     assert!(store.current_notice(p.id).await.unwrap().is_none());
-    assert_eq!(store.publish_notice(p.id, "first", at(1)).await.unwrap().version, 1);
+    assert_eq!(
+        store
+            .publish_notice(p.id, "first", at(1))
+            .await
+            .unwrap()
+            .version,
+        1
+    );
     let second = store.publish_notice(p.id, "second", at(2)).await.unwrap();
     assert_eq!(second.version, 2);
     assert_eq!(store.current_notice(p.id).await.unwrap(), Some(second));
-    assert_eq!(store.get_product(p.id).await.unwrap().unwrap().notice_version, 2);
+    assert_eq!(
+        store
+            .get_product(p.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .notice_version,
+        2
+    );
 }
 
 pub async fn slots_are_unique_and_capacity_guards_taken(store: Arc<dyn Store>) {
     let f = fixture(store.as_ref(), 3).await;
-    let dup = NewSlot { product_id: f.slot.product_id, date: day(), start: time(9, 0, 0, 0), end: time(10, 0, 0, 0), capacity: 1 };
-    assert!(matches!(store.create_slot(&dup, at(0), at(1)).await, Err(StoreError::Conflict(_))));
-    let listed = store.list_slots(f.slot.product_id, day(), day()).await.unwrap();
+    let dup = NewSlot {
+        product_id: f.slot.product_id,
+        date: day(),
+        start: time(9, 0, 0, 0),
+        end: time(10, 0, 0, 0),
+        capacity: 1,
+    };
+    assert!(matches!(
+        store.create_slot(&dup, at(0), at(1)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let listed = store
+        .list_slots(f.slot.product_id, day(), day())
+        .await
+        .unwrap();
     assert_eq!(listed, vec![f.slot.clone()]);
-    assert!(store.list_slots(f.slot.product_id, date(2026, 11, 26), date(2026, 12, 1)).await.unwrap().is_empty());
-    store.apply(&[place(order(&f, 1, &[(1, 0), (2, 0)], 0, None))]).await.unwrap();
-    assert!(matches!(store.set_slot_capacity(f.slot.id, 1).await, Err(StoreError::Conflict(_))));
+    assert!(store
+        .list_slots(f.slot.product_id, date(2026, 11, 26), date(2026, 12, 1))
+        .await
+        .unwrap()
+        .is_empty());
+    store
+        .apply(&[place(order(&f, 1, &[(1, 0), (2, 0)], 0, None))])
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.set_slot_capacity(f.slot.id, 1).await,
+        Err(StoreError::Conflict(_))
+    ));
     store.set_slot_capacity(f.slot.id, 2).await.unwrap();
     let slot = store.get_slot(f.slot.id).await.unwrap().unwrap();
     assert_eq!((slot.capacity, slot.taken), (2, 2));
 }
 
 pub async fn accounts_by_token_and_lock(store: Arc<dyn Store>) {
-    let a = store.create_account("staff", &[7; 32], true, at(5)).await.unwrap();
-    assert_eq!(store.account_by_token(&[7; 32]).await.unwrap(), Some(a.clone()));
+    let a = store
+        .create_account("staff", &[7; 32], true, at(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.account_by_token(&[7; 32]).await.unwrap(),
+        Some(a.clone())
+    );
     assert!(store.account_by_token(&[8; 32]).await.unwrap().is_none());
-    assert!(store.create_account("dup", &[7; 32], false, at(5)).await.is_err(), "token hashes are unique");
+    assert!(
+        store
+            .create_account("dup", &[7; 32], false, at(5))
+            .await
+            .is_err(),
+        "token hashes are unique"
+    );
     store.set_account_lock(a.id, Some(at(100))).await.unwrap();
-    assert_eq!(store.get_account(a.id).await.unwrap().unwrap().locked_until, Some(at(100)));
+    assert_eq!(
+        store.get_account(a.id).await.unwrap().unwrap().locked_until,
+        Some(at(100))
+    );
     store.set_account_lock(a.id, None).await.unwrap();
-    assert_eq!(store.get_account(a.id).await.unwrap().unwrap().locked_until, None);
-    assert_eq!(store.set_account_lock(AccountId(999_999), None).await, Err(StoreError::NotFound("account")));
+    assert_eq!(
+        store.get_account(a.id).await.unwrap().unwrap().locked_until,
+        None
+    );
+    assert_eq!(
+        store.set_account_lock(AccountId(999_999), None).await,
+        Err(StoreError::NotFound("account"))
+    );
 }
 
 pub async fn placing_an_order_round_trips(store: Arc<dyn Store>) {
@@ -149,10 +252,30 @@ pub async fn placing_an_order_round_trips(store: Arc<dyn Store>) {
     let o = order(&f, 1, &[(1, 0), (2, 0)], 0, Some("key-1"));
     store.apply(&[place(o.clone())]).await.unwrap();
     assert_eq!(store.get_order(&o.id).await.unwrap(), Some(o.clone()));
-    assert_eq!(store.order_by_idempotency_key(f.account, "key-1").await.unwrap(), Some(o.clone()));
-    assert_eq!(store.list_orders(f.account, None, 10).await.unwrap(), vec![o.clone()]);
-    assert_eq!(store.list_orders(f.account, Some(ProductKind::Entry), 10).await.unwrap().len(), 1);
-    assert!(store.list_orders(f.account, Some(ProductKind::Cinema), 10).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .order_by_idempotency_key(f.account, "key-1")
+            .await
+            .unwrap(),
+        Some(o.clone())
+    );
+    assert_eq!(
+        store.list_orders(f.account, None, 10).await.unwrap(),
+        vec![o.clone()]
+    );
+    assert_eq!(
+        store
+            .list_orders(f.account, Some(ProductKind::Entry), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store
+        .list_orders(f.account, Some(ProductKind::Cinema), 10)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(store.get_slot(f.slot.id).await.unwrap().unwrap().taken, 2);
 }
 
@@ -160,20 +283,44 @@ pub async fn a_batch_is_all_or_nothing(store: Arc<dyn Store>) {
     let f = fixture(store.as_ref(), 2).await;
     let ok = order(&f, 1, &[(1, 0)], 0, None);
     let too_many = order(&f, 2, &[(2, 0), (3, 0)], 1, None);
-    assert!(matches!(store.apply(&[place(ok.clone()), place(too_many)]).await, Err(StoreError::Conflict(_))));
-    assert!(store.get_order(&ok.id).await.unwrap().is_none(), "the whole batch rolled back");
+    assert!(matches!(
+        store.apply(&[place(ok.clone()), place(too_many)]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        store.get_order(&ok.id).await.unwrap().is_none(),
+        "the whole batch rolled back"
+    );
     assert_eq!(store.get_slot(f.slot.id).await.unwrap().unwrap().taken, 0);
 }
 
 pub async fn the_schema_refuses_oversell_and_duplicate_claims(store: Arc<dyn Store>) {
     let f = fixture(store.as_ref(), 10).await;
-    store.apply(&[place(order(&f, 1, &[(1, 0)], 0, None))]).await.unwrap();
+    store
+        .apply(&[place(order(&f, 1, &[(1, 0)], 0, None))])
+        .await
+        .unwrap();
     // Same ID, same day and kind, same claim number: refused even with another order.
-    assert!(matches!(store.apply(&[place(order(&f, 2, &[(1, 0)], 1, None))]).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store
+            .apply(&[place(order(&f, 2, &[(1, 0)], 1, None))])
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
     // A claim number at or beyond the limit: refused.
-    assert!(matches!(store.apply(&[place(order(&f, 3, &[(1, 1)], 2, None))]).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store
+            .apply(&[place(order(&f, 3, &[(1, 1)], 2, None))])
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
     // The same account's order claim twice: refused.
-    assert!(matches!(store.apply(&[place(order(&f, 4, &[(5, 0)], 0, None))]).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store
+            .apply(&[place(order(&f, 4, &[(5, 0)], 0, None))])
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(store.get_slot(f.slot.id).await.unwrap().unwrap().taken, 1);
 }
 
@@ -186,33 +333,68 @@ pub async fn transitions_release_stock_and_refuse_stale_states(store: Arc<dyn St
         slot_id: f.slot.id,
         from: OrderState::PendingPayment,
         to: OrderState::Cancelled,
-        tickets: o.tickets.iter().map(|t| (t.id.clone(), TicketState::Released)).collect(),
+        tickets: o
+            .tickets
+            .iter()
+            .map(|t| (t.id.clone(), TicketState::Released))
+            .collect(),
         released: 2,
-        event: OrderEvent { at: at(50), from: Some(OrderState::PendingPayment), to: OrderState::Cancelled, note: "by owner".into() },
+        event: OrderEvent {
+            at: at(50),
+            from: Some(OrderState::PendingPayment),
+            to: OrderState::Cancelled,
+            note: "by owner".into(),
+        },
     };
-    store.apply(&[LedgerWrite::Transition(cancel.clone())]).await.unwrap();
+    store
+        .apply(&[LedgerWrite::Transition(cancel.clone())])
+        .await
+        .unwrap();
     let after = store.get_order(&o.id).await.unwrap().unwrap();
     assert_eq!(after.state, OrderState::Cancelled);
-    assert!(after.tickets.iter().all(|t| t.state == TicketState::Released));
+    assert!(after
+        .tickets
+        .iter()
+        .all(|t| t.state == TicketState::Released));
     assert_eq!(after.history.len(), 2);
     assert_eq!(store.get_slot(f.slot.id).await.unwrap().unwrap().taken, 0);
-    assert!(matches!(store.apply(&[LedgerWrite::Transition(cancel)]).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.apply(&[LedgerWrite::Transition(cancel)]).await,
+        Err(StoreError::Conflict(_))
+    ));
     // Released claims are free again: the same ID and claim number can book.
-    store.apply(&[place(order(&f, 2, &[(1, 0)], 0, None))]).await.unwrap();
+    store
+        .apply(&[place(order(&f, 2, &[(1, 0)], 0, None))])
+        .await
+        .unwrap();
 }
 
 pub async fn snapshot_and_due_holds(store: Arc<dyn Store>) {
     let f = fixture(store.as_ref(), 10).await;
-    store.apply(&[place(order(&f, 1, &[(1, 0), (2, 0)], 0, None)), place(order(&f, 2, &[(3, 0)], 1, None))]).await.unwrap();
+    store
+        .apply(&[
+            place(order(&f, 1, &[(1, 0), (2, 0)], 0, None)),
+            place(order(&f, 2, &[(3, 0)], 1, None)),
+        ])
+        .await
+        .unwrap();
     let snap = store.ledger_snapshot(day()).await.unwrap();
     assert_eq!(snap.slots.len(), 1);
     assert_eq!(snap.slots[0].slot.taken, 3);
     assert_eq!(snap.slots[0].kind, ProductKind::Entry);
     assert_eq!(snap.claims.len(), 3);
     assert_eq!(snap.orders.len(), 2);
-    assert!(store.ledger_snapshot(date(2026, 11, 26)).await.unwrap().claims.is_empty());
+    assert!(store
+        .ledger_snapshot(date(2026, 11, 26))
+        .await
+        .unwrap()
+        .claims
+        .is_empty());
     assert!(store.due_holds(at(600), 10).await.unwrap().is_empty());
-    assert_eq!(store.due_holds(at(601), 10).await.unwrap(), vec![OrderId("order-1".into())]);
+    assert_eq!(
+        store.due_holds(at(601), 10).await.unwrap(),
+        vec![OrderId("order-1".into())]
+    );
     assert_eq!(store.due_holds(at(10_000), 10).await.unwrap().len(), 2);
 }
 
@@ -223,7 +405,15 @@ pub async fn concurrent_writers_cannot_oversell(store: Arc<dyn Store>) {
         let (store, f) = (store.clone(), f.clone());
         tasks.push(tokio::spawn(async move {
             let b = u8::try_from(n).unwrap();
-            store.apply(&[place(order(&f, n, &[(b, 0)], u16::try_from(n).unwrap(), None))]).await
+            store
+                .apply(&[place(order(
+                    &f,
+                    n,
+                    &[(b, 0)],
+                    u16::try_from(n).unwrap(),
+                    None,
+                ))])
+                .await
         }));
     }
     let mut ok = 0;
@@ -240,9 +430,20 @@ pub async fn concurrent_writers_cannot_oversell(store: Arc<dyn Store>) {
 
 pub async fn idempotency_keys_are_unique_per_account(store: Arc<dyn Store>) {
     let f = fixture(store.as_ref(), 10).await;
-    store.apply(&[place(order(&f, 1, &[(1, 0)], 0, Some("k")))]).await.unwrap();
-    assert_eq!(store.apply(&[place(order(&f, 2, &[(2, 0)], 1, Some("k")))]).await, Err(StoreError::DuplicateIdempotencyKey));
-    let other = store.create_account("other", &[2; 32], false, at(0)).await.unwrap();
+    store
+        .apply(&[place(order(&f, 1, &[(1, 0)], 0, Some("k")))])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .apply(&[place(order(&f, 2, &[(2, 0)], 1, Some("k")))])
+            .await,
+        Err(StoreError::DuplicateIdempotencyKey)
+    );
+    let other = store
+        .create_account("other", &[2; 32], false, at(0))
+        .await
+        .unwrap();
     let mut theirs = order(&f, 3, &[(3, 0)], 0, Some("k"));
     theirs.account_id = other.id;
     store.apply(&[place(theirs)]).await.unwrap();
@@ -250,8 +451,20 @@ pub async fn idempotency_keys_are_unique_per_account(store: Arc<dyn Store>) {
 
 pub async fn in_use_records_cannot_be_deleted(store: Arc<dyn Store>) {
     let f = fixture(store.as_ref(), 10).await;
-    store.apply(&[place(order(&f, 1, &[(1, 0)], 0, None))]).await.unwrap();
-    assert_eq!(store.delete_slot(f.slot.id).await, Err(StoreError::InUse("slot")));
-    assert_eq!(store.delete_ticket_type(f.ticket_type.id).await, Err(StoreError::InUse("ticket type")));
-    assert_eq!(store.delete_product(f.slot.product_id).await, Err(StoreError::InUse("product")));
+    store
+        .apply(&[place(order(&f, 1, &[(1, 0)], 0, None))])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delete_slot(f.slot.id).await,
+        Err(StoreError::InUse("slot"))
+    );
+    assert_eq!(
+        store.delete_ticket_type(f.ticket_type.id).await,
+        Err(StoreError::InUse("ticket type"))
+    );
+    assert_eq!(
+        store.delete_product(f.slot.product_id).await,
+        Err(StoreError::InUse("product"))
+    );
 }

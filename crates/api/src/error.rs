@@ -1,0 +1,171 @@
+//! The one mapping from errors to HTTP. Every error answers `{code, message, field}` (plus the
+//! instants or counts that help the client, e.g. when a window opens); a 5xx never shows its
+//! cause, which is logged with the request id instead.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use gatehouse_domain::BookingError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable machine-readable code, e.g. `sold_out`, `window_closed`, `invalid_field`.
+    pub code: &'static str,
+    /// A human-readable explanation.
+    pub message: String,
+    /// The request field the error concerns (a JSON path such as `tickets[0].visitor.id_number`).
+    pub field: Option<String>,
+    /// For `window_closed`: when booking opens (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<String>,
+    /// For `window_closed`: when booking closes (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closes_at: Option<String>,
+    /// For `account_locked`: when the lock ends (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    /// For `sold_out`: how many tickets are left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<u32>,
+}
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Domain(#[from] BookingError),
+    #[error("sign in: send Authorization: Bearer <token>")]
+    Unauthorized,
+    #[error("this needs a staff account")]
+    AdminOnly,
+    #[error("the body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("JSON nests deeper than {0} levels")]
+    TooDeep(usize),
+    #[error("the body is larger than the limit")]
+    PayloadTooLarge,
+    #[error("send Content-Type: application/json")]
+    UnsupportedMediaType,
+    #[error("{message}")]
+    BadField { field: String, message: String },
+    #[error("no such route")]
+    NoRoute,
+    #[error("request headers are too large")]
+    HeadersTooLarge,
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::BadField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+fn status_of(e: &BookingError) -> StatusCode {
+    use BookingError::*;
+    match e {
+        Invalid { .. } | TooManyVisitors { .. } | IdempotencyMismatch => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        NotFound { .. } => StatusCode::NOT_FOUND,
+        WindowClosed { .. }
+        | SoldOut { .. }
+        | IdLimit { .. }
+        | OrderLimit { .. }
+        | NoticeOutdated { .. }
+        | InvalidState { .. }
+        | RefundClosed
+        | CapacityBelowTaken { .. }
+        | InUse { .. } => StatusCode::CONFLICT,
+        AccountLocked { .. } | Forbidden => StatusCode::FORBIDDEN,
+        Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = ErrorBody {
+            code: "",
+            message: self.to_string(),
+            field: None,
+            opens_at: None,
+            closes_at: None,
+            until: None,
+            remaining: None,
+        };
+        let status = match &self {
+            ApiError::Domain(e) => {
+                body.code = e.code();
+                body.field = e.field();
+                match e {
+                    BookingError::WindowClosed {
+                        opens_at,
+                        closes_at,
+                    } => {
+                        body.opens_at = Some(opens_at.to_string());
+                        body.closes_at = Some(closes_at.to_string());
+                    }
+                    BookingError::AccountLocked { until } => body.until = Some(until.to_string()),
+                    BookingError::SoldOut { remaining } => body.remaining = Some(*remaining),
+                    _ => {}
+                }
+                status_of(e)
+            }
+            ApiError::Unauthorized => {
+                body.code = "unauthorized";
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::AdminOnly => {
+                body.code = "forbidden";
+                StatusCode::FORBIDDEN
+            }
+            ApiError::MalformedJson(_) => {
+                body.code = "malformed_json";
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::TooDeep(_) => {
+                body.code = "json_too_deep";
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::PayloadTooLarge => {
+                body.code = "payload_too_large";
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            ApiError::UnsupportedMediaType => {
+                body.code = "unsupported_media_type";
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            ApiError::BadField { field, .. } => {
+                body.code = "invalid_field";
+                body.field = Some(field.clone());
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::NoRoute => {
+                body.code = "not_found";
+                StatusCode::NOT_FOUND
+            }
+            ApiError::HeadersTooLarge => {
+                body.code = "headers_too_large";
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            }
+            ApiError::Internal => {
+                body.code = "internal";
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,108 @@
+//! A minimal HTTP/1.1 JSON client over one kept-alive connection per task: what a load
+//! generator needs and nothing more (no pooling, no redirects), so its own cost stays small.
+
+use anyhow::Context;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+pub struct Conn {
+    sender: SendRequest<Full<Bytes>>,
+    host: String,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> anyhow::Result<serde_json::Value> {
+        serde_json::from_slice(&self.body)
+            .with_context(|| format!("status {} with a non-JSON body", self.status))
+    }
+
+    /// The `code` of an error answer, or "" if none. Found without parsing the whole body.
+    pub fn code(&self) -> &str {
+        let text = std::str::from_utf8(&self.body).unwrap_or_default();
+        text.split_once(r#""code":""#)
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .map_or("", |(code, _)| code)
+    }
+}
+
+impl Conn {
+    pub async fn open(addr: &str) -> anyhow::Result<Self> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        stream.set_nodelay(true)?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Self {
+            sender,
+            host: addr.to_owned(),
+        })
+    }
+
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> anyhow::Result<Reply> {
+        let payload = match body {
+            Some(b) => Some(serde_json::to_vec(b)?),
+            None => None,
+        };
+        self.request(method, path, token, payload).await
+    }
+
+    /// Sends an already-serialised JSON body.
+    pub async fn send_raw(
+        &mut self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        json: Vec<u8>,
+    ) -> anyhow::Result<Reply> {
+        self.request(method, path, token, Some(json)).await
+    }
+
+    async fn request(
+        &mut self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        json: Option<Vec<u8>>,
+    ) -> anyhow::Result<Reply> {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", &self.host);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let payload = match json {
+            Some(b) => {
+                req = req.header("content-type", "application/json");
+                Bytes::from(b)
+            }
+            None => Bytes::new(),
+        };
+        self.sender.ready().await?;
+        let response = self
+            .sender
+            .send_request(req.body(Full::new(payload))?)
+            .await?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok(Reply { status, body })
+    }
+}
