@@ -49,6 +49,7 @@ pub struct RushArgs {
 #[derive(Default)]
 struct TaskStats {
     latencies_us: Vec<u32>,
+    confirmed_us: Vec<u32>,
     confirmed: Vec<(usize, usize)>,
     sold_out: u64,
     limit_rejected: u64,
@@ -273,6 +274,7 @@ pub async fn run(args: RushArgs) -> anyhow::Result<serde_json::Value> {
                     let reply = conn.send_raw(Method::POST, "/api/v1/orders", Some(&v.token), body.into_bytes()).await?;
                     stats.latencies_us.push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX));
                     if reply.status == 201 {
+                        stats.confirmed_us.push(stats.latencies_us.last().copied().unwrap_or_default());
                         stats.confirmed.push((i, slot_idx));
                         if confirmed_count.fetch_add(1, Ordering::Relaxed) + 1 == capacity {
                             sold_out_at_us.store(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
@@ -303,6 +305,7 @@ pub async fn run(args: RushArgs) -> anyhow::Result<serde_json::Value> {
     for t in tasks {
         let s = t.await??;
         all.latencies_us.extend(s.latencies_us);
+        all.confirmed_us.extend(s.confirmed_us);
         all.confirmed.extend(s.confirmed);
         all.sold_out += s.sold_out;
         all.limit_rejected += s.limit_rejected;
@@ -358,6 +361,7 @@ pub async fn run(args: RushArgs) -> anyhow::Result<serde_json::Value> {
     }
 
     all.latencies_us.sort_unstable();
+    all.confirmed_us.sort_unstable();
     let attempts = all.latencies_us.len() as u64;
     let sold_out_ms = sold_out_at_us.load(Ordering::Relaxed);
     let result = json!({
@@ -379,6 +383,8 @@ pub async fn run(args: RushArgs) -> anyhow::Result<serde_json::Value> {
         "p50_ms": percentile_ms(&all.latencies_us, 50.0),
         "p99_ms": percentile_ms(&all.latencies_us, 99.0),
         "max_ms": percentile_ms(&all.latencies_us, 100.0),
+        "confirmed_p50_ms": percentile_ms(&all.confirmed_us, 50.0),
+        "confirmed_p99_ms": percentile_ms(&all.confirmed_us, 99.0),
         "ms_to_sell_out": if sold_out_ms > 0 { json!((sold_out_ms as f64 / 1000.0).round()) } else { json!(null) },
         "rush_s": rush.as_secs_f64(),
         "setup_s": setup_s,

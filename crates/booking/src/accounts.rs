@@ -2,8 +2,9 @@
 //! stored, so a leaked database does not leak working tokens.
 //!
 //! Every booking request authenticates, so resolved tokens are cached in memory (bounded,
-//! sharded, with a short time to live); changing an account through the service drops its
-//! entries at once.
+//! sharded, ten minutes to live), filled when a token is issued and when it is first used;
+//! changing an account through the service drops its entries at once. With several nodes
+//! (a later issue) a change must also reach the other nodes' caches.
 
 use gatehouse_domain::order::AccountId;
 use gatehouse_domain::store::Account;
@@ -22,7 +23,7 @@ const CACHE_SHARDS: usize = 16;
 /// Entries per shard before the shard is emptied (a cheap bound: tokens cannot be minted by
 /// callers, only by staff, but unknown tokens are never cached either).
 const CACHE_SHARD_CAPACITY: usize = 16_384;
-const CACHE_TTL: Duration = Duration::from_secs(30);
+const CACHE_TTL: Duration = Duration::from_secs(600);
 
 /// Accounts by token hash, with when each was cached.
 type Shard = HashMap<[u8; 32], (Account, Instant)>;
@@ -99,16 +100,13 @@ impl BookingService {
         let mut raw = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut raw);
         let token = format!("{TOKEN_PREFIX}{}", hex::encode(raw));
+        let hash = token_hash(&token);
         let account = self
             .store
-            .create_account(
-                display_name,
-                &token_hash(&token),
-                is_admin,
-                self.clock.now(),
-            )
+            .create_account(display_name, &hash, is_admin, self.clock.now())
             .await
             .map_err(|e| self.store_error(e))?;
+        self.tokens.put(hash, account.clone());
         Ok((account, IssuedToken(token)))
     }
 

@@ -474,3 +474,81 @@ async fn no_plaintext_personal_data_in_the_database_or_the_logs() {
         drop_schema(&db).await;
     }
 }
+
+/// The codebase checks itself: every Rust file says what lives in it, and no log statement names
+/// a personal field (those are logged masked or not at all).
+mod tidy {
+    use std::path::{Path, PathBuf};
+
+    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    fn workspace_files() -> Vec<PathBuf> {
+        let crates = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let mut files = Vec::new();
+        rust_files(crates, &mut files);
+        files.retain(|p| !p.components().any(|c| c.as_os_str() == "target"));
+        assert!(files.len() > 20, "found the sources");
+        files
+    }
+
+    #[test]
+    fn every_file_opens_with_a_module_comment() {
+        let missing: Vec<String> = workspace_files()
+            .into_iter()
+            .filter(|p| {
+                !std::fs::read_to_string(p)
+                    .unwrap()
+                    .trim_start()
+                    .starts_with("//!")
+            })
+            .map(|p| p.display().to_string())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "files without a //! comment: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn no_log_statement_names_personal_fields() {
+        let personal = [
+            "id_number",
+            "visitor_name",
+            "contact_phone",
+            "phone",
+            "name =",
+        ];
+        let mut offenders = Vec::new();
+        for file in workspace_files() {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for (i, line) in text.lines().enumerate() {
+                let logs = [
+                    "tracing::",
+                    "info!(",
+                    "warn!(",
+                    "error!(",
+                    "debug!(",
+                    "trace!(",
+                ]
+                .iter()
+                .any(|m| line.contains(m));
+                if logs && personal.iter().any(|p| line.contains(p)) {
+                    offenders.push(format!("{}:{}", file.display(), i + 1));
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "log statements naming personal fields: {offenders:?}"
+        );
+    }
+}

@@ -7,6 +7,8 @@ use std::str::FromStr;
 
 pub struct PgStore {
     pool: PgPool,
+    /// The one connection the ledger's group commits use.
+    writer: PgPool,
 }
 
 impl PgStore {
@@ -34,6 +36,11 @@ impl PgStore {
         }
         let pool = PgPoolOptions::new()
             .max_connections(8)
+            .connect_with(options.clone())
+            .await
+            .map_err(rows::map_err)?;
+        let writer = PgPoolOptions::new()
+            .max_connections(1)
             .connect_with(options)
             .await
             .map_err(rows::map_err)?;
@@ -41,7 +48,7 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| backend(format!("migration failed: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
     }
 
     /// Drops a schema made by [`PgStore::connect`] (test clean-up).

@@ -475,7 +475,8 @@ macro_rules! impl_sql_store {
                 if writes.is_empty() {
                     return Ok(());
                 }
-                let mut tx = self.pool.begin().await.map_err(map_err)?;
+                // The ledger writer has a connection of its own: a commit never waits behind reads.
+                let mut tx = self.writer.begin().await.map_err(map_err)?;
                 // Consecutive placements go in together; anything else keeps its place in line.
                 let mut run: Vec<(&Order, u16, u16)> = Vec::new();
                 for w in writes {

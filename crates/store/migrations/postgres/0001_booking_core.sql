@@ -76,9 +76,11 @@ CREATE TABLE orders (
     expires_at BIGINT,
     idempotency_key TEXT,
     request_digest TEXT,
-    CHECK (order_seq >= 0 AND order_seq < order_limit),
-    UNIQUE (account_id, idempotency_key)
+    CHECK (order_seq >= 0 AND order_seq < order_limit)
 );
+-- A retry with the same Idempotency-Key finds its order; only orders sent with a key are indexed.
+CREATE UNIQUE INDEX orders_idempotency_key ON orders (account_id, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
 -- At most order_limit active orders per account and visiting day.
 CREATE UNIQUE INDEX orders_account_day_claim ON orders (account_id, day, order_seq)
     WHERE state IN ('pending_payment', 'confirmed');
