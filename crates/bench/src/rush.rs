@@ -44,6 +44,10 @@ pub struct RushArgs {
     pub shared_id_percent: u32,
     #[arg(long, default_value_t = 20_261_123)]
     pub seed: u64,
+    /// Restart the server between setup and the rush, so no session is cached: every visitor's
+    /// first request reads its account from the database.
+    #[arg(long)]
+    pub cold_sessions: bool,
 }
 
 #[derive(Default)]
@@ -186,7 +190,7 @@ fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
 
 pub async fn run(args: RushArgs) -> anyhow::Result<serde_json::Value> {
     let setup_started = Instant::now();
-    let spawned = match &args.target {
+    let mut spawned = match &args.target {
         Some(_) => None,
         None => Some(
             spawn(ServerSetup {
@@ -206,10 +210,17 @@ pub async fn run(args: RushArgs) -> anyhow::Result<serde_json::Value> {
         ),
         (None, None) => anyhow::bail!("no server"),
     };
-    let server_pid = spawned.as_ref().and_then(|s| s.child.id());
-
     let (slots, ticket_type) = setup_catalogue(&addr, &admin, &args).await?;
     let tokens = create_accounts(&addr, &admin, args.visitors).await?;
+    let addr = match (&mut spawned, args.cold_sessions) {
+        (Some(s), true) => {
+            s.restart().await?;
+            s.addr.clone()
+        }
+        (None, true) => anyhow::bail!("--cold-sessions needs a server the bench starts itself"),
+        _ => addr,
+    };
+    let server_pid = spawned.as_ref().and_then(|s| s.child.id());
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let id_base: u32 = rng.gen_range(0..5_000_000);
     let mut visitors: Vec<Visitor> = Vec::with_capacity(args.visitors);
@@ -366,6 +377,7 @@ pub async fn run(args: RushArgs) -> anyhow::Result<serde_json::Value> {
     let sold_out_ms = sold_out_at_us.load(Ordering::Relaxed);
     let result = json!({
         "bench": "rush",
+        "sessions": if args.cold_sessions { "cold" } else { "warm" },
         "database": if args.target.is_some() { "target" } else if args.postgres.is_some() { "postgresql" } else { "sqlite" },
         "visitors": args.visitors,
         "tickets": capacity,

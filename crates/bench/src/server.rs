@@ -12,7 +12,51 @@ pub struct Spawned {
     pub child: Child,
     pub addr: String,
     pub admin_token: String,
+    data_dir: PathBuf,
+    pg_url: Option<String>,
+    schema: String,
     _dir: Option<tempdir::TempDir>,
+}
+
+impl Spawned {
+    /// Stops the server and starts it again on the same data: every in-memory cache is cold.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.child.start_kill()?;
+        self.child.wait().await?;
+        let (child, addr) =
+            start_serve(&self.data_dir, self.pg_url.as_deref(), &self.schema).await?;
+        self.child = child;
+        self.addr = addr;
+        Ok(())
+    }
+}
+
+async fn start_serve(
+    data_dir: &std::path::Path,
+    pg_url: Option<&str>,
+    schema: &str,
+) -> anyhow::Result<(Child, String)> {
+    let mut serve = Command::new(std::env::current_exe()?);
+    serve
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    env_for(&mut serve, data_dir, pg_url, schema);
+    let mut child = serve.spawn().context("starting gatehouse serve")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines
+            .next_line()
+            .await?
+            .context("server exited before listening")?;
+        if let Some(rest) = line.split("http://").nth(1) {
+            break rest.trim().to_owned();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, addr))
 }
 
 mod tempdir {
@@ -83,30 +127,14 @@ pub async fn spawn(setup: ServerSetup) -> anyhow::Result<Spawned> {
         .context("no token printed")?
         .to_owned();
 
-    let mut serve = Command::new(&exe);
-    serve
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-    env_for(&mut serve, &data_dir, setup.pg_url.as_deref(), &schema);
-    let mut child = serve.spawn().context("starting gatehouse serve")?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines
-            .next_line()
-            .await?
-            .context("server exited before listening")?;
-        if let Some(rest) = line.split("http://").nth(1) {
-            break rest.trim().to_owned();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (child, addr) = start_serve(&data_dir, setup.pg_url.as_deref(), &schema).await?;
     Ok(Spawned {
         child,
         addr,
         admin_token,
+        data_dir,
+        pg_url: setup.pg_url,
+        schema,
         _dir: owned,
     })
 }
