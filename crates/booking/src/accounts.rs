@@ -5,6 +5,10 @@
 //! sharded, ten minutes to live), filled when a token is issued and when it is first used;
 //! changing an account through the service drops its entries at once. With several nodes
 //! (a later issue) a change must also reach the other nodes' caches.
+//!
+//! Cache misses are looked up in batches ([`TokenReader`]): at 09:00 thousands of first
+//! requests miss at once, and one query for a few hundred tokens costs about what one query for
+//! one token does.
 
 use gatehouse_domain::order::AccountId;
 use gatehouse_domain::store::Account;
@@ -18,6 +22,70 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::BookingService;
+use gatehouse_domain::store::{Store, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+/// The most token hashes one lookup carries.
+const MAX_LOOKUP_BATCH: usize = 256;
+
+type Waiter = (
+    [u8; 32],
+    oneshot::Sender<Result<Option<Account>, StoreError>>,
+);
+
+/// Looks up uncached tokens in batches: whatever queued while the previous lookup ran goes into
+/// the next one.
+#[derive(Clone)]
+pub(crate) struct TokenReader {
+    tx: mpsc::Sender<Waiter>,
+}
+
+impl TokenReader {
+    /// Starts the lookup task on the current runtime.
+    pub(crate) fn start(store: std::sync::Arc<dyn Store>) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Waiter>(MAX_LOOKUP_BATCH * 16);
+        tokio::spawn(async move {
+            let mut waiting: Vec<Waiter> = Vec::with_capacity(MAX_LOOKUP_BATCH);
+            while let Some(first) = rx.recv().await {
+                waiting.push(first);
+                while waiting.len() < MAX_LOOKUP_BATCH {
+                    match rx.try_recv() {
+                        Ok(w) => waiting.push(w),
+                        Err(_) => break,
+                    }
+                }
+                let mut hashes: Vec<[u8; 32]> = waiting.iter().map(|(h, _)| *h).collect();
+                hashes.sort_unstable();
+                hashes.dedup();
+                match store.accounts_by_tokens(&hashes).await {
+                    Ok(found) => {
+                        let found: HashMap<[u8; 32], Account> = found.into_iter().collect();
+                        for (hash, done) in waiting.drain(..) {
+                            let _ = done.send(Ok(found.get(&hash).cloned()));
+                        }
+                    }
+                    Err(e) => {
+                        for (_, done) in waiting.drain(..) {
+                            let _ = done.send(Err(e.clone()));
+                        }
+                    }
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    pub(crate) async fn lookup(&self, hash: [u8; 32]) -> Result<Option<Account>, StoreError> {
+        let (done, answer) = oneshot::channel();
+        self.tx
+            .send((hash, done))
+            .await
+            .map_err(|_| StoreError::Backend("token reader stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("token reader stopped".into()))?
+    }
+}
 
 const CACHE_SHARDS: usize = 16;
 /// Entries per shard before the shard is emptied (a cheap bound: tokens cannot be minted by
@@ -120,8 +188,8 @@ impl BookingService {
             return Ok(Some(account));
         }
         let found = self
-            .store
-            .account_by_token(&hash)
+            .token_reader
+            .lookup(hash)
             .await
             .map_err(|e| self.store_error(e))?;
         if let Some(account) = &found {

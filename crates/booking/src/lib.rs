@@ -54,6 +54,7 @@ pub struct BookingService {
     /// Serialises changes to one order (cancel, refund, expiry): 64 shards by order id.
     order_locks: Vec<tokio::sync::Mutex<()>>,
     tokens: accounts::TokenCache,
+    token_reader: accounts::TokenReader,
 }
 
 impl BookingService {
@@ -68,6 +69,7 @@ impl BookingService {
             tracing::error!(error = %e, "cannot start the committer thread");
             BookingError::Unavailable
         })?;
+        let token_reader = accounts::TokenReader::start(store.clone());
         let service = Self {
             store,
             keys,
@@ -78,6 +80,7 @@ impl BookingService {
             committer,
             order_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
             tokens: accounts::TokenCache::default(),
+            token_reader,
         };
         service.reload().await?;
         Ok(Arc::new(service))

@@ -506,3 +506,35 @@ async fn a_concurrent_rush_neither_oversells_nor_breaks_the_id_limit() {
         50
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_tokens_are_looked_up_in_batches_and_unknown_ones_refused() {
+    let w = world(1, ProductRules::default()).await;
+    let mut issued = Vec::new();
+    for _ in 0..300 {
+        let (account, token) = w.service.create_account("v", false).await.unwrap();
+        issued.push((account, token.0));
+    }
+    // A second service on the same store has nothing cached: every lookup reads the store.
+    let cold = BookingService::start(
+        w.store.clone(),
+        w.keys.clone(),
+        w.clock.clone(),
+        BookingConfig::default(),
+    )
+    .await
+    .unwrap();
+    let lookups: Vec<_> = issued
+        .iter()
+        .map(|(_, token)| {
+            let (cold, token) = (cold.clone(), token.clone());
+            tokio::spawn(async move { cold.authenticate(&token).await })
+        })
+        .collect();
+    for ((account, _), lookup) in issued.iter().zip(lookups) {
+        assert_eq!(lookup.await.unwrap().unwrap().as_ref(), Some(account));
+    }
+    let forged = format!("gh_{}", "0".repeat(64));
+    assert_eq!(cold.authenticate(&forged).await.unwrap(), None);
+    assert_eq!(cold.authenticate("gh_short").await.unwrap(), None);
+}

@@ -140,6 +140,12 @@ pub trait Store: Send + Sync + 'static {
         at: Timestamp,
     ) -> Result<Account, StoreError>;
     async fn account_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<Account>, StoreError>;
+    /// The accounts of many token hashes at once (unknown hashes are left out): sign-ins are
+    /// looked up in batches when a rush of first requests arrives.
+    async fn accounts_by_tokens(
+        &self,
+        token_hashes: &[[u8; 32]],
+    ) -> Result<Vec<([u8; 32], Account)>, StoreError>;
     async fn get_account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
     async fn set_account_lock(
         &self,

@@ -74,6 +74,13 @@ impl AccountRow {
 }
 
 #[derive(FromRow)]
+pub struct TokenAccountRow {
+    pub token_hash: Vec<u8>,
+    #[sqlx(flatten)]
+    pub account: AccountRow,
+}
+
+#[derive(FromRow)]
 pub struct ProductRow {
     pub id: i64,
     pub kind: String,

@@ -116,7 +116,7 @@ impl PlaceRows {
 }
 
 macro_rules! impl_sql_store {
-    ($store:ident, $db:ty, orders: $orders_sql:expr, tickets: $tickets_sql:expr, events: $events_sql:expr) => {
+    ($store:ident, $db:ty, orders: $orders_sql:expr, tickets: $tickets_sql:expr, events: $events_sql:expr, tokens: $tokens_sql:expr) => {
         use async_trait::async_trait;
         use jiff::civil::Date;
         use jiff::Timestamp;
@@ -451,6 +451,20 @@ macro_rules! impl_sql_store {
                     .map_err(map_err)?
                     .map(AccountRow::into_domain)
                     .transpose()
+            }
+
+            async fn accounts_by_tokens(&self, token_hashes: &[[u8; 32]]) -> Result<Vec<([u8; 32], Account)>, StoreError> {
+                if token_hashes.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let hex_list = serde_json::Value::Array(token_hashes.iter().map(|h| serde_json::Value::String(hex::encode(h))).collect()).to_string();
+                let rows: Vec<TokenAccountRow> = sqlx::query_as($tokens_sql).bind(hex_list).fetch_all(&self.pool).await.map_err(map_err)?;
+                rows.into_iter()
+                    .map(|r| {
+                        let hash = <[u8; 32]>::try_from(r.token_hash.as_slice()).map_err(|_| StoreError::Backend("stored token hash is malformed".into()))?;
+                        Ok((hash, r.account.into_domain()?))
+                    })
+                    .collect()
             }
 
             async fn get_account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {

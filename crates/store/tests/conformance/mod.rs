@@ -224,6 +224,17 @@ pub async fn accounts_by_token_and_lock(store: Arc<dyn Store>) {
         Some(a.clone())
     );
     assert!(store.account_by_token(&[8; 32]).await.unwrap().is_none());
+    let b = store
+        .create_account("visitor", &[9; 32], false, at(6))
+        .await
+        .unwrap();
+    let mut found = store
+        .accounts_by_tokens(&[[9; 32], [8; 32], [7; 32]])
+        .await
+        .unwrap();
+    found.sort_by_key(|(_, acc)| acc.id);
+    assert_eq!(found, vec![([7; 32], a.clone()), ([9; 32], b)]);
+    assert!(store.accounts_by_tokens(&[]).await.unwrap().is_empty());
     assert!(
         store
             .create_account("dup", &[7; 32], false, at(5))
