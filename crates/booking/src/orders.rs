@@ -342,15 +342,20 @@ impl BookingService {
         }
     }
 
-    async fn load_details(&self, order: Order) -> Result<OrderDetails, BookingError> {
-        let slot = match self.cached_slot(order.slot_id) {
-            Some(s) => Some(s),
+    /// A slot from the cache, or from the store for past days the cache no longer holds.
+    async fn slot_of(&self, id: SlotId) -> Result<Option<Slot>, BookingError> {
+        match self.cached_slot(id) {
+            Some(s) => Ok(Some(s)),
             None => self
                 .store
-                .get_slot(order.slot_id)
+                .get_slot(id)
                 .await
-                .map_err(|e| self.store_error(e))?,
-        };
+                .map_err(|e| self.store_error(e)),
+        }
+    }
+
+    async fn load_details(&self, order: Order) -> Result<OrderDetails, BookingError> {
+        let slot = self.slot_of(order.slot_id).await?;
         let product = match self.cached_product(order.product_id) {
             Some(p) => p,
             None => self
@@ -494,15 +499,10 @@ impl BookingService {
     ) -> Result<OrderDetails, BookingError> {
         let _guard = self.order_lock(id).lock().await;
         let order = self.owned_order(account, id).await?;
-        let slot = match self.cached_slot(order.slot_id) {
-            Some(s) => s,
-            None => self
-                .store
-                .get_slot(order.slot_id)
-                .await
-                .map_err(|e| self.store_error(e))?
-                .ok_or(BookingError::RefundClosed)?,
-        };
+        let slot = self
+            .slot_of(order.slot_id)
+            .await?
+            .ok_or(BookingError::RefundClosed)?;
         let (picked, end) = order.plan_refund(ticket_ids, self.clock.now(), slot.starts_at)?;
         let note = match reason {
             Some(r) => format!("{} ticket(s) refunded: {r}", picked.len()),
