@@ -83,7 +83,10 @@ fn api() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(routes_admin::publish_notice))
         .routes(routes!(routes_admin::create_ticket_type))
-        .routes(routes!(routes_admin::delete_ticket_type))
+        .routes(routes!(
+            routes_admin::update_ticket_type,
+            routes_admin::delete_ticket_type
+        ))
         .routes(routes!(routes_admin::create_slot))
         .routes(routes!(
             routes_admin::set_capacity,

@@ -94,6 +94,23 @@ pub async fn create_ticket_type(
     ))
 }
 
+/// Rename or reprice a ticket type; tickets already sold keep their price.
+#[utoipa::path(put, path = "/api/v1/admin/ticket-types/{id}", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)), request_body = TicketTypeRequest,
+    responses((status = 200, body = TicketTypeResponse), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_ticket_type(
+    State(app): State<AppState>,
+    _: Admin,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<TicketTypeRequest>,
+) -> Result<Json<TicketTypeResponse>, ApiError> {
+    Ok(Json(
+        app.service
+            .update_ticket_type(TicketTypeId(id), &req.name, req.price_fen)
+            .await?
+            .into(),
+    ))
+}
+
 /// Delete a ticket type nobody has bought.
 #[utoipa::path(delete, path = "/api/v1/admin/ticket-types/{id}", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]

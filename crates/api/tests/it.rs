@@ -765,6 +765,27 @@ async fn staff_manage_the_catalogue() {
         (s, e["code"].as_str()),
         (StatusCode::CONFLICT, Some("in_use"))
     );
+    let (s, tt) = call(
+        &a.app,
+        "PUT",
+        &format!("/api/v1/admin/ticket-types/{}", a.ticket_type),
+        admin,
+        Some(json!({"name": "guided", "price_fen": 2500})),
+    )
+    .await;
+    assert_eq!((s, tt["price_fen"].as_i64()), (StatusCode::OK, Some(2500)));
+    let (s, e) = call(
+        &a.app,
+        "PUT",
+        "/api/v1/admin/ticket-types/999999",
+        admin,
+        Some(json!({"name": "x", "price_fen": 1})),
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
     let (s, created) = call(
         &a.app,
         "POST",

@@ -257,6 +257,28 @@ impl BookingService {
         Ok(tt)
     }
 
+    pub async fn update_ticket_type(
+        &self,
+        id: TicketTypeId,
+        name: &str,
+        price_fen: u32,
+    ) -> Result<TicketType, BookingError> {
+        gatehouse_domain::catalogue::text_field("name", name, 1, 60)?;
+        if price_fen > 100_000_000 {
+            return Err(BookingError::invalid(
+                "price_fen",
+                "must be at most 100000000 (one million yuan)",
+            ));
+        }
+        let tt = self
+            .store
+            .update_ticket_type(id, name, price_fen)
+            .await
+            .map_err(|e| self.store_error(e))?;
+        self.cache_mut().ticket_types.insert(tt.id, tt.clone());
+        Ok(tt)
+    }
+
     pub async fn delete_ticket_type(&self, id: TicketTypeId) -> Result<(), BookingError> {
         self.store
             .delete_ticket_type(id)

@@ -109,6 +109,13 @@ pub trait Store: Send + Sync + 'static {
         price_fen: u32,
     ) -> Result<TicketType, StoreError>;
     async fn list_ticket_types(&self, product: ProductId) -> Result<Vec<TicketType>, StoreError>;
+    /// Renames or reprices a ticket type; tickets already sold keep the price they were sold at.
+    async fn update_ticket_type(
+        &self,
+        id: TicketTypeId,
+        name: &str,
+        price_fen: u32,
+    ) -> Result<TicketType, StoreError>;
     async fn get_ticket_type(&self, id: TicketTypeId) -> Result<Option<TicketType>, StoreError>;
     /// `InUse` if tickets of this type were sold.
     async fn delete_ticket_type(&self, id: TicketTypeId) -> Result<(), StoreError>;

@@ -343,6 +343,18 @@ macro_rules! impl_sql_store {
                     .collect()
             }
 
+            async fn update_ticket_type(&self, id: TicketTypeId, name: &str, price_fen: u32) -> Result<TicketType, StoreError> {
+                sqlx::query_as::<_, TicketTypeRow>("UPDATE ticket_types SET name = $1, price_fen = $2 WHERE id = $3 RETURNING id, product_id, name, price_fen")
+                    .bind(name)
+                    .bind(i64::from(price_fen))
+                    .bind(id.0)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?
+                    .ok_or(StoreError::NotFound("ticket type"))?
+                    .into_domain()
+            }
+
             async fn get_ticket_type(&self, id: TicketTypeId) -> Result<Option<TicketType>, StoreError> {
                 sqlx::query_as::<_, TicketTypeRow>("SELECT id, product_id, name, price_fen FROM ticket_types WHERE id = $1")
                     .bind(id.0)
