@@ -45,6 +45,17 @@ pub struct CatalogueView {
     pub products: Vec<Product>,
 }
 
+fn validate_ticket_type(name: &str, price_fen: u32) -> Result<(), BookingError> {
+    gatehouse_domain::catalogue::text_field("name", name, 1, 60)?;
+    if price_fen > 100_000_000 {
+        return Err(BookingError::invalid(
+            "price_fen",
+            "must be at most 100000000 (one million yuan)",
+        ));
+    }
+    Ok(())
+}
+
 impl BookingService {
     fn cache(&self) -> std::sync::RwLockReadGuard<'_, Cache> {
         self.catalogue
@@ -239,13 +250,7 @@ impl BookingService {
         name: &str,
         price_fen: u32,
     ) -> Result<TicketType, BookingError> {
-        gatehouse_domain::catalogue::text_field("name", name, 1, 60)?;
-        if price_fen > 100_000_000 {
-            return Err(BookingError::invalid(
-                "price_fen",
-                "must be at most 100000000 (one million yuan)",
-            ));
-        }
+        validate_ticket_type(name, price_fen)?;
         self.cached_product(product)
             .ok_or(BookingError::NotFound { what: "product" })?;
         let tt = self
@@ -263,13 +268,7 @@ impl BookingService {
         name: &str,
         price_fen: u32,
     ) -> Result<TicketType, BookingError> {
-        gatehouse_domain::catalogue::text_field("name", name, 1, 60)?;
-        if price_fen > 100_000_000 {
-            return Err(BookingError::invalid(
-                "price_fen",
-                "must be at most 100000000 (one million yuan)",
-            ));
-        }
+        validate_ticket_type(name, price_fen)?;
         let tt = self
             .store
             .update_ticket_type(id, name, price_fen)

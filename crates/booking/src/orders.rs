@@ -466,13 +466,7 @@ impl BookingService {
         let _guard = self.order_lock(id).lock().await;
         let order = self.owned_order(account, id).await?;
         order.cancel()?;
-        let active: Vec<usize> = order
-            .tickets
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| t.state.is_active())
-            .map(|(i, _)| i)
-            .collect();
+        let active = order.active_ticket_positions();
         let note = if account.is_admin && account.id != order.account_id {
             "cancelled by staff"
         } else {
@@ -534,13 +528,7 @@ impl BookingService {
             if !order.is_expired_hold(now) {
                 continue;
             }
-            let active: Vec<usize> = order
-                .tickets
-                .iter()
-                .enumerate()
-                .filter(|(_, t)| t.state.is_active())
-                .map(|(i, _)| i)
-                .collect();
+            let active = order.active_ticket_positions();
             match self
                 .transition(
                     &order,

@@ -149,6 +149,16 @@ impl Order {
         self.tickets.iter().filter(|t| t.state.is_active())
     }
 
+    /// Positions of the tickets that still hold stock: what cancelling or expiring releases.
+    pub fn active_ticket_positions(&self) -> Vec<usize> {
+        self.tickets
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.state.is_active())
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// The owner cancels an unpaid order.
     pub fn cancel(&self) -> Result<(), BookingError> {
         match self.state {
