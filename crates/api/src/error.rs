@@ -6,6 +6,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use gatehouse_domain::BookingError;
+use gatehouse_identity::IdentityError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -37,10 +38,14 @@ pub struct ErrorBody {
 pub enum ApiError {
     #[error(transparent)]
     Domain(#[from] BookingError),
-    #[error("sign in: send Authorization: Bearer <token>")]
+    #[error("sign in first: send Authorization: Bearer <token> or the session cookie")]
     Unauthorized,
-    #[error("this needs a staff account")]
-    AdminOnly,
+    #[error(transparent)]
+    Identity(#[from] gatehouse_identity::IdentityError),
+    #[error("this needs the {0} permission, which none of your roles grants")]
+    Forbidden(&'static str),
+    #[error("send the session's CSRF token in X-CSRF-Token")]
+    CsrfMismatch,
     #[error("the body is not valid JSON: {0}")]
     MalformedJson(String),
     #[error("JSON nests deeper than {0} levels")]
@@ -89,6 +94,24 @@ fn status_of(e: &BookingError) -> StatusCode {
     }
 }
 
+fn identity_status(e: &IdentityError) -> StatusCode {
+    use IdentityError::*;
+    match e {
+        Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        CodeWrong { .. }
+        | CodeExpired
+        | SessionInvalid
+        | CredentialsInvalid
+        | ProviderRefused { .. } => StatusCode::UNAUTHORIZED,
+        ProviderUnavailable { .. } => StatusCode::BAD_GATEWAY,
+        ConsentRequired | Forbidden => StatusCode::FORBIDDEN,
+        NotFound { .. } => StatusCode::NOT_FOUND,
+        VisitorLimit { .. } | DuplicateVisitor => StatusCode::CONFLICT,
+        Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = ErrorBody {
@@ -100,6 +123,7 @@ impl IntoResponse for ApiError {
             until: None,
             remaining: None,
         };
+        let mut retry_after = None;
         let status = match &self {
             ApiError::Domain(e) => {
                 body.code = e.code();
@@ -122,8 +146,20 @@ impl IntoResponse for ApiError {
                 body.code = "unauthorized";
                 StatusCode::UNAUTHORIZED
             }
-            ApiError::AdminOnly => {
+            ApiError::Identity(e) => {
+                body.code = e.code();
+                body.field = e.field();
+                if let IdentityError::RateLimited { retry_after_secs } = e {
+                    retry_after = Some(*retry_after_secs);
+                }
+                identity_status(e)
+            }
+            ApiError::Forbidden(_) => {
                 body.code = "forbidden";
+                StatusCode::FORBIDDEN
+            }
+            ApiError::CsrfMismatch => {
+                body.code = "csrf_mismatch";
                 StatusCode::FORBIDDEN
             }
             ApiError::MalformedJson(_) => {
@@ -161,6 +197,11 @@ impl IntoResponse for ApiError {
             }
         };
         let mut response = (status, Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

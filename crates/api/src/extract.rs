@@ -1,17 +1,15 @@
 //! Extractors that turn requests into typed input or a clear 4xx: JSON bodies (size, media type,
 //! nesting depth, unknown fields, the failing field's path), path and query parameters, and the
-//! bearer-token caller.
+//! client address. Who the caller is and what they may do is in [`crate::auth`].
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use gatehouse_domain::store::Account;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
-use crate::AppState;
 
 /// JSON nesting allowed in request bodies; ours need 4.
 pub const MAX_JSON_DEPTH: usize = 16;
@@ -75,7 +73,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             if inner.is_syntax() || inner.is_eof() {
                 ApiError::MalformedJson(inner.to_string())
             } else {
-                let field = if path == "." { String::new() } else { path };
+                let mut field = if path == "." { String::new() } else { path };
                 // serde's message ends with " at line 1 column 9": drop it, the field says where.
                 let message = inner.to_string();
                 let message = message
@@ -83,6 +81,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                     .next()
                     .unwrap_or_default()
                     .to_owned();
+                // A missing field is reported at its parent; name the field itself.
+                if let Some(missing) = message
+                    .strip_prefix("missing field `")
+                    .and_then(|m| m.strip_suffix('`'))
+                {
+                    field = if field.is_empty() {
+                        missing.to_owned()
+                    } else {
+                        format!("{field}.{missing}")
+                    };
+                }
                 ApiError::BadField { field, message }
             }
         })?;
@@ -121,42 +130,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
                 let field = message.split('`').nth(1).unwrap_or("query").to_owned();
                 ApiError::field(field, message)
             })
-    }
-}
-
-/// The signed-in caller.
-pub struct Caller(pub Account);
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(ApiError::Unauthorized)?;
-        match state.service.authenticate(token.trim()).await? {
-            Some(account) => Ok(Caller(account)),
-            None => Err(ApiError::Unauthorized),
-        }
-    }
-}
-
-/// A signed-in staff member.
-pub struct Admin(pub Account);
-
-impl FromRequestParts<AppState> for Admin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Caller(account) = Caller::from_request_parts(parts, state).await?;
-        if account.is_admin {
-            Ok(Admin(account))
-        } else {
-            Err(ApiError::AdminOnly)
-        }
     }
 }
 

@@ -5,12 +5,16 @@
 //! API boundary: only this crate knows axum. Routes are registered through `utoipa-axum`, so a
 //! route cannot exist without its entry in the OpenAPI document.
 
+pub mod auth;
 pub mod error;
 pub mod extract;
 mod routes_admin;
+mod routes_auth;
+mod routes_me;
 mod routes_orders;
 mod routes_public;
 pub mod wire;
+pub mod wire_identity;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,6 +27,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use gatehouse_booking::BookingService;
+use gatehouse_identity::IdentityService;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -39,6 +44,7 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub service: Arc<BookingService>,
+    pub identity: Arc<IdentityService>,
 }
 
 #[derive(OpenApi)]
@@ -46,7 +52,7 @@ pub struct AppState {
     info(title = "Gatehouse", description = "Timed, real-name museum booking with its own risk control."),
     modifiers(&BearerAuth),
     components(schemas(error::ErrorBody)),
-    tags((name = "catalogue", description = "Products, slots and availability"), (name = "orders", description = "Booking, cancelling and refunding"), (name = "admin", description = "Staff operations"))
+    tags((name = "catalogue", description = "Products, slots and availability"), (name = "orders", description = "Booking, cancelling and refunding"), (name = "auth", description = "Sign-in and sessions"), (name = "me", description = "The visitor's profile and frequent visitors"), (name = "admin", description = "Staff operations"))
 )]
 struct ApiDoc;
 
@@ -68,7 +74,19 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes_public::product))
         .routes(routes!(routes_public::product_slots))
         .routes(routes!(routes_public::slot))
-        .routes(routes!(routes_orders::me))
+        .routes(routes!(routes_auth::send_phone_code))
+        .routes(routes!(routes_auth::phone_sign_in))
+        .routes(routes!(routes_auth::refresh))
+        .routes(routes!(routes_auth::sign_out))
+        .routes(routes!(routes_auth::sign_out_everywhere))
+        .routes(routes!(routes_auth::break_glass))
+        .routes(routes!(routes_me::me, routes_me::update_me))
+        .routes(routes!(routes_me::list_visitors, routes_me::add_visitor))
+        .routes(routes!(
+            routes_me::get_visitor,
+            routes_me::update_visitor,
+            routes_me::delete_visitor
+        ))
         .routes(routes!(
             routes_orders::place_order,
             routes_orders::list_orders
@@ -92,8 +110,13 @@ fn api() -> OpenApiRouter<AppState> {
             routes_admin::set_capacity,
             routes_admin::delete_slot
         ))
-        .routes(routes!(routes_admin::create_account))
         .routes(routes!(routes_admin::lock_account))
+        .routes(routes!(routes_admin::set_roles))
+        .routes(routes!(routes_admin::audit_trail))
+        .routes(routes!(routes_admin::sms_outbox))
+        .routes(routes!(routes_admin::get_order))
+        .routes(routes!(routes_admin::cancel_order))
+        .routes(routes!(routes_admin::refund))
 }
 
 /// The OpenAPI document of every route.

@@ -1,4 +1,5 @@
-//! Staff routes (admin token required): catalogue changes, accounts and booking locks.
+//! Staff routes: catalogue changes, any visitor's orders, account locks, roles, the audit
+//! trail and the local SMS outbox. Each route names the one permission it needs.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -6,17 +7,19 @@ use axum::Json;
 use gatehouse_domain::catalogue::{NewSlot, ProductId, SlotId, TicketTypeId};
 use gatehouse_domain::order::AccountId;
 
+use crate::auth::{perm, Allowed};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{Admin, ApiJson, ApiPath};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::wire::*;
+use crate::wire_identity::*;
 use crate::AppState;
 
 /// Create a product.
-#[utoipa::path(post, path = "/api/v1/admin/products", tag = "admin", security(("bearer" = [])), request_body = ProductRequest,
+#[utoipa::path(post, path = "/api/v1/admin/products", tag = "admin", security(("bearer" = ["catalogue_manage"])), request_body = ProductRequest,
     responses((status = 201, body = ProductResponse), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_product(
     State(app): State<AppState>,
-    _: Admin,
+    _: Allowed<perm::CatalogueManage>,
     ApiJson(req): ApiJson<ProductRequest>,
 ) -> Result<(StatusCode, Json<ProductResponse>), ApiError> {
     Ok((
@@ -26,11 +29,11 @@ pub async fn create_product(
 }
 
 /// Replace a product's description and rules (its kind cannot change).
-#[utoipa::path(put, path = "/api/v1/admin/products/{id}", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)), request_body = ProductRequest,
+#[utoipa::path(put, path = "/api/v1/admin/products/{id}", tag = "admin", security(("bearer" = ["catalogue_manage"])), params(("id" = i64, Path)), request_body = ProductRequest,
     responses((status = 200, body = ProductResponse), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_product(
     State(app): State<AppState>,
-    _: Admin,
+    _: Allowed<perm::CatalogueManage>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<ProductRequest>,
 ) -> Result<Json<ProductResponse>, ApiError> {
@@ -43,11 +46,11 @@ pub async fn update_product(
 }
 
 /// Delete a product that has no orders.
-#[utoipa::path(delete, path = "/api/v1/admin/products/{id}", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)),
+#[utoipa::path(delete, path = "/api/v1/admin/products/{id}", tag = "admin", security(("bearer" = ["catalogue_manage"])), params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete_product(
     State(app): State<AppState>,
-    _: Admin,
+    _: Allowed<perm::CatalogueManage>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
     app.service.delete_product(ProductId(id)).await?;
@@ -55,11 +58,11 @@ pub async fn delete_product(
 }
 
 /// Publish a new version of a product's visiting notice; bookings must accept it from now on.
-#[utoipa::path(post, path = "/api/v1/admin/products/{id}/notices", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)), request_body = NoticeRequest,
+#[utoipa::path(post, path = "/api/v1/admin/products/{id}/notices", tag = "admin", security(("bearer" = ["catalogue_manage"])), params(("id" = i64, Path)), request_body = NoticeRequest,
     responses((status = 201, body = NoticeResponse), (status = 404, body = ErrorBody)))]
 pub async fn publish_notice(
     State(app): State<AppState>,
-    _: Admin,
+    _: Allowed<perm::CatalogueManage>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<NoticeRequest>,
 ) -> Result<(StatusCode, Json<NoticeResponse>), ApiError> {
@@ -75,11 +78,11 @@ pub async fn publish_notice(
 }
 
 /// Add a ticket type to a product.
-#[utoipa::path(post, path = "/api/v1/admin/products/{id}/ticket-types", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)), request_body = TicketTypeRequest,
+#[utoipa::path(post, path = "/api/v1/admin/products/{id}/ticket-types", tag = "admin", security(("bearer" = ["catalogue_manage"])), params(("id" = i64, Path)), request_body = TicketTypeRequest,
     responses((status = 201, body = TicketTypeResponse), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_ticket_type(
     State(app): State<AppState>,
-    _: Admin,
+    _: Allowed<perm::CatalogueManage>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<TicketTypeRequest>,
 ) -> Result<(StatusCode, Json<TicketTypeResponse>), ApiError> {
@@ -95,11 +98,11 @@ pub async fn create_ticket_type(
 }
 
 /// Rename or reprice a ticket type; tickets already sold keep their price.
-#[utoipa::path(put, path = "/api/v1/admin/ticket-types/{id}", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)), request_body = TicketTypeRequest,
+#[utoipa::path(put, path = "/api/v1/admin/ticket-types/{id}", tag = "admin", security(("bearer" = ["catalogue_manage"])), params(("id" = i64, Path)), request_body = TicketTypeRequest,
     responses((status = 200, body = TicketTypeResponse), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_ticket_type(
     State(app): State<AppState>,
-    _: Admin,
+    _: Allowed<perm::CatalogueManage>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<TicketTypeRequest>,
 ) -> Result<Json<TicketTypeResponse>, ApiError> {
@@ -112,11 +115,11 @@ pub async fn update_ticket_type(
 }
 
 /// Delete a ticket type nobody has bought.
-#[utoipa::path(delete, path = "/api/v1/admin/ticket-types/{id}", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)),
+#[utoipa::path(delete, path = "/api/v1/admin/ticket-types/{id}", tag = "admin", security(("bearer" = ["catalogue_manage"])), params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete_ticket_type(
     State(app): State<AppState>,
-    _: Admin,
+    _: Allowed<perm::CatalogueManage>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
     app.service.delete_ticket_type(TicketTypeId(id)).await?;
@@ -124,11 +127,11 @@ pub async fn delete_ticket_type(
 }
 
 /// Add a dated slot (a showing, for cinema) with its capacity.
-#[utoipa::path(post, path = "/api/v1/admin/products/{id}/slots", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)), request_body = SlotRequest,
+#[utoipa::path(post, path = "/api/v1/admin/products/{id}/slots", tag = "admin", security(("bearer" = ["catalogue_manage"])), params(("id" = i64, Path)), request_body = SlotRequest,
     responses((status = 201, body = SlotResponse), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_slot(
     State(app): State<AppState>,
-    _: Admin,
+    _: Allowed<perm::CatalogueManage>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<SlotRequest>,
 ) -> Result<(StatusCode, Json<SlotResponse>), ApiError> {
@@ -151,11 +154,11 @@ pub async fn create_slot(
 }
 
 /// Change a slot's capacity (never below what is held or sold).
-#[utoipa::path(patch, path = "/api/v1/admin/slots/{id}", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)), request_body = CapacityRequest,
+#[utoipa::path(patch, path = "/api/v1/admin/slots/{id}", tag = "admin", security(("bearer" = ["catalogue_manage"])), params(("id" = i64, Path)), request_body = CapacityRequest,
     responses((status = 200, body = SlotResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn set_capacity(
     State(app): State<AppState>,
-    _: Admin,
+    _: Allowed<perm::CatalogueManage>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<CapacityRequest>,
 ) -> Result<Json<SlotResponse>, ApiError> {
@@ -170,44 +173,23 @@ pub async fn set_capacity(
 }
 
 /// Delete a slot that has no orders.
-#[utoipa::path(delete, path = "/api/v1/admin/slots/{id}", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)),
+#[utoipa::path(delete, path = "/api/v1/admin/slots/{id}", tag = "admin", security(("bearer" = ["catalogue_manage"])), params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete_slot(
     State(app): State<AppState>,
-    _: Admin,
+    _: Allowed<perm::CatalogueManage>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
     app.service.delete_slot(SlotId(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Create an account and return its bearer token (until visitor sign-in exists).
-#[utoipa::path(post, path = "/api/v1/admin/accounts", tag = "admin", security(("bearer" = [])), request_body = AccountRequest,
-    responses((status = 201, body = AccountCreatedResponse), (status = 403, body = ErrorBody)))]
-pub async fn create_account(
-    State(app): State<AppState>,
-    _: Admin,
-    ApiJson(req): ApiJson<AccountRequest>,
-) -> Result<(StatusCode, Json<AccountCreatedResponse>), ApiError> {
-    let (account, token) = app
-        .service
-        .create_account(&req.display_name, req.is_admin)
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(AccountCreatedResponse {
-            account: account.into(),
-            token: token.0,
-        }),
-    ))
-}
-
 /// Lock an account from booking until an instant, or lift the lock.
-#[utoipa::path(put, path = "/api/v1/admin/accounts/{id}/lock", tag = "admin", security(("bearer" = [])), params(("id" = i64, Path)), request_body = LockRequest,
+#[utoipa::path(put, path = "/api/v1/admin/accounts/{id}/lock", tag = "admin", security(("bearer" = ["accounts_lock"])), params(("id" = i64, Path)), request_body = LockRequest,
     responses((status = 200, body = AccountResponse), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn lock_account(
     State(app): State<AppState>,
-    _: Admin,
+    Allowed(staff, ..): Allowed<perm::AccountsLock>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<LockRequest>,
 ) -> Result<Json<AccountResponse>, ApiError> {
@@ -220,10 +202,133 @@ pub async fn lock_account(
         })?),
         None => None,
     };
+    let account = app.service.set_account_lock(AccountId(id), until).await?;
+    // The lock must be seen by the next request, not when the cached session expires.
+    app.identity.forget_account(account.id);
+    app.identity
+        .audit(
+            Some(staff.account.id),
+            "account_locked",
+            &format!("account {} until {:?}", id, until.map(|t| t.to_string())),
+        )
+        .await;
+    Ok(Json(account.into()))
+}
+
+/// Grant an account its roles (replacing the ones it had).
+#[utoipa::path(put, path = "/api/v1/admin/accounts/{id}/roles", tag = "admin", security(("bearer" = ["staff_manage"])), params(("id" = i64, Path)), request_body = RolesRequest,
+    responses((status = 200, body = AccountResponse), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn set_roles(
+    State(app): State<AppState>,
+    Allowed(staff, ..): Allowed<perm::StaffManage>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<RolesRequest>,
+) -> Result<Json<AccountResponse>, ApiError> {
+    let roles = gatehouse_domain::access::Roles::parse(&req.roles.join(","))
+        .map_err(|m| ApiError::field("roles", m))?;
+    if req.roles.iter().any(|r| r.contains(',')) {
+        return Err(ApiError::field("roles", "one role name per entry"));
+    }
+    if staff.account.id == AccountId(id)
+        && !roles.contains(gatehouse_domain::access::Role::Administrator)
+    {
+        return Err(ApiError::field(
+            "roles",
+            "administrators cannot remove their own administrator role",
+        ));
+    }
+    app.identity
+        .set_roles(staff.account.id, AccountId(id), roles)
+        .await?;
     Ok(Json(
-        app.service
-            .set_account_lock(AccountId(id), until)
-            .await?
-            .into(),
+        app.identity.profile(AccountId(id)).await?.account.into(),
     ))
+}
+
+/// The audit trail, newest first: sign-ins, failures, role changes, locks.
+#[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin", security(("bearer" = ["audit_read"])),
+    responses((status = 200, body = AuditListResponse), (status = 403, body = ErrorBody)))]
+pub async fn audit_trail(
+    State(app): State<AppState>,
+    _: Allowed<perm::AuditRead>,
+) -> Result<Json<AuditListResponse>, ApiError> {
+    let events = app.identity.audit_trail(200).await?;
+    Ok(Json(AuditListResponse {
+        events: events
+            .into_iter()
+            .map(|e| AuditEventResponse {
+                at: e.at.to_string(),
+                actor: e.actor.map(|a| a.0),
+                action: e.action,
+                detail: e.detail,
+            })
+            .collect(),
+    }))
+}
+
+/// The local SMS provider's outbox (demo and tests; 404 with a real provider).
+#[utoipa::path(get, path = "/api/v1/admin/sms-outbox", tag = "admin", security(("bearer" = ["sms_outbox_read"])),
+    params(("phone" = Option<String>, Query)),
+    responses((status = 200, body = OutboxResponse), (status = 404, body = ErrorBody)))]
+pub async fn sms_outbox(
+    State(app): State<AppState>,
+    _: Allowed<perm::SmsOutboxRead>,
+    ApiQuery(q): ApiQuery<OutboxQuery>,
+) -> Result<Json<OutboxResponse>, ApiError> {
+    let phone = match q.phone.as_deref() {
+        Some(p) => Some(
+            gatehouse_domain::identity::Phone::parse(p).map_err(|m| ApiError::field("phone", m))?,
+        ),
+        None => None,
+    };
+    let messages = app
+        .identity
+        .sms()
+        .outbox(phone.as_ref().map(|p| p.as_str()))
+        .ok_or(ApiError::NoRoute)?;
+    Ok(Json(OutboxResponse {
+        messages: messages
+            .into_iter()
+            .map(|m| OutboxMessage {
+                phone: m.phone,
+                text: m.text,
+                sent_at: m.sent_at.to_string(),
+            })
+            .collect(),
+    }))
+}
+
+/// Any visitor's order (personal data masked).
+#[utoipa::path(get, path = "/api/v1/admin/orders/{id}", tag = "admin", security(("bearer" = ["orders_read"])), params(("id" = String, Path)),
+    responses((status = 200, body = OrderResponse), (status = 404, body = ErrorBody)))]
+pub async fn get_order(
+    State(app): State<AppState>,
+    Allowed(staff, ..): Allowed<perm::OrdersRead>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<OrderResponse>, ApiError> {
+    crate::routes_orders::read_order(&app, &staff.account, id).await
+}
+
+/// Cancel any visitor's unpaid order.
+#[utoipa::path(post, path = "/api/v1/admin/orders/{id}/cancel", tag = "admin", security(("bearer" = ["orders_manage"])), params(("id" = String, Path)),
+    responses((status = 200, body = OrderResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn cancel_order(
+    State(app): State<AppState>,
+    Allowed(staff, ..): Allowed<perm::OrdersManage>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<OrderResponse>, ApiError> {
+    crate::routes_orders::cancel(&app, &staff.account, id).await
+}
+
+/// Refund tickets of any visitor's order.
+#[utoipa::path(post, path = "/api/v1/admin/orders/{id}/refund", tag = "admin", security(("bearer" = ["orders_manage"])), params(("id" = String, Path)),
+    request_body = RefundRequest,
+    responses((status = 200, body = OrderResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn refund(
+    State(app): State<AppState>,
+    Allowed(staff, ..): Allowed<perm::OrdersManage>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<RefundRequest>,
+) -> Result<Json<OrderResponse>, ApiError> {
+    crate::routes_orders::refund_order(&app, &staff.account, id, req).await
 }

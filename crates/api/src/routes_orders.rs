@@ -6,9 +6,12 @@ use axum::Json;
 use gatehouse_booking::{PlaceOrder, VisitorInput};
 use gatehouse_domain::catalogue::{SlotId, TicketTypeId};
 use gatehouse_domain::order::{OrderId, TicketId};
+use gatehouse_domain::store::Account;
+use gatehouse_identity::IdentityError;
 
+use crate::auth::{perm, Allowed};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::wire::*;
 use crate::AppState;
 
@@ -34,16 +37,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
-/// The signed-in account.
-#[utoipa::path(get, path = "/api/v1/me", tag = "orders", security(("bearer" = [])),
-    responses((status = 200, body = AccountResponse), (status = 401, body = ErrorBody)))]
-pub async fn me(Caller(account): Caller) -> Json<AccountResponse> {
-    Json(account.into())
-}
-
 /// Book a slot. Free orders are confirmed at once; paid ones hold their stock until paid or
 /// expired. Send an `Idempotency-Key` to make retries safe.
-#[utoipa::path(post, path = "/api/v1/orders", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/orders", tag = "orders", security(("bearer" = ["self_service"])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body return the same order")),
     request_body = PlaceOrderRequest,
     responses((status = 201, body = OrderResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -51,46 +47,74 @@ pub async fn me(Caller(account): Caller) -> Json<AccountResponse> {
         (status = 422, body = ErrorBody)))]
 pub async fn place_order(
     State(app): State<AppState>,
-    Caller(account): Caller,
+    Allowed(session, ..): Allowed<perm::SelfService>,
     headers: HeaderMap,
     ApiJson(req): ApiJson<PlaceOrderRequest>,
 ) -> Result<(StatusCode, Json<OrderResponse>), ApiError> {
     let key = idempotency_key(&headers)?;
+    let account = session.account;
+    let mut tickets = Vec::with_capacity(req.tickets.len());
+    for (i, t) in req.tickets.into_iter().enumerate() {
+        let visitor = match (t.visitor, t.visitor_id) {
+            (Some(v), None) => VisitorInput {
+                name: v.name,
+                id_kind: v.id_type.into(),
+                id_number: v.id_number,
+            },
+            (None, Some(id)) => {
+                let mut opened = app
+                    .identity
+                    .open_visitors(account.id, &[id.as_str()])
+                    .await
+                    .map_err(|e| match e {
+                        IdentityError::NotFound { .. } => ApiError::field(
+                            format!("tickets[{i}].visitor_id"),
+                            "is not on your frequent-visitor list",
+                        ),
+                        other => other.into(),
+                    })?;
+                let v = opened.pop().ok_or(ApiError::Internal)?;
+                VisitorInput {
+                    name: v.name.to_string(),
+                    id_kind: v.id_kind,
+                    id_number: v.id_number.to_string(),
+                }
+            }
+            _ => {
+                return Err(ApiError::field(
+                    format!("tickets[{i}]"),
+                    "give either visitor or visitor_id",
+                ))
+            }
+        };
+        tickets.push((TicketTypeId(t.ticket_type_id), visitor));
+    }
     let place = PlaceOrder {
         slot_id: SlotId(req.slot_id),
         notice_version: req.notice_version,
         contact_phone: req.contact_phone,
-        tickets: req
-            .tickets
-            .into_iter()
-            .map(|t| {
-                (
-                    TicketTypeId(t.ticket_type_id),
-                    VisitorInput {
-                        name: t.visitor.name,
-                        id_kind: t.visitor.id_type.into(),
-                        id_number: t.visitor.id_number,
-                    },
-                )
-            })
-            .collect(),
+        tickets,
     };
     let order = app.service.place_order(&account, place, key).await?;
     Ok((StatusCode::CREATED, Json(order.into())))
 }
 
 /// The caller's orders, newest first, optionally of one kind.
-#[utoipa::path(get, path = "/api/v1/orders", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/orders", tag = "orders", security(("bearer" = ["self_service"])),
     params(("kind" = Option<Kind>, Query), ("limit" = Option<u32>, Query)),
     responses((status = 200, body = OrderListResponse), (status = 401, body = ErrorBody)))]
 pub async fn list_orders(
     State(app): State<AppState>,
-    Caller(account): Caller,
+    Allowed(session, ..): Allowed<perm::SelfService>,
     ApiQuery(q): ApiQuery<OrdersQuery>,
 ) -> Result<Json<OrderListResponse>, ApiError> {
     let orders = app
         .service
-        .list_orders(account.id, q.kind.map(Into::into), q.limit.unwrap_or(20))
+        .list_orders(
+            session.account.id,
+            q.kind.map(Into::into),
+            q.limit.unwrap_or(20),
+        )
         .await?;
     Ok(Json(OrderListResponse {
         orders: orders.into_iter().map(Into::into).collect(),
@@ -98,43 +122,72 @@ pub async fn list_orders(
 }
 
 /// One order with its tickets (visitors masked) and history.
-#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders", security(("bearer" = ["self_service"])), params(("id" = String, Path)),
     responses((status = 200, body = OrderResponse), (status = 404, body = ErrorBody)))]
 pub async fn get_order(
     State(app): State<AppState>,
-    Caller(account): Caller,
+    Allowed(session, ..): Allowed<perm::SelfService>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<OrderResponse>, ApiError> {
-    Ok(Json(
-        app.service.get_order(&account, &OrderId(id)).await?.into(),
-    ))
+    read_order(&app, &session.account, id).await
 }
 
 /// Cancel an unpaid order; its stock returns at once.
-#[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders", security(("bearer" = ["self_service"])), params(("id" = String, Path)),
     responses((status = 200, body = OrderResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn cancel_order(
     State(app): State<AppState>,
-    Caller(account): Caller,
+    Allowed(session, ..): Allowed<perm::SelfService>,
     ApiPath(id): ApiPath<String>,
+) -> Result<Json<OrderResponse>, ApiError> {
+    cancel(&app, &session.account, id).await
+}
+
+/// Refund some or all tickets of a confirmed order before its slot starts.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/refund", tag = "orders", security(("bearer" = ["self_service"])), params(("id" = String, Path)),
+    request_body = RefundRequest,
+    responses((status = 200, body = OrderResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn refund(
+    State(app): State<AppState>,
+    Allowed(session, ..): Allowed<perm::SelfService>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<RefundRequest>,
+) -> Result<Json<OrderResponse>, ApiError> {
+    refund_order(&app, &session.account, id, req).await
+}
+
+// The bodies below serve both the visitor's routes (own orders only) and the staff routes in
+// `routes_admin` (any order, for roles holding orders_read / orders_manage): the booking service
+// decides ownership from the account's roles.
+
+pub(crate) async fn read_order(
+    app: &AppState,
+    account: &Account,
+    id: String,
+) -> Result<Json<OrderResponse>, ApiError> {
+    Ok(Json(
+        app.service.get_order(account, &OrderId(id)).await?.into(),
+    ))
+}
+
+pub(crate) async fn cancel(
+    app: &AppState,
+    account: &Account,
+    id: String,
 ) -> Result<Json<OrderResponse>, ApiError> {
     Ok(Json(
         app.service
-            .cancel_order(&account, &OrderId(id))
+            .cancel_order(account, &OrderId(id))
             .await?
             .into(),
     ))
 }
 
-/// Refund some or all tickets of a confirmed order before its slot starts.
-#[utoipa::path(post, path = "/api/v1/orders/{id}/refund", tag = "orders", security(("bearer" = [])), params(("id" = String, Path)),
-    request_body = RefundRequest,
-    responses((status = 200, body = OrderResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn refund(
-    State(app): State<AppState>,
-    Caller(account): Caller,
-    ApiPath(id): ApiPath<String>,
-    ApiJson(req): ApiJson<RefundRequest>,
+pub(crate) async fn refund_order(
+    app: &AppState,
+    account: &Account,
+    id: String,
+    req: RefundRequest,
 ) -> Result<Json<OrderResponse>, ApiError> {
     if req.ticket_ids.len() > 50 {
         return Err(ApiError::field("ticket_ids", "at most 50 tickets at once"));
@@ -145,7 +198,7 @@ pub async fn refund(
     let ids: Vec<TicketId> = req.ticket_ids.into_iter().map(TicketId).collect();
     Ok(Json(
         app.service
-            .refund_tickets(&account, &OrderId(id), &ids, req.reason.as_deref())
+            .refund_tickets(account, &OrderId(id), &ids, req.reason.as_deref())
             .await?
             .into(),
     ))

@@ -280,7 +280,10 @@ pub struct VisitorRequest {
 #[serde(deny_unknown_fields)]
 pub struct TicketRequest {
     pub ticket_type_id: i64,
-    pub visitor: VisitorRequest,
+    /// The visitor, written out; or give `visitor_id` instead.
+    pub visitor: Option<VisitorRequest>,
+    /// A person from the account's frequent-visitor list (`/api/v1/me/visitors`).
+    pub visitor_id: Option<String>,
 }
 
 /// Book one slot: one ticket per visitor.
@@ -459,7 +462,9 @@ pub struct OrderListResponse {
 pub struct AccountResponse {
     pub id: i64,
     pub display_name: String,
-    pub is_admin: bool,
+    /// `visitor`, or staff roles: `administrator`, `catalogue_operator`, `gate_staff`,
+    /// `customer_support`, `security_analyst`, `auditor`.
+    pub roles: Vec<String>,
     /// Booking is locked until this instant, if set and in the future.
     pub locked_until: Option<String>,
 }
@@ -469,7 +474,7 @@ impl From<Account> for AccountResponse {
         Self {
             id: a.id.0,
             display_name: a.display_name,
-            is_admin: a.is_admin,
+            roles: a.roles.iter().map(|r| r.as_str().to_owned()).collect(),
             locked_until: a.locked_until.map(|t| t.to_string()),
         }
     }
@@ -566,21 +571,6 @@ pub struct SlotRequest {
 #[serde(deny_unknown_fields)]
 pub struct CapacityRequest {
     pub capacity: u32,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AccountRequest {
-    pub display_name: String,
-    #[serde(default)]
-    pub is_admin: bool,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AccountCreatedResponse {
-    pub account: AccountResponse,
-    /// The bearer token; shown only now.
-    pub token: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

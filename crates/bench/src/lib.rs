@@ -2,10 +2,13 @@
 //! loopback HTTP and print their figures as JSON. They never run as unit tests: timing belongs
 //! here, in a command the repo keeps, with results recorded in BENCHMARKS.md.
 
+mod auth;
 mod client;
 mod rush;
 mod server;
+mod signin;
 
+pub use auth::AuthArgs;
 pub use client::{Conn, Reply};
 pub use rush::RushArgs;
 
@@ -13,12 +16,15 @@ pub use rush::RushArgs;
 pub enum BenchCommand {
     /// Replay a 09:00 release: everyone books at once.
     Rush(RushArgs),
+    /// What authentication costs: session validation per request, sign-ins per second.
+    Auth(AuthArgs),
 }
 
 /// Runs a benchmark and prints its JSON result on stdout.
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     let result = match command {
         BenchCommand::Rush(args) => rush::run(args).await?,
+        BenchCommand::Auth(args) => auth::run(args).await?,
     };
     #[allow(clippy::print_stdout)]
     {

@@ -144,42 +144,6 @@ async fn setup_catalogue(
     Ok((slots, ticket_type))
 }
 
-async fn create_accounts(addr: &str, admin: &str, n: usize) -> anyhow::Result<Vec<String>> {
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..32 {
-        let (addr, admin, next) = (addr.to_owned(), admin.to_owned(), next.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut c = Conn::open(&addr).await?;
-            let mut out = Vec::new();
-            while next.fetch_add(1, Ordering::Relaxed) < n {
-                let r = c
-                    .send(
-                        Method::POST,
-                        "/api/v1/admin/accounts",
-                        Some(&admin),
-                        Some(&json!({"display_name": "visitor"})),
-                    )
-                    .await?;
-                anyhow::ensure!(r.status == 201, "creating an account answered {}", r.status);
-                out.push(
-                    r.json()?
-                        .get("token")
-                        .and_then(serde_json::Value::as_str)
-                        .context("token")?
-                        .to_owned(),
-                );
-            }
-            anyhow::Ok(out)
-        }));
-    }
-    let mut tokens = Vec::with_capacity(n);
-    for t in tasks {
-        tokens.extend(t.await??);
-    }
-    Ok(tokens)
-}
-
 fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
     if sorted_us.is_empty() {
         return 0.0;
@@ -211,7 +175,7 @@ pub async fn run(args: RushArgs) -> anyhow::Result<serde_json::Value> {
         (None, None) => anyhow::bail!("no server"),
     };
     let (slots, ticket_type) = setup_catalogue(&addr, &admin, &args).await?;
-    let tokens = create_accounts(&addr, &admin, args.visitors).await?;
+    let tokens = crate::signin::sign_in_visitors(&addr, &admin, args.visitors, 0).await?;
     let addr = match (&mut spawned, args.cold_sessions) {
         (Some(s), true) => {
             s.restart().await?;

@@ -80,6 +80,15 @@ fn env_for(cmd: &mut Command, data_dir: &std::path::Path, pg_url: Option<&str>, 
     cmd.env("GATEHOUSE_DATA_DIR", data_dir)
         .env("GATEHOUSE_LISTEN", "127.0.0.1:0")
         .env("GATEHOUSE_DEMO_CATALOGUE", "false")
+        // Every benchmark client signs in from 127.0.0.1.
+        .env(
+            "GATEHOUSE_IDENTITY__LIMITS__CODE_SENDS_PER_IP__BURST",
+            "100000000",
+        )
+        .env(
+            "GATEHOUSE_IDENTITY__LIMITS__CODE_FAILURES_PER_IP__BURST",
+            "100000000",
+        )
         .env(
             "GATEHOUSE_LOG",
             std::env::var("GH_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
@@ -110,7 +119,8 @@ pub async fn spawn(setup: ServerSetup) -> anyhow::Result<Spawned> {
             "create-account",
             "--name",
             "bench-staff",
-            "--admin",
+            "--roles",
+            "administrator",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());

@@ -23,7 +23,6 @@ use gatehouse_domain::{BookingError, Clock};
 use gatehouse_privacy::Keyring;
 use jiff::tz::TimeZone;
 
-pub use accounts::IssuedToken;
 pub use catalogue::{CatalogueView, ProductDetails, SlotAvailability};
 pub use committer::Committer;
 pub use orders::{MaskedTicket, OrderDetails, PlaceOrder, VisitorInput};
@@ -53,8 +52,6 @@ pub struct BookingService {
     committer: Committer,
     /// Serialises changes to one order (cancel, refund, expiry): 64 shards by order id.
     order_locks: Vec<tokio::sync::Mutex<()>>,
-    tokens: accounts::TokenCache,
-    token_reader: accounts::TokenReader,
 }
 
 impl BookingService {
@@ -69,7 +66,6 @@ impl BookingService {
             tracing::error!(error = %e, "cannot start the committer thread");
             BookingError::Unavailable
         })?;
-        let token_reader = accounts::TokenReader::start(store.clone());
         let service = Self {
             store,
             keys,
@@ -79,8 +75,6 @@ impl BookingService {
             catalogue: std::sync::RwLock::new(catalogue::Cache::default()),
             committer,
             order_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
-            tokens: accounts::TokenCache::default(),
-            token_reader,
         };
         service.reload().await?;
         Ok(Arc::new(service))

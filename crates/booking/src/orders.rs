@@ -54,7 +54,8 @@ pub struct OrderDetails {
     pub tickets: Vec<MaskedTicket>,
 }
 
-const ID_NAMESPACE: &str = "id_number";
+use gatehouse_domain::access::Permission;
+use gatehouse_domain::personal::ID_NUMBER_INDEX as ID_NAMESPACE;
 
 fn ctx(record: &str, id: &str, field: &str) -> String {
     format!("{record}/{id}/{field}")
@@ -368,15 +369,21 @@ impl BookingService {
         Ok(self.details(order, &product, slot))
     }
 
-    /// An order of `account` (staff may read any). Someone else's order is "not found".
-    async fn owned_order(&self, account: &Account, id: &OrderId) -> Result<Order, BookingError> {
+    /// An order of `account`, or any order for staff holding `staff_permission`. Someone else's
+    /// order is "not found", exactly like an id that does not exist.
+    async fn owned_order(
+        &self,
+        account: &Account,
+        id: &OrderId,
+        staff_permission: Permission,
+    ) -> Result<Order, BookingError> {
         match self
             .store
             .get_order(id)
             .await
             .map_err(|e| self.store_error(e))?
         {
-            Some(o) if o.account_id == account.id || account.is_admin => Ok(o),
+            Some(o) if o.account_id == account.id || account.roles.allow(staff_permission) => Ok(o),
             _ => Err(BookingError::NotFound { what: "order" }),
         }
     }
@@ -386,7 +393,9 @@ impl BookingService {
         account: &Account,
         id: &OrderId,
     ) -> Result<OrderDetails, BookingError> {
-        let order = self.owned_order(account, id).await?;
+        let order = self
+            .owned_order(account, id, Permission::OrdersRead)
+            .await?;
         self.load_details(order).await
     }
 
@@ -464,10 +473,12 @@ impl BookingService {
         id: &OrderId,
     ) -> Result<OrderDetails, BookingError> {
         let _guard = self.order_lock(id).lock().await;
-        let order = self.owned_order(account, id).await?;
+        let order = self
+            .owned_order(account, id, Permission::OrdersManage)
+            .await?;
         order.cancel()?;
         let active = order.active_ticket_positions();
-        let note = if account.is_admin && account.id != order.account_id {
+        let note = if account.id != order.account_id {
             "cancelled by staff"
         } else {
             "cancelled by owner"
@@ -492,7 +503,9 @@ impl BookingService {
         reason: Option<&str>,
     ) -> Result<OrderDetails, BookingError> {
         let _guard = self.order_lock(id).lock().await;
-        let order = self.owned_order(account, id).await?;
+        let order = self
+            .owned_order(account, id, Permission::OrdersManage)
+            .await?;
         let slot = self
             .slot_of(order.slot_id)
             .await?

@@ -5,6 +5,8 @@
 //! cryptography; time comes in as a parameter (see [`clock`]), personal data comes in already
 //! sealed or blind-indexed by an adapter (see [`personal`]).
 
+pub mod access;
+pub mod account;
 pub mod catalogue;
 pub mod clock;
 pub mod demo;

@@ -3,6 +3,12 @@
 
 use std::fmt;
 
+/// The blind-index namespace of ID numbers: one namespace everywhere (tickets, frequent
+/// visitors, face verifications), so the same person is recognised across them.
+pub const ID_NUMBER_INDEX: &str = "id_number";
+/// The blind-index namespace of phone numbers.
+pub const PHONE_INDEX: &str = "phone";
+
 /// Ciphertext of one personal value, bound by its sealer to one record and field.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Sealed(pub Vec<u8>);

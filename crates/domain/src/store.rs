@@ -29,15 +29,7 @@ pub enum StoreError {
     Backend(String),
 }
 
-/// A signed-in party. Bearer tokens are stored only as their SHA-256.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
-    pub id: AccountId,
-    pub display_name: String,
-    pub is_admin: bool,
-    pub locked_until: Option<Timestamp>,
-    pub created_at: Timestamp,
-}
+pub use crate::account::Account;
 
 /// A slot with the product kind the ledger needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,20 +131,6 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_slot(&self, id: SlotId) -> Result<(), StoreError>;
 
     // Accounts.
-    async fn create_account(
-        &self,
-        display_name: &str,
-        token_hash: &[u8; 32],
-        is_admin: bool,
-        at: Timestamp,
-    ) -> Result<Account, StoreError>;
-    async fn account_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<Account>, StoreError>;
-    /// The accounts of many token hashes at once (unknown hashes are left out): sign-ins are
-    /// looked up in batches when a rush of first requests arrives.
-    async fn accounts_by_tokens(
-        &self,
-        token_hashes: &[[u8; 32]],
-    ) -> Result<Vec<([u8; 32], Account)>, StoreError>;
     async fn get_account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
     async fn set_account_lock(
         &self,

@@ -40,6 +40,89 @@ pub struct DatabaseConfig {
     pub sqlite_durability: String,
 }
 
+/// Sign-in, sessions and frequent visitors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySettings {
+    /// `local`: text messages stay in memory, readable by staff at `/api/v1/admin/sms-outbox`
+    /// (demo and tests). A real provider adapter is configured here when the museum picks one.
+    pub sms_provider: String,
+    /// The signature a text message starts with, as registered with the SMS provider.
+    pub sms_signature: String,
+    /// How long a sign-in code works, in seconds.
+    pub code_valid_secs: u32,
+    /// Wrong tries a sign-in code survives.
+    pub code_attempts: u8,
+    pub visitor_session_minutes: u32,
+    pub visitor_refresh_days: u32,
+    pub staff_session_minutes: u32,
+    /// How long a validated session is trusted from memory; bounds how late another node sees
+    /// a sign-out.
+    pub session_cache_secs: u32,
+    /// People on one account's frequent-visitor list.
+    pub max_frequent_visitors: u32,
+    /// Sign-in rate limits: each is `{ burst, period_secs }`.
+    pub limits: gatehouse_identity::SignInLimits,
+}
+
+impl Default for IdentitySettings {
+    fn default() -> Self {
+        let policy = gatehouse_identity::SessionPolicy::default();
+        let otp = gatehouse_identity::OtpPolicy::default();
+        let minutes = |d: jiff::SignedDuration| u32::try_from(d.as_secs() / 60).unwrap_or(u32::MAX);
+        Self {
+            sms_provider: "local".into(),
+            sms_signature: "Gatehouse".into(),
+            code_valid_secs: otp.valid_secs,
+            code_attempts: otp.attempts,
+            visitor_session_minutes: minutes(policy.visitor_access),
+            visitor_refresh_days: minutes(policy.visitor_refresh) / (24 * 60),
+            staff_session_minutes: minutes(policy.staff_access),
+            session_cache_secs: u32::try_from(policy.cache_ttl.as_secs()).unwrap_or(60),
+            max_frequent_visitors: 20,
+            limits: gatehouse_identity::SignInLimits::default(),
+        }
+    }
+}
+
+impl IdentitySettings {
+    pub fn to_config(
+        &self,
+        museum_tz: jiff::tz::TimeZone,
+    ) -> anyhow::Result<gatehouse_identity::IdentityConfig> {
+        anyhow::ensure!(
+            self.sms_provider == "local",
+            "unknown identity.sms_provider {:?} (only \"local\" is built in)",
+            self.sms_provider
+        );
+        anyhow::ensure!(
+            self.code_attempts >= 1,
+            "identity.code_attempts must be at least 1"
+        );
+        anyhow::ensure!(
+            (60..=1800).contains(&self.code_valid_secs),
+            "identity.code_valid_secs must be 60..=1800"
+        );
+        let mins = |m: u32| jiff::SignedDuration::from_mins(i64::from(m.max(1)));
+        Ok(gatehouse_identity::IdentityConfig {
+            museum_tz,
+            sessions: gatehouse_identity::SessionPolicy {
+                visitor_access: mins(self.visitor_session_minutes),
+                visitor_refresh: mins(self.visitor_refresh_days.saturating_mul(24 * 60)),
+                staff_access: mins(self.staff_session_minutes),
+                cache_ttl: std::time::Duration::from_secs(u64::from(self.session_cache_secs)),
+            },
+            otp: gatehouse_identity::OtpPolicy {
+                valid_secs: self.code_valid_secs,
+                attempts: self.code_attempts,
+            },
+            limits: self.limits,
+            max_frequent_visitors: self.max_frequent_visitors,
+            sms_signature: self.sms_signature.clone(),
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -60,6 +143,7 @@ pub struct Config {
     pub housekeeping_interval_ms: u64,
     /// Log filter, e.g. `info` or `gatehouse=debug,info`.
     pub log: String,
+    pub identity: IdentitySettings,
 }
 
 impl Default for Config {
@@ -78,6 +162,7 @@ impl Default for Config {
             demo_catalogue: true,
             housekeeping_interval_ms: 1000,
             log: "info".into(),
+            identity: IdentitySettings::default(),
         }
     }
 }

@@ -10,8 +10,11 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gatehouse_booking::{BookingConfig, BookingService};
+use gatehouse_domain::access::Roles;
+use gatehouse_domain::account::{AccountStore, SignInMethod};
 use gatehouse_domain::store::Store;
 use gatehouse_domain::SystemClock;
+use gatehouse_identity::{IdentityService, LocalSms};
 use gatehouse_privacy::Keyring;
 use gatehouse_store::{PgStore, SqliteDurability, SqliteStore};
 
@@ -56,13 +59,19 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AdminTask {
-    /// Create an account and print its bearer token (shown only once).
+    /// Create an account with roles and print a session token for it (shown only once; staff
+    /// sessions last `identity.staff_session_minutes`). For operators on the server itself.
     CreateAccount {
         #[arg(long, default_value = "staff")]
         name: String,
-        /// Make it a staff (admin) account.
-        #[arg(long)]
-        admin: bool,
+        /// Comma-separated roles, e.g. `administrator` or `gate_staff,customer_support`.
+        #[arg(long, default_value = "administrator")]
+        roles: String,
+    },
+    /// Create or reset the break-glass administrator: prints a new password and TOTP secret.
+    BreakGlass {
+        #[arg(long, default_value = "breakglass")]
+        username: String,
     },
 }
 
@@ -98,11 +107,21 @@ fn init_logging(filter: &str) {
         .init();
 }
 
-async fn open(config: &Config) -> anyhow::Result<Arc<BookingService>> {
+struct Services {
+    booking: Arc<BookingService>,
+    identity: Arc<IdentityService>,
+}
+
+fn both<S: Store + AccountStore>(s: S) -> (Arc<dyn Store>, Arc<dyn AccountStore>) {
+    let s = Arc::new(s);
+    (s.clone(), s)
+}
+
+async fn open(config: &Config) -> anyhow::Result<Services> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let store: Arc<dyn Store> = match &config.database.url {
-        Some(url) => Arc::new(
+    let (store, accounts) = match &config.database.url {
+        Some(url) => both(
             PgStore::connect(url.expose(), config.database.pg_schema.as_deref())
                 .await
                 .context("connecting to PostgreSQL")?,
@@ -114,7 +133,7 @@ async fn open(config: &Config) -> anyhow::Result<Arc<BookingService>> {
                 .parse()
                 .map_err(anyhow::Error::msg)?;
             let path = config.data_dir.join("gatehouse.db");
-            Arc::new(
+            both(
                 SqliteStore::open(&path, durability)
                     .await
                     .with_context(|| format!("opening {}", path.display()))?,
@@ -126,19 +145,25 @@ async fn open(config: &Config) -> anyhow::Result<Arc<BookingService>> {
         None => Keyring::load_or_create(&config.key_file())?,
     };
     let museum_tz = jiff::tz::TimeZone::get(&config.museum_timezone)?;
-    let service = BookingService::start(
-        store,
-        Arc::new(keys),
-        Arc::new(SystemClock),
-        BookingConfig { museum_tz },
-    )
-    .await?;
-    Ok(service)
+    let keys = Arc::new(keys);
+    let clock: Arc<dyn gatehouse_domain::Clock> = Arc::new(SystemClock);
+    let identity = IdentityService::start(
+        accounts,
+        keys.clone(),
+        clock.clone(),
+        Arc::new(LocalSms::default()),
+        config.identity.to_config(museum_tz.clone())?,
+    );
+    let booking = BookingService::start(store, keys, clock, BookingConfig { museum_tz }).await?;
+    Ok(Services { booking, identity })
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     init_logging(&config.log);
-    let service = open(&config).await?;
+    let Services {
+        booking: service,
+        identity,
+    } = open(&config).await?;
     if config.demo_catalogue {
         let created = service.seed_demo().await?;
         tracing::info!(slots_created = created, "demo catalogue loaded");
@@ -155,10 +180,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         println!("Gatehouse listening on http://{addr}");
     }
     tracing::info!(%addr, database = if config.database.url.is_some() { "postgresql" } else { "sqlite" }, "serving");
-    let app = gatehouse_api::router(gatehouse_api::AppState { service });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let app = gatehouse_api::router(gatehouse_api::AppState { service, identity });
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     Ok(())
 }
 
@@ -182,18 +210,43 @@ async fn shutdown_signal() {
 
 async fn admin(config: Config, task: AdminTask) -> anyhow::Result<()> {
     init_logging("warn");
-    let service = open(&config).await?;
-    match task {
-        AdminTask::CreateAccount { name, admin } => {
-            let (account, token) = service.create_account(&name, admin).await?;
-            #[allow(clippy::print_stdout)]
-            {
-                println!(
-                    "{}",
-                    serde_json::json!({ "account_id": account.id.0, "is_admin": account.is_admin, "token": token.0 })
-                );
-            }
+    let Services { identity, .. } = open(&config).await?;
+    let printed = match task {
+        AdminTask::CreateAccount { name, roles } => {
+            let roles = Roles::parse(&roles).map_err(anyhow::Error::msg)?;
+            anyhow::ensure!(!roles.is_empty(), "give at least one role");
+            let account = identity.create_account(&name, roles).await?;
+            identity
+                .audit(
+                    None,
+                    "account_created",
+                    &format!("console: account {} as {roles}", account.id.0),
+                )
+                .await;
+            let session = identity
+                .issue_session(account, SignInMethod::Console)
+                .await?;
+            serde_json::json!({
+                "account_id": session.account.id.0,
+                "roles": roles.to_string(),
+                "token": session.access_token,
+                "expires_at": session.expires_at.to_string(),
+            })
         }
+        AdminTask::BreakGlass { username } => {
+            let s = identity.create_break_glass(&username).await?;
+            serde_json::json!({
+                "account_id": s.account.id.0,
+                "username": username,
+                "password": s.password.as_str(),
+                "totp_secret": s.totp_secret_base32.as_str(),
+                "otpauth_uri": s.otpauth_uri.as_str(),
+            })
+        }
+    };
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{printed}");
     }
     Ok(())
 }

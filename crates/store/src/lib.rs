@@ -1,4 +1,5 @@
-//! Storage adapters for the booking domain's [`Store`](gatehouse_domain::store::Store) port:
+//! Storage adapters for the booking domain's [`Store`](gatehouse_domain::store::Store) and
+//! [`AccountStore`](gatehouse_domain::account::AccountStore) ports:
 //! SQLite in WAL mode (the embedded default) and PostgreSQL, each with its own migrations, sharing
 //! one SQL implementation and one conformance suite ([`conformance`]).
 //!
@@ -8,6 +9,8 @@
 
 #[macro_use]
 mod sql;
+#[macro_use]
+mod sql_accounts;
 pub mod postgres;
 mod rows;
 pub mod sqlite;

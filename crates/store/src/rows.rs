@@ -5,6 +5,9 @@ use jiff::civil::{Date, Time};
 use jiff::Timestamp;
 use sqlx::FromRow;
 
+use gatehouse_domain::account::{
+    AuditEvent, FrequentVisitor, SessionRecord, SignInMethod, StaffCredential,
+};
 use gatehouse_domain::catalogue::{
     Notice, Product, ProductId, ProductKind, ProductRules, ProductSpec, Slot, SlotId, TicketType,
     TicketTypeId,
@@ -56,7 +59,7 @@ pub fn kind(s: &str) -> Result<ProductKind, StoreError> {
 pub struct AccountRow {
     pub id: i64,
     pub display_name: String,
-    pub is_admin: bool,
+    pub roles: String,
     pub locked_until: Option<i64>,
     pub created_at: i64,
 }
@@ -66,18 +69,117 @@ impl AccountRow {
         Ok(Account {
             id: AccountId(self.id),
             display_name: self.display_name,
-            is_admin: self.is_admin,
+            roles: gatehouse_domain::access::Roles::parse(&self.roles)
+                .map_err(|_| corrupt("roles"))?,
             locked_until: self.locked_until.map(from_ms).transpose()?,
             created_at: from_ms(self.created_at)?,
         })
     }
 }
 
+/// A session joined with its account (`session_cols!`).
 #[derive(FromRow)]
-pub struct TokenAccountRow {
+pub struct SessionRow {
+    pub session_id: i64,
     pub token_hash: Vec<u8>,
+    pub family: Vec<u8>,
+    pub method: String,
+    pub expires_at: i64,
+    pub refresh_expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
     #[sqlx(flatten)]
     pub account: AccountRow,
+}
+
+impl SessionRow {
+    pub fn into_domain(self) -> Result<([u8; 32], SessionRecord), StoreError> {
+        let hash =
+            <[u8; 32]>::try_from(self.token_hash.as_slice()).map_err(|_| corrupt("token hash"))?;
+        Ok((
+            hash,
+            SessionRecord {
+                id: self.session_id,
+                account: self.account.into_domain()?,
+                family: <[u8; 16]>::try_from(self.family.as_slice())
+                    .map_err(|_| corrupt("session family"))?,
+                method: SignInMethod::parse(&self.method)
+                    .ok_or_else(|| corrupt("sign-in method"))?,
+                expires_at: from_ms(self.expires_at)?,
+                refresh_expires_at: self.refresh_expires_at.map(from_ms).transpose()?,
+                revoked_at: self.revoked_at.map(from_ms).transpose()?,
+            },
+        ))
+    }
+}
+
+#[derive(FromRow)]
+pub struct VisitorRow {
+    pub id: String,
+    pub account_id: i64,
+    pub name: Vec<u8>,
+    pub id_kind: String,
+    pub id_number: Vec<u8>,
+    pub id_blind: Vec<u8>,
+    pub phone: Option<Vec<u8>>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl VisitorRow {
+    pub fn into_domain(self) -> Result<FrequentVisitor, StoreError> {
+        Ok(FrequentVisitor {
+            id: self.id,
+            account: AccountId(self.account_id),
+            name: Sealed(self.name),
+            id_kind: IdKind::parse(&self.id_kind).ok_or_else(|| corrupt("ID kind"))?,
+            id_number: Sealed(self.id_number),
+            id_blind: BlindIndex::from_slice(&self.id_blind)
+                .ok_or_else(|| corrupt("blind index"))?,
+            phone: self.phone.map(Sealed),
+            created_at: from_ms(self.created_at)?,
+            updated_at: from_ms(self.updated_at)?,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub struct StaffCredentialRow {
+    pub account_id: i64,
+    pub username: String,
+    pub password_hash: String,
+    pub totp_secret: Vec<u8>,
+    pub last_totp_step: i64,
+}
+
+impl StaffCredentialRow {
+    pub fn into_domain(self) -> StaffCredential {
+        StaffCredential {
+            account: AccountId(self.account_id),
+            username: self.username,
+            password_hash: self.password_hash,
+            totp_secret: Sealed(self.totp_secret),
+            last_totp_step: self.last_totp_step,
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub struct AuditRow {
+    pub at: i64,
+    pub actor: Option<i64>,
+    pub action: String,
+    pub detail: String,
+}
+
+impl AuditRow {
+    pub fn into_domain(self) -> Result<AuditEvent, StoreError> {
+        Ok(AuditEvent {
+            at: from_ms(self.at)?,
+            actor: self.actor.map(AccountId),
+            action: self.action,
+            detail: self.detail,
+        })
+    }
 }
 
 #[derive(FromRow)]

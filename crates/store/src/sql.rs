@@ -116,7 +116,7 @@ impl PlaceRows {
 }
 
 macro_rules! impl_sql_store {
-    ($store:ident, $db:ty, orders: $orders_sql:expr, tickets: $tickets_sql:expr, events: $events_sql:expr, tokens: $tokens_sql:expr) => {
+    ($store:ident, $db:ty, orders: $orders_sql:expr, tickets: $tickets_sql:expr, events: $events_sql:expr) => {
         use async_trait::async_trait;
         use jiff::civil::Date;
         use jiff::Timestamp;
@@ -441,46 +441,8 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
-            async fn create_account(&self, display_name: &str, token_hash: &[u8; 32], is_admin: bool, at: Timestamp) -> Result<Account, StoreError> {
-                sqlx::query_as::<_, AccountRow>(
-                    "INSERT INTO accounts (display_name, token_hash, is_admin, created_at) VALUES ($1, $2, $3, $4) RETURNING id, display_name, is_admin, locked_until, created_at",
-                )
-                .bind(display_name)
-                .bind(&token_hash[..])
-                .bind(is_admin)
-                .bind(ms(at))
-                .fetch_one(&self.pool)
-                .await
-                .map_err(map_err)?
-                .into_domain()
-            }
-
-            async fn account_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<Account>, StoreError> {
-                sqlx::query_as::<_, AccountRow>("SELECT id, display_name, is_admin, locked_until, created_at FROM accounts WHERE token_hash = $1")
-                    .bind(&token_hash[..])
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(map_err)?
-                    .map(AccountRow::into_domain)
-                    .transpose()
-            }
-
-            async fn accounts_by_tokens(&self, token_hashes: &[[u8; 32]]) -> Result<Vec<([u8; 32], Account)>, StoreError> {
-                if token_hashes.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let hex_list = serde_json::Value::Array(token_hashes.iter().map(|h| serde_json::Value::String(hex::encode(h))).collect()).to_string();
-                let rows: Vec<TokenAccountRow> = sqlx::query_as($tokens_sql).bind(hex_list).fetch_all(&self.pool).await.map_err(map_err)?;
-                rows.into_iter()
-                    .map(|r| {
-                        let hash = <[u8; 32]>::try_from(r.token_hash.as_slice()).map_err(|_| StoreError::Backend("stored token hash is malformed".into()))?;
-                        Ok((hash, r.account.into_domain()?))
-                    })
-                    .collect()
-            }
-
             async fn get_account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
-                sqlx::query_as::<_, AccountRow>("SELECT id, display_name, is_admin, locked_until, created_at FROM accounts WHERE id = $1")
+                sqlx::query_as::<_, AccountRow>("SELECT id, display_name, roles, locked_until, created_at FROM accounts WHERE id = $1")
                     .bind(id.0)
                     .fetch_optional(&self.pool)
                     .await

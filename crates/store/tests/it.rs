@@ -13,25 +13,35 @@ mod conformance;
 
 use std::sync::Arc;
 
+use conformance::Stores;
+use gatehouse_domain::account::AccountStore;
 use gatehouse_domain::store::Store;
 use gatehouse_store::{PgStore, SqliteDurability, SqliteStore};
 
-async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
+fn both<S: Store + AccountStore>(s: S) -> Stores {
+    let s = Arc::new(s);
+    Stores {
+        store: s.clone(),
+        accounts: s,
+    }
+}
+
+async fn sqlite() -> (Stores, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("gatehouse.db"), SqliteDurability::Normal)
         .await
         .unwrap();
-    (Arc::new(store), dir)
+    (both(store), dir)
 }
 
 /// A PostgreSQL store in a fresh schema, or None when no server is configured.
-async fn postgres() -> Option<(Arc<dyn Store>, String, String)> {
+async fn postgres() -> Option<(Stores, String, String)> {
     let url = std::env::var("GH_TEST_PG_URL").ok()?;
     let schema = format!("gh_conf_{}", std::process::id()) + &format!("_{}", rand_suffix());
     let store = PgStore::connect(&url, Some(&schema))
         .await
         .expect("GH_TEST_PG_URL is set but PostgreSQL is unreachable");
-    Some((Arc::new(store), url, schema))
+    Some((both(store), url, schema))
 }
 
 fn rand_suffix() -> u64 {
@@ -68,7 +78,13 @@ on_both!(
     catalogue_round_trips,
     notices_are_versioned,
     slots_are_unique_and_capacity_guards_taken,
-    accounts_by_token_and_lock,
+    accounts_have_roles_and_locks,
+    sessions_rotate_and_revoke,
+    phone_and_linked_accounts_are_found_again,
+    one_time_codes_count_attempts_and_work_once,
+    frequent_visitors_are_scoped_and_limited,
+    staff_credentials_refuse_a_totp_step_twice,
+    audit_trail_is_newest_first,
     placing_an_order_round_trips,
     a_batch_is_all_or_nothing,
     the_schema_refuses_oversell_and_duplicate_claims,
@@ -78,3 +94,76 @@ on_both!(
     idempotency_keys_are_unique_per_account,
     in_use_records_cannot_be_deleted,
 );
+
+/// A database made by the booking core's schema (migration 1) with an account, its token and an
+/// order is upgraded by migration 2: the account keeps its id and becomes an administrator, its
+/// token becomes a live session, and its order still points at it.
+#[tokio::test]
+async fn sqlite_upgrade_keeps_accounts_tokens_and_orders() {
+    use gatehouse_domain::access::{Role, Roles};
+    use sqlx::sqlite::SqliteConnectOptions;
+    let dir = tempfile::tempdir().unwrap();
+    let only_first = dir.path().join("migrations");
+    std::fs::create_dir(&only_first).unwrap();
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/migrations/sqlite/0001_booking_core.sql"
+        ),
+        only_first.join("0001_booking_core.sql"),
+    )
+    .unwrap();
+    let path = dir.path().join("gatehouse.db");
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .foreign_keys(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    sqlx::migrate::Migrator::new(only_first.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    for sql in [
+        "INSERT INTO accounts (id, display_name, token_hash, is_admin, created_at) VALUES (7, 'staff', x'0707070707070707070707070707070707070707070707070707070707070707', 1, 0)",
+        "INSERT INTO accounts (id, display_name, token_hash, is_admin, created_at) VALUES (8, 'visitor', x'0808080808080808080808080808080808080808080808080808080808080808', 0, 0)",
+        "INSERT INTO products (id, kind, name, introduction, featured, open_days_before, open_at, close_minutes_before_start, id_limit_per_day, max_visitors_per_order, max_orders_per_account_per_day, hold_minutes) VALUES (1, 'entry', 'e', 'i', 0, 2, '09:00:00', 0, 1, 5, 3, 10)",
+        "INSERT INTO slots (id, product_id, date, start_time, end_time, starts_at, ends_at, capacity, taken) VALUES (1, 1, '2026-11-25', '09:00:00', '10:00:00', 0, 1, 10, 0)",
+        "INSERT INTO orders (id, account_id, product_id, kind, slot_id, day, order_seq, order_limit, state, notice_version, contact_phone, total_fen, created_at) VALUES ('o1', 8, 1, 'entry', 1, '2026-11-25', 0, 3, 'confirmed', 1, x'00', 0, 0)",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+
+    let store = SqliteStore::open(&path, SqliteDurability::Normal)
+        .await
+        .unwrap();
+    let staff = AccountStore::account(&store, gatehouse_domain::order::AccountId(7))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(staff.roles, Roles::of(&[Role::Administrator]));
+    let live = store
+        .sessions_by_tokens(
+            &[[8; 32], [7; 32]],
+            gatehouse_domain::Clock::now(&gatehouse_domain::SystemClock),
+        )
+        .await
+        .unwrap();
+    assert_eq!(live.len(), 2, "both tokens still sign in");
+    let order = store
+        .get_order(&gatehouse_domain::order::OrderId("o1".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(order.account_id.0, 8);
+    assert!(store
+        .create_account(
+            "new",
+            Roles::of(&[Role::Visitor]),
+            gatehouse_domain::Clock::now(&gatehouse_domain::SystemClock)
+        )
+        .await
+        .is_ok());
+}

@@ -1,7 +1,13 @@
 //! What every storage adapter must do, in the domain's terms. Each function takes a fresh store.
+//! The identity port's part is in [`accounts`].
+
+pub mod accounts;
+pub use accounts::*;
 
 use std::sync::Arc;
 
+use gatehouse_domain::access::{Role, Roles};
+use gatehouse_domain::account::AccountStore;
 use gatehouse_domain::catalogue::{
     NewSlot, ProductKind, ProductRules, ProductSpec, Slot, TicketType,
 };
@@ -16,6 +22,17 @@ use jiff::Timestamp;
 
 fn at(s: i64) -> Timestamp {
     Timestamp::from_second(1_790_000_000 + s).unwrap()
+}
+
+/// A storage adapter seen through both of its ports.
+#[derive(Clone)]
+pub struct Stores {
+    pub store: Arc<dyn Store>,
+    pub accounts: Arc<dyn AccountStore>,
+}
+
+fn visitor() -> Roles {
+    Roles::of(&[Role::Visitor])
 }
 
 fn day() -> Date {
@@ -40,7 +57,8 @@ struct Fixture {
     account: AccountId,
 }
 
-async fn fixture(store: &dyn Store, capacity: u32) -> Fixture {
+async fn fixture(stores: &Stores, capacity: u32) -> Fixture {
+    let store = stores.store.as_ref();
     let product = store
         .create_product(&spec(ProductKind::Entry))
         .await
@@ -57,8 +75,9 @@ async fn fixture(store: &dyn Store, capacity: u32) -> Fixture {
         capacity,
     };
     let slot = store.create_slot(&new, at(3600), at(9000)).await.unwrap();
-    let account = store
-        .create_account("visitor", &[1; 32], false, at(0))
+    let account = stores
+        .accounts
+        .create_account("visitor", visitor(), at(0))
         .await
         .unwrap()
         .id;
@@ -119,7 +138,8 @@ fn place(o: Order) -> LedgerWrite {
     }
 }
 
-pub async fn catalogue_round_trips(store: Arc<dyn Store>) {
+pub async fn catalogue_round_trips(stores: Stores) {
+    let store = stores.store.clone();
     let mut s = spec(ProductKind::Cinema);
     s.theatre_type = Some("dome".into());
     s.film = Some("宇宙之旅".into());
@@ -150,7 +170,8 @@ pub async fn catalogue_round_trips(store: Arc<dyn Store>) {
     assert!(store.get_product(p.id).await.unwrap().is_none());
 }
 
-pub async fn notices_are_versioned(store: Arc<dyn Store>) {
+pub async fn notices_are_versioned(stores: Stores) {
+    let store = stores.store.clone();
     let p = store
         .create_product(&spec(ProductKind::Hall))
         .await
@@ -178,8 +199,9 @@ pub async fn notices_are_versioned(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn slots_are_unique_and_capacity_guards_taken(store: Arc<dyn Store>) {
-    let f = fixture(store.as_ref(), 3).await;
+pub async fn slots_are_unique_and_capacity_guards_taken(stores: Stores) {
+    let store = stores.store.clone();
+    let f = fixture(&stores, 3).await;
     let dup = NewSlot {
         product_id: f.slot.product_id,
         date: day(),
@@ -214,33 +236,34 @@ pub async fn slots_are_unique_and_capacity_guards_taken(store: Arc<dyn Store>) {
     assert_eq!((slot.capacity, slot.taken), (2, 2));
 }
 
-pub async fn accounts_by_token_and_lock(store: Arc<dyn Store>) {
-    let a = store
-        .create_account("staff", &[7; 32], true, at(5))
+pub async fn accounts_have_roles_and_locks(stores: Stores) {
+    let store = stores.store.clone();
+    let a = stores
+        .accounts
+        .create_account(
+            "staff",
+            Roles::of(&[Role::Administrator, Role::Auditor]),
+            at(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.roles, Roles::of(&[Role::Administrator, Role::Auditor]));
+    assert_eq!(store.get_account(a.id).await.unwrap(), Some(a.clone()));
+    stores
+        .accounts
+        .set_roles(a.id, Roles::of(&[Role::GateStaff]))
         .await
         .unwrap();
     assert_eq!(
-        store.account_by_token(&[7; 32]).await.unwrap(),
-        Some(a.clone())
+        stores.accounts.account(a.id).await.unwrap().unwrap().roles,
+        Roles::of(&[Role::GateStaff])
     );
-    assert!(store.account_by_token(&[8; 32]).await.unwrap().is_none());
-    let b = store
-        .create_account("visitor", &[9; 32], false, at(6))
-        .await
-        .unwrap();
-    let mut found = store
-        .accounts_by_tokens(&[[9; 32], [8; 32], [7; 32]])
-        .await
-        .unwrap();
-    found.sort_by_key(|(_, acc)| acc.id);
-    assert_eq!(found, vec![([7; 32], a.clone()), ([9; 32], b)]);
-    assert!(store.accounts_by_tokens(&[]).await.unwrap().is_empty());
-    assert!(
-        store
-            .create_account("dup", &[7; 32], false, at(5))
-            .await
-            .is_err(),
-        "token hashes are unique"
+    assert_eq!(
+        stores
+            .accounts
+            .set_roles(AccountId(999_999), visitor())
+            .await,
+        Err(StoreError::NotFound("account"))
     );
     store.set_account_lock(a.id, Some(at(100))).await.unwrap();
     assert_eq!(
@@ -258,8 +281,9 @@ pub async fn accounts_by_token_and_lock(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn placing_an_order_round_trips(store: Arc<dyn Store>) {
-    let f = fixture(store.as_ref(), 5).await;
+pub async fn placing_an_order_round_trips(stores: Stores) {
+    let store = stores.store.clone();
+    let f = fixture(&stores, 5).await;
     let o = order(&f, 1, &[(1, 0), (2, 0)], 0, Some("key-1"));
     store.apply(&[place(o.clone())]).await.unwrap();
     assert_eq!(store.get_order(&o.id).await.unwrap(), Some(o.clone()));
@@ -290,8 +314,9 @@ pub async fn placing_an_order_round_trips(store: Arc<dyn Store>) {
     assert_eq!(store.get_slot(f.slot.id).await.unwrap().unwrap().taken, 2);
 }
 
-pub async fn a_batch_is_all_or_nothing(store: Arc<dyn Store>) {
-    let f = fixture(store.as_ref(), 2).await;
+pub async fn a_batch_is_all_or_nothing(stores: Stores) {
+    let store = stores.store.clone();
+    let f = fixture(&stores, 2).await;
     let ok = order(&f, 1, &[(1, 0)], 0, None);
     let too_many = order(&f, 2, &[(2, 0), (3, 0)], 1, None);
     assert!(matches!(
@@ -305,8 +330,9 @@ pub async fn a_batch_is_all_or_nothing(store: Arc<dyn Store>) {
     assert_eq!(store.get_slot(f.slot.id).await.unwrap().unwrap().taken, 0);
 }
 
-pub async fn the_schema_refuses_oversell_and_duplicate_claims(store: Arc<dyn Store>) {
-    let f = fixture(store.as_ref(), 10).await;
+pub async fn the_schema_refuses_oversell_and_duplicate_claims(stores: Stores) {
+    let store = stores.store.clone();
+    let f = fixture(&stores, 10).await;
     store
         .apply(&[place(order(&f, 1, &[(1, 0)], 0, None))])
         .await
@@ -335,8 +361,9 @@ pub async fn the_schema_refuses_oversell_and_duplicate_claims(store: Arc<dyn Sto
     assert_eq!(store.get_slot(f.slot.id).await.unwrap().unwrap().taken, 1);
 }
 
-pub async fn transitions_release_stock_and_refuse_stale_states(store: Arc<dyn Store>) {
-    let f = fixture(store.as_ref(), 10).await;
+pub async fn transitions_release_stock_and_refuse_stale_states(stores: Stores) {
+    let store = stores.store.clone();
+    let f = fixture(&stores, 10).await;
     let o = order(&f, 1, &[(1, 0), (2, 0)], 0, None);
     store.apply(&[place(o.clone())]).await.unwrap();
     let cancel = OrderTransition {
@@ -380,8 +407,9 @@ pub async fn transitions_release_stock_and_refuse_stale_states(store: Arc<dyn St
         .unwrap();
 }
 
-pub async fn snapshot_and_due_holds(store: Arc<dyn Store>) {
-    let f = fixture(store.as_ref(), 10).await;
+pub async fn snapshot_and_due_holds(stores: Stores) {
+    let store = stores.store.clone();
+    let f = fixture(&stores, 10).await;
     store
         .apply(&[
             place(order(&f, 1, &[(1, 0), (2, 0)], 0, None)),
@@ -409,8 +437,9 @@ pub async fn snapshot_and_due_holds(store: Arc<dyn Store>) {
     assert_eq!(store.due_holds(at(10_000), 10).await.unwrap().len(), 2);
 }
 
-pub async fn concurrent_writers_cannot_oversell(store: Arc<dyn Store>) {
-    let f = Arc::new(fixture(store.as_ref(), 10).await);
+pub async fn concurrent_writers_cannot_oversell(stores: Stores) {
+    let store = stores.store.clone();
+    let f = Arc::new(fixture(&stores, 10).await);
     let mut tasks = Vec::new();
     for n in 0..40u32 {
         let (store, f) = (store.clone(), f.clone());
@@ -439,8 +468,9 @@ pub async fn concurrent_writers_cannot_oversell(store: Arc<dyn Store>) {
     assert_eq!(store.get_slot(f.slot.id).await.unwrap().unwrap().taken, 10);
 }
 
-pub async fn idempotency_keys_are_unique_per_account(store: Arc<dyn Store>) {
-    let f = fixture(store.as_ref(), 10).await;
+pub async fn idempotency_keys_are_unique_per_account(stores: Stores) {
+    let store = stores.store.clone();
+    let f = fixture(&stores, 10).await;
     store
         .apply(&[place(order(&f, 1, &[(1, 0)], 0, Some("k")))])
         .await
@@ -451,8 +481,9 @@ pub async fn idempotency_keys_are_unique_per_account(store: Arc<dyn Store>) {
             .await,
         Err(StoreError::DuplicateIdempotencyKey)
     );
-    let other = store
-        .create_account("other", &[2; 32], false, at(0))
+    let other = stores
+        .accounts
+        .create_account("other", visitor(), at(0))
         .await
         .unwrap();
     let mut theirs = order(&f, 3, &[(3, 0)], 0, Some("k"));
@@ -460,8 +491,9 @@ pub async fn idempotency_keys_are_unique_per_account(store: Arc<dyn Store>) {
     store.apply(&[place(theirs)]).await.unwrap();
 }
 
-pub async fn in_use_records_cannot_be_deleted(store: Arc<dyn Store>) {
-    let f = fixture(store.as_ref(), 10).await;
+pub async fn in_use_records_cannot_be_deleted(stores: Stores) {
+    let store = stores.store.clone();
+    let f = fixture(&stores, 10).await;
     store
         .apply(&[place(order(&f, 1, &[(1, 0)], 0, None))])
         .await

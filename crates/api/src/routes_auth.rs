@@ -1,0 +1,122 @@
+//! Sign-in routes: phone codes, refresh, sign-out, and the staff break-glass sign-in.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use gatehouse_identity::{IdentityError, IssuedSession};
+
+use crate::auth::{
+    clear_session_cookies, cookie, session_cookies, Caller, ClientIp, REFRESH_COOKIE,
+};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
+use crate::wire_identity::*;
+use crate::AppState;
+
+/// The answer to a sign-in: the session in the body or in cookies.
+fn signed_in(
+    app: &AppState,
+    session: &IssuedSession,
+    mode: SessionMode,
+) -> (HeaderMap, Json<SessionResponse>) {
+    let mut headers = HeaderMap::new();
+    let csrf = (mode == SessionMode::Cookie)
+        .then(|| session_cookies(&mut headers, session, app.identity.now()));
+    (headers, Json(SessionResponse::of(session, mode, csrf)))
+}
+
+/// Send a sign-in code to a phone by text message. The answer is the same whether or not the
+/// phone has an account.
+#[utoipa::path(post, path = "/api/v1/auth/phone/code", tag = "auth", request_body = PhoneCodeRequest,
+    responses((status = 202, body = PhoneCodeResponse), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "rate_limited, with Retry-After")))]
+pub async fn send_phone_code(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(req): ApiJson<PhoneCodeRequest>,
+) -> Result<(StatusCode, Json<PhoneCodeResponse>), ApiError> {
+    let sent = app.identity.send_phone_code(&req.phone, &ip).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(PhoneCodeResponse {
+            sent: true,
+            expires_at: sent.expires_at.to_string(),
+            resend_after: sent.resend_after.to_string(),
+        }),
+    ))
+}
+
+/// Sign in with a phone and the code sent to it; a new phone gets an account.
+#[utoipa::path(post, path = "/api/v1/auth/phone/sign-in", tag = "auth", request_body = PhoneSignInRequest,
+    responses((status = 200, body = SessionResponse), (status = 401, body = ErrorBody, description = "code_wrong, code_expired"),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn phone_sign_in(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(req): ApiJson<PhoneSignInRequest>,
+) -> Result<(HeaderMap, Json<SessionResponse>), ApiError> {
+    let session = app
+        .identity
+        .sign_in_with_phone(&req.phone, &req.code, &ip)
+        .await?;
+    Ok(signed_in(&app, &session, req.mode))
+}
+
+/// Exchange a refresh token (body or `gh_refresh` cookie) for a new session. Each refresh
+/// token works once; using one twice signs its whole chain out.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = SessionResponse), (status = 401, body = ErrorBody, description = "session_invalid")))]
+pub async fn refresh(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> Result<(HeaderMap, Json<SessionResponse>), ApiError> {
+    let token = match &req.refresh_token {
+        Some(t) => t.as_str(),
+        None => cookie(&headers, REFRESH_COOKIE).ok_or(IdentityError::SessionInvalid)?,
+    };
+    let session = app.identity.refresh(token).await?;
+    Ok(signed_in(&app, &session, req.mode))
+}
+
+/// End this session.
+#[utoipa::path(post, path = "/api/v1/auth/sign-out", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = SignedOutResponse), (status = 401, body = ErrorBody)))]
+pub async fn sign_out(
+    State(app): State<AppState>,
+    Caller(session): Caller,
+) -> Result<(HeaderMap, Json<SignedOutResponse>), ApiError> {
+    app.identity.sign_out(&session).await?;
+    let mut headers = HeaderMap::new();
+    clear_session_cookies(&mut headers);
+    Ok((headers, Json(SignedOutResponse { sessions: 1 })))
+}
+
+/// End every session of this account, on every device.
+#[utoipa::path(post, path = "/api/v1/auth/sign-out-everywhere", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = SignedOutResponse), (status = 401, body = ErrorBody)))]
+pub async fn sign_out_everywhere(
+    State(app): State<AppState>,
+    Caller(session): Caller,
+) -> Result<(HeaderMap, Json<SignedOutResponse>), ApiError> {
+    let n = app.identity.sign_out_everywhere(session.account.id).await?;
+    let mut headers = HeaderMap::new();
+    clear_session_cookies(&mut headers);
+    Ok((headers, Json(SignedOutResponse { sessions: n })))
+}
+
+/// Staff break-glass sign-in (password and TOTP), for when single sign-on is unavailable.
+#[utoipa::path(post, path = "/api/v1/auth/break-glass", tag = "auth", request_body = BreakGlassRequest,
+    responses((status = 200, body = SessionResponse), (status = 401, body = ErrorBody, description = "credentials_invalid"),
+        (status = 429, body = ErrorBody)))]
+pub async fn break_glass(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(req): ApiJson<BreakGlassRequest>,
+) -> Result<(HeaderMap, Json<SessionResponse>), ApiError> {
+    let session = app
+        .identity
+        .sign_in_break_glass(&req.username, &req.password, &req.totp, &ip)
+        .await?;
+    Ok(signed_in(&app, &session, req.mode))
+}

@@ -1,0 +1,220 @@
+//! Identity: who is calling and what they may keep about themselves.
+//!
+//! Visitors sign in with a phone and one-time code ([`phone`]); every sign-in ends in a
+//! session ([`sessions`]). Visitors keep a profile and a frequent-visitor list ([`visitors`]).
+//! Staff use the break-glass administrator ([`staff`]) when single sign-on is unavailable.
+//! Sign-in is rate limited ([`limits`]) and written to the audit trail.
+//!
+//! Architecture invariant: secrets are never stored in the clear. Tokens are stored as SHA-256,
+//! codes as keyed MACs, passwords as Argon2id, personal values sealed by the keyring.
+
+mod error;
+pub mod limits;
+pub mod phone;
+pub mod sessions;
+pub mod sms;
+pub mod staff;
+pub mod visitors;
+
+use std::sync::Arc;
+
+use gatehouse_domain::account::{AccountStore, AuditEvent};
+use gatehouse_domain::order::AccountId;
+use gatehouse_domain::Clock;
+use gatehouse_privacy::Keyring;
+use jiff::tz::TimeZone;
+
+pub use error::IdentityError;
+pub use limits::{KeyedLimiter, Rate};
+pub use phone::{CodeSent, OtpPolicy};
+pub use sessions::{Authenticated, IssuedSession, SessionPolicy};
+pub use sms::{LocalSms, SmsMessage, SmsSender};
+pub use visitors::{MaskedVisitor, OpenedVisitor, Profile, VisitorFields};
+
+/// `at + d`, or the end of time if that overflows.
+pub(crate) fn later(at: jiff::Timestamp, d: jiff::SignedDuration) -> jiff::Timestamp {
+    at.saturating_add(d).unwrap_or(jiff::Timestamp::MAX)
+}
+
+/// The sign-in rate limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInLimits {
+    /// Codes sent to one phone: the short gap between sends.
+    pub code_sends_per_phone: Rate,
+    /// Codes sent to one phone over an hour.
+    pub code_sends_per_phone_hourly: Rate,
+    /// Codes requested from one IP address.
+    pub code_sends_per_ip: Rate,
+    /// Wrong or expired codes from one IP address.
+    pub code_failures_per_ip: Rate,
+    /// Failed staff sign-ins for one user name.
+    pub staff_failures_per_user: Rate,
+    /// Failed staff sign-ins from one IP address.
+    pub staff_failures_per_ip: Rate,
+}
+
+impl Default for SignInLimits {
+    fn default() -> Self {
+        Self {
+            code_sends_per_phone: Rate::new(1, 60),
+            code_sends_per_phone_hourly: Rate::new(5, 3600),
+            code_sends_per_ip: Rate::new(20, 3600),
+            code_failures_per_ip: Rate::new(20, 900),
+            staff_failures_per_user: Rate::new(5, 900),
+            staff_failures_per_ip: Rate::new(20, 900),
+        }
+    }
+}
+
+/// How the identity service runs.
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    pub museum_tz: TimeZone,
+    pub sessions: SessionPolicy,
+    pub otp: OtpPolicy,
+    pub limits: SignInLimits,
+    pub max_frequent_visitors: u32,
+    /// The signature an SMS starts with (【…】), as registered with the SMS provider.
+    pub sms_signature: String,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            museum_tz: TimeZone::get("Asia/Shanghai").unwrap_or(TimeZone::UTC),
+            sessions: SessionPolicy::default(),
+            otp: OtpPolicy::default(),
+            limits: SignInLimits::default(),
+            max_frequent_visitors: 20,
+            sms_signature: "Gatehouse".into(),
+        }
+    }
+}
+
+struct Limiters {
+    code_sends_per_phone: KeyedLimiter,
+    code_sends_per_phone_hourly: KeyedLimiter,
+    code_sends_per_ip: KeyedLimiter,
+    code_failures_per_ip: KeyedLimiter,
+    staff_failures_per_user: KeyedLimiter,
+    staff_failures_per_ip: KeyedLimiter,
+}
+
+pub struct IdentityService {
+    store: Arc<dyn AccountStore>,
+    keys: Arc<Keyring>,
+    clock: Arc<dyn Clock>,
+    sms: Arc<dyn SmsSender>,
+    config: IdentityConfig,
+    limits: Limiters,
+    cache: sessions::SessionCache,
+    reader: sessions::SessionReader,
+    dummy_hash: String,
+}
+
+impl IdentityService {
+    /// Must run inside a tokio runtime (it starts the batched session reader).
+    pub fn start(
+        store: Arc<dyn AccountStore>,
+        keys: Arc<Keyring>,
+        clock: Arc<dyn Clock>,
+        sms: Arc<dyn SmsSender>,
+        config: IdentityConfig,
+    ) -> Arc<Self> {
+        let l = config.limits;
+        Arc::new(Self {
+            reader: sessions::SessionReader::start(store.clone(), clock.clone()),
+            cache: sessions::SessionCache::new(config.sessions.cache_ttl),
+            limits: Limiters {
+                code_sends_per_phone: KeyedLimiter::new(l.code_sends_per_phone),
+                code_sends_per_phone_hourly: KeyedLimiter::new(l.code_sends_per_phone_hourly),
+                code_sends_per_ip: KeyedLimiter::new(l.code_sends_per_ip),
+                code_failures_per_ip: KeyedLimiter::new(l.code_failures_per_ip),
+                staff_failures_per_user: KeyedLimiter::new(l.staff_failures_per_user),
+                staff_failures_per_ip: KeyedLimiter::new(l.staff_failures_per_ip),
+            },
+            dummy_hash: staff::dummy_hash(),
+            store,
+            keys,
+            clock,
+            sms,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &IdentityConfig {
+        &self.config
+    }
+
+    pub fn now(&self) -> jiff::Timestamp {
+        self.clock.now()
+    }
+
+    /// The SMS provider (its outbox, for the local provider).
+    pub fn sms(&self) -> &Arc<dyn SmsSender> {
+        &self.sms
+    }
+
+    /// Writes one line of the audit trail; a failure to write is logged, not returned, so an
+    /// audit outage does not stop sign-in (it is raised as an error in the log instead).
+    pub async fn audit(&self, actor: Option<AccountId>, action: &str, detail: &str) {
+        let event = AuditEvent {
+            at: self.clock.now(),
+            actor,
+            action: action.to_owned(),
+            detail: detail.to_owned(),
+        };
+        if let Err(e) = self.store.record_audit(&event).await {
+            tracing::error!(error = %e, action, "audit event not written");
+        }
+    }
+
+    pub async fn audit_trail(&self, limit: u32) -> Result<Vec<AuditEvent>, IdentityError> {
+        self.store
+            .list_audit(limit.min(1000))
+            .await
+            .map_err(IdentityError::store)
+    }
+
+    /// Grants roles (staff administration).
+    pub async fn set_roles(
+        &self,
+        actor: AccountId,
+        account: AccountId,
+        roles: gatehouse_domain::access::Roles,
+    ) -> Result<(), IdentityError> {
+        self.store
+            .set_roles(account, roles)
+            .await
+            .map_err(IdentityError::store)?;
+        self.forget_account(account);
+        self.audit(
+            Some(actor),
+            "roles_changed",
+            &format!("account {} now {roles}", account.0),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Creates an account with roles (staff administration and the console).
+    pub async fn create_account(
+        &self,
+        display_name: &str,
+        roles: gatehouse_domain::access::Roles,
+    ) -> Result<gatehouse_domain::account::Account, IdentityError> {
+        gatehouse_domain::catalogue::text_field("display_name", display_name, 1, 64).map_err(
+            |e| match e {
+                gatehouse_domain::BookingError::Invalid { field, message } => {
+                    IdentityError::Invalid { field, message }
+                }
+                _ => IdentityError::invalid("display_name", "is not valid"),
+            },
+        )?;
+        self.store
+            .create_account(display_name.trim(), roles, self.clock.now())
+            .await
+            .map_err(IdentityError::store)
+    }
+}

@@ -1,0 +1,69 @@
+//! Sending text messages. [`SmsSender`] is the port a real SMS provider implements; the local
+//! provider keeps the messages in memory (the newest few thousand), where the demo and the tests
+//! read them through a staff-only route. It never prints them: messages carry codes and phones.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the SMS provider did not accept the message: {0}")]
+pub struct SmsError(pub String);
+
+/// One text message to one phone.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SmsMessage {
+    pub phone: String,
+    pub text: String,
+    pub sent_at: Timestamp,
+}
+
+#[async_trait]
+pub trait SmsSender: Send + Sync + 'static {
+    async fn send(&self, message: SmsMessage) -> Result<(), SmsError>;
+
+    /// The local provider's outbox, newest last; `None` for a real provider, whose messages
+    /// leave the building.
+    fn outbox(&self, _phone: Option<&str>) -> Option<Vec<SmsMessage>> {
+        None
+    }
+}
+
+const OUTBOX_CAPACITY: usize = 4096;
+
+/// The provider for the demo and tests: messages stay in memory.
+#[derive(Default)]
+pub struct LocalSms {
+    messages: Mutex<VecDeque<SmsMessage>>,
+}
+
+#[async_trait]
+impl SmsSender for LocalSms {
+    async fn send(&self, message: SmsMessage) -> Result<(), SmsError> {
+        let mut messages = self
+            .messages
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if messages.len() >= OUTBOX_CAPACITY {
+            messages.pop_front();
+        }
+        messages.push_back(message);
+        Ok(())
+    }
+
+    fn outbox(&self, phone: Option<&str>) -> Option<Vec<SmsMessage>> {
+        let messages = self
+            .messages
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Some(
+            messages
+                .iter()
+                .filter(|m| phone.is_none_or(|p| m.phone == p))
+                .cloned()
+                .collect(),
+        )
+    }
+}

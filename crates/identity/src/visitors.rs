@@ -1,0 +1,281 @@
+//! A visitor's profile and frequent-visitor list (the museum's 个人信息 and 观众信息查改): people
+//! the account books for, validated like a booking's visitors, sealed at rest, shown masked.
+//! Ids are random, and every read and change is scoped to the owning account, so another
+//! account's entries answer "not found", exactly like ids that do not exist.
+
+use gatehouse_domain::account::FrequentVisitor;
+use gatehouse_domain::identity::{mask_phone, IdDocument, IdKind, PersonName, Phone};
+use gatehouse_domain::order::AccountId;
+use gatehouse_domain::personal::{BlindIndex, Sealed, ID_NUMBER_INDEX};
+use gatehouse_domain::store::StoreError;
+use zeroize::Zeroizing;
+
+use crate::{IdentityError, IdentityService};
+
+/// What a client sends for a frequent visitor.
+#[derive(Debug, Clone)]
+pub struct VisitorFields {
+    pub name: String,
+    pub id_kind: IdKind,
+    pub id_number: String,
+    pub phone: Option<String>,
+}
+
+/// A frequent visitor as shown: masked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaskedVisitor {
+    pub id: String,
+    pub name: String,
+    pub id_kind: IdKind,
+    pub id_number: String,
+    pub phone: Option<String>,
+}
+
+/// A frequent visitor opened to book for (never shown, never logged).
+pub struct OpenedVisitor {
+    pub name: Zeroizing<String>,
+    pub id_kind: IdKind,
+    pub id_number: Zeroizing<String>,
+}
+
+/// The account's profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub account: gatehouse_domain::account::Account,
+    /// The sign-in phone, masked.
+    pub phone: Option<String>,
+}
+
+fn context(id: &str, field: &str) -> String {
+    format!("visitor/{id}/{field}")
+}
+
+fn visitor_error(e: StoreError) -> IdentityError {
+    match e {
+        StoreError::Conflict(c) if c == "duplicate_visitor" => IdentityError::DuplicateVisitor,
+        other => IdentityError::store(other),
+    }
+}
+
+impl IdentityService {
+    fn seal_visitor(
+        &self,
+        account: AccountId,
+        id: String,
+        fields: &VisitorFields,
+        created_at: jiff::Timestamp,
+    ) -> Result<FrequentVisitor, IdentityError> {
+        let now = self.clock.now();
+        let name =
+            PersonName::parse(&fields.name).map_err(|m| IdentityError::invalid("name", m))?;
+        let today = now.to_zoned(self.config.museum_tz.clone()).date();
+        let document = IdDocument::parse(fields.id_kind, &fields.id_number, today)
+            .map_err(|m| IdentityError::invalid("id_number", m))?;
+        let phone = fields
+            .phone
+            .as_deref()
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| Phone::parse(p).map_err(|m| IdentityError::invalid("phone", m)))
+            .transpose()?;
+        Ok(FrequentVisitor {
+            account,
+            name: Sealed(self.keys.seal(name.as_str(), &context(&id, "name"))),
+            id_kind: document.kind(),
+            id_number: Sealed(
+                self.keys
+                    .seal(document.normalised(), &context(&id, "id_number")),
+            ),
+            id_blind: BlindIndex(
+                self.keys
+                    .blind_index(ID_NUMBER_INDEX, document.normalised()),
+            ),
+            phone: phone.map(|p| Sealed(self.keys.seal(p.as_str(), &context(&id, "phone")))),
+            id,
+            created_at,
+            updated_at: now,
+        })
+    }
+
+    fn open_field(
+        &self,
+        sealed: &Sealed,
+        id: &str,
+        field: &str,
+    ) -> Result<Zeroizing<String>, IdentityError> {
+        self.keys.open(&sealed.0, &context(id, field)).map_err(|_| {
+            tracing::error!(
+                field,
+                "a frequent visitor's field does not open with the current keys"
+            );
+            IdentityError::Unavailable
+        })
+    }
+
+    fn mask_visitor(&self, v: &FrequentVisitor) -> Result<MaskedVisitor, IdentityError> {
+        let name = self.open_field(&v.name, &v.id, "name")?;
+        let number = self.open_field(&v.id_number, &v.id, "id_number")?;
+        let phone = v
+            .phone
+            .as_ref()
+            .map(|p| self.open_field(p, &v.id, "phone").map(|p| mask_phone(&p)))
+            .transpose()?;
+        Ok(MaskedVisitor {
+            id: v.id.clone(),
+            name: gatehouse_domain::identity::mask_name(&name),
+            id_kind: v.id_kind,
+            id_number: gatehouse_domain::identity::mask_id_number(v.id_kind, &number),
+            phone,
+        })
+    }
+
+    pub async fn add_visitor(
+        &self,
+        account: AccountId,
+        fields: &VisitorFields,
+    ) -> Result<MaskedVisitor, IdentityError> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let visitor = self.seal_visitor(account, id, fields, self.clock.now())?;
+        let max = self.config.max_frequent_visitors;
+        self.store
+            .insert_visitor(&visitor, max)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(c) if c == "visitor_limit" => {
+                    IdentityError::VisitorLimit { max }
+                }
+                other => visitor_error(other),
+            })?;
+        self.mask_visitor(&visitor)
+    }
+
+    pub async fn list_visitors(
+        &self,
+        account: AccountId,
+    ) -> Result<Vec<MaskedVisitor>, IdentityError> {
+        self.store
+            .list_visitors(account)
+            .await
+            .map_err(IdentityError::store)?
+            .iter()
+            .map(|v| self.mask_visitor(v))
+            .collect()
+    }
+
+    async fn find_visitor(
+        &self,
+        account: AccountId,
+        id: &str,
+    ) -> Result<FrequentVisitor, IdentityError> {
+        self.store
+            .list_visitors(account)
+            .await
+            .map_err(IdentityError::store)?
+            .into_iter()
+            .find(|v| v.id == id)
+            .ok_or(IdentityError::NotFound { what: "visitor" })
+    }
+
+    pub async fn get_visitor(
+        &self,
+        account: AccountId,
+        id: &str,
+    ) -> Result<MaskedVisitor, IdentityError> {
+        self.mask_visitor(&self.find_visitor(account, id).await?)
+    }
+
+    pub async fn update_visitor(
+        &self,
+        account: AccountId,
+        id: &str,
+        fields: &VisitorFields,
+    ) -> Result<MaskedVisitor, IdentityError> {
+        let existing = self.find_visitor(account, id).await?;
+        let visitor = self.seal_visitor(account, existing.id, fields, existing.created_at)?;
+        self.store
+            .update_visitor(&visitor)
+            .await
+            .map_err(visitor_error)?;
+        self.mask_visitor(&visitor)
+    }
+
+    pub async fn delete_visitor(&self, account: AccountId, id: &str) -> Result<(), IdentityError> {
+        self.store
+            .delete_visitor(account, id)
+            .await
+            .map_err(IdentityError::store)
+    }
+
+    /// Opens frequent visitors of an account to book for them, in the order asked.
+    pub async fn open_visitors(
+        &self,
+        account: AccountId,
+        ids: &[&str],
+    ) -> Result<Vec<OpenedVisitor>, IdentityError> {
+        let list = self
+            .store
+            .list_visitors(account)
+            .await
+            .map_err(IdentityError::store)?;
+        ids.iter()
+            .map(|id| {
+                let v = list
+                    .iter()
+                    .find(|v| v.id == *id)
+                    .ok_or(IdentityError::NotFound { what: "visitor" })?;
+                Ok(OpenedVisitor {
+                    name: self.open_field(&v.name, &v.id, "name")?,
+                    id_kind: v.id_kind,
+                    id_number: self.open_field(&v.id_number, &v.id, "id_number")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn profile(&self, account: AccountId) -> Result<Profile, IdentityError> {
+        let found = self
+            .store
+            .account(account)
+            .await
+            .map_err(IdentityError::store)?
+            .ok_or(IdentityError::NotFound { what: "account" })?;
+        let phone = match self
+            .store
+            .phone_of(account)
+            .await
+            .map_err(IdentityError::store)?
+        {
+            Some((index, sealed)) => Some(mask_phone(
+                &self
+                    .keys
+                    .open(&sealed.0, &crate::phone::phone_context(&index))
+                    .map_err(|_| IdentityError::Unavailable)?,
+            )),
+            None => None,
+        };
+        Ok(Profile {
+            account: found,
+            phone,
+        })
+    }
+
+    pub async fn rename(
+        &self,
+        account: AccountId,
+        display_name: &str,
+    ) -> Result<Profile, IdentityError> {
+        gatehouse_domain::catalogue::text_field("display_name", display_name, 1, 64).map_err(
+            |e| match e {
+                gatehouse_domain::BookingError::Invalid { field, message } => {
+                    IdentityError::Invalid { field, message }
+                }
+                _ => IdentityError::invalid("display_name", "is not valid"),
+            },
+        )?;
+        self.store
+            .rename_account(account, display_name.trim())
+            .await
+            .map_err(IdentityError::store)?;
+        self.forget_account(account);
+        self.profile(account).await
+    }
+}
