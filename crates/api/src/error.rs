@@ -106,7 +106,7 @@ fn identity_status(e: &IdentityError) -> StatusCode {
         | ProviderRefused { .. } => StatusCode::UNAUTHORIZED,
         ProviderUnavailable { .. } => StatusCode::BAD_GATEWAY,
         ConsentRequired | Forbidden => StatusCode::FORBIDDEN,
-        NotFound { .. } => StatusCode::NOT_FOUND,
+        NotFound { .. } | NotConfigured { .. } => StatusCode::NOT_FOUND,
         VisitorLimit { .. } | DuplicateVisitor => StatusCode::CONFLICT,
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     }

@@ -1,4 +1,5 @@
-//! Sign-in routes: phone codes, refresh, sign-out, and the staff break-glass sign-in.
+//! Sign-in routes: phone codes, the Alipay and WeChat mini-programs, refresh, sign-out, and the
+//! staff break-glass sign-in.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -58,6 +59,39 @@ pub async fn phone_sign_in(
     let session = app
         .identity
         .sign_in_with_phone(&req.phone, &req.code, &ip)
+        .await?;
+    Ok(signed_in(&app, &session, req.mode))
+}
+
+/// Sign in from the Alipay mini-program with its auth code; a new Alipay user gets an account.
+#[utoipa::path(post, path = "/api/v1/auth/alipay/sign-in", tag = "auth", request_body = ProviderSignInRequest,
+    responses((status = 200, body = SessionResponse), (status = 401, body = ErrorBody, description = "provider_refused"),
+        (status = 404, body = ErrorBody, description = "provider_not_configured"), (status = 502, body = ErrorBody, description = "provider_unavailable")))]
+pub async fn alipay_sign_in(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(req): ApiJson<ProviderSignInRequest>,
+) -> Result<(HeaderMap, Json<SessionResponse>), ApiError> {
+    let session = app
+        .identity
+        .sign_in_external("alipay", &req.code, &ip)
+        .await?;
+    Ok(signed_in(&app, &session, req.mode))
+}
+
+/// Sign in from the WeChat mini-program with its `wx.login` code; a new WeChat user gets an
+/// account.
+#[utoipa::path(post, path = "/api/v1/auth/wechat/sign-in", tag = "auth", request_body = ProviderSignInRequest,
+    responses((status = 200, body = SessionResponse), (status = 401, body = ErrorBody, description = "provider_refused"),
+        (status = 404, body = ErrorBody, description = "provider_not_configured"), (status = 502, body = ErrorBody, description = "provider_unavailable")))]
+pub async fn wechat_sign_in(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(req): ApiJson<ProviderSignInRequest>,
+) -> Result<(HeaderMap, Json<SessionResponse>), ApiError> {
+    let session = app
+        .identity
+        .sign_in_external("wechat", &req.code, &ip)
         .await?;
     Ok(signed_in(&app, &session, req.mode))
 }

@@ -44,6 +44,15 @@ pub struct PhoneSignInRequest {
     pub mode: SessionMode,
 }
 
+/// The auth code a mini-program got from `my.getAuthCode` (Alipay) or `wx.login` (WeChat).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSignInRequest {
+    pub code: String,
+    #[serde(default)]
+    pub mode: SessionMode,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {

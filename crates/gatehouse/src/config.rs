@@ -40,6 +40,29 @@ pub struct DatabaseConfig {
     pub sqlite_durability: String,
 }
 
+/// The Alipay open-platform application the mini-program signs in through.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlipaySettings {
+    /// `https://openapi.alipay.com/gateway.do` in production.
+    pub gateway: String,
+    pub app_id: String,
+    /// The application's private key (PEM or base64 DER).
+    pub app_private_key: Secret,
+    /// Alipay's public key for the application (PEM or base64 DER).
+    pub alipay_public_key: String,
+}
+
+/// The WeChat mini-program.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeChatSettings {
+    /// `https://api.weixin.qq.com` in production.
+    pub api_base: String,
+    pub app_id: String,
+    pub app_secret: Secret,
+}
+
 /// Sign-in, sessions and frequent visitors.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,6 +86,10 @@ pub struct IdentitySettings {
     pub max_frequent_visitors: u32,
     /// Sign-in rate limits: each is `{ burst, period_secs }`.
     pub limits: gatehouse_identity::SignInLimits,
+    /// Alipay mini-program sign-in; off when unset.
+    pub alipay: Option<AlipaySettings>,
+    /// WeChat mini-program sign-in; off when unset.
+    pub wechat: Option<WeChatSettings>,
 }
 
 impl Default for IdentitySettings {
@@ -81,6 +108,8 @@ impl Default for IdentitySettings {
             session_cache_secs: u32::try_from(policy.cache_ttl.as_secs()).unwrap_or(60),
             max_frequent_visitors: 20,
             limits: gatehouse_identity::SignInLimits::default(),
+            alipay: None,
+            wechat: None,
         }
     }
 }

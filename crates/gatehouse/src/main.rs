@@ -154,6 +154,28 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
         Arc::new(LocalSms::default()),
         config.identity.to_config(museum_tz.clone())?,
     );
+    if let Some(a) = &config.identity.alipay {
+        let client = gatehouse_providers::alipay::AlipayClient::new(
+            &gatehouse_providers::alipay::AlipayConfig {
+                gateway: a.gateway.clone(),
+                app_id: a.app_id.clone(),
+                app_private_key: a.app_private_key.expose().to_owned(),
+                alipay_public_key: a.alipay_public_key.clone(),
+            },
+            clock.clone(),
+        )
+        .context("identity.alipay")?;
+        identity.register_external(Arc::new(client));
+    }
+    if let Some(w) = &config.identity.wechat {
+        identity.register_external(Arc::new(gatehouse_providers::wechat::WeChatClient::new(
+            gatehouse_providers::wechat::WeChatConfig {
+                api_base: w.api_base.clone(),
+                app_id: w.app_id.clone(),
+                app_secret: w.app_secret.expose().to_owned(),
+            },
+        )));
+    }
     let booking = BookingService::start(store, keys, clock, BookingConfig { museum_tz }).await?;
     Ok(Services { booking, identity })
 }

@@ -24,6 +24,8 @@ pub enum IdentityError {
     },
     #[error("{provider} could not be reached or answered something that failed verification")]
     ProviderUnavailable { provider: &'static str },
+    #[error("sign-in with {provider} is not configured on this server")]
+    NotConfigured { provider: &'static str },
     #[error("record the visitor's consent to face verification first")]
     ConsentRequired,
     #[error("{what} not found")]
@@ -57,6 +59,7 @@ impl IdentityError {
             Self::CredentialsInvalid => "credentials_invalid",
             Self::ProviderRefused { .. } => "provider_refused",
             Self::ProviderUnavailable { .. } => "provider_unavailable",
+            Self::NotConfigured { .. } => "provider_not_configured",
             Self::ConsentRequired => "consent_required",
             Self::NotFound { .. } => "not_found",
             Self::VisitorLimit { .. } => "visitor_limit_reached",

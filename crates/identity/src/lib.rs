@@ -9,6 +9,7 @@
 //! codes as keyed MACs, passwords as Argon2id, personal values sealed by the keyring.
 
 mod error;
+pub mod external;
 pub mod limits;
 pub mod phone;
 pub mod sessions;
@@ -25,6 +26,7 @@ use gatehouse_privacy::Keyring;
 use jiff::tz::TimeZone;
 
 pub use error::IdentityError;
+pub use external::{ExternalIdentity, ProviderFailure};
 pub use limits::{KeyedLimiter, Rate};
 pub use phone::{CodeSent, OtpPolicy};
 pub use sessions::{Authenticated, IssuedSession, SessionPolicy};
@@ -111,6 +113,7 @@ pub struct IdentityService {
     cache: sessions::SessionCache,
     reader: sessions::SessionReader,
     dummy_hash: String,
+    externals: external::Externals,
 }
 
 impl IdentityService {
@@ -135,6 +138,7 @@ impl IdentityService {
                 staff_failures_per_ip: KeyedLimiter::new(l.staff_failures_per_ip),
             },
             dummy_hash: staff::dummy_hash(),
+            externals: external::Externals::default(),
             store,
             keys,
             clock,

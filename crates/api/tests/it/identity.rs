@@ -801,3 +801,128 @@ async fn the_audit_trail_records_sign_ins_without_personal_data() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn mini_programs_sign_in_with_alipay_and_wechat_codes() {
+    use gatehouse_providers::{
+        alipay, alipay_fake::FakeAlipay, rsa_keys, wechat, wechat_fake::FakeWeChat, FakeServer,
+    };
+    let a = api().await;
+    let body = |code: &str| json!({"code": code});
+    let (s, e) = call(
+        &a.app,
+        "POST",
+        "/api/v1/auth/alipay/sign-in",
+        None,
+        Some(body("abc")),
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("provider_not_configured"))
+    );
+
+    let (private, public) = rsa_keys::generate_pem().unwrap();
+    let fake_alipay = FakeAlipay::new("2021000000000002", &public).unwrap();
+    let alipay_server = FakeServer::start(fake_alipay.router()).await.unwrap();
+    let config = alipay::AlipayConfig {
+        gateway: alipay_server.url("/gateway.do"),
+        app_id: "2021000000000002".into(),
+        app_private_key: private,
+        alipay_public_key: fake_alipay.alipay_public_key_pem().to_owned(),
+    };
+    a.identity.register_external(Arc::new(
+        alipay::AlipayClient::new(&config, Arc::new(gatehouse_domain::SystemClock)).unwrap(),
+    ));
+    let fake_wechat = FakeWeChat::new("wxapp", "wxsecret");
+    let wechat_server = FakeServer::start(fake_wechat.router()).await.unwrap();
+    a.identity
+        .register_external(Arc::new(wechat::WeChatClient::new(wechat::WeChatConfig {
+            api_base: wechat_server.url(""),
+            app_id: "wxapp".into(),
+            app_secret: "wxsecret".into(),
+        })));
+
+    let (s, first) = call(
+        &a.app,
+        "POST",
+        "/api/v1/auth/alipay/sign-in",
+        None,
+        Some(body(&fake_alipay.issue_code("2088000000000077"))),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{first}");
+    assert_eq!(first["account"]["roles"], json!(["visitor"]));
+    let token = first["access_token"].as_str().unwrap();
+    let (_, me) = call(&a.app, "GET", "/api/v1/me", Some(token), None).await;
+    assert_eq!(me["signed_in_with"], "alipay");
+    let (_, again) = call(
+        &a.app,
+        "POST",
+        "/api/v1/auth/alipay/sign-in",
+        None,
+        Some(body(&fake_alipay.issue_code("2088000000000077"))),
+    )
+    .await;
+    assert_eq!(
+        again["account"]["id"], first["account"]["id"],
+        "the same Alipay user, the same account"
+    );
+    let (s, e) = call(
+        &a.app,
+        "POST",
+        "/api/v1/auth/alipay/sign-in",
+        None,
+        Some(body("forged-code")),
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("provider_refused"))
+    );
+
+    let (s, wx) = call(
+        &a.app,
+        "POST",
+        "/api/v1/auth/wechat/sign-in",
+        None,
+        Some(body(&fake_wechat.issue_code("oWx123"))),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{wx}");
+    assert_ne!(wx["account"]["id"], first["account"]["id"]);
+    let code = fake_wechat.issue_code("oWx123");
+    call(
+        &a.app,
+        "POST",
+        "/api/v1/auth/wechat/sign-in",
+        None,
+        Some(body(&code)),
+    )
+    .await;
+    let (s, e) = call(
+        &a.app,
+        "POST",
+        "/api/v1/auth/wechat/sign-in",
+        None,
+        Some(body(&code)),
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("provider_refused")),
+        "a replayed code"
+    );
+    let (s, e) = call(
+        &a.app,
+        "POST",
+        "/api/v1/auth/wechat/sign-in",
+        None,
+        Some(json!({"code": "x".repeat(300)})),
+    )
+    .await;
+    assert_eq!(
+        (s, e["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("code"))
+    );
+}

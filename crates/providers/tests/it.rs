@@ -1,0 +1,245 @@
+//! Provider adapters against their local fakes over real HTTP, and the Alipay signing checked
+//! against a real peer implementation, python-alipay-sdk from PyPI: it verifies what we sign,
+//! and we verify what it signs. The peer runs when `GH_TEST_PEERS=1` (`.ci/run` installs it and
+//! sets it); without it those checks say they were skipped.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code stops loudly"
+)]
+
+use std::sync::{Arc, OnceLock};
+
+use gatehouse_domain::SystemClock;
+use gatehouse_identity::{ExternalIdentity, ProviderFailure};
+use gatehouse_providers::alipay::{self, AlipayClient, AlipayConfig};
+use gatehouse_providers::alipay_fake::FakeAlipay;
+use gatehouse_providers::rsa_keys;
+use gatehouse_providers::wechat::{WeChatClient, WeChatConfig};
+use gatehouse_providers::wechat_fake::FakeWeChat;
+use gatehouse_providers::FakeServer;
+
+const APP_ID: &str = "2021000000000001";
+
+/// The application's key pair (generating RSA keys is slow in debug builds: once per binary).
+fn app_keys() -> &'static (String, String) {
+    static KEYS: OnceLock<(String, String)> = OnceLock::new();
+    KEYS.get_or_init(|| rsa_keys::generate_pem().unwrap())
+}
+
+async fn alipay() -> (FakeAlipay, FakeServer, AlipayClient) {
+    let (private, public) = app_keys();
+    let fake = FakeAlipay::new(APP_ID, public).unwrap();
+    let server = FakeServer::start(fake.router()).await.unwrap();
+    let config = AlipayConfig {
+        gateway: server.url("/gateway.do"),
+        app_id: APP_ID.into(),
+        app_private_key: private.clone(),
+        alipay_public_key: fake.alipay_public_key_pem().to_owned(),
+    };
+    let client = AlipayClient::new(&config, Arc::new(SystemClock)).unwrap();
+    (fake, server, client)
+}
+
+#[tokio::test]
+async fn alipay_sign_in_through_the_fake_gateway() {
+    let (fake, server, client) = alipay().await;
+    let code = fake.issue_code("2088102150477652");
+    assert_eq!(
+        client.subject_for_code(&code).await.unwrap(),
+        "2088102150477652"
+    );
+    // A code works once; unknown codes are refused, verifiably.
+    let again = client.subject_for_code(&code).await.unwrap_err();
+    assert!(
+        matches!(&again, ProviderFailure::Refused(m) if m.contains("isv.code-invalid")),
+        "{again:?}"
+    );
+    assert!(matches!(
+        client.subject_for_code("nope").await,
+        Err(ProviderFailure::Refused(_))
+    ));
+
+    // A response signed by someone else than Alipay is not believed.
+    let (private, _) = app_keys();
+    let impostor = FakeAlipay::new(APP_ID, &app_keys().1).unwrap();
+    let forged = AlipayClient::new(
+        &AlipayConfig {
+            gateway: server.url("/gateway.do"),
+            app_id: APP_ID.into(),
+            app_private_key: private.clone(),
+            alipay_public_key: impostor.alipay_public_key_pem().to_owned(),
+        },
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let code = fake.issue_code("2088000000000001");
+    let e = forged.subject_for_code(&code).await.unwrap_err();
+    assert!(
+        matches!(&e, ProviderFailure::Unavailable(m) if m.contains("signature")),
+        "{e:?}"
+    );
+
+    // A request signed with another application's key is refused by the gateway.
+    let (other_private, _) = rsa_keys::generate_pem().unwrap();
+    let wrong_key = AlipayClient::new(
+        &AlipayConfig {
+            gateway: server.url("/gateway.do"),
+            app_id: APP_ID.into(),
+            app_private_key: other_private,
+            alipay_public_key: fake.alipay_public_key_pem().to_owned(),
+        },
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let e = wrong_key
+        .subject_for_code(&fake.issue_code("2088000000000002"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ProviderFailure::Unavailable(m) if m.contains("isv.invalid-signature")),
+        "{e:?}"
+    );
+    // Nobody home.
+    drop(server);
+    assert!(matches!(
+        client.subject_for_code("x").await,
+        Err(ProviderFailure::Unavailable(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_tampered_request_fails_verification() {
+    let (_, _server, client) = alipay().await;
+    let mut params = client.signed_params(
+        alipay::OAUTH_TOKEN,
+        &[("grant_type", "authorization_code"), ("code", "abc")],
+    );
+    let public = rsa_keys::public_key(&app_keys().1).unwrap();
+    assert!(alipay::verify_request(&params, &public));
+    params.insert("code".into(), "abd".into());
+    assert!(!alipay::verify_request(&params, &public));
+}
+
+fn peers_enabled() -> bool {
+    if std::env::var("GH_TEST_PEERS").as_deref() == Ok("1") {
+        true
+    } else {
+        eprintln!("skipped: set GH_TEST_PEERS=1 with python-alipay-sdk installed (.ci/run does)");
+        false
+    }
+}
+
+fn peer(args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/alipay_peer.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        // The SDK stamps requests with the local time; Alipay reads them as Beijing time.
+        .env("TZ", "Asia/Shanghai")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.unwrap_or("").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "peer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_alipay_sdk_talks_to_our_gateway_and_verifies_our_signatures() {
+    if !peers_enabled() {
+        return;
+    }
+    let (fake, server, client) = alipay().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (private, public) = app_keys();
+    let private_file = dir.path().join("app_private.pem");
+    let alipay_public_file = dir.path().join("alipay_public.pem");
+    let app_public_file = dir.path().join("app_public.pem");
+    std::fs::write(&private_file, private).unwrap();
+    std::fs::write(&alipay_public_file, fake.alipay_public_key_pem()).unwrap();
+    std::fs::write(&app_public_file, public).unwrap();
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+
+    // The SDK signs a request; our gateway verifies it and signs its answer; the SDK verifies that.
+    let code = fake.issue_code("2088999999999999");
+    let gateway = server.url("/gateway.do");
+    let args: Vec<String> = vec![
+        "call-gateway".into(),
+        gateway,
+        APP_ID.into(),
+        path(&private_file),
+        path(&alipay_public_file),
+        code,
+    ];
+    // The SDK blocks on its HTTP call to our gateway, which runs on this runtime.
+    let out = tokio::task::spawn_blocking(move || {
+        peer(&args.iter().map(String::as_str).collect::<Vec<_>>(), None)
+    })
+    .await
+    .unwrap();
+    let token: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(token["user_id"], "2088999999999999");
+
+    // We sign a request; the SDK's canonical form verifies it, and not a tampered copy.
+    let params = client.signed_params(
+        alipay::OAUTH_TOKEN,
+        &[("grant_type", "authorization_code"), ("code", "c0de")],
+    );
+    let json = serde_json::to_string(&params).unwrap();
+    let key = path(&app_public_file);
+    assert_eq!(peer(&["verify-request", &key], Some(&json)), "valid");
+    let tampered = json.replace("c0de", "c0df");
+    assert_eq!(peer(&["verify-request", &key], Some(&tampered)), "invalid");
+}
+
+#[tokio::test]
+async fn wechat_code2session_through_the_fake() {
+    let fake = FakeWeChat::new("wx1234567890abcdef", "secret-1");
+    let server = FakeServer::start(fake.router()).await.unwrap();
+    let client = |secret: &str| {
+        WeChatClient::new(WeChatConfig {
+            api_base: server.url(""),
+            app_id: "wx1234567890abcdef".into(),
+            app_secret: secret.into(),
+        })
+    };
+    let good = client("secret-1");
+    let code = fake.issue_code("oUpF8uMuAJO_M2pxb1Q9zNjWeS6o");
+    assert_eq!(
+        good.subject_for_code(&code).await.unwrap(),
+        "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
+    );
+    let e = good.subject_for_code(&code).await.unwrap_err();
+    assert!(
+        matches!(&e, ProviderFailure::Refused(m) if m.starts_with("40163")),
+        "{e:?}"
+    );
+    assert!(
+        matches!(good.subject_for_code("forged").await, Err(ProviderFailure::Refused(m)) if m.starts_with("40029"))
+    );
+    let e = client("wrong")
+        .subject_for_code(&fake.issue_code("o2"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ProviderFailure::Unavailable(m) if m.starts_with("40125")),
+        "{e:?}"
+    );
+}
