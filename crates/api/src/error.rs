@@ -89,7 +89,7 @@ fn status_of(e: &BookingError) -> StatusCode {
         | RefundClosed
         | CapacityBelowTaken { .. }
         | InUse { .. } => StatusCode::CONFLICT,
-        AccountLocked { .. } | Forbidden => StatusCode::FORBIDDEN,
+        AccountLocked { .. } | Forbidden | FaceVerificationRequired => StatusCode::FORBIDDEN,
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 mod routes_admin;
 mod routes_auth;
+mod routes_face;
 mod routes_me;
 mod routes_orders;
 mod routes_public;
@@ -52,7 +53,7 @@ pub struct AppState {
     info(title = "Gatehouse", description = "Timed, real-name museum booking with its own risk control."),
     modifiers(&BearerAuth),
     components(schemas(error::ErrorBody)),
-    tags((name = "catalogue", description = "Products, slots and availability"), (name = "orders", description = "Booking, cancelling and refunding"), (name = "auth", description = "Sign-in and sessions"), (name = "me", description = "The visitor's profile and frequent visitors"), (name = "admin", description = "Staff operations"))
+    tags((name = "catalogue", description = "Products, slots and availability"), (name = "orders", description = "Booking, cancelling and refunding"), (name = "auth", description = "Sign-in and sessions"), (name = "me", description = "The visitor's profile and frequent visitors"), (name = "face", description = "Face verification with consent"), (name = "admin", description = "Staff operations"))
 )]
 struct ApiDoc;
 
@@ -89,6 +90,16 @@ fn api() -> OpenApiRouter<AppState> {
             routes_me::update_visitor,
             routes_me::delete_visitor
         ))
+        .routes(routes!(routes_face::consent_text))
+        .routes(routes!(
+            routes_face::give_consent,
+            routes_face::current_consent,
+            routes_face::withdraw_consent
+        ))
+        .routes(routes!(routes_face::start_verification))
+        .routes(routes!(routes_face::get_verification))
+        .routes(routes!(routes_face::check_verification))
+        .routes(routes!(routes_face::callback))
         .routes(routes!(
             routes_orders::place_order,
             routes_orders::list_orders

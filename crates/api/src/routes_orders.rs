@@ -89,11 +89,18 @@ pub async fn place_order(
         };
         tickets.push((TicketTypeId(t.ticket_type_id), visitor));
     }
+    let slot_id = SlotId(req.slot_id);
+    let face_passes = if app.service.requires_face_verification(slot_id) {
+        app.identity.face_passes(account.id).await?
+    } else {
+        Vec::new()
+    };
     let place = PlaceOrder {
-        slot_id: SlotId(req.slot_id),
+        slot_id,
         notice_version: req.notice_version,
         contact_phone: req.contact_phone,
         tickets,
+        face_passes,
     };
     let order = app.service.place_order(&account, place, key).await?;
     Ok((StatusCode::CREATED, Json(order.into())))

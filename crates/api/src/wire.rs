@@ -102,6 +102,8 @@ pub struct RulesResponse {
     pub max_visitors_per_order: u16,
     pub max_orders_per_account_per_day: u16,
     pub hold_minutes: u32,
+    /// Booking needs a passed face verification of one of the order's visitors.
+    pub face_verification_required: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -138,6 +140,7 @@ impl From<Product> for ProductResponse {
                 max_visitors_per_order: r.max_visitors_per_order,
                 max_orders_per_account_per_day: r.max_orders_per_account_per_day,
                 hold_minutes: r.hold_minutes,
+                face_verification_required: r.face_verification_required,
             },
         }
     }
@@ -494,6 +497,7 @@ pub struct RulesRequest {
     pub max_visitors_per_order: Option<u16>,
     pub max_orders_per_account_per_day: Option<u16>,
     pub hold_minutes: Option<u32>,
+    pub face_verification_required: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -529,6 +533,9 @@ impl ProductRequest {
                 .max_orders_per_account_per_day
                 .unwrap_or(d.max_orders_per_account_per_day),
             hold_minutes: r.hold_minutes.unwrap_or(d.hold_minutes),
+            face_verification_required: r
+                .face_verification_required
+                .unwrap_or(d.face_verification_required),
         };
         Ok(ProductSpec {
             kind: self.kind.into(),

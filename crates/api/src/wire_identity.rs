@@ -207,3 +207,99 @@ pub struct OutboxMessage {
 pub struct OutboxResponse {
     pub messages: Vec<OutboxMessage>,
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentTextResponse {
+    pub version: String,
+    /// What is collected.
+    pub collected: String,
+    /// Why.
+    pub reason: String,
+    /// The full text shown to the visitor.
+    pub text: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentRequest {
+    /// The version of the consent text the visitor was shown and agreed to.
+    pub text_version: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentResponse {
+    pub id: String,
+    pub purpose: String,
+    pub text_version: String,
+    pub collected: String,
+    pub reason: String,
+    pub given_at: String,
+}
+
+impl From<gatehouse_domain::face::Consent> for ConsentResponse {
+    fn from(c: gatehouse_domain::face::Consent) -> Self {
+        Self {
+            id: c.id,
+            purpose: c.purpose,
+            text_version: c.text_version,
+            collected: c.collected,
+            reason: c.reason,
+            given_at: c.given_at.to_string(),
+        }
+    }
+}
+
+/// Whom to verify: a frequent visitor, or a person written out (resident ID only).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FaceVerificationRequest {
+    pub visitor_id: Option<String>,
+    pub name: Option<String>,
+    pub id_type: Option<IdType>,
+    pub id_number: Option<String>,
+    /// Where the provider sends the person back to after the check.
+    pub return_url: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FaceVerificationResponse {
+    pub id: String,
+    /// `pending`, `passed` or `failed`.
+    pub state: String,
+    /// Where the person does the liveness check (only when just started).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certify_url: Option<String>,
+    pub started_at: String,
+    pub completed_at: Option<String>,
+    /// Until when a pass counts.
+    pub valid_until: Option<String>,
+}
+
+impl FaceVerificationResponse {
+    pub fn of(f: gatehouse_domain::face::FaceVerification, certify_url: Option<String>) -> Self {
+        Self {
+            id: f.id,
+            state: f.state.as_str().to_owned(),
+            certify_url,
+            started_at: f.started_at.to_string(),
+            completed_at: f.completed_at.map(|t| t.to_string()),
+            valid_until: f.valid_until.map(|t| t.to_string()),
+        }
+    }
+}
+
+/// The provider's completion callback, as Alibaba Cloud sends it.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct FaceCallbackQuery {
+    #[serde(rename = "certifyId")]
+    pub certify_id: String,
+    #[serde(rename = "callbackToken")]
+    pub callback_token: String,
+    pub passed: Option<String>,
+    pub subcode: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FaceCallbackResponse {
+    pub state: String,
+}

@@ -30,6 +30,8 @@ use tower::ServiceExt;
 
 #[path = "it/access.rs"]
 mod access;
+#[path = "it/face.rs"]
+mod face;
 #[path = "it/identity.rs"]
 mod identity;
 

@@ -33,6 +33,9 @@ pub struct PlaceOrder {
     pub notice_version: u32,
     pub contact_phone: String,
     pub tickets: Vec<(TicketTypeId, VisitorInput)>,
+    /// The ID numbers the account holds a valid face-verification pass for (needed only when
+    /// the product requires one; see [`BookingService::requires_face_verification`]).
+    pub face_passes: Vec<BlindIndex>,
 }
 
 /// A ticket with its visitor masked for display.
@@ -150,6 +153,14 @@ impl BookingService {
 
     /// Places an order for `account`. Free orders are confirmed at once; others hold their stock
     /// until they are paid or their hold expires.
+    /// Whether booking this slot needs a face-verification pass (so callers look passes up
+    /// only then).
+    pub fn requires_face_verification(&self, slot: SlotId) -> bool {
+        self.cached_slot(slot)
+            .and_then(|s| self.cached_product(s.product_id))
+            .is_some_and(|p| p.spec.rules.face_verification_required)
+    }
+
     pub async fn place_order(
         &self,
         account: &Account,
@@ -172,6 +183,11 @@ impl BookingService {
             });
         }
         let (phone, visitors) = self.validate(&req, &product, now)?;
+        if product.spec.rules.face_verification_required
+            && !visitors.iter().any(|v| req.face_passes.contains(&v.blind))
+        {
+            return Err(BookingError::FaceVerificationRequired);
+        }
         BookingWindow::of(&slot, &product.spec.rules, &self.config.museum_tz).check(now)?;
 
         let digest = self.request_digest(&req, &phone, &visitors);

@@ -133,6 +133,7 @@ impl World {
                     )
                 })
                 .collect(),
+            face_passes: Vec::new(),
         }
     }
 

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 use crate::access::Roles;
+use crate::face::{Consent, FaceState, FaceVerification};
 use crate::identity::IdKind;
 use crate::order::AccountId;
 use crate::personal::{BlindIndex, Sealed};
@@ -229,6 +230,47 @@ pub trait AccountStore: Send + Sync + 'static {
         -> Result<Option<StaffCredential>, StoreError>;
     /// Records an accepted TOTP step if it is later than the last one; whether it was.
     async fn advance_totp_step(&self, account: AccountId, step: i64) -> Result<bool, StoreError>;
+
+    // Consent and face verification.
+    async fn insert_consent(&self, consent: &Consent) -> Result<(), StoreError>;
+    /// The newest consent of an account for a purpose that is not withdrawn.
+    async fn current_consent(
+        &self,
+        account: AccountId,
+        purpose: &str,
+    ) -> Result<Option<Consent>, StoreError>;
+    /// Withdraws every consent of an account for a purpose; how many there were.
+    async fn withdraw_consent(
+        &self,
+        account: AccountId,
+        purpose: &str,
+        at: Timestamp,
+    ) -> Result<u64, StoreError>;
+    async fn insert_face(&self, face: &FaceVerification) -> Result<(), StoreError>;
+    async fn face(
+        &self,
+        account: AccountId,
+        id: &str,
+    ) -> Result<Option<FaceVerification>, StoreError>;
+    async fn face_by_certify_id(
+        &self,
+        certify_id: &str,
+    ) -> Result<Option<FaceVerification>, StoreError>;
+    /// Records the outcome of a pending verification; false if it was no longer pending.
+    async fn complete_face(
+        &self,
+        id: &str,
+        state: FaceState,
+        detail: &str,
+        at: Timestamp,
+        valid_until: Option<Timestamp>,
+    ) -> Result<bool, StoreError>;
+    /// The ID numbers (blind indexes) an account holds a pass for that is valid at `now`.
+    async fn face_passes(
+        &self,
+        account: AccountId,
+        now: Timestamp,
+    ) -> Result<Vec<BlindIndex>, StoreError>;
 
     // Audit trail.
     async fn record_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;

@@ -62,6 +62,9 @@ pub struct ProductRules {
     pub max_orders_per_account_per_day: u16,
     /// How long an unpaid order holds its stock.
     pub hold_minutes: u32,
+    /// Booking needs a passed face verification of one of the order's visitors, bound to that
+    /// visitor's ID number and still valid.
+    pub face_verification_required: bool,
 }
 
 impl Default for ProductRules {
@@ -74,6 +77,7 @@ impl Default for ProductRules {
             max_visitors_per_order: 5,
             max_orders_per_account_per_day: 3,
             hold_minutes: 10,
+            face_verification_required: false,
         }
     }
 }

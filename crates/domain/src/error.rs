@@ -41,6 +41,8 @@ pub enum BookingError {
     IdempotencyMismatch,
     #[error("{what} still has bookings and cannot be removed")]
     InUse { what: &'static str },
+    #[error("this product needs a passed face verification of one of the order's visitors")]
+    FaceVerificationRequired,
     #[error("not allowed")]
     Forbidden,
     #[error("storage is unavailable")]
@@ -72,6 +74,7 @@ impl BookingError {
             Self::CapacityBelowTaken { .. } => "capacity_below_taken",
             Self::IdempotencyMismatch => "idempotency_key_reused",
             Self::InUse { .. } => "in_use",
+            Self::FaceVerificationRequired => "face_verification_required",
             Self::Forbidden => "forbidden",
             Self::Unavailable => "unavailable",
         }
@@ -82,7 +85,7 @@ impl BookingError {
         match self {
             Self::Invalid { field, .. } => Some(field.clone()),
             Self::IdLimit { visitor, .. } => Some(format!("tickets[{visitor}].visitor.id_number")),
-            Self::TooManyVisitors { .. } => Some("tickets".into()),
+            Self::TooManyVisitors { .. } | Self::FaceVerificationRequired => Some("tickets".into()),
             Self::NoticeOutdated { .. } => Some("notice_version".into()),
             Self::SoldOut { .. } | Self::WindowClosed { .. } => Some("slot_id".into()),
             Self::CapacityBelowTaken { .. } => Some("capacity".into()),

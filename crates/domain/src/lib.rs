@@ -11,6 +11,7 @@ pub mod catalogue;
 pub mod clock;
 pub mod demo;
 pub mod error;
+pub mod face;
 pub mod identity;
 pub mod ledger;
 pub mod order;

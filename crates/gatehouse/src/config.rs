@@ -63,6 +63,40 @@ pub struct WeChatSettings {
     pub app_secret: Secret,
 }
 
+/// Alibaba Cloud real-person verification.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AliyunFaceSettings {
+    /// `https://cloudauth.aliyuncs.com/` in production.
+    pub endpoint: String,
+    pub access_key_id: String,
+    pub access_key_secret: Secret,
+    pub scene_id: String,
+}
+
+/// Face verification.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaceSettings {
+    /// How long a pass counts, in hours.
+    pub pass_valid_hours: u32,
+    /// This server's public URL of `/api/v1/face/callback`, given to the provider.
+    pub callback_url: String,
+    /// The provider; face verification is off when unset.
+    pub aliyun: Option<AliyunFaceSettings>,
+}
+
+impl Default for FaceSettings {
+    fn default() -> Self {
+        let d = gatehouse_identity::FaceConfig::default();
+        Self {
+            pass_valid_hours: d.pass_valid_hours,
+            callback_url: d.callback_url,
+            aliyun: None,
+        }
+    }
+}
+
 /// Sign-in, sessions and frequent visitors.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,6 +124,7 @@ pub struct IdentitySettings {
     pub alipay: Option<AlipaySettings>,
     /// WeChat mini-program sign-in; off when unset.
     pub wechat: Option<WeChatSettings>,
+    pub face: FaceSettings,
 }
 
 impl Default for IdentitySettings {
@@ -110,6 +145,7 @@ impl Default for IdentitySettings {
             limits: gatehouse_identity::SignInLimits::default(),
             alipay: None,
             wechat: None,
+            face: FaceSettings::default(),
         }
     }
 }
@@ -148,6 +184,11 @@ impl IdentitySettings {
             limits: self.limits,
             max_frequent_visitors: self.max_frequent_visitors,
             sms_signature: self.sms_signature.clone(),
+            face: gatehouse_identity::FaceConfig {
+                consent: gatehouse_identity::ConsentText::default(),
+                pass_valid_hours: self.face.pass_valid_hours.max(1),
+                callback_url: self.face.callback_url.clone(),
+            },
         })
     }
 }

@@ -176,6 +176,19 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
             },
         )));
     }
+    if let Some(f) = &config.identity.face.aliyun {
+        identity.register_face_provider(Arc::new(
+            gatehouse_providers::aliyun_face::AliyunFaceClient::new(
+                gatehouse_providers::aliyun_face::AliyunFaceConfig {
+                    endpoint: f.endpoint.clone(),
+                    access_key_id: f.access_key_id.clone(),
+                    access_key_secret: f.access_key_secret.expose().to_owned(),
+                    scene_id: f.scene_id.clone(),
+                },
+                clock.clone(),
+            ),
+        ));
+    }
     let booking = BookingService::start(store, keys, clock, BookingConfig { museum_tz }).await?;
     Ok(Services { booking, identity })
 }

@@ -10,6 +10,7 @@
 
 mod error;
 pub mod external;
+pub mod face;
 pub mod limits;
 pub mod phone;
 pub mod sessions;
@@ -27,6 +28,7 @@ use jiff::tz::TimeZone;
 
 pub use error::IdentityError;
 pub use external::{ExternalIdentity, ProviderFailure};
+pub use face::{ConsentText, FaceOutcome, FaceProvider, FaceStart, FaceStarted};
 pub use limits::{KeyedLimiter, Rate};
 pub use phone::{CodeSent, OtpPolicy};
 pub use sessions::{Authenticated, IssuedSession, SessionPolicy};
@@ -79,6 +81,27 @@ pub struct IdentityConfig {
     pub max_frequent_visitors: u32,
     /// The signature an SMS starts with (【…】), as registered with the SMS provider.
     pub sms_signature: String,
+    pub face: FaceConfig,
+}
+
+/// Face verification settings.
+#[derive(Debug, Clone)]
+pub struct FaceConfig {
+    pub consent: ConsentText,
+    /// How long a pass counts.
+    pub pass_valid_hours: u32,
+    /// Where the provider reports completion (this server's `/api/v1/face/callback`).
+    pub callback_url: String,
+}
+
+impl Default for FaceConfig {
+    fn default() -> Self {
+        Self {
+            consent: ConsentText::default(),
+            pass_valid_hours: 24,
+            callback_url: "http://127.0.0.1:8080/api/v1/face/callback".into(),
+        }
+    }
 }
 
 impl Default for IdentityConfig {
@@ -90,6 +113,7 @@ impl Default for IdentityConfig {
             limits: SignInLimits::default(),
             max_frequent_visitors: 20,
             sms_signature: "Gatehouse".into(),
+            face: FaceConfig::default(),
         }
     }
 }
@@ -114,6 +138,7 @@ pub struct IdentityService {
     reader: sessions::SessionReader,
     dummy_hash: String,
     externals: external::Externals,
+    face: std::sync::RwLock<Option<Arc<dyn FaceProvider>>>,
 }
 
 impl IdentityService {
@@ -139,6 +164,7 @@ impl IdentityService {
             },
             dummy_hash: staff::dummy_hash(),
             externals: external::Externals::default(),
+            face: std::sync::RwLock::new(None),
             store,
             keys,
             clock,

@@ -7,6 +7,9 @@
 
 pub mod alipay;
 pub mod alipay_fake;
+pub mod aliyun_face;
+pub mod aliyun_face_fake;
+pub mod aliyun_rpc;
 pub mod rsa_keys;
 pub mod wechat;
 pub mod wechat_fake;

@@ -12,6 +12,7 @@ use gatehouse_domain::catalogue::{
     Notice, Product, ProductId, ProductKind, ProductRules, ProductSpec, Slot, SlotId, TicketType,
     TicketTypeId,
 };
+use gatehouse_domain::face::{Consent, FaceState, FaceVerification};
 use gatehouse_domain::identity::IdKind;
 use gatehouse_domain::order::{
     AccountId, Order, OrderEvent, OrderId, OrderState, Ticket, TicketId, TicketState,
@@ -164,6 +165,72 @@ impl StaffCredentialRow {
 }
 
 #[derive(FromRow)]
+pub struct ConsentRow {
+    pub id: String,
+    pub account_id: i64,
+    pub purpose: String,
+    pub text_version: String,
+    pub collected: String,
+    pub reason: String,
+    pub session_id: i64,
+    pub given_at: i64,
+    pub withdrawn_at: Option<i64>,
+}
+
+impl ConsentRow {
+    pub fn into_domain(self) -> Result<Consent, StoreError> {
+        Ok(Consent {
+            id: self.id,
+            account: AccountId(self.account_id),
+            purpose: self.purpose,
+            text_version: self.text_version,
+            collected: self.collected,
+            reason: self.reason,
+            session_id: self.session_id,
+            given_at: from_ms(self.given_at)?,
+            withdrawn_at: self.withdrawn_at.map(from_ms).transpose()?,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub struct FaceRow {
+    pub id: String,
+    pub account_id: i64,
+    pub consent_id: String,
+    pub id_blind: Vec<u8>,
+    pub provider: String,
+    pub certify_id: String,
+    pub callback_token_hash: Vec<u8>,
+    pub state: String,
+    pub detail: String,
+    pub started_at: i64,
+    pub completed_at: Option<i64>,
+    pub valid_until: Option<i64>,
+}
+
+impl FaceRow {
+    pub fn into_domain(self) -> Result<FaceVerification, StoreError> {
+        Ok(FaceVerification {
+            id: self.id,
+            account: AccountId(self.account_id),
+            consent_id: self.consent_id,
+            id_blind: BlindIndex::from_slice(&self.id_blind)
+                .ok_or_else(|| corrupt("blind index"))?,
+            provider: self.provider,
+            certify_id: self.certify_id,
+            callback_token_hash: <[u8; 32]>::try_from(self.callback_token_hash.as_slice())
+                .map_err(|_| corrupt("callback token hash"))?,
+            state: FaceState::parse(&self.state).ok_or_else(|| corrupt("face state"))?,
+            detail: self.detail,
+            started_at: from_ms(self.started_at)?,
+            completed_at: self.completed_at.map(from_ms).transpose()?,
+            valid_until: self.valid_until.map(from_ms).transpose()?,
+        })
+    }
+}
+
+#[derive(FromRow)]
 pub struct AuditRow {
     pub at: i64,
     pub actor: Option<i64>,
@@ -198,6 +265,7 @@ pub struct ProductRow {
     pub max_visitors_per_order: i64,
     pub max_orders_per_account_per_day: i64,
     pub hold_minutes: i64,
+    pub face_verification_required: bool,
     pub notice_version: i64,
 }
 
@@ -224,6 +292,7 @@ impl ProductRow {
                         "rule",
                     )?,
                     hold_minutes: int(self.hold_minutes, "rule")?,
+                    face_verification_required: self.face_verification_required,
                 },
             },
         })

@@ -4,7 +4,7 @@
 
 macro_rules! product_cols {
     () => {
-        "id, kind, name, introduction, theatre_type, film, featured, open_days_before, open_at, close_minutes_before_start, id_limit_per_day, max_visitors_per_order, max_orders_per_account_per_day, hold_minutes, notice_version"
+        "id, kind, name, introduction, theatre_type, film, featured, open_days_before, open_at, close_minutes_before_start, id_limit_per_day, max_visitors_per_order, max_orders_per_account_per_day, hold_minutes, face_verification_required, notice_version"
     };
 }
 macro_rules! slot_cols {
@@ -18,7 +18,7 @@ macro_rules! order_cols {
     };
 }
 
-/// Binds a product spec's columns, in `product_cols!` order after `id`, to `$1..$13`.
+/// Binds a product spec's columns, in `product_cols!` order after `id`, to `$1..$14`.
 macro_rules! bind_spec {
     ($q:expr, $spec:expr) => {{
         let s = $spec;
@@ -36,6 +36,7 @@ macro_rules! bind_spec {
             .bind(i64::from(r.max_visitors_per_order))
             .bind(i64::from(r.max_orders_per_account_per_day))
             .bind(i64::from(r.hold_minutes))
+            .bind(r.face_verification_required)
     }};
 }
 
@@ -230,7 +231,7 @@ macro_rules! impl_sql_store {
         impl Store for $store {
             async fn create_product(&self, spec: &ProductSpec) -> Result<Product, StoreError> {
                 let q = sqlx::query_as::<_, ProductRow>(concat!(
-                    "INSERT INTO products (kind, name, introduction, theatre_type, film, featured, open_days_before, open_at, close_minutes_before_start, id_limit_per_day, max_visitors_per_order, max_orders_per_account_per_day, hold_minutes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING ",
+                    "INSERT INTO products (kind, name, introduction, theatre_type, film, featured, open_days_before, open_at, close_minutes_before_start, id_limit_per_day, max_visitors_per_order, max_orders_per_account_per_day, hold_minutes, face_verification_required) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING ",
                     product_cols!()
                 ));
                 bind_spec!(q, spec).fetch_one(&self.pool).await.map_err(map_err)?.into_domain()
@@ -238,7 +239,7 @@ macro_rules! impl_sql_store {
 
             async fn update_product(&self, id: ProductId, spec: &ProductSpec) -> Result<Product, StoreError> {
                 let q = sqlx::query_as::<_, ProductRow>(concat!(
-                    "UPDATE products SET kind = $1, name = $2, introduction = $3, theatre_type = $4, film = $5, featured = $6, open_days_before = $7, open_at = $8, close_minutes_before_start = $9, id_limit_per_day = $10, max_visitors_per_order = $11, max_orders_per_account_per_day = $12, hold_minutes = $13 WHERE id = $14 RETURNING ",
+                    "UPDATE products SET kind = $1, name = $2, introduction = $3, theatre_type = $4, film = $5, featured = $6, open_days_before = $7, open_at = $8, close_minutes_before_start = $9, id_limit_per_day = $10, max_visitors_per_order = $11, max_orders_per_account_per_day = $12, hold_minutes = $13, face_verification_required = $14 WHERE id = $15 RETURNING ",
                     product_cols!()
                 ));
                 bind_spec!(q, spec)

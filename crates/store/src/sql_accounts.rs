@@ -20,6 +20,17 @@ macro_rules! visitor_cols {
     };
 }
 
+macro_rules! face_cols {
+    () => {
+        "id, account_id, consent_id, id_blind, provider, certify_id, callback_token_hash, state, detail, started_at, completed_at, valid_until"
+    };
+}
+macro_rules! consent_cols {
+    () => {
+        "id, account_id, purpose, text_version, collected, reason, session_id, given_at, withdrawn_at"
+    };
+}
+
 macro_rules! impl_account_store {
     ($store:ident, sessions_by_tokens: $tokens_sql:expr) => {
         const _: () = {
@@ -31,6 +42,7 @@ macro_rules! impl_account_store {
                 Account, AccountStore, AuditEvent, FrequentVisitor, NewSession, OtpAttempt,
                 OtpChallenge, SessionRecord, StaffCredential,
             };
+            use gatehouse_domain::face::{Consent, FaceState, FaceVerification};
             use gatehouse_domain::order::AccountId;
             use gatehouse_domain::personal::{BlindIndex, Sealed};
             use gatehouse_domain::store::StoreError;
@@ -309,6 +321,111 @@ macro_rules! impl_account_store {
                 async fn advance_totp_step(&self, account: AccountId, step: i64) -> Result<bool, StoreError> {
                     let done = sqlx::query("UPDATE staff_credentials SET last_totp_step = $1 WHERE account_id = $2 AND last_totp_step < $1").bind(step).bind(account.0).execute(&self.pool).await.map_err(map_err)?;
                     Ok(done.rows_affected() == 1)
+                }
+
+                async fn insert_consent(&self, c: &Consent) -> Result<(), StoreError> {
+                    sqlx::query(concat!("INSERT INTO consents (", consent_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
+                        .bind(&c.id)
+                        .bind(c.account.0)
+                        .bind(&c.purpose)
+                        .bind(&c.text_version)
+                        .bind(&c.collected)
+                        .bind(&c.reason)
+                        .bind(c.session_id)
+                        .bind(ms(c.given_at))
+                        .bind(c.withdrawn_at.map(ms))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn current_consent(&self, account: AccountId, purpose: &str) -> Result<Option<Consent>, StoreError> {
+                    sqlx::query_as::<_, ConsentRow>(concat!("SELECT ", consent_cols!(), " FROM consents WHERE account_id = $1 AND purpose = $2 AND withdrawn_at IS NULL ORDER BY given_at DESC, id DESC LIMIT 1"))
+                        .bind(account.0)
+                        .bind(purpose)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(map_err)?
+                        .map(ConsentRow::into_domain)
+                        .transpose()
+                }
+
+                async fn withdraw_consent(&self, account: AccountId, purpose: &str, at: Timestamp) -> Result<u64, StoreError> {
+                    let done = sqlx::query("UPDATE consents SET withdrawn_at = $1 WHERE account_id = $2 AND purpose = $3 AND withdrawn_at IS NULL")
+                        .bind(ms(at))
+                        .bind(account.0)
+                        .bind(purpose)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(done.rows_affected())
+                }
+
+                async fn insert_face(&self, f: &FaceVerification) -> Result<(), StoreError> {
+                    sqlx::query(concat!("INSERT INTO face_verifications (", face_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
+                        .bind(&f.id)
+                        .bind(f.account.0)
+                        .bind(&f.consent_id)
+                        .bind(&f.id_blind.0[..])
+                        .bind(&f.provider)
+                        .bind(&f.certify_id)
+                        .bind(&f.callback_token_hash[..])
+                        .bind(f.state.as_str())
+                        .bind(&f.detail)
+                        .bind(ms(f.started_at))
+                        .bind(f.completed_at.map(ms))
+                        .bind(f.valid_until.map(ms))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn face(&self, account: AccountId, id: &str) -> Result<Option<FaceVerification>, StoreError> {
+                    sqlx::query_as::<_, FaceRow>(concat!("SELECT ", face_cols!(), " FROM face_verifications WHERE id = $1 AND account_id = $2"))
+                        .bind(id)
+                        .bind(account.0)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(map_err)?
+                        .map(FaceRow::into_domain)
+                        .transpose()
+                }
+
+                async fn face_by_certify_id(&self, certify_id: &str) -> Result<Option<FaceVerification>, StoreError> {
+                    sqlx::query_as::<_, FaceRow>(concat!("SELECT ", face_cols!(), " FROM face_verifications WHERE certify_id = $1"))
+                        .bind(certify_id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(map_err)?
+                        .map(FaceRow::into_domain)
+                        .transpose()
+                }
+
+                async fn complete_face(&self, id: &str, state: FaceState, detail: &str, at: Timestamp, valid_until: Option<Timestamp>) -> Result<bool, StoreError> {
+                    let done = sqlx::query("UPDATE face_verifications SET state = $1, detail = $2, completed_at = $3, valid_until = $4 WHERE id = $5 AND state = 'pending'")
+                        .bind(state.as_str())
+                        .bind(detail)
+                        .bind(ms(at))
+                        .bind(valid_until.map(ms))
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn face_passes(&self, account: AccountId, now: Timestamp) -> Result<Vec<BlindIndex>, StoreError> {
+                    let rows: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT id_blind FROM face_verifications WHERE account_id = $1 AND state = 'passed' AND valid_until > $2")
+                        .bind(account.0)
+                        .bind(ms(now))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    rows.into_iter()
+                        .map(|(b,)| BlindIndex::from_slice(&b).ok_or_else(|| StoreError::Backend("stored blind index is malformed".into())))
+                        .collect()
                 }
 
                 async fn record_audit(&self, e: &AuditEvent) -> Result<(), StoreError> {

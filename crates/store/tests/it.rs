@@ -85,6 +85,7 @@ on_both!(
     frequent_visitors_are_scoped_and_limited,
     staff_credentials_refuse_a_totp_step_twice,
     audit_trail_is_newest_first,
+    consents_and_face_verifications,
     placing_an_order_round_trips,
     a_batch_is_all_or_nothing,
     the_schema_refuses_oversell_and_duplicate_claims,

@@ -311,3 +311,89 @@ pub async fn audit_trail_is_newest_first(stores: Stores) {
         (Some(AccountId(4)), None, at(4))
     );
 }
+
+pub async fn consents_and_face_verifications(stores: Stores) {
+    use gatehouse_domain::face::{Consent, FaceState, FaceVerification, FACE_PURPOSE};
+    let s = stores.accounts;
+    let a = s.create_account("a", visitor(), at(0)).await.unwrap().id;
+    assert_eq!(s.current_consent(a, FACE_PURPOSE).await.unwrap(), None);
+    let consent = |id: &str, n: i64| Consent {
+        id: id.into(),
+        account: a,
+        purpose: FACE_PURPOSE.into(),
+        text_version: format!("v{n}"),
+        collected: "c".into(),
+        reason: "r".into(),
+        session_id: 1,
+        given_at: at(n),
+        withdrawn_at: None,
+    };
+    s.insert_consent(&consent("c1", 1)).await.unwrap();
+    s.insert_consent(&consent("c2", 2)).await.unwrap();
+    assert_eq!(
+        s.current_consent(a, FACE_PURPOSE).await.unwrap(),
+        Some(consent("c2", 2))
+    );
+    assert_eq!(s.current_consent(a, "other").await.unwrap(), None);
+    let face = |id: &str, certify: &str, blind: u8| FaceVerification {
+        id: id.into(),
+        account: a,
+        consent_id: "c2".into(),
+        id_blind: BlindIndex([blind; 32]),
+        provider: "aliyun_cloudauth".into(),
+        certify_id: certify.into(),
+        callback_token_hash: [9; 32],
+        state: FaceState::Pending,
+        detail: String::new(),
+        started_at: at(3),
+        completed_at: None,
+        valid_until: None,
+    };
+    s.insert_face(&face("f1", "cert-1", 1)).await.unwrap();
+    s.insert_face(&face("f2", "cert-2", 2)).await.unwrap();
+    assert!(
+        s.insert_face(&face("f3", "cert-1", 3)).await.is_err(),
+        "certify ids are unique"
+    );
+    assert_eq!(
+        s.face_by_certify_id("cert-1").await.unwrap(),
+        Some(face("f1", "cert-1", 1))
+    );
+    assert_eq!(
+        s.face(AccountId(999), "f1").await.unwrap(),
+        None,
+        "scoped to the account"
+    );
+    assert!(s
+        .complete_face("f1", FaceState::Passed, "200", at(10), Some(at(100)))
+        .await
+        .unwrap());
+    assert!(
+        !s.complete_face("f1", FaceState::Failed, "205", at(11), None)
+            .await
+            .unwrap(),
+        "settled once"
+    );
+    assert!(s
+        .complete_face("f2", FaceState::Failed, "205", at(12), None)
+        .await
+        .unwrap());
+    let f1 = s.face(a, "f1").await.unwrap().unwrap();
+    assert_eq!(
+        (f1.state, f1.completed_at, f1.valid_until),
+        (FaceState::Passed, Some(at(10)), Some(at(100)))
+    );
+    assert_eq!(
+        s.face_passes(a, at(50)).await.unwrap(),
+        vec![BlindIndex([1; 32])]
+    );
+    assert!(
+        s.face_passes(a, at(100)).await.unwrap().is_empty(),
+        "expired"
+    );
+    assert_eq!(
+        s.withdraw_consent(a, FACE_PURPOSE, at(20)).await.unwrap(),
+        2
+    );
+    assert_eq!(s.current_consent(a, FACE_PURPOSE).await.unwrap(), None);
+}
