@@ -79,6 +79,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes_auth::phone_sign_in))
         .routes(routes!(routes_auth::alipay_sign_in))
         .routes(routes!(routes_auth::wechat_sign_in))
+        .routes(routes!(routes_auth::staff_sso_start))
+        .routes(routes!(routes_auth::staff_sso_callback))
         .routes(routes!(routes_auth::refresh))
         .routes(routes!(routes_auth::sign_out))
         .routes(routes!(routes_auth::sign_out_everywhere))

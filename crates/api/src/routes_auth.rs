@@ -10,7 +10,7 @@ use crate::auth::{
     clear_session_cookies, cookie, session_cookies, Caller, ClientIp, REFRESH_COOKIE,
 };
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::wire_identity::*;
 use crate::AppState;
 
@@ -94,6 +94,56 @@ pub async fn wechat_sign_in(
         .sign_in_external("wechat", &req.code, &ip)
         .await?;
     Ok(signed_in(&app, &session, req.mode))
+}
+
+/// Staff single sign-on: redirects the browser to the identity provider.
+#[utoipa::path(get, path = "/api/v1/auth/staff/sso/start", tag = "auth",
+    responses((status = 303, description = "to the identity provider"), (status = 404, body = ErrorBody, description = "provider_not_configured")))]
+pub async fn staff_sso_start(
+    State(app): State<AppState>,
+) -> Result<(StatusCode, HeaderMap), ApiError> {
+    let url = app.identity.start_staff_sso().await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        axum::http::header::LOCATION,
+        axum::http::HeaderValue::from_str(&url).map_err(|_| ApiError::Internal)?,
+    );
+    Ok((StatusCode::SEE_OTHER, headers))
+}
+
+/// Staff single sign-on: the identity provider's redirect back. Signs the staff member in with
+/// session cookies (and answers the session; the CSRF token is in the body).
+#[utoipa::path(get, path = "/api/v1/auth/staff/sso/callback", tag = "auth",
+    params(("code" = Option<String>, Query), ("state" = Option<String>, Query), ("error" = Option<String>, Query), ("iss" = Option<String>, Query)),
+    responses((status = 200, body = SessionResponse), (status = 401, body = ErrorBody, description = "session_invalid (state), provider_refused"),
+        (status = 403, body = ErrorBody, description = "no Gatehouse role"), (status = 502, body = ErrorBody)))]
+pub async fn staff_sso_callback(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiQuery(q): ApiQuery<SsoCallbackQuery>,
+) -> Result<(HeaderMap, Json<SessionResponse>), ApiError> {
+    if let Some(error) = q.error {
+        let detail = q.error_description.unwrap_or_default();
+        return Err(IdentityError::ProviderRefused {
+            provider: "staff single sign-on",
+            message: format!("{error} {detail}").chars().take(200).collect(),
+        }
+        .into());
+    }
+    let (Some(code), Some(state)) = (q.code, q.state) else {
+        return Err(ApiError::field(
+            "code",
+            "the provider's redirect carries code and state",
+        ));
+    };
+    if code.len() > 2048 || state.len() > 256 {
+        return Err(IdentityError::SessionInvalid.into());
+    }
+    let session = app
+        .identity
+        .finish_staff_sso(&state, &code, q.iss.as_deref(), &ip)
+        .await?;
+    Ok(signed_in(&app, &session, SessionMode::Cookie))
 }
 
 /// Exchange a refresh token (body or `gh_refresh` cookie) for a new session. Each refresh

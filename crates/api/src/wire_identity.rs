@@ -303,3 +303,15 @@ pub struct FaceCallbackQuery {
 pub struct FaceCallbackResponse {
     pub state: String,
 }
+
+/// The identity provider's redirect back to Gatehouse.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SsoCallbackQuery {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    /// Set by the provider when the person or the provider refused.
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+    /// RFC 9207 issuer identification, when the provider sends it.
+    pub iss: Option<String>,
+}

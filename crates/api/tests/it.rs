@@ -34,6 +34,8 @@ mod access;
 mod face;
 #[path = "it/identity.rs"]
 mod identity;
+#[path = "it/sso.rs"]
+mod sso;
 
 struct Api {
     app: Router,

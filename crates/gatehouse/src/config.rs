@@ -74,6 +74,22 @@ pub struct AliyunFaceSettings {
     pub scene_id: String,
 }
 
+/// Staff single sign-on with an OpenID provider.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaffSsoSettings {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// This server's public `/api/v1/auth/staff/sso/callback`, as registered at the provider.
+    pub redirect_uri: String,
+    /// Scopes besides `openid`, e.g. `profile groups`.
+    #[serde(default)]
+    pub scopes: String,
+    /// The ID token claim listing the person's Gatehouse roles by name.
+    pub role_claim: String,
+}
+
 /// Face verification.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -125,6 +141,8 @@ pub struct IdentitySettings {
     /// WeChat mini-program sign-in; off when unset.
     pub wechat: Option<WeChatSettings>,
     pub face: FaceSettings,
+    /// Staff single sign-on; off when unset (the break-glass administrator still works).
+    pub staff_sso: Option<StaffSsoSettings>,
 }
 
 impl Default for IdentitySettings {
@@ -146,6 +164,7 @@ impl Default for IdentitySettings {
             alipay: None,
             wechat: None,
             face: FaceSettings::default(),
+            staff_sso: None,
         }
     }
 }

@@ -176,6 +176,19 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
             },
         )));
     }
+    if let Some(s) = &config.identity.staff_sso {
+        identity.register_staff_sso(Arc::new(gatehouse_providers::oidc::OidcClient::new(
+            gatehouse_providers::oidc::OidcConfig {
+                issuer: s.issuer.clone(),
+                client_id: s.client_id.clone(),
+                client_secret: s.client_secret.expose().to_owned(),
+                redirect_uri: s.redirect_uri.clone(),
+                scopes: s.scopes.clone(),
+                role_claim: s.role_claim.clone(),
+            },
+            clock.clone(),
+        )));
+    }
     if let Some(f) = &config.identity.face.aliyun {
         identity.register_face_provider(Arc::new(
             gatehouse_providers::aliyun_face::AliyunFaceClient::new(

@@ -16,6 +16,7 @@ pub mod phone;
 pub mod sessions;
 pub mod sms;
 pub mod staff;
+pub mod staff_sso;
 pub mod visitors;
 
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub use limits::{KeyedLimiter, Rate};
 pub use phone::{CodeSent, OtpPolicy};
 pub use sessions::{Authenticated, IssuedSession, SessionPolicy};
 pub use sms::{LocalSms, SmsMessage, SmsSender};
+pub use staff_sso::{StaffClaims, StaffSso};
 pub use visitors::{MaskedVisitor, OpenedVisitor, Profile, VisitorFields};
 
 /// `at + d`, or the end of time if that overflows.
@@ -139,6 +141,8 @@ pub struct IdentityService {
     dummy_hash: String,
     externals: external::Externals,
     face: std::sync::RwLock<Option<Arc<dyn FaceProvider>>>,
+    sso: std::sync::RwLock<Option<Arc<dyn StaffSso>>>,
+    pending_sso: staff_sso::PendingSignIns,
 }
 
 impl IdentityService {
@@ -165,6 +169,8 @@ impl IdentityService {
             dummy_hash: staff::dummy_hash(),
             externals: external::Externals::default(),
             face: std::sync::RwLock::new(None),
+            sso: std::sync::RwLock::new(None),
+            pending_sso: staff_sso::PendingSignIns::default(),
             store,
             keys,
             clock,

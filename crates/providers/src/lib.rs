@@ -10,6 +10,7 @@ pub mod alipay_fake;
 pub mod aliyun_face;
 pub mod aliyun_face_fake;
 pub mod aliyun_rpc;
+pub mod oidc;
 pub mod rsa_keys;
 pub mod wechat;
 pub mod wechat_fake;

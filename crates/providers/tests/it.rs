@@ -243,3 +243,130 @@ async fn wechat_code2session_through_the_fake() {
         "{e:?}"
     );
 }
+
+/// ID token validation refuses every token a relying party must refuse: another signer, an
+/// unknown key, another issuer or audience, a wrong nonce, an expired token, a MAC'd token.
+#[tokio::test]
+async fn id_tokens_are_validated_against_the_providers_jwks() {
+    use axum::routing::get;
+    use base64::Engine;
+    use gatehouse_providers::oidc::{OidcClient, OidcConfig};
+    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+    use rsa::traits::PublicKeyParts;
+    use serde_json::json;
+
+    let (private, public) = app_keys();
+    let key = rsa_keys::public_key(public).unwrap();
+    let b64 = |b: Vec<u8>| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let jwks = json!({"keys": [{"kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256",
+        "n": b64(key.n().to_bytes_be()), "e": b64(key.e().to_bytes_be())}]});
+    let issuer = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (i1, i2) = (issuer.clone(), issuer.clone());
+    let app = axum::Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(move || {
+                let iss = i1.lock().unwrap().clone();
+                async move {
+                    axum::Json(
+                        json!({"issuer": iss, "authorization_endpoint": format!("{iss}/auth"),
+                "token_endpoint": format!("{iss}/token"), "jwks_uri": format!("{iss}/jwks")}),
+                    )
+                }
+            }),
+        )
+        .route(
+            "/jwks",
+            get(move || {
+                let j = jwks.clone();
+                async move { axum::Json(j) }
+            }),
+        );
+    let server = FakeServer::start(app).await.unwrap();
+    let iss = server.url("");
+    *i2.lock().unwrap() = iss.clone();
+    let client = OidcClient::new(
+        OidcConfig {
+            issuer: iss.clone(),
+            client_id: "gatehouse-staff".into(),
+            client_secret: "s".into(),
+            redirect_uri: "http://127.0.0.1/cb".into(),
+            scopes: String::new(),
+            role_claim: "roles".into(),
+        },
+        Arc::new(SystemClock),
+    );
+    #[allow(clippy::disallowed_methods)]
+    let now = jiff::Timestamp::now().as_second();
+    let good = json!({"iss": iss, "aud": "gatehouse-staff", "sub": "ann", "nonce": "n1", "iat": now, "exp": now + 300, "roles": ["auditor"]});
+    let der = |pem: &str| {
+        use rsa::pkcs1::EncodeRsaPrivateKey;
+        rsa_keys::private_key(pem)
+            .unwrap()
+            .to_pkcs1_der()
+            .unwrap()
+            .as_bytes()
+            .to_vec()
+    };
+    let ours = EncodingKey::from_rsa_der(&der(private));
+    let sign = |claims: &serde_json::Value, key: &EncodingKey, kid: &str| {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(kid.into());
+        encode(&header, claims, key).unwrap()
+    };
+    let claims = client
+        .validate_id_token(&sign(&good, &ours, "k1"), "n1")
+        .await
+        .unwrap();
+    assert_eq!(claims["sub"], "ann");
+
+    let with = |k: &str, v: serde_json::Value| {
+        let mut c = good.clone();
+        c[k] = v;
+        c
+    };
+    let (other_private, _) = rsa_keys::generate_pem().unwrap();
+    let theirs = EncodingKey::from_rsa_der(&der(&other_private));
+    let refused = [
+        ("another signer", sign(&good, &theirs, "k1"), "n1"),
+        ("an unknown key", sign(&good, &ours, "k9"), "n1"),
+        (
+            "another issuer",
+            sign(&with("iss", json!("http://evil.example")), &ours, "k1"),
+            "n1",
+        ),
+        (
+            "another audience",
+            sign(&with("aud", json!("someone-else")), &ours, "k1"),
+            "n1",
+        ),
+        (
+            "several audiences without our azp",
+            sign(&with("aud", json!(["gatehouse-staff", "x"])), &ours, "k1"),
+            "n1",
+        ),
+        ("a wrong nonce", sign(&good, &ours, "k1"), "n2"),
+        (
+            "an expired token",
+            sign(&with("exp", json!(now - 3600)), &ours, "k1"),
+            "n1",
+        ),
+        (
+            "a MAC'd token",
+            encode(
+                &Header::new(Algorithm::HS256),
+                &good,
+                &EncodingKey::from_secret(b"s"),
+            )
+            .unwrap(),
+            "n1",
+        ),
+        ("garbage", "a.b.c".to_owned(), "n1"),
+    ];
+    for (what, token, nonce) in refused {
+        assert!(
+            client.validate_id_token(&token, nonce).await.is_err(),
+            "accepted {what}"
+        );
+    }
+}
