@@ -854,6 +854,12 @@ async fn openapi_document_matches_the_snapshot() {
     // Every request body field that is not optional is marked required.
     let visitor = &served["components"]["schemas"]["VisitorRequest"]["required"];
     assert_eq!(visitor, &json!(["name", "id_type", "id_number"]));
+    let frequent = &served["components"]["schemas"]["FrequentVisitorRequest"]["required"];
+    assert_eq!(
+        frequent,
+        &json!(["name", "id_type", "id_number"]),
+        "phone is optional"
+    );
     for path in [
         "/api/v1/orders",
         "/api/v1/orders/{id}/refund",
