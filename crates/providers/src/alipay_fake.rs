@@ -4,8 +4,8 @@
 //! and answers the documented JSON, signed with its own Alipay key over the exact response text.
 //! Accepts the parameters as a query string (as python-alipay-sdk sends them) or a form body.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
 use axum::routing::any;
@@ -15,6 +15,7 @@ use rsa::{RsaPrivateKey, RsaPublicKey};
 
 use crate::alipay::{verify_request, OAUTH_TOKEN};
 use crate::rsa_keys::{self, KeyError};
+use crate::OneTimeCodes;
 
 struct Inner {
     app_id: String,
@@ -22,8 +23,7 @@ struct Inner {
     alipay_private: RsaPrivateKey,
     alipay_public_pem: String,
     /// Live auth codes and the user each names.
-    codes: Mutex<HashMap<String, String>>,
-    used: Mutex<HashSet<String>>,
+    codes: OneTimeCodes,
 }
 
 /// The fake gateway's state; clone it into tests to mint auth codes.
@@ -39,8 +39,7 @@ impl FakeAlipay {
             app_public: rsa_keys::public_key(app_public_key)?,
             alipay_private: rsa_keys::private_key(&private)?,
             alipay_public_pem: public,
-            codes: Mutex::default(),
-            used: Mutex::default(),
+            codes: OneTimeCodes::default(),
         })))
     }
 
@@ -51,15 +50,7 @@ impl FakeAlipay {
 
     /// What the mini-program's `my.getAuthCode` would return for this user.
     pub fn issue_code(&self, user_id: &str) -> String {
-        let mut raw = [0u8; 16];
-        rand::rngs::OsRng.fill_bytes(&mut raw);
-        let code = hex::encode(raw);
-        self.0
-            .codes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(code.clone(), user_id.to_owned());
-        code
+        self.0.codes.issue(user_id)
     }
 
     pub fn router(&self) -> Router {
@@ -153,22 +144,7 @@ impl FakeAlipay {
             );
         }
         let code = get("code");
-        let user = {
-            let mut used = self
-                .0
-                .used
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let codes = self
-                .0
-                .codes
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            match codes.get(code) {
-                Some(user) if used.insert(code.to_owned()) => Some(user.clone()),
-                _ => None,
-            }
-        };
+        let user = self.0.codes.redeem(code).ok();
         let Some(user) = user else {
             return self.refuse(
                 "40002",

@@ -15,6 +15,54 @@ pub mod rsa_keys;
 pub mod wechat;
 pub mod wechat_fake;
 
+/// Why a fake refused a one-time auth code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeRefused {
+    Unknown,
+    Used,
+}
+
+/// The one-time auth codes a fake provider has handed out (what `my.getAuthCode` or
+/// `wx.login` return in a mini-program), each naming a user and redeemable once.
+#[derive(Default)]
+pub struct OneTimeCodes {
+    codes: std::sync::Mutex<(
+        std::collections::HashMap<String, String>,
+        std::collections::HashSet<String>,
+    )>,
+}
+
+impl OneTimeCodes {
+    /// A fresh code for `user`.
+    pub fn issue(&self, user: &str) -> String {
+        use rand::RngCore;
+        let mut raw = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let code = hex::encode(raw);
+        self.codes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0
+            .insert(code.clone(), user.to_owned());
+        code
+    }
+
+    /// The user a code names, the first time it is presented.
+    pub fn redeem(&self, code: &str) -> Result<String, CodeRefused> {
+        let mut guard = self
+            .codes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (issued, used) = &mut *guard;
+        let user = issued.get(code).ok_or(CodeRefused::Unknown)?.clone();
+        if used.insert(code.to_owned()) {
+            Ok(user)
+        } else {
+            Err(CodeRefused::Used)
+        }
+    }
+}
+
 /// A fake provider listening on a local port; stops when dropped.
 pub struct FakeServer {
     pub addr: std::net::SocketAddr,

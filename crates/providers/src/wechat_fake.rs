@@ -2,8 +2,8 @@
 //! 40125 invalid secret), the grant type, and that the code was issued and not used before
 //! (40029, 40163); answers `openid` and a fresh `session_key` as WeChat does.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::routing::get;
@@ -12,11 +12,12 @@ use base64::Engine;
 use rand::RngCore;
 use serde_json::{json, Value};
 
+use crate::{CodeRefused, OneTimeCodes};
+
 struct Inner {
     app_id: String,
     app_secret: String,
-    codes: Mutex<HashMap<String, String>>,
-    used: Mutex<HashSet<String>>,
+    codes: OneTimeCodes,
 }
 
 #[derive(Clone)]
@@ -27,22 +28,13 @@ impl FakeWeChat {
         Self(Arc::new(Inner {
             app_id: app_id.to_owned(),
             app_secret: app_secret.to_owned(),
-            codes: Mutex::default(),
-            used: Mutex::default(),
+            codes: OneTimeCodes::default(),
         }))
     }
 
     /// What `wx.login` would return in the mini-program for this user.
     pub fn issue_code(&self, openid: &str) -> String {
-        let mut raw = [0u8; 16];
-        rand::rngs::OsRng.fill_bytes(&mut raw);
-        let code = hex::encode(raw);
-        self.0
-            .codes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(code.clone(), openid.to_owned());
-        code
+        self.0.codes.issue(openid)
     }
 
     pub fn router(&self) -> Router {
@@ -68,22 +60,11 @@ async fn code2session(
         return error(40002, "invalid grant_type");
     }
     let code = get("js_code");
-    let mut used = fake
-        .0
-        .used
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let codes = fake
-        .0
-        .codes
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let Some(openid) = codes.get(code) else {
-        return error(40029, "invalid code");
+    let openid = match fake.0.codes.redeem(code) {
+        Ok(openid) => openid,
+        Err(CodeRefused::Unknown) => return error(40029, "invalid code"),
+        Err(CodeRefused::Used) => return error(40163, "code been used"),
     };
-    if !used.insert(code.to_owned()) {
-        return error(40163, "code been used");
-    }
     let mut key = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut key);
     Json(json!({
