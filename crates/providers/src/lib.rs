@@ -14,6 +14,7 @@ pub mod oidc;
 pub mod rsa_keys;
 pub mod wechat;
 pub mod wechat_fake;
+pub mod wechatpay_sign;
 
 /// Why a fake refused a one-time auth code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

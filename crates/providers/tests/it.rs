@@ -128,14 +128,18 @@ fn peers_enabled() -> bool {
     if std::env::var("GH_TEST_PEERS").as_deref() == Ok("1") {
         true
     } else {
-        eprintln!("skipped: set GH_TEST_PEERS=1 with python-alipay-sdk installed (.ci/run does)");
+        eprintln!("skipped: set GH_TEST_PEERS=1 with python-alipay-sdk and wechatpayv3 installed (.ci/run does)");
         false
     }
 }
 
 fn peer(args: &[&str], stdin: Option<&str>) -> String {
+    run_peer("alipay_peer.py", args, stdin)
+}
+
+fn run_peer(script: &str, args: &[&str], stdin: Option<&str>) -> String {
     use std::io::Write;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/alipay_peer.py");
+    let script = format!("{}/tests/peers/{script}", env!("CARGO_MANIFEST_DIR"));
     let mut child = std::process::Command::new("python3")
         .arg(script)
         // The SDK stamps requests with the local time; Alipay reads them as Beijing time.
@@ -369,4 +373,123 @@ async fn id_tokens_are_validated_against_the_providers_jwks() {
             "accepted {what}"
         );
     }
+}
+
+/// WeChat Pay v3 signing and resource encryption against the wechatpayv3 SDK: it verifies the
+/// notification signatures we make and decrypts the resources we seal, and we accept the request
+/// signatures it builds. A one-byte change fails on both sides.
+#[test]
+fn wechatpayv3_agrees_with_our_signatures_and_resource_encryption() {
+    use gatehouse_providers::wechatpay_sign as wx;
+    if !peers_enabled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (private, public) = app_keys();
+    let (private_file, public_file) = (
+        dir.path().join("private.pem"),
+        dir.path().join("public.pem"),
+    );
+    std::fs::write(&private_file, private).unwrap();
+    std::fs::write(&public_file, public).unwrap();
+    let (private_file, public_file) = (
+        private_file.to_str().unwrap(),
+        public_file.to_str().unwrap(),
+    );
+    let key = rsa_keys::private_key(private).unwrap();
+    let public_key = rsa_keys::public_key(public).unwrap();
+
+    // We sign a notification as the platform; the SDK verifies it, and refuses a changed byte.
+    let body = r#"{"id":"EV-2018022511223320873","resource_type":"encrypt-resource","event_type":"TRANSACTION.SUCCESS"}"#;
+    let signature = wx::sign_response(
+        &key,
+        1_700_000_000,
+        "5K8264ILTKCH16CQ2502SI8ZNMTM67VS",
+        body,
+    );
+    let notification = |body: &str| {
+        serde_json::json!({"timestamp": "1700000000", "nonce": "5K8264ILTKCH16CQ2502SI8ZNMTM67VS", "body": body, "signature": signature}).to_string()
+    };
+    assert_eq!(
+        run_peer(
+            "wechatpay_peer.py",
+            &["verify-notification", public_file],
+            Some(&notification(body))
+        ),
+        "valid"
+    );
+    let changed = body.replacen("TRANSACTION", "TRANSACTIOM", 1);
+    assert_eq!(
+        run_peer(
+            "wechatpay_peer.py",
+            &["verify-notification", public_file],
+            Some(&notification(&changed))
+        ),
+        "invalid"
+    );
+
+    // We seal a resource with the APIv3 key; the SDK opens it, and not with other associated data.
+    let api_v3_key = "0123456789abcdef0123456789abcdef";
+    let plaintext = r#"{"out_trade_no":"1217752501201407033233368018","amount":{"total":100}}"#;
+    let sealed = wx::encrypt_resource(
+        api_v3_key.as_bytes().try_into().unwrap(),
+        "transaction",
+        "fdasflkja484",
+        plaintext,
+    )
+    .unwrap();
+    let resource = |aad: &str| {
+        serde_json::json!({"nonce": "fdasflkja484", "ciphertext": sealed, "associated_data": aad})
+            .to_string()
+    };
+    assert_eq!(
+        run_peer(
+            "wechatpay_peer.py",
+            &["decrypt", api_v3_key],
+            Some(&resource("transaction"))
+        ),
+        plaintext
+    );
+    assert_eq!(
+        run_peer(
+            "wechatpay_peer.py",
+            &["decrypt", api_v3_key],
+            Some(&resource("transactiom"))
+        ),
+        "invalid"
+    );
+
+    // The SDK signs a merchant request; we accept it, and not a changed body.
+    let request = r#"{"appid":"wxd678efh567hg6787","mchid":"1230000109","amount":{"total":100,"currency":"CNY"}}"#;
+    let header = run_peer(
+        "wechatpay_peer.py",
+        &[
+            "sign-request",
+            private_file,
+            "POST",
+            "/v3/pay/transactions/jsapi",
+            "1230000109",
+            "SERIAL1",
+        ],
+        Some(request),
+    );
+    let parts = wx::parse_authorization(&header).unwrap();
+    assert_eq!(
+        (parts.mchid.as_str(), parts.serial_no.as_str()),
+        ("1230000109", "SERIAL1")
+    );
+    assert!(wx::verify_request(
+        &parts,
+        &public_key,
+        "POST",
+        "/v3/pay/transactions/jsapi",
+        request
+    ));
+    assert!(!wx::verify_request(
+        &parts,
+        &public_key,
+        "POST",
+        "/v3/pay/transactions/jsapi",
+        &request.replacen("100", "101", 1)
+    ));
 }
