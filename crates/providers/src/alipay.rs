@@ -43,6 +43,16 @@ pub fn verify_request(params: &BTreeMap<String, String>, key: &RsaPublicKey) -> 
         .is_some_and(|sign| rsa_keys::verify(key, &signing_string(params, &["sign"]), sign))
 }
 
+/// Signs an asynchronous notification as Alipay does (over every parameter but `sign` and
+/// `sign_type`), adding `sign` and `sign_type=RSA2`; the local provider uses it.
+pub fn sign_notification(params: &mut BTreeMap<String, String>, key: &RsaPrivateKey) {
+    params.remove("sign");
+    params.remove("sign_type");
+    let signature = rsa_keys::sign(key, &signing_string(params, &["sign", "sign_type"]));
+    params.insert("sign".into(), signature);
+    params.insert("sign_type".into(), "RSA2".into());
+}
+
 /// Checks an asynchronous notification's `sign` (over every parameter but `sign` and
 /// `sign_type`).
 pub fn verify_notification(params: &BTreeMap<String, String>, key: &RsaPublicKey) -> bool {

@@ -211,6 +211,44 @@ async fn python_alipay_sdk_talks_to_our_gateway_and_verifies_our_signatures() {
     assert_eq!(peer(&["verify-request", &key], Some(&json)), "valid");
     let tampered = json.replace("c0de", "c0df");
     assert_eq!(peer(&["verify-request", &key], Some(&tampered)), "invalid");
+
+    // Notifications: the SDK verifies one our local provider signs, and we verify one it signs.
+    let notification: std::collections::BTreeMap<String, String> = [
+        ("notify_id", "ac05099524730693a8b330c5ecf72da9786"),
+        ("notify_time", "2026-11-23 09:00:05"),
+        ("notify_type", "trade_status_sync"),
+        ("app_id", APP_ID),
+        ("out_trade_no", "o-20261123-0001"),
+        ("trade_no", "2026112322001404010000000001"),
+        ("trade_status", "TRADE_SUCCESS"),
+        ("total_amount", "60.00"),
+        ("subject", "入馆 门票"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let app_key = rsa_keys::private_key(private).unwrap();
+    let mut ours = notification.clone();
+    alipay::sign_notification(&mut ours, &app_key);
+    let json = serde_json::to_string(&ours).unwrap();
+    assert_eq!(peer(&["verify-notification", &key], Some(&json)), "valid");
+    let json = json.replace("60.00", "61.00");
+    assert_eq!(
+        peer(&["verify-notification", &key], Some(&json)),
+        "invalid",
+        "a changed amount"
+    );
+    let signed_by_sdk = peer(
+        &["sign-notification", &path(&private_file)],
+        Some(&serde_json::to_string(&notification).unwrap()),
+    );
+    let mut theirs = notification.clone();
+    theirs.insert("sign".into(), signed_by_sdk);
+    theirs.insert("sign_type".into(), "RSA2".into());
+    let app_public = rsa_keys::public_key(public).unwrap();
+    assert!(alipay::verify_notification(&theirs, &app_public));
+    theirs.insert("total_amount".into(), "0.01".into());
+    assert!(!alipay::verify_notification(&theirs, &app_public));
 }
 
 #[tokio::test]

@@ -3,6 +3,11 @@
   call-gateway GATEWAY APP_ID APP_PRIVATE_KEY_FILE ALIPAY_PUBLIC_KEY_FILE CODE
       The SDK signs an alipay.system.oauth.token request, sends it to GATEWAY (Gatehouse's fake),
       verifies the signed response, and prints the token response as JSON.
+  verify-notification ALIPAY_PUBLIC_KEY_FILE  < params.json
+      Checks an asynchronous notification with the SDK's verify() (which drops sign_type and signs
+      the sorted rest); prints "valid" or "invalid".
+  sign-notification ALIPAY_PRIVATE_KEY_FILE  < params.json
+      Signs notification parameters the way the SDK verifies them and prints the signature.
   verify-request APP_PUBLIC_KEY_FILE  < params.json
       Checks a request signed by Gatehouse the way the SDK builds the string to sign (every
       parameter but sign, sorted) and verifies it; prints "valid" or "invalid".
@@ -26,6 +31,21 @@ def main():
         sdk._gateway = gateway
         result = sdk.server_api("alipay.system.oauth.token", grant_type="authorization_code", code=code)
         print(json.dumps(result))
+    elif command == "verify-notification":
+        sdk = client("verifier", private_key_for_sdk(), open(sys.argv[2]).read())
+        params = json.load(sys.stdin)
+        sign = params.pop("sign")
+        print("valid" if sdk.verify(params, sign) else "invalid")
+    elif command == "sign-notification":
+        from Cryptodome.PublicKey import RSA
+        private = open(sys.argv[2]).read()
+        public = RSA.import_key(private).publickey().export_key().decode()
+        sdk = client("signer", private, public)
+        params = json.load(sys.stdin)
+        params.pop("sign", None)
+        params.pop("sign_type", None)
+        message = "&".join("{}={}".format(k, v) for k, v in sdk._ordered_data(params))
+        print(sdk._sign(message))
     elif command == "verify-request":
         public = open(sys.argv[2]).read()
         params = json.load(sys.stdin)
