@@ -15,6 +15,7 @@ pub mod face;
 pub mod identity;
 pub mod ledger;
 pub mod order;
+pub mod payment;
 pub mod personal;
 pub mod store;
 pub mod window;
