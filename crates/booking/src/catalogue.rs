@@ -57,7 +57,7 @@ fn validate_ticket_type(name: &str, price_fen: u32) -> Result<(), BookingError> 
 }
 
 impl BookingService {
-    fn cache(&self) -> std::sync::RwLockReadGuard<'_, Cache> {
+    pub(crate) fn cache(&self) -> std::sync::RwLockReadGuard<'_, Cache> {
         self.catalogue
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

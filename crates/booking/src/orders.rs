@@ -156,8 +156,11 @@ impl BookingService {
     /// Whether booking this slot needs a face-verification pass (so callers look passes up
     /// only then).
     pub fn requires_face_verification(&self, slot: SlotId) -> bool {
-        self.cached_slot(slot)
-            .and_then(|s| self.cached_product(s.product_id))
+        let cache = self.cache();
+        cache
+            .slots
+            .get(&slot)
+            .and_then(|s| cache.products.get(&s.product_id))
             .is_some_and(|p| p.spec.rules.face_verification_required)
     }
 

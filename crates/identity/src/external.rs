@@ -25,6 +25,22 @@ pub enum ProviderFailure {
     Unavailable(String),
 }
 
+impl ProviderFailure {
+    /// The caller-facing error for a failure of `provider`: a verifiable refusal is the
+    /// caller's (401), anything else the provider's (502, logged).
+    pub fn into_error(self, provider: &'static str) -> IdentityError {
+        match self {
+            ProviderFailure::Refused(message) => {
+                IdentityError::ProviderRefused { provider, message }
+            }
+            ProviderFailure::Unavailable(message) => {
+                tracing::warn!(provider, %message, "provider unavailable");
+                IdentityError::ProviderUnavailable { provider }
+            }
+        }
+    }
+}
+
 /// One outside identity provider.
 #[async_trait]
 pub trait ExternalIdentity: Send + Sync + 'static {
@@ -89,20 +105,18 @@ impl IdentityService {
         let name = adapter.provider();
         let subject = match adapter.subject_for_code(code).await {
             Ok(subject) => subject,
-            Err(ProviderFailure::Refused(message)) => {
-                let _ = failures.hit(ip, now);
-                self.audit(None, "sign_in_failed", &format!("{name}: {message}"))
-                    .await;
-                return Err(IdentityError::ProviderRefused {
-                    provider: name,
-                    message,
-                });
-            }
-            Err(ProviderFailure::Unavailable(message)) => {
-                tracing::warn!(provider = name, %message, "identity provider unavailable");
-                self.audit(None, "provider_unavailable", &format!("{name}: {message}"))
-                    .await;
-                return Err(IdentityError::ProviderUnavailable { provider: name });
+            Err(e) => {
+                let refused = matches!(e, ProviderFailure::Refused(_));
+                if refused {
+                    let _ = failures.hit(ip, now);
+                }
+                let action = if refused {
+                    "sign_in_failed"
+                } else {
+                    "provider_unavailable"
+                };
+                self.audit(None, action, &format!("{name}: {e}")).await;
+                return Err(e.into_error(name));
             }
         };
         let (method, display) = match name {

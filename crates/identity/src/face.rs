@@ -22,6 +22,9 @@ use crate::external::ProviderFailure;
 use crate::sessions::Authenticated;
 use crate::{IdentityError, IdentityService};
 
+/// The provider's name in errors.
+const FACE_PROVIDER: &str = "face verification";
+
 /// What the provider needs to start a verification.
 pub struct FaceStart<'a> {
     /// Our id of the verification (the provider's "outer order number").
@@ -211,7 +214,7 @@ impl IdentityService {
                 callback_token: &callback_token,
             })
             .await
-            .map_err(|e| self.face_failure(e))?;
+            .map_err(|e| e.into_error(FACE_PROVIDER))?;
         let face = FaceVerification {
             id,
             account: session.account.id,
@@ -242,21 +245,6 @@ impl IdentityService {
         Ok((face, started.certify_url))
     }
 
-    fn face_failure(&self, e: ProviderFailure) -> IdentityError {
-        match e {
-            ProviderFailure::Refused(message) => IdentityError::ProviderRefused {
-                provider: "face verification",
-                message,
-            },
-            ProviderFailure::Unavailable(message) => {
-                tracing::warn!(%message, "face verification provider unavailable");
-                IdentityError::ProviderUnavailable {
-                    provider: "face verification",
-                }
-            }
-        }
-    }
-
     /// Asks the provider for the outcome of a pending verification and records it.
     async fn settle(&self, face: FaceVerification) -> Result<FaceVerification, IdentityError> {
         if face.state != FaceState::Pending {
@@ -266,7 +254,7 @@ impl IdentityService {
             .face_provider()?
             .outcome(&face.certify_id)
             .await
-            .map_err(|e| self.face_failure(e))?;
+            .map_err(|e| e.into_error(FACE_PROVIDER))?;
         let now = self.clock.now();
         let (state, detail, valid_until) = match outcome {
             FaceOutcome::Passed { sub_code } => (

@@ -37,6 +37,16 @@ pub use sms::{LocalSms, SmsMessage, SmsSender};
 pub use staff_sso::{StaffClaims, StaffSso};
 pub use visitors::{MaskedVisitor, OpenedVisitor, Profile, VisitorFields};
 
+/// A display name: 1 to 64 characters, as catalogue text is checked.
+pub(crate) fn check_display_name(name: &str) -> Result<(), IdentityError> {
+    gatehouse_domain::catalogue::text_field("display_name", name, 1, 64).map_err(|e| match e {
+        gatehouse_domain::BookingError::Invalid { field, message } => {
+            IdentityError::Invalid { field, message }
+        }
+        _ => IdentityError::invalid("display_name", "is not valid"),
+    })
+}
+
 /// `at + d`, or the end of time if that overflows.
 pub(crate) fn later(at: jiff::Timestamp, d: jiff::SignedDuration) -> jiff::Timestamp {
     at.saturating_add(d).unwrap_or(jiff::Timestamp::MAX)
@@ -240,14 +250,7 @@ impl IdentityService {
         display_name: &str,
         roles: gatehouse_domain::access::Roles,
     ) -> Result<gatehouse_domain::account::Account, IdentityError> {
-        gatehouse_domain::catalogue::text_field("display_name", display_name, 1, 64).map_err(
-            |e| match e {
-                gatehouse_domain::BookingError::Invalid { field, message } => {
-                    IdentityError::Invalid { field, message }
-                }
-                _ => IdentityError::invalid("display_name", "is not valid"),
-            },
-        )?;
+        crate::check_display_name(display_name)?;
         self.store
             .create_account(display_name.trim(), roles, self.clock.now())
             .await

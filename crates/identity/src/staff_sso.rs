@@ -49,6 +49,9 @@ pub trait StaffSso: Send + Sync + 'static {
     ) -> Result<StaffClaims, ProviderFailure>;
 }
 
+/// The provider's name in errors.
+const SSO_PROVIDER: &str = "staff single sign-on";
+
 const PENDING_TTL: Duration = Duration::from_secs(600);
 const MAX_PENDING: usize = 10_000;
 
@@ -102,7 +105,7 @@ impl IdentityService {
         let url = sso
             .authorization_url(&state, &nonce, &pkce_challenge(&verifier))
             .await
-            .map_err(sso_failure)?;
+            .map_err(|e| e.into_error(SSO_PROVIDER))?;
         let mut pending = self
             .pending_sso
             .0
@@ -176,7 +179,7 @@ impl IdentityService {
                     &format!("single sign-on: {e}"),
                 )
                 .await;
-                return Err(sso_failure(e));
+                return Err(e.into_error(SSO_PROVIDER));
             }
         };
         let roles: Vec<Role> = claims
@@ -230,21 +233,6 @@ impl IdentityService {
         )
         .await;
         self.issue_session(account, SignInMethod::StaffSso).await
-    }
-}
-
-fn sso_failure(e: ProviderFailure) -> IdentityError {
-    match e {
-        ProviderFailure::Refused(message) => IdentityError::ProviderRefused {
-            provider: "staff single sign-on",
-            message,
-        },
-        ProviderFailure::Unavailable(message) => {
-            tracing::warn!(%message, "identity provider unavailable");
-            IdentityError::ProviderUnavailable {
-                provider: "staff single sign-on",
-            }
-        }
     }
 }
 

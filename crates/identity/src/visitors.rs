@@ -263,14 +263,7 @@ impl IdentityService {
         account: AccountId,
         display_name: &str,
     ) -> Result<Profile, IdentityError> {
-        gatehouse_domain::catalogue::text_field("display_name", display_name, 1, 64).map_err(
-            |e| match e {
-                gatehouse_domain::BookingError::Invalid { field, message } => {
-                    IdentityError::Invalid { field, message }
-                }
-                _ => IdentityError::invalid("display_name", "is not valid"),
-            },
-        )?;
+        crate::check_display_name(display_name)?;
         self.store
             .rename_account(account, display_name.trim())
             .await
