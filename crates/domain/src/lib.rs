@@ -16,7 +16,11 @@ pub mod identity;
 pub mod ledger;
 pub mod order;
 pub mod payment;
+pub mod payment_gateway;
+pub mod payment_store;
 pub mod personal;
+pub mod reconcile;
+pub mod security;
 pub mod store;
 pub mod window;
 

@@ -12,6 +12,8 @@
 //! 5. The order is no longer payable (expired or cancelled, its stock released): the charge is
 //!    recorded and refunded automatically.
 
+use jiff::Timestamp;
+
 use crate::order::{OrderId, OrderState};
 
 /// A payment provider.
@@ -49,16 +51,174 @@ pub enum PaymentState {
     Closed,
 }
 
+impl PaymentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentState::Open => "open",
+            PaymentState::Paid => "paid",
+            PaymentState::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [PaymentState::Open, PaymentState::Paid, PaymentState::Closed]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+}
+
+/// How the visitor pays: which of the provider's products the payment was created with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PaymentChannel {
+    /// WeChat Pay v3 JSAPI prepay, used by the mini-program and WeChat's browser.
+    WeChatJsapi,
+    /// Alipay `alipay.trade.create`, paid in the Alipay mini-program.
+    AlipayMiniProgram,
+    /// Alipay `alipay.trade.precreate`: a QR code the visitor scans.
+    AlipayQr,
+    /// Alipay `alipay.trade.page.pay`: the visitor's browser goes to Alipay's cashier.
+    AlipayPage,
+}
+
+impl PaymentChannel {
+    pub const ALL: [PaymentChannel; 4] = [
+        PaymentChannel::WeChatJsapi,
+        PaymentChannel::AlipayMiniProgram,
+        PaymentChannel::AlipayQr,
+        PaymentChannel::AlipayPage,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentChannel::WeChatJsapi => "wechat_jsapi",
+            PaymentChannel::AlipayMiniProgram => "alipay_mini_program",
+            PaymentChannel::AlipayQr => "alipay_qr",
+            PaymentChannel::AlipayPage => "alipay_page",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    pub fn provider(self) -> PaymentProvider {
+        match self {
+            PaymentChannel::WeChatJsapi => PaymentProvider::WeChatPay,
+            _ => PaymentProvider::Alipay,
+        }
+    }
+}
+
 /// One attempt to pay an order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment {
     pub id: PaymentId,
     pub order_id: OrderId,
     pub provider: PaymentProvider,
+    pub channel: PaymentChannel,
     pub amount_fen: u64,
     pub state: PaymentState,
     /// The provider's transaction id, once paid.
     pub provider_txn: Option<String>,
+    /// What the provider handed back at creation for the client (a prepay id, a trade number,
+    /// a QR code, a cashier URL), so asking to pay again returns the same payment.
+    pub checkout: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// Our id of a refund: the merchant refund number sent to the provider (`out_refund_no`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RefundId(pub String);
+
+/// Where a refund stands. `Requested` is written before the provider is asked, so a crash in
+/// between is retried with the same refund number (providers treat it idempotently).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundState {
+    Requested,
+    /// Accepted by the provider, money on its way.
+    Processing,
+    Succeeded,
+    /// The provider could not return the money (closed account, …): staff must act.
+    Abnormal,
+}
+
+impl RefundState {
+    pub const ALL: [RefundState; 4] = [
+        RefundState::Requested,
+        RefundState::Processing,
+        RefundState::Succeeded,
+        RefundState::Abnormal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundState::Requested => "requested",
+            RefundState::Processing => "processing",
+            RefundState::Succeeded => "succeeded",
+            RefundState::Abnormal => "abnormal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, RefundState::Succeeded | RefundState::Abnormal)
+    }
+}
+
+/// Why money goes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundCause {
+    /// The visitor refunded tickets.
+    Visitor,
+    /// Staff refunded tickets, with a reason.
+    Staff,
+    /// The payment landed after the order expired or was cancelled.
+    LatePayment,
+    /// The order had already been paid by another payment.
+    DuplicatePayment,
+}
+
+impl RefundCause {
+    pub const ALL: [RefundCause; 4] = [
+        RefundCause::Visitor,
+        RefundCause::Staff,
+        RefundCause::LatePayment,
+        RefundCause::DuplicatePayment,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundCause::Visitor => "visitor",
+            RefundCause::Staff => "staff",
+            RefundCause::LatePayment => "late_payment",
+            RefundCause::DuplicatePayment => "duplicate_payment",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// Money going back to a visitor through the provider that took it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refund {
+    pub id: RefundId,
+    pub order_id: OrderId,
+    pub payment_id: PaymentId,
+    pub provider: PaymentProvider,
+    pub amount_fen: u64,
+    pub cause: RefundCause,
+    /// Staff's reason, or a fixed description; no personal data.
+    pub reason: String,
+    pub state: RefundState,
+    /// The provider's refund id, once accepted.
+    pub provider_refund_id: Option<String>,
+    pub created_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
 }
 
 /// What a provider says was paid.
@@ -124,11 +284,47 @@ pub fn decide_paid(
     }
 }
 
-/// One line of an order's money ledger. Lines are only ever appended.
+/// One line of an order's money ledger. Lines are only ever appended. A refund is written
+/// when it is decided (with its refund record), so money promised back can never be promised
+/// twice, whatever the provider later says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Movement {
     Charge { payment: PaymentId, amount_fen: u64 },
     Refund { payment: PaymentId, amount_fen: u64 },
+}
+
+impl Movement {
+    pub fn payment(&self) -> &PaymentId {
+        match self {
+            Movement::Charge { payment, .. } | Movement::Refund { payment, .. } => payment,
+        }
+    }
+
+    pub fn amount_fen(&self) -> u64 {
+        match self {
+            Movement::Charge { amount_fen, .. } | Movement::Refund { amount_fen, .. } => {
+                *amount_fen
+            }
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Movement::Charge { .. } => "charge",
+            Movement::Refund { .. } => "refund",
+        }
+    }
+}
+
+/// A movement as stored: which order, when, and the provider reference it matches in the bill
+/// (the provider's transaction id for a charge, our refund number for a refund).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoneyLine {
+    pub order_id: OrderId,
+    pub provider: PaymentProvider,
+    pub movement: Movement,
+    pub reference: String,
+    pub at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -182,6 +378,9 @@ mod tests {
             id: PaymentId(id.into()),
             order_id: OrderId("o1".into()),
             provider: PaymentProvider::WeChatPay,
+            channel: PaymentChannel::WeChatJsapi,
+            checkout: None,
+            created_at: Timestamp::UNIX_EPOCH,
             amount_fen: amount,
             state: if txn.is_some() {
                 PaymentState::Paid

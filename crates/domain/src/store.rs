@@ -11,6 +11,7 @@ use crate::catalogue::{
     TicketTypeId,
 };
 use crate::order::{AccountId, Order, OrderEvent, OrderId, OrderState, TicketId, TicketState};
+use crate::payment::{Movement, Payment, PaymentId, Refund, RefundId, RefundState};
 use crate::personal::BlindIndex;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,6 +73,39 @@ pub enum LedgerWrite {
         order_limit: u16,
     },
     Transition(OrderTransition),
+    Money(MoneyWrite),
+}
+
+/// A change to the money records, committed with the order change it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoneyWrite {
+    OpenPayment(Payment),
+    /// Marks a payment paid by `provider_txn`; `Conflict` unless it was open or closed and had
+    /// no transaction yet (so one payment is never applied twice).
+    PaymentPaid {
+        payment: PaymentId,
+        provider_txn: String,
+    },
+    /// Closes an open payment; `Conflict` if it is no longer open.
+    PaymentClosed {
+        payment: PaymentId,
+    },
+    /// Appends one line to the order's money ledger.
+    Line {
+        order_id: OrderId,
+        movement: Movement,
+        reference: String,
+        at: Timestamp,
+    },
+    OpenRefund(Refund),
+    /// Moves a refund on, only if it is still in `from`; `Conflict` otherwise.
+    RefundMoved {
+        refund: RefundId,
+        from: RefundState,
+        to: RefundState,
+        provider_refund_id: Option<String>,
+        at: Timestamp,
+    },
 }
 
 #[async_trait]

@@ -11,8 +11,11 @@
 mod sql;
 #[macro_use]
 mod sql_accounts;
+#[macro_use]
+mod sql_payments;
 pub mod postgres;
 mod rows;
+mod rows_payments;
 pub mod sqlite;
 
 pub use postgres::PgStore;

@@ -87,3 +87,5 @@ impl_account_store!(
     PgStore,
     sessions_by_tokens: concat!("SELECT ", session_cols!(), " FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash IN (SELECT decode(v, 'hex') FROM jsonb_array_elements_text($1::jsonb) AS v) AND s.revoked_at IS NULL AND s.expires_at > $2")
 );
+
+impl_payment_store!(PgStore, sqlx::Postgres);

@@ -496,6 +496,9 @@ pub fn map_err(e: sqlx::Error) -> StoreError {
                 } else {
                     constraint
                 })
+            } else if msg.starts_with("money ledger:") {
+                // Raised by the money ledger's own triggers (append-only, refunds bounded).
+                StoreError::Conflict(msg)
             } else if db.is_foreign_key_violation() {
                 StoreError::InUse("record")
             } else {

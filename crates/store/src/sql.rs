@@ -209,6 +209,7 @@ macro_rules! impl_sql_store {
                         }
                         Self::insert_event(tx, &t.order_id, &t.event).await?;
                     }
+                    LedgerWrite::Money(m) => Self::write_money(tx, m).await?,
                 }
                 Ok(())
             }

@@ -112,3 +112,5 @@ impl_account_store!(
     SqliteStore,
     sessions_by_tokens: concat!("SELECT ", session_cols!(), " FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash IN (SELECT unhex(value) FROM json_each($1)) AND s.revoked_at IS NULL AND s.expires_at > $2")
 );
+
+impl_payment_store!(SqliteStore, sqlx::Sqlite);

@@ -15,14 +15,16 @@ use std::sync::Arc;
 
 use conformance::Stores;
 use gatehouse_domain::account::AccountStore;
+use gatehouse_domain::payment_store::PaymentStore;
 use gatehouse_domain::store::Store;
 use gatehouse_store::{PgStore, SqliteDurability, SqliteStore};
 
-fn both<S: Store + AccountStore>(s: S) -> Stores {
+fn both<S: Store + AccountStore + PaymentStore>(s: S) -> Stores {
     let s = Arc::new(s);
     Stores {
         store: s.clone(),
-        accounts: s,
+        accounts: s.clone(),
+        payments: s,
     }
 }
 
@@ -94,6 +96,11 @@ on_both!(
     concurrent_writers_cannot_oversell,
     idempotency_keys_are_unique_per_account,
     in_use_records_cannot_be_deleted,
+    payments_are_paid_once_and_closed_only_when_open,
+    the_money_ledger_is_append_only_and_refunds_are_bounded,
+    refunds_move_on_only_from_the_state_they_were_in,
+    open_payments_of_due_orders_are_found,
+    security_events_and_reconciliations_round_trip,
 );
 
 /// A database made by the booking core's schema (migration 1) with an account, its token and an

@@ -2,7 +2,9 @@
 //! The identity port's part is in [`accounts`].
 
 pub mod accounts;
+pub mod payments;
 pub use accounts::*;
+pub use payments::*;
 
 use std::sync::Arc;
 
@@ -15,6 +17,7 @@ use gatehouse_domain::identity::IdKind;
 use gatehouse_domain::order::{
     AccountId, Order, OrderEvent, OrderId, OrderState, Ticket, TicketId, TicketState,
 };
+use gatehouse_domain::payment_store::PaymentStore;
 use gatehouse_domain::personal::{BlindIndex, Sealed};
 use gatehouse_domain::store::{LedgerWrite, OrderTransition, Store, StoreError};
 use jiff::civil::{date, time, Date};
@@ -29,6 +32,7 @@ fn at(s: i64) -> Timestamp {
 pub struct Stores {
     pub store: Arc<dyn Store>,
     pub accounts: Arc<dyn AccountStore>,
+    pub payments: Arc<dyn PaymentStore>,
 }
 
 fn visitor() -> Roles {
