@@ -176,6 +176,8 @@ pub mod perm {
         IntelManage,
         AuditRead,
         SmsOutboxRead,
+        PaymentsReconcile,
+        SecurityEventsRead,
     );
 }
 

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use gatehouse_domain::BookingError;
 use gatehouse_identity::IdentityError;
+use gatehouse_payments::PaymentError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -62,6 +63,53 @@ pub enum ApiError {
     HeadersTooLarge,
     #[error("internal error")]
     Internal,
+    #[error(transparent)]
+    Payment(gatehouse_payments::PaymentError),
+}
+
+impl From<PaymentError> for ApiError {
+    fn from(e: PaymentError) -> Self {
+        match e {
+            // Booking's own errors keep their one mapping.
+            PaymentError::Booking(b) => ApiError::Domain(b),
+            other => ApiError::Payment(other),
+        }
+    }
+}
+
+fn payment_status(e: &PaymentError) -> (StatusCode, &'static str, Option<String>) {
+    use gatehouse_domain::payment_gateway::{GatewayError, NotificationRefused};
+    match e {
+        PaymentError::Booking(b) => (status_of(b), b.code(), b.field()),
+        PaymentError::NothingToPay => (StatusCode::CONFLICT, "nothing_to_pay", None),
+        PaymentError::ProviderNotConfigured { .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "provider_not_configured",
+            Some("channel".into()),
+        ),
+        PaymentError::Provider(GatewayError::Refused { .. }) => {
+            (StatusCode::BAD_GATEWAY, "provider_refused", None)
+        }
+        PaymentError::Provider(GatewayError::Unavailable { .. }) => {
+            (StatusCode::BAD_GATEWAY, "provider_unavailable", None)
+        }
+        PaymentError::Notification(NotificationRefused::Forged) => {
+            (StatusCode::UNAUTHORIZED, "notification_forged", None)
+        }
+        PaymentError::Notification(NotificationRefused::Stale) => {
+            (StatusCode::BAD_REQUEST, "notification_stale", None)
+        }
+        PaymentError::Notification(NotificationRefused::Malformed(_)) => {
+            (StatusCode::BAD_REQUEST, "notification_malformed", None)
+        }
+        PaymentError::Mismatch(_) => (StatusCode::BAD_REQUEST, "payment_mismatch", None),
+        PaymentError::Refund(_) => (StatusCode::CONFLICT, "refund_refused", None),
+        PaymentError::Invalid { field, .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Some(field.clone()),
+        ),
+    }
 }
 
 impl ApiError {
@@ -194,6 +242,12 @@ impl IntoResponse for ApiError {
             ApiError::Internal => {
                 body.code = "internal";
                 StatusCode::INTERNAL_SERVER_ERROR
+            }
+            ApiError::Payment(e) => {
+                let (status, code, field) = payment_status(e);
+                body.code = code;
+                body.field = field;
+                status
             }
         };
         let mut response = (status, Json(body)).into_response();

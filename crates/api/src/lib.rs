@@ -13,9 +13,11 @@ mod routes_auth;
 mod routes_face;
 mod routes_me;
 mod routes_orders;
+mod routes_payments;
 mod routes_public;
 pub mod wire;
 pub mod wire_identity;
+pub mod wire_payments;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -29,6 +31,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use gatehouse_booking::BookingService;
 use gatehouse_identity::IdentityService;
+use gatehouse_payments::PaymentService;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -46,6 +49,7 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 pub struct AppState {
     pub service: Arc<BookingService>,
     pub identity: Arc<IdentityService>,
+    pub payments: Arc<PaymentService>,
 }
 
 #[derive(OpenApi)]
@@ -53,7 +57,7 @@ pub struct AppState {
     info(title = "Gatehouse", description = "Timed, real-name museum booking with its own risk control."),
     modifiers(&BearerAuth),
     components(schemas(error::ErrorBody)),
-    tags((name = "catalogue", description = "Products, slots and availability"), (name = "orders", description = "Booking, cancelling and refunding"), (name = "auth", description = "Sign-in and sessions"), (name = "me", description = "The visitor's profile and frequent visitors"), (name = "face", description = "Face verification with consent"), (name = "admin", description = "Staff operations"))
+    tags((name = "catalogue", description = "Products, slots and availability"), (name = "orders", description = "Booking, cancelling and refunding"), (name = "auth", description = "Sign-in and sessions"), (name = "me", description = "The visitor's profile and frequent visitors"), (name = "face", description = "Face verification with consent"), (name = "payments", description = "Paying, provider notifications, money ledgers and reconciliation"), (name = "admin", description = "Staff operations"))
 )]
 struct ApiDoc;
 
@@ -132,6 +136,16 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes_admin::get_order))
         .routes(routes!(routes_admin::cancel_order))
         .routes(routes!(routes_admin::refund))
+        .routes(routes!(routes_payments::pay))
+        .routes(routes!(routes_payments::order_money))
+        .routes(routes!(routes_payments::notify_wechat_pay))
+        .routes(routes!(routes_payments::notify_alipay))
+        .routes(routes!(routes_payments::admin_order_money))
+        .routes(routes!(
+            routes_payments::reconciliation,
+            routes_payments::run_reconciliation
+        ))
+        .routes(routes!(routes_payments::security_events))
 }
 
 /// The OpenAPI document of every route.

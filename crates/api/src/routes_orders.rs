@@ -204,7 +204,7 @@ pub(crate) async fn refund_order(
     }
     let ids: Vec<TicketId> = req.ticket_ids.into_iter().map(TicketId).collect();
     Ok(Json(
-        app.service
+        app.payments
             .refund_tickets(account, &OrderId(id), &ids, req.reason.as_deref())
             .await?
             .into(),

@@ -34,6 +34,8 @@ mod access;
 mod face;
 #[path = "it/identity.rs"]
 mod identity;
+#[path = "it/payments.rs"]
+mod payments;
 #[path = "it/sso.rs"]
 mod sso;
 
@@ -41,6 +43,10 @@ struct Api {
     app: Router,
     clock: Arc<ManualClock>,
     identity: Arc<IdentityService>,
+    /// The local WeChat Pay the payment routes talk to (notifications are not sent: tests post
+    /// them through the router).
+    wechat: gatehouse_providers::wechatpay_fake::FakeWeChatPay,
+    _wechat_server: gatehouse_providers::FakeServer,
     admin: String,
     visitor: String,
     /// A second visitor (another person's account).
@@ -116,15 +122,40 @@ async fn api() -> Api {
         Arc::new(LocalSms::default()),
         IdentityConfig::default(),
     );
-    let service = BookingService::start(store, keys, clock.clone(), BookingConfig::default())
+    let service =
+        BookingService::start(store.clone(), keys, clock.clone(), BookingConfig::default())
+            .await
+            .unwrap();
+    let wechat = gatehouse_providers::wechatpay_fake::FakeWeChatPay::new(
+        gatehouse_providers::wechatpay_fake::FakeWeChatPayKeys::generate().unwrap(),
+        clock.clone(),
+    )
+    .unwrap();
+    wechat.set_delivery(gatehouse_providers::courier::Delivery::Silent);
+    let wechat_server = gatehouse_providers::FakeServer::start(wechat.router())
         .await
         .unwrap();
+    wechat.set_base_url(&wechat_server.url(""));
+    let gateway = gatehouse_providers::wechatpay::WeChatPayClient::new(
+        &wechat
+            .keys()
+            .client_config(&wechat_server.url(""), "http://127.0.0.1:9/notify"),
+        clock.clone(),
+    )
+    .unwrap();
+    let payments = gatehouse_payments::PaymentService::new(
+        service.clone(),
+        store,
+        vec![Arc::new(gateway)],
+        gatehouse_payments::PaymentConfig::default(),
+    );
     let admin = session(&identity, "staff", &[Role::Administrator]).await;
     let visitor = session(&identity, "visitor", &[Role::Visitor]).await;
     let other = session(&identity, "other", &[Role::Visitor]).await;
     let app = router(AppState {
         service,
         identity: identity.clone(),
+        payments,
     });
     let (s, p) = call(
         &app,
@@ -166,6 +197,8 @@ async fn api() -> Api {
         app,
         clock,
         identity,
+        wechat,
+        _wechat_server: wechat_server,
         admin,
         visitor,
         other,

@@ -3,8 +3,9 @@
 //! acknowledged before its transaction committed, and under a rush one commit carries hundreds
 //! of bookings instead of one.
 //!
-//! If a batch fails (a constraint refused one write), each write is retried alone so that only
-//! the offending one fails.
+//! A caller's unit is one or more writes that commit together (an order confirmed with its
+//! payment and charge). If a batch fails (a constraint refused one write), each unit is retried
+//! alone so that only the offending one fails.
 //!
 //! The committer runs on a thread of its own with its own small runtime. A commit is a series
 //! of round trips to the database; on the shared runtime every round trip would queue behind
@@ -20,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 pub const MAX_BATCH: usize = 512;
 
 struct Job {
-    write: LedgerWrite,
+    unit: Vec<LedgerWrite>,
     done: oneshot::Sender<Result<(), StoreError>>,
 }
 
@@ -45,9 +46,14 @@ impl Committer {
 
     /// Queues a write and waits until it committed (or failed).
     pub async fn commit(&self, write: LedgerWrite) -> Result<(), StoreError> {
+        self.commit_all(vec![write]).await
+    }
+
+    /// Queues writes that commit together or not at all, and waits until they did (or failed).
+    pub async fn commit_all(&self, unit: Vec<LedgerWrite>) -> Result<(), StoreError> {
         let (done, answer) = oneshot::channel();
         self.tx
-            .send(Job { write, done })
+            .send(Job { unit, done })
             .await
             .map_err(|_| StoreError::Backend("committer stopped".into()))?;
         answer
@@ -57,17 +63,24 @@ impl Committer {
 }
 
 async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
-    let mut writes = Vec::with_capacity(MAX_BATCH);
+    let mut writes: Vec<LedgerWrite> = Vec::with_capacity(MAX_BATCH);
+    // Each unit's place in `writes`: the writes are moved in, never copied.
+    let mut units: Vec<std::ops::Range<usize>> = Vec::with_capacity(MAX_BATCH);
     let mut waiters = Vec::with_capacity(MAX_BATCH);
+    let take = |job: Job,
+                writes: &mut Vec<LedgerWrite>,
+                units: &mut Vec<std::ops::Range<usize>>,
+                waiters: &mut Vec<oneshot::Sender<Result<(), StoreError>>>| {
+        let start = writes.len();
+        writes.extend(job.unit);
+        units.push(start..writes.len());
+        waiters.push(job.done);
+    };
     while let Some(first) = rx.recv().await {
-        writes.push(first.write);
-        waiters.push(first.done);
+        take(first, &mut writes, &mut units, &mut waiters);
         while writes.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(job) => {
-                    writes.push(job.write);
-                    waiters.push(job.done);
-                }
+                Ok(job) => take(job, &mut writes, &mut units, &mut waiters),
                 Err(_) => break,
             }
         }
@@ -85,18 +98,19 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
                     let _ = done.send(Ok(()));
                 }
             }
-            Err(e) if writes.len() == 1 => {
+            Err(e) if units.len() == 1 => {
                 for done in waiters.drain(..) {
                     let _ = done.send(Err(e.clone()));
                 }
             }
             Err(e) => {
-                tracing::debug!(batch = writes.len(), error = %e, "batch refused; committing its writes one by one");
-                for (write, done) in writes.iter().zip(waiters.drain(..)) {
-                    let _ = done.send(store.apply(std::slice::from_ref(write)).await);
+                tracing::debug!(batch = writes.len(), error = %e, "batch refused; committing its units one by one");
+                for (unit, done) in units.iter().zip(waiters.drain(..)) {
+                    let _ = done.send(store.apply(writes.get(unit.clone()).unwrap_or(&[])).await);
                 }
             }
         }
         writes.clear();
+        units.clear();
     }
 }

@@ -14,6 +14,7 @@ mod catalogue;
 mod committer;
 mod orders;
 mod seed;
+mod settle;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 

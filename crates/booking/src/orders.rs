@@ -73,7 +73,9 @@ struct ValidVisitor {
 }
 
 impl BookingService {
-    fn order_lock(&self, id: &OrderId) -> &tokio::sync::Mutex<()> {
+    /// The lock that serialises changes to one order; hold it from reading the order to
+    /// committing its change.
+    pub fn order_lock(&self, id: &OrderId) -> &tokio::sync::Mutex<()> {
         let h = id.0.bytes().fold(0usize, |h, b| {
             h.wrapping_mul(31).wrapping_add(usize::from(b))
         });
@@ -363,7 +365,7 @@ impl BookingService {
     }
 
     /// A slot from the cache, or from the store for past days the cache no longer holds.
-    async fn slot_of(&self, id: SlotId) -> Result<Option<Slot>, BookingError> {
+    pub(crate) async fn slot_of(&self, id: SlotId) -> Result<Option<Slot>, BookingError> {
         match self.cached_slot(id) {
             Some(s) => Ok(Some(s)),
             None => self
@@ -374,7 +376,7 @@ impl BookingService {
         }
     }
 
-    async fn load_details(&self, order: Order) -> Result<OrderDetails, BookingError> {
+    pub(crate) async fn load_details(&self, order: Order) -> Result<OrderDetails, BookingError> {
         let slot = self.slot_of(order.slot_id).await?;
         let product = match self.cached_product(order.product_id) {
             Some(p) => p,
@@ -390,7 +392,7 @@ impl BookingService {
 
     /// An order of `account`, or any order for staff holding `staff_permission`. Someone else's
     /// order is "not found", exactly like an id that does not exist.
-    async fn owned_order(
+    pub async fn owned_order(
         &self,
         account: &Account,
         id: &OrderId,
@@ -445,6 +447,20 @@ impl BookingService {
         new_state: TicketState,
         note: String,
     ) -> Result<(), BookingError> {
+        self.transition_with(order, to, tickets, new_state, note, Vec::new())
+            .await
+    }
+
+    /// [`Self::transition`], committing `money` writes in the same transaction.
+    pub(crate) async fn transition_with(
+        &self,
+        order: &Order,
+        to: OrderState,
+        tickets: &[usize],
+        new_state: TicketState,
+        note: String,
+        money: Vec<LedgerWrite>,
+    ) -> Result<(), BookingError> {
         let moving: Vec<&Ticket> = tickets
             .iter()
             .filter_map(|i| order.tickets.get(*i))
@@ -464,16 +480,16 @@ impl BookingService {
                 note,
             },
         };
-        self.committer
-            .commit(LedgerWrite::Transition(t))
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => BookingError::InvalidState {
-                    state: "changed",
-                    action: "changed now; reload it",
-                },
-                other => self.store_error(other),
-            })?;
+        let mut unit = Vec::with_capacity(1 + money.len());
+        unit.push(LedgerWrite::Transition(t));
+        unit.extend(money);
+        self.committer.commit_all(unit).await.map_err(|e| match e {
+            StoreError::Conflict(_) => BookingError::InvalidState {
+                state: "changed",
+                action: "changed now; reload it",
+            },
+            other => self.store_error(other),
+        })?;
         self.ledger().release(&Release {
             slot: order.slot_id,
             day: order.day,
@@ -510,32 +526,6 @@ impl BookingService {
             note.into(),
         )
         .await?;
-        self.get_order(account, id).await
-    }
-
-    /// Refunds some tickets of a confirmed order before its slot starts; their stock returns.
-    pub async fn refund_tickets(
-        &self,
-        account: &Account,
-        id: &OrderId,
-        ticket_ids: &[TicketId],
-        reason: Option<&str>,
-    ) -> Result<OrderDetails, BookingError> {
-        let _guard = self.order_lock(id).lock().await;
-        let order = self
-            .owned_order(account, id, Permission::OrdersManage)
-            .await?;
-        let slot = self
-            .slot_of(order.slot_id)
-            .await?
-            .ok_or(BookingError::RefundClosed)?;
-        let (picked, end) = order.plan_refund(ticket_ids, self.clock.now(), slot.starts_at)?;
-        let note = match reason {
-            Some(r) => format!("{} ticket(s) refunded: {r}", picked.len()),
-            None => format!("{} ticket(s) refunded", picked.len()),
-        };
-        self.transition(&order, end, &picked, TicketState::Refunded, note)
-            .await?;
         self.get_order(account, id).await
     }
 

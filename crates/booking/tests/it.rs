@@ -27,6 +27,14 @@ use gatehouse_store::{SqliteDurability, SqliteStore};
 use jiff::civil::{date, time};
 use jiff::{SignedDuration, Timestamp};
 
+/// Free tickets move no money.
+fn no_money(
+    _: &gatehouse_domain::order::Order,
+    _: &[&gatehouse_domain::order::Ticket],
+) -> Result<Vec<gatehouse_domain::store::LedgerWrite>, BookingError> {
+    Ok(Vec::new())
+}
+
 struct World {
     service: Arc<BookingService>,
     store: Arc<dyn Store>,
@@ -308,7 +316,13 @@ async fn cancel_and_refund_return_stock_and_keep_history() {
     let first = free.tickets[0].ticket.id.clone();
     let partly = w
         .service
-        .refund_tickets(&a, &free.order.id, std::slice::from_ref(&first), None)
+        .refund_tickets(
+            &a,
+            &free.order.id,
+            std::slice::from_ref(&first),
+            None,
+            no_money,
+        )
         .await
         .unwrap();
     assert_eq!(partly.order.state, OrderState::Confirmed);
@@ -316,7 +330,7 @@ async fn cancel_and_refund_return_stock_and_keep_history() {
     assert_eq!(w.service.slot_availability(w.slot.id).unwrap().remaining, 1);
     let twice = w
         .service
-        .refund_tickets(&a, &free.order.id, &[first], None)
+        .refund_tickets(&a, &free.order.id, &[first], None, no_money)
         .await
         .unwrap_err();
     assert_eq!(twice.field().as_deref(), Some("ticket_ids[0]"));
@@ -327,7 +341,7 @@ async fn cancel_and_refund_return_stock_and_keep_history() {
     w.clock.set("2026-11-25T01:00:00Z".parse().unwrap());
     assert_eq!(
         w.service
-            .refund_tickets(&a, &free.order.id, &rest, None)
+            .refund_tickets(&a, &free.order.id, &rest, None, no_money)
             .await
             .unwrap_err(),
         BookingError::RefundClosed
@@ -335,7 +349,7 @@ async fn cancel_and_refund_return_stock_and_keep_history() {
     w.clock.set("2026-11-25T00:59:00Z".parse().unwrap());
     let all = w
         .service
-        .refund_tickets(&a, &free.order.id, &rest, Some("plans changed"))
+        .refund_tickets(&a, &free.order.id, &rest, Some("plans changed"), no_money)
         .await
         .unwrap();
     assert_eq!(all.order.state, OrderState::Refunded);

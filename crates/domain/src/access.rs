@@ -16,10 +16,12 @@ pub enum Role {
     CustomerSupport,
     SecurityAnalyst,
     Auditor,
+    /// Reads the money side: reconciliation reports.
+    Finance,
 }
 
 impl Role {
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::Visitor,
         Role::Administrator,
         Role::CatalogueOperator,
@@ -27,6 +29,7 @@ impl Role {
         Role::CustomerSupport,
         Role::SecurityAnalyst,
         Role::Auditor,
+        Role::Finance,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +41,7 @@ impl Role {
             Role::CustomerSupport => "customer_support",
             Role::SecurityAnalyst => "security_analyst",
             Role::Auditor => "auditor",
+            Role::Finance => "finance",
         }
     }
 
@@ -66,12 +70,21 @@ impl Role {
                 IntelManage,
                 AuditRead,
                 SmsOutboxRead,
+                PaymentsReconcile,
+                SecurityEventsRead,
             ],
             Role::CatalogueOperator => &[CatalogueManage],
             Role::GateStaff => &[CheckIn],
             Role::CustomerSupport => &[OrdersRead, OrdersManage],
-            Role::SecurityAnalyst => &[AccountsLock, RiskManage, FirewallManage, IntelManage],
+            Role::SecurityAnalyst => &[
+                AccountsLock,
+                RiskManage,
+                FirewallManage,
+                IntelManage,
+                SecurityEventsRead,
+            ],
             Role::Auditor => &[AuditRead],
+            Role::Finance => &[PaymentsReconcile],
         }
     }
 }
@@ -100,10 +113,14 @@ pub enum Permission {
     AuditRead,
     /// Reading the local SMS provider's outbox (demo and tests only).
     SmsOutboxRead,
+    /// Running and reading the daily reconciliation of the providers' bills.
+    PaymentsReconcile,
+    /// Reading security events (forged notifications, tampered amounts…).
+    SecurityEventsRead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 14] = [
         Permission::SelfService,
         Permission::CatalogueManage,
         Permission::OrdersRead,
@@ -116,6 +133,8 @@ impl Permission {
         Permission::IntelManage,
         Permission::AuditRead,
         Permission::SmsOutboxRead,
+        Permission::PaymentsReconcile,
+        Permission::SecurityEventsRead,
     ];
 
     /// The name routes declare in the OpenAPI document (as the bearer scheme's scope).
@@ -133,6 +152,8 @@ impl Permission {
             Permission::IntelManage => "intel_manage",
             Permission::AuditRead => "audit_read",
             Permission::SmsOutboxRead => "sms_outbox_read",
+            Permission::PaymentsReconcile => "payments_reconcile",
+            Permission::SecurityEventsRead => "security_events_read",
         }
     }
 

@@ -233,6 +233,7 @@ pub struct Config {
     /// Log filter, e.g. `info` or `gatehouse=debug,info`.
     pub log: String,
     pub identity: IdentitySettings,
+    pub payments: crate::payments_setup::PaymentSettings,
 }
 
 impl Default for Config {
@@ -252,6 +253,7 @@ impl Default for Config {
             housekeeping_interval_ms: 1000,
             log: "info".into(),
             identity: IdentitySettings::default(),
+            payments: crate::payments_setup::PaymentSettings::default(),
         }
     }
 }

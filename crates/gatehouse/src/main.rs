@@ -2,6 +2,8 @@
 //! and runs one command. No logic lives here.
 
 mod config;
+mod fake_provider;
+mod payments_setup;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,9 +14,11 @@ use clap::{Parser, Subcommand};
 use gatehouse_booking::{BookingConfig, BookingService};
 use gatehouse_domain::access::Roles;
 use gatehouse_domain::account::{AccountStore, SignInMethod};
+use gatehouse_domain::payment_store::PaymentStore;
 use gatehouse_domain::store::Store;
 use gatehouse_domain::SystemClock;
 use gatehouse_identity::{IdentityService, LocalSms};
+use gatehouse_payments::PaymentService;
 use gatehouse_privacy::Keyring;
 use gatehouse_store::{PgStore, SqliteDurability, SqliteStore};
 
@@ -55,6 +59,12 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Run a local payment provider (for the demo, tests and benchmarks): it checks and signs
+    /// exactly as the provider documents, with its own generated keys.
+    FakeProvider {
+        #[command(subcommand)]
+        provider: fake_provider::FakeProvider,
+    },
 }
 
 #[derive(Subcommand)]
@@ -86,6 +96,7 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(admin(Config::load(cli.config.as_deref())?, task))
         }
         Command::Bench { bench } => runtime.block_on(gatehouse_bench::run(bench)),
+        Command::FakeProvider { provider } => runtime.block_on(fake_provider::run(provider)),
         Command::Openapi => {
             let doc = serde_json::to_string_pretty(&gatehouse_api::openapi())?;
             #[allow(clippy::print_stdout)]
@@ -110,18 +121,22 @@ fn init_logging(filter: &str) {
 struct Services {
     booking: Arc<BookingService>,
     identity: Arc<IdentityService>,
+    payment_store: Arc<dyn PaymentStore>,
+    clock: Arc<dyn gatehouse_domain::Clock>,
 }
 
-fn both<S: Store + AccountStore>(s: S) -> (Arc<dyn Store>, Arc<dyn AccountStore>) {
+type Ports = (Arc<dyn Store>, Arc<dyn AccountStore>, Arc<dyn PaymentStore>);
+
+fn ports<S: Store + AccountStore + PaymentStore>(s: S) -> Ports {
     let s = Arc::new(s);
-    (s.clone(), s)
+    (s.clone(), s.clone(), s)
 }
 
 async fn open(config: &Config) -> anyhow::Result<Services> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let (store, accounts) = match &config.database.url {
-        Some(url) => both(
+    let (store, accounts, payment_store) = match &config.database.url {
+        Some(url) => ports(
             PgStore::connect(url.expose(), config.database.pg_schema.as_deref())
                 .await
                 .context("connecting to PostgreSQL")?,
@@ -133,7 +148,7 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
                 .parse()
                 .map_err(anyhow::Error::msg)?;
             let path = config.data_dir.join("gatehouse.db");
-            both(
+            ports(
                 SqliteStore::open(&path, durability)
                     .await
                     .with_context(|| format!("opening {}", path.display()))?,
@@ -202,8 +217,14 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
             ),
         ));
     }
-    let booking = BookingService::start(store, keys, clock, BookingConfig { museum_tz }).await?;
-    Ok(Services { booking, identity })
+    let booking =
+        BookingService::start(store, keys, clock.clone(), BookingConfig { museum_tz }).await?;
+    Ok(Services {
+        booking,
+        identity,
+        payment_store,
+        clock,
+    })
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -211,24 +232,41 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let Services {
         booking: service,
         identity,
+        payment_store,
+        clock,
     } = open(&config).await?;
     if config.demo_catalogue {
         let created = service.seed_demo().await?;
         tracing::info!(slots_created = created, "demo catalogue loaded");
     }
-    service.spawn_housekeeping(Duration::from_millis(
-        config.housekeeping_interval_ms.max(10),
-    ));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
+    // Notification URLs need the address the server listens on, so providers come after the bind.
+    let gateways = config.payments.gateways(addr, clock).await?;
+    let payments = PaymentService::new(
+        service.clone(),
+        payment_store,
+        gateways.gateways,
+        config.payments.service_config()?,
+    );
+    // Payment housekeeping runs the booking service's too (holds expire after their payments
+    // were queried).
+    payments.spawn_housekeeping(Duration::from_millis(
+        config.housekeeping_interval_ms.max(10),
+    ));
+    let _fakes = gateways.fakes;
     #[allow(clippy::print_stdout)]
     {
         println!("Gatehouse listening on http://{addr}");
     }
     tracing::info!(%addr, database = if config.database.url.is_some() { "postgresql" } else { "sqlite" }, "serving");
-    let app = gatehouse_api::router(gatehouse_api::AppState { service, identity });
+    let app = gatehouse_api::router(gatehouse_api::AppState {
+        service,
+        identity,
+        payments,
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

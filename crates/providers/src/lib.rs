@@ -10,11 +10,15 @@ pub mod alipay_fake;
 pub mod aliyun_face;
 pub mod aliyun_face_fake;
 pub mod aliyun_rpc;
+pub mod courier;
 pub mod oidc;
 pub mod rsa_keys;
 pub mod wechat;
 pub mod wechat_fake;
+pub mod wechatpay;
+pub mod wechatpay_fake;
 pub mod wechatpay_sign;
+pub mod yuan;
 
 /// Why a fake refused a one-time auth code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

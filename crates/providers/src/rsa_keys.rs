@@ -14,8 +14,14 @@ use rsa::{RsaPrivateKey, RsaPublicKey};
 use sha2::Sha256;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not an RSA {0} key in PEM or base64 DER form")]
+#[error("{0}")]
 pub struct KeyError(&'static str);
+
+impl KeyError {
+    pub fn new(why: &'static str) -> Self {
+        Self(why)
+    }
+}
 
 fn der_of(text: &str) -> Option<Vec<u8>> {
     let body: String = text
@@ -28,30 +34,31 @@ fn der_of(text: &str) -> Option<Vec<u8>> {
 }
 
 pub fn private_key(text: &str) -> Result<RsaPrivateKey, KeyError> {
-    let der = der_of(text).ok_or(KeyError("private"))?;
+    let der = der_of(text).ok_or(KeyError("not an RSA private key in PEM or base64 DER form"))?;
     RsaPrivateKey::from_pkcs8_der(&der)
         .or_else(|_| RsaPrivateKey::from_pkcs1_der(&der))
-        .map_err(|_| KeyError("private"))
+        .map_err(|_| KeyError("not an RSA private key in PEM or base64 DER form"))
 }
 
 pub fn public_key(text: &str) -> Result<RsaPublicKey, KeyError> {
-    let der = der_of(text).ok_or(KeyError("public"))?;
+    let der = der_of(text).ok_or(KeyError("not an RSA public key in PEM or base64 DER form"))?;
     RsaPublicKey::from_public_key_der(&der)
         .or_else(|_| RsaPublicKey::from_pkcs1_der(&der))
-        .map_err(|_| KeyError("public"))
+        .map_err(|_| KeyError("not an RSA public key in PEM or base64 DER form"))
 }
 
 /// A new 2048-bit key pair as (PKCS#8 private PEM, SPKI public PEM), for fakes and tests.
 pub fn generate_pem() -> Result<(String, String), KeyError> {
-    let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(|_| KeyError("new"))?;
+    let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
+        .map_err(|_| KeyError("could not generate an RSA key"))?;
     let private = key
         .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|_| KeyError("private"))?
+        .map_err(|_| KeyError("not an RSA private key in PEM or base64 DER form"))?
         .to_string();
     let public = key
         .to_public_key()
         .to_public_key_pem(LineEnding::LF)
-        .map_err(|_| KeyError("public"))?;
+        .map_err(|_| KeyError("not an RSA public key in PEM or base64 DER form"))?;
     Ok((private, public))
 }
 
