@@ -113,6 +113,7 @@ pub async fn run(args: AuthArgs) -> anyhow::Result<serde_json::Value> {
     let server = spawn(ServerSetup {
         data_dir: None,
         pg_url: None,
+        env: Vec::new(),
     })
     .await?;
     let (tokens, secs) =

@@ -75,6 +75,32 @@ impl Conn {
         self.request(method, path, token, Some(json)).await
     }
 
+    /// Posts a body as a provider would: its own content type and headers, no session.
+    pub async fn post_with_headers(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        headers: &[(String, String)],
+        body: String,
+    ) -> anyhow::Result<Reply> {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("host", &self.host)
+            .header("content-type", content_type);
+        for (k, v) in headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        self.sender.ready().await?;
+        let response = self
+            .sender
+            .send_request(req.body(Full::new(Bytes::from(body)))?)
+            .await?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok(Reply { status, body })
+    }
+
     async fn request(
         &mut self,
         method: Method,

@@ -4,12 +4,14 @@
 
 mod auth;
 mod client;
+mod pay;
 mod rush;
 mod server;
 mod signin;
 
 pub use auth::AuthArgs;
 pub use client::{Conn, Reply};
+pub use pay::PayArgs;
 pub use rush::RushArgs;
 
 #[derive(Debug, clap::Subcommand)]
@@ -18,6 +20,9 @@ pub enum BenchCommand {
     Rush(RushArgs),
     /// What authentication costs: session validation per request, sign-ins per second.
     Auth(AuthArgs),
+    /// What paying costs: provider notifications verified and applied per second, and the
+    /// pay → confirmed path.
+    Pay(PayArgs),
 }
 
 /// Runs a benchmark and prints its JSON result on stdout.
@@ -25,6 +30,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     let result = match command {
         BenchCommand::Rush(args) => rush::run(args).await?,
         BenchCommand::Auth(args) => auth::run(args).await?,
+        BenchCommand::Pay(args) => pay::run(args).await?,
     };
     #[allow(clippy::print_stdout)]
     {

@@ -160,6 +160,7 @@ pub async fn run(args: RushArgs) -> anyhow::Result<serde_json::Value> {
             spawn(ServerSetup {
                 data_dir: None,
                 pg_url: args.postgres.clone(),
+                env: Vec::new(),
             })
             .await?,
         ),

@@ -15,6 +15,7 @@ pub struct Spawned {
     data_dir: PathBuf,
     pg_url: Option<String>,
     schema: String,
+    env: Vec<(String, String)>,
     _dir: Option<tempdir::TempDir>,
 }
 
@@ -23,8 +24,13 @@ impl Spawned {
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.child.start_kill()?;
         self.child.wait().await?;
-        let (child, addr) =
-            start_serve(&self.data_dir, self.pg_url.as_deref(), &self.schema).await?;
+        let (child, addr) = start_serve(
+            &self.data_dir,
+            self.pg_url.as_deref(),
+            &self.schema,
+            &self.env,
+        )
+        .await?;
         self.child = child;
         self.addr = addr;
         Ok(())
@@ -35,6 +41,7 @@ async fn start_serve(
     data_dir: &std::path::Path,
     pg_url: Option<&str>,
     schema: &str,
+    env: &[(String, String)],
 ) -> anyhow::Result<(Child, String)> {
     let mut serve = Command::new(std::env::current_exe()?);
     serve
@@ -43,6 +50,7 @@ async fn start_serve(
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
     env_for(&mut serve, data_dir, pg_url, schema);
+    serve.envs(env.iter().map(|(k, v)| (k, v)));
     let mut child = serve.spawn().context("starting gatehouse serve")?;
     let stdout = child.stdout.take().context("no stdout")?;
     let mut lines = BufReader::new(stdout).lines();
@@ -74,12 +82,15 @@ pub struct ServerSetup {
     pub data_dir: Option<PathBuf>,
     /// `postgres://…` to run on PostgreSQL (in a fresh schema), or None for SQLite.
     pub pg_url: Option<String>,
+    /// More `GATEHOUSE_…` settings for the server.
+    pub env: Vec<(String, String)>,
 }
 
 fn env_for(cmd: &mut Command, data_dir: &std::path::Path, pg_url: Option<&str>, schema: &str) {
     cmd.env("GATEHOUSE_DATA_DIR", data_dir)
         .env("GATEHOUSE_LISTEN", "127.0.0.1:0")
         .env("GATEHOUSE_DEMO_CATALOGUE", "false")
+        .env("GATEHOUSE_PAYMENTS__MODE", "off")
         // Every benchmark client signs in from 127.0.0.1.
         .env(
             "GATEHOUSE_IDENTITY__LIMITS__CODE_SENDS_PER_IP__BURST",
@@ -137,7 +148,8 @@ pub async fn spawn(setup: ServerSetup) -> anyhow::Result<Spawned> {
         .context("no token printed")?
         .to_owned();
 
-    let (child, addr) = start_serve(&data_dir, setup.pg_url.as_deref(), &schema).await?;
+    let (child, addr) =
+        start_serve(&data_dir, setup.pg_url.as_deref(), &schema, &setup.env).await?;
     Ok(Spawned {
         child,
         addr,
@@ -145,6 +157,7 @@ pub async fn spawn(setup: ServerSetup) -> anyhow::Result<Spawned> {
         data_dir,
         pg_url: setup.pg_url,
         schema,
+        env: setup.env,
         _dir: owned,
     })
 }

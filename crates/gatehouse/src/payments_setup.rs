@@ -21,6 +21,8 @@ use crate::config::Secret;
 pub struct WeChatPaySettings {
     /// `https://api.mch.weixin.qq.com` in production.
     pub base_url: String,
+    /// Digits only; read as text even when the environment gives it as a number.
+    #[serde(deserialize_with = "text_or_number")]
     pub mchid: String,
     pub appid: String,
     pub merchant_serial: String,
@@ -29,6 +31,20 @@ pub struct WeChatPaySettings {
     pub api_v3_key: Secret,
     pub platform_serial: String,
     pub platform_public_key: String,
+}
+
+/// Merchant ids are digits, which `GATEHOUSE_` variables would otherwise turn into numbers.
+fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum TextOrNumber {
+        Text(String),
+        Number(u64),
+    }
+    Ok(match TextOrNumber::deserialize(d)? {
+        TextOrNumber::Text(t) => t,
+        TextOrNumber::Number(n) => n.to_string(),
+    })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
