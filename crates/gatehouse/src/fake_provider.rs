@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Subcommand;
+use gatehouse_providers::alipay_fake::FakeAlipay;
 use gatehouse_providers::wechatpay_fake::{FakeWeChatPay, FakeWeChatPayKeys};
 
 #[derive(Subcommand)]
@@ -26,6 +27,22 @@ pub enum FakeProvider {
         /// Complete processing refunds this often (0: only when told).
         #[arg(long, default_value_t = 2000)]
         settle_refunds_every_ms: u64,
+    },
+    /// Alipay open platform (trade create / precreate / page pay, query, close, refunds, bills,
+    /// notifications). Its keys and the application's are generated at each start: write the
+    /// settings with `--write-config` and restart Gatehouse with them. Control it with
+    /// `POST /_fake/pay {"out_trade_no"}` and `POST /_fake/delivery {"mode", "release"}`.
+    Alipay {
+        #[arg(long, default_value = "127.0.0.1:9802")]
+        listen: SocketAddr,
+        #[arg(long, default_value = "2021000117650001")]
+        app_id: String,
+        /// Write the `[payments]` TOML a Gatehouse server needs to use this fake.
+        #[arg(long)]
+        write_config: Option<PathBuf>,
+        /// Where the web cashier sends the visitor back.
+        #[arg(long, default_value = "http://127.0.0.1:8080/")]
+        return_url: String,
     },
 }
 
@@ -71,6 +88,40 @@ pub async fn run(provider: FakeProvider) -> anyhow::Result<()> {
             #[allow(clippy::print_stdout)]
             {
                 println!("fake WeChat Pay listening on {url}");
+            }
+            axum::serve(listener, fake.router()).await?;
+            Ok(())
+        }
+        FakeProvider::Alipay {
+            listen,
+            app_id,
+            write_config,
+            return_url,
+        } => {
+            let (app_private, app_public) = gatehouse_providers::rsa_keys::generate_pem()?;
+            let fake = FakeAlipay::new(&app_id, &app_public)?;
+            let listener = tokio::net::TcpListener::bind(listen).await?;
+            let url = format!("http://{}", listener.local_addr()?);
+            fake.set_base_url(&url);
+            if let Some(path) = write_config {
+                let q = |s: &str| format!("{s:?}");
+                let toml = [
+                    "[payments]".to_owned(),
+                    "mode = \"providers\"".to_owned(),
+                    "[payments.alipay]".to_owned(),
+                    format!("gateway = {}", q(&format!("{url}/gateway.do"))),
+                    format!("app_id = {}", q(&app_id)),
+                    format!("app_private_key = {}", q(&app_private)),
+                    format!("alipay_public_key = {}", q(fake.alipay_public_key_pem())),
+                    format!("return_url = {}", q(&return_url)),
+                ]
+                .join("\n")
+                    + "\n";
+                std::fs::write(&path, toml)?;
+            }
+            #[allow(clippy::print_stdout)]
+            {
+                println!("fake Alipay listening on {url}");
             }
             axum::serve(listener, fake.router()).await?;
             Ok(())

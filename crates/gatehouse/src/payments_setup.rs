@@ -8,6 +8,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use gatehouse_domain::payment_gateway::PaymentGateway;
 use gatehouse_domain::Clock;
+use gatehouse_providers::alipay::AlipayConfig;
+use gatehouse_providers::alipay_fake::FakeAlipay;
+use gatehouse_providers::alipay_pay::AlipayPay;
 use gatehouse_providers::wechatpay::{WeChatPayClient, WeChatPayConfig};
 use gatehouse_providers::wechatpay_fake::{FakeWeChatPay, FakeWeChatPayKeys};
 use gatehouse_providers::FakeServer;
@@ -33,6 +36,20 @@ pub struct WeChatPaySettings {
     pub platform_public_key: String,
 }
 
+/// An Alipay open-platform application taking payments.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlipayPaySettings {
+    /// `https://openapi.alipay.com/gateway.do` in production.
+    pub gateway: String,
+    #[serde(deserialize_with = "text_or_number")]
+    pub app_id: String,
+    pub app_private_key: Secret,
+    pub alipay_public_key: String,
+    /// Where Alipay's web cashier sends the visitor back (the web app's order page).
+    pub return_url: String,
+}
+
 /// Merchant ids are digits, which `GATEHOUSE_` variables would otherwise turn into numbers.
 fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     #[derive(Deserialize)]
@@ -50,7 +67,7 @@ fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::E
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentSettings {
-    /// `demo`: fake WeChat Pay runs inside the server (the embedded default); `providers`: the
+    /// `demo`: fake WeChat Pay and Alipay run inside the server (the embedded default); `providers`: the
     /// providers configured below; `off`: no payments (free orders only).
     pub mode: String,
     /// This server's public base URL; notification URLs are built from it. Unset in demo mode:
@@ -63,6 +80,7 @@ pub struct PaymentSettings {
     /// When (Beijing time, `HH:MM`) yesterday's bills are reconciled.
     pub reconcile_at: String,
     pub wechat_pay: Option<WeChatPaySettings>,
+    pub alipay: Option<AlipayPaySettings>,
 }
 
 impl Default for PaymentSettings {
@@ -74,9 +92,13 @@ impl Default for PaymentSettings {
             query_lead_secs: 60,
             reconcile_at: "10:30".into(),
             wechat_pay: None,
+            alipay: None,
         }
     }
 }
+
+/// The demo's Alipay application id.
+const DEMO_ALIPAY_APP: &str = "2021000117650001";
 
 /// The gateways to pay with, and the fake servers kept alive while the server runs.
 pub struct Gateways {
@@ -127,7 +149,7 @@ impl PaymentSettings {
                 fake.set_base_url(&url);
                 let config = fake.keys().client_config(&url, &notify("wechat_pay"));
                 out.gateways
-                    .push(Arc::new(WeChatPayClient::new(&config, clock)?));
+                    .push(Arc::new(WeChatPayClient::new(&config, clock.clone())?));
                 // The demo's refunds complete a few seconds after they are asked for.
                 let settler = fake.clone();
                 tokio::spawn(async move {
@@ -137,6 +159,25 @@ impl PaymentSettings {
                     }
                 });
                 tracing::info!(url = %url, "demo WeChat Pay started; pay with POST {url}/_fake/pay {{\"out_trade_no\": …}}");
+                out.fakes.push(server);
+                let (app_private, app_public) = gatehouse_providers::rsa_keys::generate_pem()?;
+                let fake = FakeAlipay::with_clock(DEMO_ALIPAY_APP, &app_public, clock.clone())?;
+                let server = FakeServer::start(fake.router()).await?;
+                let url = server.url("");
+                fake.set_base_url(&url);
+                let config = AlipayConfig {
+                    gateway: format!("{url}/gateway.do"),
+                    app_id: DEMO_ALIPAY_APP.into(),
+                    app_private_key: app_private,
+                    alipay_public_key: fake.alipay_public_key_pem().to_owned(),
+                };
+                out.gateways.push(Arc::new(AlipayPay::new(
+                    &config,
+                    &notify("alipay"),
+                    &format!("{base}/"),
+                    clock.clone(),
+                )?));
+                tracing::info!(url = %url, "demo Alipay started; pay with POST {url}/_fake/pay {{\"out_trade_no\": …}}");
                 out.fakes.push(server);
             }
             "providers" => {

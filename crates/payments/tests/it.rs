@@ -31,6 +31,9 @@ use gatehouse_domain::store::Account;
 use gatehouse_domain::{BookingError, Clock, ManualClock};
 use gatehouse_payments::{PaymentConfig, PaymentError, PaymentService};
 use gatehouse_privacy::Keyring;
+use gatehouse_providers::alipay::AlipayConfig;
+use gatehouse_providers::alipay_fake::FakeAlipay;
+use gatehouse_providers::alipay_pay::AlipayPay;
 use gatehouse_providers::courier::{Delivery, Outgoing};
 use gatehouse_providers::wechatpay::WeChatPayClient;
 use gatehouse_providers::wechatpay_fake::{FakeWeChatPay, FakeWeChatPayKeys};
@@ -46,11 +49,19 @@ struct World {
     accounts: Arc<dyn AccountStore>,
     clock: Arc<ManualClock>,
     wechat: FakeWeChatPay,
+    alipay: FakeAlipay,
     slot: Slot,
     /// 60.00 yuan.
     adult: TicketTypeId,
     _server: FakeServer,
+    _alipay_server: FakeServer,
     _dir: tempfile::TempDir,
+}
+
+/// The museum's Alipay application key pair, made once (RSA key generation is slow).
+fn app_keys() -> &'static (String, String) {
+    static KEYS: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| gatehouse_providers::rsa_keys::generate_pem().unwrap())
 }
 
 /// Monday 2026-11-23 09:00 Shanghai: Wednesday's slots are open for booking.
@@ -110,10 +121,26 @@ async fn world() -> World {
         clock.clone(),
     )
     .unwrap();
+    let alipay = FakeAlipay::with_clock("2021000117650001", &app_keys().1, clock.clone()).unwrap();
+    alipay.set_delivery(Delivery::Silent);
+    let alipay_server = FakeServer::start(alipay.router()).await.unwrap();
+    alipay.set_base_url(&alipay_server.url(""));
+    let alipay_gateway = AlipayPay::new(
+        &AlipayConfig {
+            gateway: alipay_server.url("/gateway.do"),
+            app_id: "2021000117650001".into(),
+            app_private_key: app_keys().0.clone(),
+            alipay_public_key: alipay.alipay_public_key_pem().to_owned(),
+        },
+        "http://127.0.0.1:9/notify/alipay",
+        "http://127.0.0.1:9/orders",
+        clock.clone(),
+    )
+    .unwrap();
     let payments = PaymentService::new(
         booking.clone(),
         sqlite.clone(),
-        vec![Arc::new(client)],
+        vec![Arc::new(client), Arc::new(alipay_gateway)],
         PaymentConfig::default(),
     );
     World {
@@ -123,9 +150,11 @@ async fn world() -> World {
         accounts: sqlite,
         clock,
         wechat,
+        alipay,
         slot,
         adult,
         _server: server,
+        _alipay_server: alipay_server,
         _dir: dir,
     }
 }
@@ -167,6 +196,17 @@ impl World {
             face_passes: Vec::new(),
         };
         self.booking.place_order(a, req, None).await.unwrap()
+    }
+
+    async fn deliver_alipay(&self, n: &Outgoing) -> Result<(), PaymentError> {
+        self.payments
+            .notify(
+                PaymentProvider::Alipay,
+                &[],
+                n.body.as_bytes(),
+                Some("203.0.113.8".into()),
+            )
+            .await
     }
 
     async fn deliver(&self, n: &Outgoing) -> Result<(), PaymentError> {
@@ -656,15 +696,12 @@ async fn bad_payment_requests_are_refused_and_change_nothing() {
         .await
         .unwrap_err();
     assert!(matches!(missing_payer, PaymentError::Invalid { ref field, .. } if field == "payer"));
-    let no_alipay = w
+    let no_buyer = w
         .payments
-        .pay(&a, &order.order.id, PaymentChannel::AlipayQr, None)
+        .pay(&a, &order.order.id, PaymentChannel::AlipayMiniProgram, None)
         .await
         .unwrap_err();
-    assert!(matches!(
-        no_alipay,
-        PaymentError::ProviderNotConfigured { .. }
-    ));
+    assert!(matches!(no_buyer, PaymentError::Invalid { ref field, .. } if field == "payer"));
     let someone_else = w.visitor().await;
     let not_theirs = w
         .payments
@@ -686,4 +723,164 @@ async fn bad_payment_requests_are_refused_and_change_nothing() {
         .await
         .unwrap()
         .is_empty());
+}
+
+#[tokio::test]
+async fn alipay_pays_by_qr_code_mini_program_and_cashier_page() {
+    let w = world().await;
+    let a = w.visitor().await;
+    // QR code: the trade exists at Alipay only once scanned.
+    let qr_order = w.order(&a, 1, 1).await;
+    let qr = w
+        .payments
+        .pay(&a, &qr_order.order.id, PaymentChannel::AlipayQr, None)
+        .await
+        .unwrap();
+    assert!(
+        qr.client[0].1.starts_with("https://qr.alipay.com/"),
+        "{:?}",
+        qr.client
+    );
+    let tick = w.payments.tick().await;
+    assert_eq!(tick.paid_by_query, 0);
+    let trade_no = w.alipay.pay(&qr.payment.id.0).await.unwrap();
+    let n = w.alipay.paid_notification(&qr.payment.id.0, None).unwrap();
+    // One byte changed: forged. Then the genuine one, twice.
+    assert!(matches!(
+        w.deliver_alipay(&n.forged()).await,
+        Err(PaymentError::Notification(NotificationRefused::Forged))
+    ));
+    w.deliver_alipay(&n).await.unwrap();
+    w.deliver_alipay(&n).await.unwrap();
+    assert_eq!(w.state(&a, &qr_order).await, OrderState::Confirmed);
+    let money = w
+        .payments
+        .order_money(&a, &qr_order.order.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (money.ledger.len(), money.ledger[0].reference.as_str()),
+        (1, trade_no.as_str())
+    );
+    assert_eq!(w.events().await, vec!["payment_notification_forged"]);
+
+    // Mini-program: alipay.trade.create for the buyer; my.tradePay takes the trade number.
+    let mini_order = w.order(&a, 2, 1).await;
+    let mini = w
+        .payments
+        .pay(
+            &a,
+            &mini_order.order.id,
+            PaymentChannel::AlipayMiniProgram,
+            Some("074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(mini.client[0].0, "tradeNO");
+    w.alipay.pay(&mini.payment.id.0).await.unwrap();
+    // Its notification is lost: the query before the hold ends finds it paid.
+    w.clock
+        .set(mini_order.order.expires_at.unwrap() - SignedDuration::from_secs(10));
+    assert_eq!(w.payments.tick().await.paid_by_query, 1);
+    assert_eq!(w.state(&a, &mini_order).await, OrderState::Confirmed);
+    w.clock.set("2026-11-23T01:00:00Z".parse().unwrap());
+
+    // Web cashier: a signed URL the browser opens at Alipay.
+    let page_order = w.order(&a, 3, 1).await;
+    let page = w
+        .payments
+        .pay(&a, &page_order.order.id, PaymentChannel::AlipayPage, None)
+        .await
+        .unwrap();
+    let url = &page.client[0].1;
+    assert!(
+        url.contains("method=alipay.trade.page.pay") && url.contains("sign="),
+        "{url}"
+    );
+    let cashier = reqwest::get(url.as_str())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(cashier.contains("支付宝收银台"), "{cashier}");
+    w.alipay.pay(&page.payment.id.0).await.unwrap();
+    w.deliver_alipay(
+        &w.alipay
+            .paid_notification(&page.payment.id.0, None)
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(w.state(&a, &page_order).await, OrderState::Confirmed);
+}
+
+#[tokio::test]
+async fn paying_twice_refunds_the_second_payment_and_reconciliation_agrees() {
+    let w = world().await;
+    let a = w.visitor().await;
+    let order = w.order(&a, 1, 1).await;
+    // The visitor opens both WeChat Pay and an Alipay QR code, and pays both.
+    let wx = w
+        .payments
+        .pay(&a, &order.order.id, PaymentChannel::WeChatJsapi, Some("o1"))
+        .await
+        .unwrap();
+    let ali = w
+        .payments
+        .pay(&a, &order.order.id, PaymentChannel::AlipayQr, None)
+        .await
+        .unwrap();
+    w.wechat.pay(&wx.payment.id.0).await.unwrap();
+    w.alipay.pay(&ali.payment.id.0).await.unwrap();
+    // Alipay's notification and WeChat Pay's arrive in reverse order of payment.
+    w.deliver_alipay(&w.alipay.paid_notification(&ali.payment.id.0, None).unwrap())
+        .await
+        .unwrap();
+    w.deliver(&w.wechat.paid_notification(&wx.payment.id.0, None).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(w.state(&a, &order).await, OrderState::Confirmed);
+    let money = w.payments.order_money(&a, &order.order.id).await.unwrap();
+    let lines: Vec<(&str, &str)> = money
+        .ledger
+        .iter()
+        .map(|l| (l.movement.kind(), l.movement.payment().0.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            ("charge", ali.payment.id.0.as_str()),
+            ("charge", wx.payment.id.0.as_str()),
+            ("refund", wx.payment.id.0.as_str())
+        ]
+    );
+    assert_eq!(money.refunds[0].cause, RefundCause::DuplicatePayment);
+    assert_eq!(
+        money.refunds[0].state,
+        RefundState::Processing,
+        "WeChat Pay refunds asynchronously"
+    );
+    assert_eq!(w.remaining(), 9, "one order, one ticket");
+    // A staff refund goes back through the payment that paid (Alipay, synchronously).
+    let staff = w.staff().await;
+    let ticket = order.tickets[0].ticket.id.clone();
+    w.payments
+        .refund_tickets(&staff, &order.order.id, &[ticket], Some("visitor fell ill"))
+        .await
+        .unwrap();
+    let money = w.payments.order_money(&a, &order.order.id).await.unwrap();
+    assert_eq!(money.refunds[1].payment_id, ali.payment.id);
+    assert_eq!(money.refunds[1].state, RefundState::Succeeded);
+    // Both providers' bills match the ledger line by line.
+    let today = date(2026, 11, 23);
+    for provider in [PaymentProvider::Alipay, PaymentProvider::WeChatPay] {
+        let r = w.payments.reconcile(provider, today).await.unwrap();
+        assert!(
+            r.differences.is_empty(),
+            "{provider:?}: {:?}",
+            r.differences
+        );
+        assert_eq!((r.matched, r.bill_lines), (2, 2), "{provider:?}");
+    }
 }

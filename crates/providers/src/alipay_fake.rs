@@ -13,26 +13,47 @@ use axum::Router;
 use rand::RngCore;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 
+use gatehouse_domain::Clock;
+
 use crate::alipay::{verify_request, OAUTH_TOKEN};
 use crate::rsa_keys::{self, KeyError};
 use crate::OneTimeCodes;
 
-struct Inner {
-    app_id: String,
+pub(crate) struct Inner {
+    pub(crate) app_id: String,
     app_public: RsaPublicKey,
-    alipay_private: RsaPrivateKey,
+    pub(crate) alipay_private: RsaPrivateKey,
     alipay_public_pem: String,
     /// Live auth codes and the user each names.
     codes: OneTimeCodes,
+    /// Alipay's own clock (tests share theirs with it).
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Trades, refunds and bills (see `alipay_trade_fake`).
+    pub(crate) trades: std::sync::Mutex<crate::alipay_trade_fake::TradeBook>,
+    pub(crate) courier: crate::courier::Courier,
+    pub(crate) base_url: std::sync::Mutex<String>,
 }
 
 /// The fake gateway's state; clone it into tests to mint auth codes.
 #[derive(Clone)]
-pub struct FakeAlipay(Arc<Inner>);
+pub struct FakeAlipay(pub(crate) Arc<Inner>);
 
 impl FakeAlipay {
-    /// A gateway for one application, with a fresh Alipay key pair.
+    /// A gateway for one application, with a fresh Alipay key pair, on the system clock.
     pub fn new(app_id: &str, app_public_key: &str) -> Result<Self, KeyError> {
+        Self::with_clock(
+            app_id,
+            app_public_key,
+            Arc::new(gatehouse_domain::SystemClock),
+        )
+    }
+
+    /// A gateway on the given clock.
+    pub fn with_clock(
+        app_id: &str,
+        app_public_key: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, KeyError> {
         let (private, public) = rsa_keys::generate_pem()?;
         Ok(Self(Arc::new(Inner {
             app_id: app_id.to_owned(),
@@ -40,7 +61,21 @@ impl FakeAlipay {
             alipay_private: rsa_keys::private_key(&private)?,
             alipay_public_pem: public,
             codes: OneTimeCodes::default(),
+            clock,
+            trades: std::sync::Mutex::default(),
+            courier: crate::courier::Courier::default(),
+            base_url: std::sync::Mutex::default(),
         })))
+    }
+
+    /// Where the fake is reachable (bill download URLs point there).
+    pub fn set_base_url(&self, url: &str) {
+        *self
+            .0
+            .base_url
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            url.trim_end_matches('/').to_owned();
     }
 
     /// The key the application verifies responses with.
@@ -56,23 +91,34 @@ impl FakeAlipay {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/gateway.do", any(gateway))
+            .route(
+                "/bill/download",
+                axum::routing::get(crate::alipay_trade_fake::download),
+            )
+            .route(
+                "/_fake/pay",
+                axum::routing::post(crate::alipay_trade_fake::control_pay),
+            )
+            .route(
+                "/_fake/delivery",
+                axum::routing::post(crate::alipay_trade_fake::control_delivery),
+            )
             .with_state(self.clone())
     }
 
-    fn respond(&self, node_name: &str, node: serde_json::Value) -> String {
+    pub(crate) fn respond(&self, node_name: &str, node: serde_json::Value) -> String {
         let text = node.to_string();
         let sign = rsa_keys::sign(&self.0.alipay_private, &text);
         format!("{{\"{node_name}\":{text},\"sign\":\"{sign}\"}}")
     }
 
-    fn refuse(&self, code: &str, msg: &str, sub_code: &str, sub_msg: &str) -> String {
+    pub(crate) fn refuse(&self, code: &str, msg: &str, sub_code: &str, sub_msg: &str) -> String {
         self.respond(
             "error_response",
             serde_json::json!({"code": code, "msg": msg, "sub_code": sub_code, "sub_msg": sub_msg}),
         )
     }
 
-    #[allow(clippy::disallowed_methods)] // the fake stands for Alipay, with Alipay's own clock
     fn answer(&self, params: &BTreeMap<String, String>) -> String {
         let get = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
         for required in [
@@ -128,12 +174,7 @@ impl FakeAlipay {
             );
         }
         if get("method") != OAUTH_TOKEN {
-            return self.refuse(
-                "40002",
-                "Invalid Arguments",
-                "isv.invalid-method",
-                "不存在的方法名",
-            );
+            return self.trade_answer(params);
         }
         if get("grant_type") != "authorization_code" {
             return self.refuse(
@@ -153,7 +194,10 @@ impl FakeAlipay {
                 "授权码code无效",
             );
         };
-        let now = jiff::Timestamp::now()
+        let now = self
+            .0
+            .clock
+            .now()
             .to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC))
             .strftime("%Y-%m-%d %H:%M:%S")
             .to_string();

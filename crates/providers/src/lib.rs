@@ -7,6 +7,8 @@
 
 pub mod alipay;
 pub mod alipay_fake;
+pub mod alipay_pay;
+pub mod alipay_trade_fake;
 pub mod aliyun_face;
 pub mod aliyun_face_fake;
 pub mod aliyun_rpc;
