@@ -531,3 +531,227 @@ fn wechatpayv3_agrees_with_our_signatures_and_resource_encryption() {
         &request.replacen("100", "101", 1)
     ));
 }
+
+/// The local providers' payment notifications and request checks, against the providers' own
+/// SDKs: wechatpayv3 verifies what the local WeChat Pay signs and decrypts its resources, and
+/// the local WeChat Pay accepts requests the SDK signs; python-alipay-sdk verifies what the
+/// local Alipay signs, and our Alipay adapter accepts what the SDK signs. One changed byte fails
+/// on every side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdks_and_our_local_providers_agree_on_payment_notifications() {
+    use gatehouse_domain::payment::{PaymentChannel, PaymentId};
+    use gatehouse_domain::payment_gateway::{
+        CheckoutRequest, Notification, NotificationRefused, PaymentGateway,
+    };
+    use gatehouse_providers::alipay_pay::AlipayPay;
+    use gatehouse_providers::wechatpay_fake::{FakeWeChatPay, FakeWeChatPayKeys};
+    if !peers_enabled() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+
+    // WeChat Pay: a notification from the local provider, as sent.
+    let keys = FakeWeChatPayKeys::generate().unwrap();
+    let wechat = FakeWeChatPay::new(keys.clone(), Arc::new(SystemClock)).unwrap();
+    let object = serde_json::json!({"mchid": keys.mchid, "out_trade_no": "01a20b", "transaction_id": "4200000001", "trade_state": "SUCCESS", "amount": {"total": 6000}});
+    let n = wechat.notification("http://x", "TRANSACTION.SUCCESS", "transaction", &object);
+    let header = |n: &gatehouse_providers::courier::Outgoing, k: &str| {
+        n.headers
+            .iter()
+            .find(|(h, _)| h == k)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let platform = file("platform.pem", &keys.platform_public_key);
+    let as_sent = |n: &gatehouse_providers::courier::Outgoing| {
+        serde_json::json!({"timestamp": header(n, "Wechatpay-Timestamp"), "nonce": header(n, "Wechatpay-Nonce"), "body": n.body, "signature": header(n, "Wechatpay-Signature")}).to_string()
+    };
+    assert_eq!(
+        run_peer(
+            "wechatpay_peer.py",
+            &["verify-notification", &platform],
+            Some(&as_sent(&n))
+        ),
+        "valid"
+    );
+    assert_eq!(
+        run_peer(
+            "wechatpay_peer.py",
+            &["verify-notification", &platform],
+            Some(&as_sent(&n.forged()))
+        ),
+        "invalid"
+    );
+    let body: serde_json::Value = serde_json::from_str(&n.body).unwrap();
+    let resource = body.get("resource").unwrap().to_string();
+    let plain = run_peer(
+        "wechatpay_peer.py",
+        &["decrypt", &keys.api_v3_key],
+        Some(&resource),
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&plain).unwrap(),
+        object
+    );
+
+    // The SDK signs a merchant request; the local WeChat Pay accepts it (and then answers that
+    // the trade does not exist), and refuses it with one byte of the signature changed.
+    let server = FakeServer::start(wechat.router()).await.unwrap();
+    let merchant = file("merchant.pem", &keys.merchant_private_key);
+    let path = format!(
+        "/v3/pay/transactions/out-trade-no/01a20b?mchid={}",
+        keys.mchid
+    );
+    let authorization = run_peer(
+        "wechatpay_peer.py",
+        &[
+            "sign-request",
+            &merchant,
+            "GET",
+            &path,
+            &keys.mchid,
+            &keys.merchant_serial,
+        ],
+        Some(""),
+    );
+    let get = |auth: String| {
+        let url = server.url(&path);
+        async move {
+            let r = reqwest::Client::new()
+                .get(url)
+                .header("Authorization", auth)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, answer) = get(authorization.clone()).await;
+    assert_eq!(status, 404, "{answer}");
+    assert!(answer.contains("ORDER_NOT_EXIST"), "{answer}");
+    let tampered = authorization.replacen("signature=\"", "signature=\"A", 1);
+    let (status, answer) = get(tampered).await;
+    assert_eq!(status, 401, "{answer}");
+    assert!(answer.contains("SIGN_ERROR"), "{answer}");
+
+    // Alipay: a paid trade's notification from the local Alipay, as sent.
+    let (fake, alipay_server, _) = alipay().await;
+    let (app_private, app_public) = app_keys();
+    let gateway = AlipayPay::new(
+        &AlipayConfig {
+            gateway: alipay_server.url("/gateway.do"),
+            app_id: APP_ID.into(),
+            app_private_key: app_private.clone(),
+            alipay_public_key: fake.alipay_public_key_pem().to_owned(),
+        },
+        "http://127.0.0.1:9/notify",
+        "http://127.0.0.1:9/",
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let checkout = CheckoutRequest {
+        payment_id: PaymentId("01a20b17fda37412a09bc084012ed1c8".into()),
+        channel: PaymentChannel::AlipayQr,
+        amount_fen: 6000,
+        description: "museum entry".into(),
+        expires_at: gatehouse_domain::Clock::now(&SystemClock)
+            + jiff::SignedDuration::from_mins(15),
+        payer: None,
+    };
+    gateway.create(&checkout).await.unwrap();
+    fake.pay(&checkout.payment_id.0).await.unwrap();
+    let n = fake
+        .paid_notification(&checkout.payment_id.0, None)
+        .unwrap();
+    let params = |body: &str| {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(body).unwrap();
+        serde_json::Value::Object(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect(),
+        )
+        .to_string()
+    };
+    let alipay_public = file("alipay.pem", fake.alipay_public_key_pem());
+    assert_eq!(
+        peer(
+            &["verify-notification", &alipay_public],
+            Some(&params(&n.body))
+        ),
+        "valid"
+    );
+    let changed = n
+        .body
+        .replacen("total_amount=60.00", "total_amount=60.01", 1);
+    assert_ne!(changed, n.body);
+    assert_eq!(
+        peer(
+            &["verify-notification", &alipay_public],
+            Some(&params(&changed))
+        ),
+        "invalid"
+    );
+    assert!(matches!(
+        gateway.verify_notification(
+            &[],
+            n.body.as_bytes(),
+            gatehouse_domain::Clock::now(&SystemClock)
+        ),
+        Ok(Notification::Paid(_))
+    ));
+
+    // The SDK signs a notification (as Alipay, with a key our adapter trusts as Alipay's);
+    // our adapter accepts it, and refuses it with one byte changed.
+    let sdk_side = AlipayPay::new(
+        &AlipayConfig {
+            gateway: alipay_server.url("/gateway.do"),
+            app_id: APP_ID.into(),
+            app_private_key: app_private.clone(),
+            alipay_public_key: app_public.clone(),
+        },
+        "http://127.0.0.1:9/notify",
+        "http://127.0.0.1:9/",
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let signer = file("signer.pem", app_private);
+    let mut fields: std::collections::BTreeMap<String, String> = [
+        ("app_id", APP_ID),
+        ("notify_type", "trade_status_sync"),
+        ("notify_id", "ac05099524730693a8b330c5ecf72da9786"),
+        ("notify_time", "2026-11-23 09:05:00"),
+        ("charset", "utf-8"),
+        ("version", "1.0"),
+        ("out_trade_no", "01a20b17fda37412a09bc084012ed1c8"),
+        ("trade_no", "2026112322001404330506045201"),
+        ("trade_status", "TRADE_SUCCESS"),
+        ("total_amount", "60.00"),
+        ("subject", "科学馆 入馆"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let sign = peer(
+        &["sign-notification", &signer],
+        Some(&serde_json::to_string(&fields).unwrap()),
+    );
+    fields.insert("sign".into(), sign);
+    fields.insert("sign_type".into(), "RSA2".into());
+    let body = serde_urlencoded::to_string(&fields).unwrap();
+    let now = gatehouse_domain::Clock::now(&SystemClock);
+    assert!(matches!(
+        sdk_side.verify_notification(&[], body.as_bytes(), now),
+        Ok(Notification::Paid(ref p)) if p.amount_fen == 6000
+    ));
+    let changed = body.replacen("60.00", "60.01", 1);
+    assert_eq!(
+        sdk_side.verify_notification(&[], changed.as_bytes(), now),
+        Err(NotificationRefused::Forged)
+    );
+}
