@@ -22,6 +22,10 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use gatehouse_providers::courier::Delivery;
+use gatehouse_providers::wechatpay_fake::{FakeWeChatPay, FakeWeChatPayKeys};
+use gatehouse_providers::FakeServer;
+
 const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 
 /// Which database a server runs on.
@@ -68,6 +72,17 @@ struct Server {
 impl Server {
     /// Starts `gatehouse serve`, logging to `log`, and waits for its address.
     async fn start(data_dir: &Path, db: &Db, log: &Path, demo: bool) -> Self {
+        Self::start_with(data_dir, db, log, demo, &[]).await
+    }
+
+    /// [`Server::start`] with more `GATEHOUSE_…` settings.
+    async fn start_with(
+        data_dir: &Path,
+        db: &Db,
+        log: &Path,
+        demo: bool,
+        env: &[(String, String)],
+    ) -> Self {
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -76,6 +91,7 @@ impl Server {
         let mut child = command(data_dir, db)
             .arg("serve")
             .env("GATEHOUSE_DEMO_CATALOGUE", demo.to_string())
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
             .kill_on_drop(true)
@@ -406,6 +422,193 @@ async fn acknowledged_bookings_survive_kill_9() {
             "stock taken {taken} < acknowledged {}",
             acked.len()
         );
+        server.stop().await;
+        drop_schema(&db).await;
+    }
+}
+
+/// A server whose WeChat Pay is the local one in this test process.
+fn wechat_pay_env(fake: &FakeWeChatPay, url: &str) -> Vec<(String, String)> {
+    let one_line =
+        |pem: &str| -> String { pem.lines().filter(|l| !l.starts_with("-----")).collect() };
+    let k = fake.keys();
+    [
+        ("GATEHOUSE_PAYMENTS__MODE", "providers".to_owned()),
+        ("GATEHOUSE_PAYMENTS__WECHAT_PAY__BASE_URL", url.to_owned()),
+        ("GATEHOUSE_PAYMENTS__WECHAT_PAY__MCHID", k.mchid.clone()),
+        ("GATEHOUSE_PAYMENTS__WECHAT_PAY__APPID", k.appid.clone()),
+        (
+            "GATEHOUSE_PAYMENTS__WECHAT_PAY__MERCHANT_SERIAL",
+            k.merchant_serial.clone(),
+        ),
+        (
+            "GATEHOUSE_PAYMENTS__WECHAT_PAY__MERCHANT_PRIVATE_KEY",
+            one_line(&k.merchant_private_key),
+        ),
+        (
+            "GATEHOUSE_PAYMENTS__WECHAT_PAY__API_V3_KEY",
+            k.api_v3_key.clone(),
+        ),
+        (
+            "GATEHOUSE_PAYMENTS__WECHAT_PAY__PLATFORM_SERIAL",
+            k.platform_serial.clone(),
+        ),
+        (
+            "GATEHOUSE_PAYMENTS__WECHAT_PAY__PLATFORM_PUBLIC_KEY",
+            one_line(&k.platform_public_key),
+        ),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_owned(), b))
+    .collect()
+}
+
+/// A payment notification answered 204 is applied for good: paid orders stay confirmed, with
+/// their charge, after `kill -9` in the middle of a stream of notifications.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_payment_notifications_survive_kill_9() {
+    for db in databases("paykill") {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let fake = FakeWeChatPay::new(
+            FakeWeChatPayKeys::generate().unwrap(),
+            Arc::new(gatehouse_domain::SystemClock),
+        )
+        .unwrap();
+        fake.set_delivery(Delivery::Silent);
+        let provider = FakeServer::start(fake.router()).await.unwrap();
+        fake.set_base_url(&provider.url(""));
+        let env = wechat_pay_env(&fake, &provider.url(""));
+        let admin = admin_token(dir.path(), &db).await;
+        let mut server = Server::start_with(dir.path(), &db, &log, false, &env).await;
+        let (s, p) = send(&server.addr, Method::POST, "/api/v1/admin/products", Some(&admin), Some(json!({"kind": "entry", "name": "paid", "rules": {"open_days_before": 30, "max_orders_per_account_per_day": 50}}))).await;
+        assert_eq!(s, 201, "{p}");
+        let product = p["id"].as_i64().unwrap();
+        let (_, tt) = send(
+            &server.addr,
+            Method::POST,
+            &format!("/api/v1/admin/products/{product}/ticket-types"),
+            Some(&admin),
+            Some(json!({"name": "adult", "price_fen": 6000})),
+        )
+        .await;
+        send(
+            &server.addr,
+            Method::POST,
+            &format!("/api/v1/admin/products/{product}/notices"),
+            Some(&admin),
+            Some(json!({"text": "n"})),
+        )
+        .await;
+        let tomorrow = gatehouse_domain::Clock::now(&gatehouse_domain::SystemClock)
+            .to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap())
+            .date()
+            .tomorrow()
+            .unwrap();
+        let (_, slot) = send(&server.addr, Method::POST, &format!("/api/v1/admin/products/{product}/slots"), Some(&admin), Some(json!({"date": tomorrow.to_string(), "start": "10:00", "end": "11:00", "capacity": 1000}))).await;
+        let (slot, tt) = (slot["id"].as_i64().unwrap(), tt["id"].as_i64().unwrap());
+        let token = visitor_token(&server.addr, &admin, "13711112222").await;
+        let mut signed = Vec::new();
+        for n in 0..50u32 {
+            let (s, order) = send(
+                &server.addr,
+                Method::POST,
+                "/api/v1/orders",
+                Some(&token),
+                Some(booking(
+                    slot,
+                    tt,
+                    "游客",
+                    &synthetic_resident_id(n),
+                    "13800000000",
+                )),
+            )
+            .await;
+            assert_eq!(s, 201, "{order}");
+            let id = order["id"].as_str().unwrap().to_owned();
+            let (s, checkout) = send(
+                &server.addr,
+                Method::POST,
+                &format!("/api/v1/orders/{id}/pay"),
+                Some(&token),
+                Some(json!({"channel": "wechat_jsapi", "payer": "o1"})),
+            )
+            .await;
+            assert_eq!(s, 200, "{checkout}");
+            let payment = checkout["payment"]["id"].as_str().unwrap().to_owned();
+            fake.pay(&payment).await.unwrap();
+            signed.push((id, fake.paid_notification(&payment, None).unwrap()));
+        }
+        let signed = Arc::new(signed);
+        let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+        let next = Arc::new(AtomicUsize::new(0));
+        let mut senders = Vec::new();
+        for _ in 0..4 {
+            let (addr, signed, acked, next) = (
+                server.addr.clone(),
+                signed.clone(),
+                acked.clone(),
+                next.clone(),
+            );
+            senders.push(tokio::spawn(async move {
+                let Ok(mut c) = Conn::open(&addr).await else {
+                    return;
+                };
+                loop {
+                    let Some((order, n)) = signed.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                        return;
+                    };
+                    match c
+                        .post_with_headers(
+                            "/api/v1/payments/notify/wechat_pay",
+                            n.content_type,
+                            &n.headers,
+                            n.body.clone(),
+                        )
+                        .await
+                    {
+                        Ok(r) if r.status == 204 => acked.lock().unwrap().push(order.clone()),
+                        Ok(r) => panic!("notification refused: {} {}", r.status, r.code()),
+                        Err(_) => return, // the server died under us
+                    }
+                }
+            }));
+        }
+        while acked.lock().unwrap().len() < 10 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        server.kill9();
+        for s in senders {
+            s.await.unwrap();
+        }
+        let _ = server.child.wait().await;
+        let acked = acked.lock().unwrap().clone();
+        let server = Server::start_with(dir.path(), &db, &log, false, &env).await;
+        for order in &acked {
+            let (_, o) = send(
+                &server.addr,
+                Method::GET,
+                &format!("/api/v1/orders/{order}"),
+                Some(&token),
+                None,
+            )
+            .await;
+            assert_eq!(
+                o["state"],
+                "confirmed",
+                "acknowledged payment of {order} lost ({} acknowledged)",
+                acked.len()
+            );
+            let (_, money) = send(
+                &server.addr,
+                Method::GET,
+                &format!("/api/v1/orders/{order}/payments"),
+                Some(&token),
+                None,
+            )
+            .await;
+            assert_eq!(money["ledger"].as_array().unwrap().len(), 1, "{money}");
+        }
         server.stop().await;
         drop_schema(&db).await;
     }

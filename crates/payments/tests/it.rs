@@ -884,3 +884,100 @@ async fn paying_twice_refunds_the_second_payment_and_reconciliation_agrees() {
         assert_eq!((r.matched, r.bill_lines), (2, 2), "{provider:?}");
     }
 }
+
+#[tokio::test]
+async fn notifications_for_payments_we_never_made_are_refused_as_security_events() {
+    let w = world().await;
+    // Genuinely signed by WeChat Pay, for a trade Gatehouse never created.
+    let object = serde_json::json!({"mchid": w.wechat.keys().mchid, "out_trade_no": "not-ours-123456", "transaction_id": "4200000000000000000000000001", "trade_state": "SUCCESS", "amount": {"total": 6000}});
+    let n = w
+        .wechat
+        .notification("http://x", "TRANSACTION.SUCCESS", "transaction", &object);
+    assert!(matches!(
+        w.deliver(&n).await,
+        Err(PaymentError::Mismatch(_))
+    ));
+    // For another merchant: not ours either.
+    let other = serde_json::json!({"mchid": "1999999999", "out_trade_no": "x", "transaction_id": "y", "trade_state": "SUCCESS", "amount": {"total": 1}});
+    let n = w
+        .wechat
+        .notification("http://x", "TRANSACTION.SUCCESS", "transaction", &other);
+    assert!(matches!(
+        w.deliver(&n).await,
+        Err(PaymentError::Notification(NotificationRefused::Malformed(
+            _
+        )))
+    ));
+    // A negative amount does not parse.
+    let negative = serde_json::json!({"mchid": w.wechat.keys().mchid, "out_trade_no": "x", "transaction_id": "y", "trade_state": "SUCCESS", "amount": {"total": -6000}});
+    let n = w
+        .wechat
+        .notification("http://x", "TRANSACTION.SUCCESS", "transaction", &negative);
+    assert!(matches!(
+        w.deliver(&n).await,
+        Err(PaymentError::Notification(NotificationRefused::Malformed(
+            _
+        )))
+    ));
+    // Alipay: not a form, and an unsigned one.
+    assert!(matches!(
+        w.deliver_alipay(&Outgoing {
+            url: String::new(),
+            content_type: "",
+            headers: Vec::new(),
+            body: "%%%".into()
+        })
+        .await,
+        Err(PaymentError::Notification(_))
+    ));
+    assert!(matches!(
+        w.deliver_alipay(&Outgoing {
+            url: String::new(),
+            content_type: "",
+            headers: Vec::new(),
+            body: "out_trade_no=x&total_amount=60.00&trade_status=TRADE_SUCCESS".into()
+        })
+        .await,
+        Err(PaymentError::Notification(NotificationRefused::Malformed(
+            _
+        )))
+    ));
+    assert_eq!(w.events().await, vec!["payment_notification_mismatch"]);
+}
+
+#[tokio::test]
+async fn yesterdays_bills_are_reconciled_once_after_the_configured_time() {
+    let w = world().await;
+    let a = w.visitor().await;
+    let order = w.order(&a, 1, 1).await;
+    let p = w
+        .payments
+        .pay(&a, &order.order.id, PaymentChannel::WeChatJsapi, Some("o1"))
+        .await
+        .unwrap();
+    w.wechat.pay(&p.payment.id.0).await.unwrap();
+    w.deliver(&w.wechat.paid_notification(&p.payment.id.0, None).unwrap())
+        .await
+        .unwrap();
+    // Tuesday 10:29 Beijing: not yet; 10:31: Monday is reconciled for both providers, once.
+    w.clock.set("2026-11-24T02:29:00Z".parse().unwrap());
+    assert_eq!(w.payments.tick().await.reconciled, 0);
+    w.clock.set("2026-11-24T02:31:00Z".parse().unwrap());
+    assert_eq!(w.payments.tick().await.reconciled, 2);
+    assert_eq!(w.payments.tick().await.reconciled, 0);
+    let monday = date(2026, 11, 23);
+    let report = w
+        .payments
+        .reconciliation(PaymentProvider::WeChatPay, monday)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((report.matched, report.differences.len()), (1, 0));
+    let quiet = w
+        .payments
+        .reconciliation(PaymentProvider::Alipay, monday)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((quiet.bill_lines, quiet.ledger_lines), (0, 0));
+}
