@@ -11,7 +11,7 @@ mod signin;
 
 pub use auth::AuthArgs;
 pub use client::{Conn, Reply};
-pub use pay::PayArgs;
+pub use pay::{wechat_pay_env, PayArgs};
 pub use rush::RushArgs;
 
 #[derive(Debug, clap::Subcommand)]

@@ -63,6 +63,44 @@ fn one_line(pem: &str) -> String {
     pem.lines().filter(|l| !l.starts_with("-----")).collect()
 }
 
+/// The `GATEHOUSE_PAYMENTS__…` settings of a server whose WeChat Pay is the local one at `url`.
+/// Notifications are delivered by the caller, so the server's public URL is a placeholder.
+pub fn wechat_pay_env(k: &FakeWeChatPayKeys, url: &str) -> Vec<(String, String)> {
+    [
+        ("GATEHOUSE_PAYMENTS__MODE", "providers".to_owned()),
+        (
+            "GATEHOUSE_PAYMENTS__PUBLIC_URL",
+            "http://127.0.0.1:9".to_owned(),
+        ),
+        ("GATEHOUSE_PAYMENTS__WECHAT_PAY__BASE_URL", url.to_owned()),
+        ("GATEHOUSE_PAYMENTS__WECHAT_PAY__MCHID", k.mchid.clone()),
+        ("GATEHOUSE_PAYMENTS__WECHAT_PAY__APPID", k.appid.clone()),
+        (
+            "GATEHOUSE_PAYMENTS__WECHAT_PAY__MERCHANT_SERIAL",
+            k.merchant_serial.clone(),
+        ),
+        (
+            "GATEHOUSE_PAYMENTS__WECHAT_PAY__MERCHANT_PRIVATE_KEY",
+            one_line(&k.merchant_private_key),
+        ),
+        (
+            "GATEHOUSE_PAYMENTS__WECHAT_PAY__API_V3_KEY",
+            k.api_v3_key.clone(),
+        ),
+        (
+            "GATEHOUSE_PAYMENTS__WECHAT_PAY__PLATFORM_SERIAL",
+            k.platform_serial.clone(),
+        ),
+        (
+            "GATEHOUSE_PAYMENTS__WECHAT_PAY__PLATFORM_PUBLIC_KEY",
+            one_line(&k.platform_public_key),
+        ),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_owned(), b))
+    .collect()
+}
+
 async fn catalogue(addr: &str, admin: &str, capacity: usize) -> anyhow::Result<(i64, i64)> {
     let mut c = Conn::open(addr).await?;
     let product = c
@@ -175,43 +213,7 @@ pub async fn run(args: PayArgs) -> anyhow::Result<serde_json::Value> {
     fake.set_delivery(Delivery::Silent);
     let fake_server = FakeServer::start(fake.router()).await?;
     fake.set_base_url(&fake_server.url(""));
-    let k = fake.keys().clone();
-    let env: Vec<(String, String)> = [
-        ("GATEHOUSE_PAYMENTS__MODE", "providers".to_owned()),
-        (
-            "GATEHOUSE_PAYMENTS__PUBLIC_URL",
-            "http://127.0.0.1:9".to_owned(),
-        ),
-        (
-            "GATEHOUSE_PAYMENTS__WECHAT_PAY__BASE_URL",
-            fake_server.url(""),
-        ),
-        ("GATEHOUSE_PAYMENTS__WECHAT_PAY__MCHID", k.mchid.clone()),
-        ("GATEHOUSE_PAYMENTS__WECHAT_PAY__APPID", k.appid.clone()),
-        (
-            "GATEHOUSE_PAYMENTS__WECHAT_PAY__MERCHANT_SERIAL",
-            k.merchant_serial.clone(),
-        ),
-        (
-            "GATEHOUSE_PAYMENTS__WECHAT_PAY__MERCHANT_PRIVATE_KEY",
-            one_line(&k.merchant_private_key),
-        ),
-        (
-            "GATEHOUSE_PAYMENTS__WECHAT_PAY__API_V3_KEY",
-            k.api_v3_key.clone(),
-        ),
-        (
-            "GATEHOUSE_PAYMENTS__WECHAT_PAY__PLATFORM_SERIAL",
-            k.platform_serial.clone(),
-        ),
-        (
-            "GATEHOUSE_PAYMENTS__WECHAT_PAY__PLATFORM_PUBLIC_KEY",
-            one_line(&k.platform_public_key),
-        ),
-    ]
-    .into_iter()
-    .map(|(a, b)| (a.to_owned(), b))
-    .collect();
+    let env = wechat_pay_env(fake.keys(), &fake_server.url(""));
     let server = spawn(ServerSetup {
         data_dir: None,
         pg_url: args.postgres.clone(),

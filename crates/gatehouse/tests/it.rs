@@ -427,42 +427,6 @@ async fn acknowledged_bookings_survive_kill_9() {
     }
 }
 
-/// A server whose WeChat Pay is the local one in this test process.
-fn wechat_pay_env(fake: &FakeWeChatPay, url: &str) -> Vec<(String, String)> {
-    let one_line =
-        |pem: &str| -> String { pem.lines().filter(|l| !l.starts_with("-----")).collect() };
-    let k = fake.keys();
-    [
-        ("GATEHOUSE_PAYMENTS__MODE", "providers".to_owned()),
-        ("GATEHOUSE_PAYMENTS__WECHAT_PAY__BASE_URL", url.to_owned()),
-        ("GATEHOUSE_PAYMENTS__WECHAT_PAY__MCHID", k.mchid.clone()),
-        ("GATEHOUSE_PAYMENTS__WECHAT_PAY__APPID", k.appid.clone()),
-        (
-            "GATEHOUSE_PAYMENTS__WECHAT_PAY__MERCHANT_SERIAL",
-            k.merchant_serial.clone(),
-        ),
-        (
-            "GATEHOUSE_PAYMENTS__WECHAT_PAY__MERCHANT_PRIVATE_KEY",
-            one_line(&k.merchant_private_key),
-        ),
-        (
-            "GATEHOUSE_PAYMENTS__WECHAT_PAY__API_V3_KEY",
-            k.api_v3_key.clone(),
-        ),
-        (
-            "GATEHOUSE_PAYMENTS__WECHAT_PAY__PLATFORM_SERIAL",
-            k.platform_serial.clone(),
-        ),
-        (
-            "GATEHOUSE_PAYMENTS__WECHAT_PAY__PLATFORM_PUBLIC_KEY",
-            one_line(&k.platform_public_key),
-        ),
-    ]
-    .into_iter()
-    .map(|(a, b)| (a.to_owned(), b))
-    .collect()
-}
-
 /// A payment notification answered 204 is applied for good: paid orders stay confirmed, with
 /// their charge, after `kill -9` in the middle of a stream of notifications.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -478,7 +442,7 @@ async fn acknowledged_payment_notifications_survive_kill_9() {
         fake.set_delivery(Delivery::Silent);
         let provider = FakeServer::start(fake.router()).await.unwrap();
         fake.set_base_url(&provider.url(""));
-        let env = wechat_pay_env(&fake, &provider.url(""));
+        let env = gatehouse_bench::wechat_pay_env(fake.keys(), &provider.url(""));
         let admin = admin_token(dir.path(), &db).await;
         let mut server = Server::start_with(dir.path(), &db, &log, false, &env).await;
         let (s, p) = send(&server.addr, Method::POST, "/api/v1/admin/products", Some(&admin), Some(json!({"kind": "entry", "name": "paid", "rules": {"open_days_before": 30, "max_orders_per_account_per_day": 50}}))).await;

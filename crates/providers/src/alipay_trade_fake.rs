@@ -567,21 +567,9 @@ pub(crate) async fn control_pay(
     }
 }
 
-#[derive(serde::Deserialize)]
-pub(crate) struct DeliveryControl {
-    mode: Delivery,
-    #[serde(default)]
-    release: Option<bool>,
-}
-
 pub(crate) async fn control_delivery(
     State(fake): State<FakeAlipay>,
-    Json(c): Json<DeliveryControl>,
+    Json(c): Json<crate::courier::DeliveryControl>,
 ) -> Json<Value> {
-    fake.set_delivery(c.mode);
-    let released = match c.release {
-        Some(reverse) => fake.0.courier.release(reverse).await,
-        None => Vec::new(),
-    };
-    Json(json!({"mode": c.mode, "released": released}))
+    Json(fake.0.courier.control(c).await)
 }

@@ -51,6 +51,15 @@ pub enum Delivery {
     Forged,
 }
 
+/// `POST /_fake/delivery` on a local provider: a new mode, and optionally release what was held.
+#[derive(Debug, serde::Deserialize)]
+pub struct DeliveryControl {
+    pub mode: Delivery,
+    /// Release held notifications now: `true` newest first, `false` oldest first.
+    #[serde(default)]
+    pub release: Option<bool>,
+}
+
 #[derive(Default)]
 pub struct Courier {
     mode: Mutex<Delivery>,
@@ -91,6 +100,16 @@ impl Courier {
             }
             Delivery::Forged => vec![self.send(&n.forged()).await, self.send(&n).await],
         }
+    }
+
+    /// Applies a delivery control; answers the mode and the statuses of released notifications.
+    pub async fn control(&self, c: DeliveryControl) -> serde_json::Value {
+        self.set_mode(c.mode);
+        let released = match c.release {
+            Some(reverse) => self.release(reverse).await,
+            None => Vec::new(),
+        };
+        serde_json::json!({"mode": c.mode, "released": released})
     }
 
     /// Hands over what was held, unsent (a test delivers it itself).

@@ -946,21 +946,9 @@ async fn control_settle(State(fake): State<FakeWeChatPay>) -> Json<Value> {
     Json(json!({"settled": fake.settle_refunds().await}))
 }
 
-#[derive(serde::Deserialize)]
-struct DeliveryControl {
-    mode: Delivery,
-    #[serde(default)]
-    release: Option<bool>,
-}
-
-async fn control_delivery(
+pub(crate) async fn control_delivery(
     State(fake): State<FakeWeChatPay>,
-    Json(c): Json<DeliveryControl>,
+    Json(c): Json<crate::courier::DeliveryControl>,
 ) -> Json<Value> {
-    fake.set_delivery(c.mode);
-    let released = match c.release {
-        Some(reverse) => fake.release_held(reverse).await,
-        None => Vec::new(),
-    };
-    Json(json!({"mode": c.mode, "released": released}))
+    Json(fake.0.courier.control(c).await)
 }
