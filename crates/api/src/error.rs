@@ -103,7 +103,6 @@ fn payment_status(e: &PaymentError) -> (StatusCode, &'static str, Option<String>
             (StatusCode::BAD_REQUEST, "notification_malformed", None)
         }
         PaymentError::Mismatch(_) => (StatusCode::BAD_REQUEST, "payment_mismatch", None),
-        PaymentError::Refund(_) => (StatusCode::CONFLICT, "refund_refused", None),
         PaymentError::Invalid { field, .. } => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_field",

@@ -183,7 +183,7 @@ pub(crate) async fn cancel(
     id: String,
 ) -> Result<Json<OrderResponse>, ApiError> {
     Ok(Json(
-        app.service
+        app.payments
             .cancel_order(account, &OrderId(id))
             .await?
             .into(),

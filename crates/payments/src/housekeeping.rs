@@ -110,6 +110,37 @@ impl PaymentService {
         Ok(())
     }
 
+    /// Cancels an unpaid order (see [`gatehouse_booking::BookingService::cancel_order`]) and
+    /// closes its open payments at their providers, so none can be paid afterwards. A payment
+    /// the provider will not close (paid this moment) is refunded when its notice arrives.
+    pub async fn cancel_order(
+        &self,
+        account: &gatehouse_domain::store::Account,
+        id: &gatehouse_domain::order::OrderId,
+    ) -> Result<gatehouse_booking::OrderDetails, PaymentError> {
+        let details = self.booking.cancel_order(account, id).await?;
+        let open = self
+            .store
+            .payments_of_order(id)
+            .await
+            .map_err(|e| self.store_error(e))?
+            .into_iter()
+            .filter(|p| p.state == gatehouse_domain::payment::PaymentState::Open);
+        for payment in open {
+            let closed = match self.gateway(payment.provider) {
+                Ok(g) => g.close(&payment.id).await,
+                Err(_) => continue,
+            };
+            match closed {
+                Ok(()) => self.mark_closed(&payment.id).await?,
+                Err(e) => {
+                    tracing::warn!(payment = %payment.id.0, error = %e, "payment of a cancelled order not closed")
+                }
+            }
+        }
+        Ok(details)
+    }
+
     async fn mark_closed(&self, id: &PaymentId) -> Result<(), PaymentError> {
         match self
             .booking

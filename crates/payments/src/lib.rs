@@ -17,9 +17,7 @@ use std::sync::Arc;
 
 use gatehouse_booking::BookingService;
 use gatehouse_domain::order::OrderId;
-use gatehouse_domain::payment::{
-    MoneyLine, Movement, Payment, PaymentId, PaymentProvider, Refund, RefundRefused,
-};
+use gatehouse_domain::payment::{MoneyLine, Movement, Payment, PaymentId, PaymentProvider, Refund};
 use gatehouse_domain::payment_gateway::{GatewayError, NotificationRefused, PaymentGateway};
 use gatehouse_domain::payment_store::PaymentStore;
 use gatehouse_domain::security::SecurityEvent;
@@ -69,8 +67,6 @@ pub enum PaymentError {
     /// transaction): refused and raised as a security event.
     #[error("the notification does not match a payment: {0}")]
     Mismatch(String),
-    #[error(transparent)]
-    Refund(#[from] RefundRefused),
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
 }

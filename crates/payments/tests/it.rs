@@ -981,3 +981,42 @@ async fn yesterdays_bills_are_reconciled_once_after_the_configured_time() {
         .unwrap();
     assert_eq!((quiet.bill_lines, quiet.ledger_lines), (0, 0));
 }
+
+#[tokio::test]
+async fn cancelling_an_unpaid_order_closes_its_payments_at_the_providers() {
+    let w = world().await;
+    let a = w.visitor().await;
+    let order = w.order(&a, 1, 1).await;
+    let wx = w
+        .payments
+        .pay(&a, &order.order.id, PaymentChannel::WeChatJsapi, Some("o1"))
+        .await
+        .unwrap();
+    let ali = w
+        .payments
+        .pay(
+            &a,
+            &order.order.id,
+            PaymentChannel::AlipayMiniProgram,
+            Some("buyer-1"),
+        )
+        .await
+        .unwrap();
+    let cancelled = w.payments.cancel_order(&a, &order.order.id).await.unwrap();
+    assert_eq!(cancelled.order.state, OrderState::Cancelled);
+    assert_eq!(w.remaining(), 10);
+    for p in [&wx.payment.id, &ali.payment.id] {
+        assert_eq!(
+            w.store.get_payment(p).await.unwrap().unwrap().state,
+            PaymentState::Closed
+        );
+    }
+    assert!(
+        w.wechat.pay(&wx.payment.id.0).await.is_err(),
+        "closed at WeChat Pay"
+    );
+    assert!(
+        w.alipay.pay(&ali.payment.id.0).await.is_err(),
+        "closed at Alipay"
+    );
+}
