@@ -227,6 +227,10 @@ pub struct PaidNotice {
     pub payment_id: PaymentId,
     pub provider_txn: String,
     pub amount_fen: u64,
+    /// When the provider says it was paid: its bill files the charge under that day, so the
+    /// money ledger does too (a notification applied after midnight still belongs to the day
+    /// it was paid).
+    pub paid_at: Option<Timestamp>,
 }
 
 /// Why a paid notice was refused; each is a security event.
@@ -396,6 +400,7 @@ mod tests {
             payment_id: PaymentId(id.into()),
             provider_txn: txn.into(),
             amount_fen: amount,
+            paid_at: None,
         }
     }
 

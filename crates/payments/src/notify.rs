@@ -121,7 +121,7 @@ impl PaymentService {
                         amount_fen: notice.amount_fen,
                     },
                     reference: notice.provider_txn.clone(),
-                    at: now,
+                    at: notice.paid_at.unwrap_or(now),
                 }),
             ]
         };

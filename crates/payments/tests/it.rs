@@ -1020,3 +1020,40 @@ async fn cancelling_an_unpaid_order_closes_its_payments_at_the_providers() {
         "closed at Alipay"
     );
 }
+
+#[tokio::test]
+async fn a_payment_made_before_midnight_is_reconciled_with_its_day_whenever_it_is_applied() {
+    let w = world().await;
+    let a = w.visitor().await;
+    // Monday 23:59:30 in Beijing.
+    w.clock.set("2026-11-23T15:59:30Z".parse().unwrap());
+    let order = w.order(&a, 1, 1).await;
+    let p = w
+        .payments
+        .pay(&a, &order.order.id, PaymentChannel::AlipayQr, None)
+        .await
+        .unwrap();
+    w.alipay.pay(&p.payment.id.0).await.unwrap();
+    // The notification is applied a minute later, on Tuesday.
+    w.clock.advance(SignedDuration::from_mins(1));
+    w.deliver_alipay(&w.alipay.paid_notification(&p.payment.id.0, None).unwrap())
+        .await
+        .unwrap();
+    let monday = w
+        .payments
+        .reconcile(PaymentProvider::Alipay, date(2026, 11, 23))
+        .await
+        .unwrap();
+    assert_eq!(
+        (monday.matched, monday.differences.len()),
+        (1, 0),
+        "{:?}",
+        monday.differences
+    );
+    let tuesday = w
+        .payments
+        .reconcile(PaymentProvider::Alipay, date(2026, 11, 24))
+        .await
+        .unwrap();
+    assert_eq!((tuesday.ledger_lines, tuesday.bill_lines), (0, 0));
+}

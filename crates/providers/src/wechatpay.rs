@@ -368,6 +368,7 @@ impl PaymentGateway for WeChatPayClient {
                     .to_owned(),
                 amount_fen: u64_at(&trade, &["amount", "total"])
                     .ok_or_else(|| unavailable("a paid trade without amount"))?,
+                paid_at: str_at(&trade, &["success_time"]).and_then(|t| t.parse().ok()),
             })),
             Some("CLOSED") | Some("REVOKED") | Some("PAYERROR") => Ok(ProviderTrade::Closed),
             _ => Ok(ProviderTrade::NotPaid),
@@ -520,6 +521,7 @@ impl PaymentGateway for WeChatPayClient {
                         .to_owned(),
                     amount_fen: u64_at(&object, &["amount", "total"])
                         .ok_or_else(|| malformed("no amount.total"))?,
+                    paid_at: str_at(&object, &["success_time"]).and_then(|t| t.parse().ok()),
                 }))
             }
             "REFUND.SUCCESS" | "REFUND.ABNORMAL" | "REFUND.CLOSED" => Ok(Notification::Refund {
