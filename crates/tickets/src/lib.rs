@@ -1,0 +1,11 @@
+//! Ticket codes: what a ticket's QR code holds. A code is a compact token — version, key id,
+//! ticket id, slot, validity window — signed with Ed25519 and written in QR-alphanumeric
+//! base32, so a code stays small and a gate needs only public keys to check it offline. No
+//! personal data is in a code.
+//!
+//! Whether a verified code admits its holder now (the slot's window and margins, the ticket's
+//! state, a second scan) is decided elsewhere; here a code is only authentic or not.
+
+mod token;
+
+pub use token::{TicketClaims, TicketSigner, TicketVerifier, TokenRefused, TOKEN_PREFIX};

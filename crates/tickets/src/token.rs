@@ -1,0 +1,315 @@
+//! The signed token: its binary layout, signing and verification.
+//!
+//! Layout (version 1), 99 bytes before encoding:
+//! `version:1 | key_id:2 | ticket uuid:16 | slot id:8 | valid_from:4 | valid_until:4 | signature:64`
+//! (integers big-endian, instants in Unix seconds). The signature covers a domain-separation
+//! label and the first 35 bytes. The text form is `GH1` followed by the bytes in base32 without
+//! padding: uppercase letters and digits only, which QR codes store in alphanumeric mode.
+
+use std::collections::HashMap;
+
+use data_encoding::BASE32_NOPAD;
+use gatehouse_domain::catalogue::SlotId;
+use gatehouse_domain::order::TicketId;
+use jiff::Timestamp;
+use ring::signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519};
+
+/// What every ticket code starts with.
+pub const TOKEN_PREFIX: &str = "GH1";
+const VERSION: u8 = 1;
+const BODY_LEN: usize = 35;
+const SIGNATURE_LEN: usize = 64;
+const TOKEN_LEN: usize = BODY_LEN + SIGNATURE_LEN;
+/// Signed before the body, so a signature made for anything else can never pass as a ticket.
+const LABEL: &[u8] = b"gatehouse ticket code v1\0";
+/// The longest text a valid code can be (with a little slack for surrounding whitespace).
+const MAX_TEXT_LEN: usize = 256;
+
+/// What a ticket code says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketClaims {
+    pub ticket_id: TicketId,
+    pub slot_id: SlotId,
+    /// The code admits from this instant (the slot's start less the early margin)…
+    pub valid_from: Timestamp,
+    /// …until this one (the slot's end plus the late margin).
+    pub valid_until: Timestamp,
+}
+
+/// Why a code is not an authentic ticket code. Each names no personal data, so it can be shown
+/// at the gate and logged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRefused {
+    #[error("not a ticket code: {0}")]
+    Malformed(&'static str),
+    #[error("signed with key {0}, which this gate does not know (or which was retired)")]
+    UnknownKey(u16),
+    #[error("the code's signature does not verify: it was altered or forged")]
+    BadSignature,
+}
+
+fn secs(t: Timestamp) -> Result<u32, TokenRefused> {
+    u32::try_from(t.as_second()).map_err(|_| TokenRefused::Malformed("instant out of range"))
+}
+
+/// The signed part of a token.
+fn body(key_id: u16, claims: &TicketClaims) -> Result<[u8; BODY_LEN], TokenRefused> {
+    let uuid = uuid::Uuid::parse_str(&claims.ticket_id.0)
+        .map_err(|_| TokenRefused::Malformed("ticket id is not a UUID"))?;
+    let slot =
+        u64::try_from(claims.slot_id.0).map_err(|_| TokenRefused::Malformed("negative slot id"))?;
+    let mut out = Vec::with_capacity(BODY_LEN);
+    out.push(VERSION);
+    out.extend_from_slice(&key_id.to_be_bytes());
+    out.extend_from_slice(uuid.as_bytes());
+    out.extend_from_slice(&slot.to_be_bytes());
+    out.extend_from_slice(&secs(claims.valid_from)?.to_be_bytes());
+    out.extend_from_slice(&secs(claims.valid_until)?.to_be_bytes());
+    out.try_into()
+        .map_err(|_| TokenRefused::Malformed("wrong length"))
+}
+
+fn signed_message(body: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(LABEL.len() + body.len());
+    m.extend_from_slice(LABEL);
+    m.extend_from_slice(body);
+    m
+}
+
+/// Signs ticket codes with the current key.
+pub struct TicketSigner {
+    key_id: u16,
+    key: Ed25519KeyPair,
+}
+
+impl TicketSigner {
+    /// A signer from a 32-byte Ed25519 seed.
+    pub fn from_seed(key_id: u16, seed: &[u8; 32]) -> Result<Self, TokenRefused> {
+        let key = Ed25519KeyPair::from_seed_unchecked(seed)
+            .map_err(|_| TokenRefused::Malformed("not an Ed25519 seed"))?;
+        Ok(Self { key_id, key })
+    }
+
+    pub fn key_id(&self) -> u16 {
+        self.key_id
+    }
+
+    /// The public key gates verify with.
+    pub fn public_key(&self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (o, b) in out.iter_mut().zip(self.key.public_key().as_ref()) {
+            *o = *b;
+        }
+        out
+    }
+
+    /// The code for `claims`, ready for a QR code.
+    pub fn sign(&self, claims: &TicketClaims) -> Result<String, TokenRefused> {
+        let body = body(self.key_id, claims)?;
+        let signature = self.key.sign(&signed_message(&body));
+        let mut token = Vec::with_capacity(TOKEN_LEN);
+        token.extend_from_slice(&body);
+        token.extend_from_slice(signature.as_ref());
+        Ok(format!("{TOKEN_PREFIX}{}", BASE32_NOPAD.encode(&token)))
+    }
+}
+
+/// Verifies ticket codes with the public keys it was given (online: the server's; offline: the
+/// ones a gate downloaded).
+#[derive(Clone, Default)]
+pub struct TicketVerifier {
+    keys: HashMap<u16, [u8; 32]>,
+}
+
+impl TicketVerifier {
+    pub fn new(keys: impl IntoIterator<Item = (u16, [u8; 32])>) -> Self {
+        Self {
+            keys: keys.into_iter().collect(),
+        }
+    }
+
+    /// The claims of an authentic code. Checks the format strictly (any other length, prefix,
+    /// alphabet or version is refused) before the signature.
+    pub fn verify(&self, text: &str) -> Result<TicketClaims, TokenRefused> {
+        if text.len() > MAX_TEXT_LEN {
+            return Err(TokenRefused::Malformed("too long"));
+        }
+        let encoded = text
+            .trim()
+            .strip_prefix(TOKEN_PREFIX)
+            .ok_or(TokenRefused::Malformed("does not start with GH1"))?;
+        let raw = BASE32_NOPAD
+            .decode(encoded.as_bytes())
+            .map_err(|_| TokenRefused::Malformed("not base32"))?;
+        let (body, signature) = match (raw.get(..BODY_LEN), raw.get(BODY_LEN..)) {
+            (Some(b), Some(s)) if raw.len() == TOKEN_LEN => (b, s),
+            _ => return Err(TokenRefused::Malformed("wrong length")),
+        };
+        let field = |from: usize, to: usize| {
+            body.get(from..to)
+                .ok_or(TokenRefused::Malformed("wrong length"))
+        };
+        if field(0, 1)? != [VERSION] {
+            return Err(TokenRefused::Malformed("unknown version"));
+        }
+        let key_id = u16::from_be_bytes(
+            field(1, 3)?
+                .try_into()
+                .map_err(|_| TokenRefused::Malformed("key id"))?,
+        );
+        let public = self
+            .keys
+            .get(&key_id)
+            .ok_or(TokenRefused::UnknownKey(key_id))?;
+        UnparsedPublicKey::new(&ED25519, public)
+            .verify(&signed_message(body), signature)
+            .map_err(|_| TokenRefused::BadSignature)?;
+        let uuid = uuid::Uuid::from_slice(field(3, 19)?)
+            .map_err(|_| TokenRefused::Malformed("ticket id"))?;
+        let n8 = |from| -> Result<u64, TokenRefused> {
+            Ok(u64::from_be_bytes(
+                field(from, from + 8)?
+                    .try_into()
+                    .map_err(|_| TokenRefused::Malformed("slot"))?,
+            ))
+        };
+        let n4 = |from| -> Result<u32, TokenRefused> {
+            Ok(u32::from_be_bytes(
+                field(from, from + 4)?
+                    .try_into()
+                    .map_err(|_| TokenRefused::Malformed("instant"))?,
+            ))
+        };
+        let instant = |s: u32| {
+            Timestamp::from_second(i64::from(s)).map_err(|_| TokenRefused::Malformed("instant"))
+        };
+        Ok(TicketClaims {
+            ticket_id: TicketId(uuid.hyphenated().to_string()),
+            slot_id: SlotId(i64::try_from(n8(19)?).map_err(|_| TokenRefused::Malformed("slot"))?),
+            valid_from: instant(n4(27)?)?,
+            valid_until: instant(n4(31)?)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn claims() -> TicketClaims {
+        TicketClaims {
+            ticket_id: TicketId("01a20b17-fda1-7241-81bd-255356377510".into()),
+            slot_id: SlotId(42),
+            valid_from: "2026-11-25T00:30:00Z".parse().unwrap(),
+            valid_until: "2026-11-25T03:00:00Z".parse().unwrap(),
+        }
+    }
+
+    fn signer(key_id: u16, seed: u8) -> TicketSigner {
+        TicketSigner::from_seed(key_id, &[seed; 32]).unwrap()
+    }
+
+    #[test]
+    fn a_code_round_trips_and_is_small_and_qr_alphanumeric() {
+        let s = signer(7, 1);
+        let code = s.sign(&claims()).unwrap();
+        assert_eq!(code.len(), 3 + 159);
+        assert!(
+            code.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
+            "{code}"
+        );
+        let v = TicketVerifier::new([(7, s.public_key())]);
+        assert_eq!(v.verify(&code).unwrap(), claims());
+        assert_eq!(
+            v.verify(&format!("  {code}\n")).unwrap(),
+            claims(),
+            "scanner whitespace"
+        );
+    }
+
+    #[test]
+    fn forged_truncated_and_foreign_codes_are_refused() {
+        let s = signer(7, 1);
+        let code = s.sign(&claims()).unwrap();
+        let v = TicketVerifier::new([(7, s.public_key())]);
+        // Another key claiming to be key 7.
+        let forged = signer(7, 2).sign(&claims()).unwrap();
+        assert_eq!(v.verify(&forged), Err(TokenRefused::BadSignature));
+        // A key this gate does not know.
+        assert_eq!(
+            v.verify(&signer(8, 1).sign(&claims()).unwrap()),
+            Err(TokenRefused::UnknownKey(8))
+        );
+        assert!(matches!(
+            v.verify(&code[..code.len() - 8]),
+            Err(TokenRefused::Malformed(_))
+        ));
+        // Well-formed base32 of the wrong length.
+        let short = format!("GH1{}", BASE32_NOPAD.encode(&[1u8; 98]));
+        assert_eq!(
+            v.verify(&short),
+            Err(TokenRefused::Malformed("wrong length"))
+        );
+        assert!(matches!(
+            v.verify(&code.to_lowercase()),
+            Err(TokenRefused::Malformed(_))
+        ));
+        assert!(matches!(v.verify(""), Err(TokenRefused::Malformed(_))));
+        assert!(matches!(
+            v.verify(&"GH1A".repeat(100)),
+            Err(TokenRefused::Malformed("too long"))
+        ));
+        // A valid signature over something that is not a ticket code cannot be reused.
+        let key = Ed25519KeyPair::from_seed_unchecked(&[1; 32]).unwrap();
+        let mut raw = body(7, &claims()).unwrap().to_vec();
+        raw.extend_from_slice(key.sign(&raw.clone()).as_ref());
+        assert_eq!(
+            v.verify(&format!("GH1{}", BASE32_NOPAD.encode(&raw))),
+            Err(TokenRefused::BadSignature)
+        );
+        // Bad claims never become a code.
+        let mut bad = claims();
+        bad.ticket_id = TicketId("not-a-uuid".into());
+        assert!(s.sign(&bad).is_err());
+        bad = claims();
+        bad.slot_id = SlotId(-1);
+        assert!(s.sign(&bad).is_err());
+    }
+
+    proptest! {
+        /// Whatever a scanner reads, verification answers without panicking, and only the exact
+        /// code verifies.
+        #[test]
+        fn any_text_is_refused_or_verified_without_panic(text in ".{0,300}") {
+            let s = signer(7, 1);
+            let v = TicketVerifier::new([(7, s.public_key())]);
+            let _ = v.verify(&text);
+        }
+
+        #[test]
+        fn changing_any_character_of_a_code_breaks_it(position in 3usize..162, replacement in "[A-Z2-7]") {
+            let s = signer(7, 1);
+            let v = TicketVerifier::new([(7, s.public_key())]);
+            let code = s.sign(&claims()).unwrap();
+            let mut changed = code.clone();
+            changed.replace_range(position..=position, &replacement);
+            prop_assume!(changed != code);
+            prop_assert!(v.verify(&changed).is_err());
+        }
+
+        #[test]
+        fn every_ticket_round_trips(slot in 0i64..i64::MAX, from in 0u32..u32::MAX, len in 0u32..86_400, id in any::<u128>()) {
+            let s = signer(3, 9);
+            let v = TicketVerifier::new([(3, s.public_key())]);
+            let c = TicketClaims {
+                ticket_id: TicketId(uuid::Uuid::from_u128(id).hyphenated().to_string()),
+                slot_id: SlotId(slot),
+                valid_from: Timestamp::from_second(i64::from(from)).unwrap(),
+                valid_until: Timestamp::from_second(i64::from(from.saturating_add(len))).unwrap(),
+            };
+            prop_assert_eq!(v.verify(&s.sign(&c).unwrap()).unwrap(), c);
+        }
+    }
+}
