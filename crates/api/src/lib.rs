@@ -15,6 +15,7 @@ mod routes_me;
 mod routes_orders;
 mod routes_payments;
 mod routes_public;
+mod routes_tickets;
 pub mod wire;
 pub mod wire_identity;
 pub mod wire_payments;
@@ -136,6 +137,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes_admin::get_order))
         .routes(routes!(routes_admin::cancel_order))
         .routes(routes!(routes_admin::refund))
+        .routes(routes!(routes_tickets::ticket_qr))
         .routes(routes!(routes_payments::pay))
         .routes(routes!(routes_payments::order_money))
         .routes(routes!(routes_payments::notify_wechat_pay))

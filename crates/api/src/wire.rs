@@ -367,6 +367,9 @@ pub struct TicketResponse {
     pub price_fen: u32,
     pub state: TicketStateWire,
     pub visitor: MaskedVisitor,
+    /// The signed code the ticket's QR shows (valid tickets only). Draw it with
+    /// `GET /api/v1/orders/{id}/qr?ticket=…&format=svg|png`, or with any QR library.
+    pub code: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -449,6 +452,7 @@ impl From<OrderDetails> for OrderResponse {
                         id_type: t.ticket.id_kind.into(),
                         id_number: t.id_number,
                     },
+                    code: t.code,
                 })
                 .collect(),
             history: o.history.into_iter().map(Into::into).collect(),

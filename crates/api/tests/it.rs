@@ -38,6 +38,11 @@ mod identity;
 mod payments;
 #[path = "it/sso.rs"]
 mod sso;
+#[path = "it/tickets.rs"]
+mod tickets;
+
+/// The ticket-signing secret of the test harness.
+const TICKET_SECRET: [u8; 32] = [7; 32];
 
 struct Api {
     app: Router,
@@ -126,6 +131,15 @@ async fn api() -> Api {
         BookingService::start(store.clone(), keys, clock.clone(), BookingConfig::default())
             .await
             .unwrap();
+    service.set_code_issuer(Arc::new(
+        gatehouse_tickets::TicketCodes::from_secret(
+            1,
+            TICKET_SECRET,
+            jiff::SignedDuration::from_mins(30),
+            jiff::SignedDuration::ZERO,
+        )
+        .unwrap(),
+    ));
     let wechat = gatehouse_providers::wechatpay_fake::FakeWeChatPay::new(
         gatehouse_providers::wechatpay_fake::FakeWeChatPayKeys::generate().unwrap(),
         clock.clone(),

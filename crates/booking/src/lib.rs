@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use gatehouse_domain::ledger::{Ledger, SlotStock};
 use gatehouse_domain::store::{Store, StoreError};
+use gatehouse_domain::ticket_code::TicketCodeIssuer;
 use gatehouse_domain::{BookingError, Clock};
 use gatehouse_privacy::Keyring;
 use jiff::tz::TimeZone;
@@ -53,6 +54,8 @@ pub struct BookingService {
     committer: Committer,
     /// Serialises changes to one order (cancel, refund, expiry): 64 shards by order id.
     order_locks: Vec<tokio::sync::Mutex<()>>,
+    /// Signs the codes of valid tickets; set once at start (tickets carry no code without it).
+    code_issuer: std::sync::OnceLock<Arc<dyn TicketCodeIssuer>>,
 }
 
 impl BookingService {
@@ -76,6 +79,7 @@ impl BookingService {
             catalogue: std::sync::RwLock::new(catalogue::Cache::default()),
             committer,
             order_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
+            code_issuer: std::sync::OnceLock::new(),
         };
         service.reload().await?;
         Ok(Arc::new(service))
@@ -136,6 +140,11 @@ impl BookingService {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = cache;
         Ok(())
+    }
+
+    /// Gives valid tickets their codes from now on. Only the first call counts.
+    pub fn set_code_issuer(&self, issuer: Arc<dyn TicketCodeIssuer>) {
+        let _ = self.code_issuer.set(issuer);
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {

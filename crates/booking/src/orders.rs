@@ -45,6 +45,8 @@ pub struct MaskedTicket {
     pub ticket_type_name: String,
     pub visitor_name: String,
     pub id_number: String,
+    /// The signed code its QR shows, for a valid ticket (when codes are configured).
+    pub code: Option<String>,
 }
 
 /// An order as its owner (or staff) sees it: personal data masked.
@@ -334,10 +336,17 @@ impl BookingService {
             &ctx("order", &order.id.0, "contact_phone"),
             mask_phone,
         );
+        let issuer = self.code_issuer.get();
         let tickets = order
             .tickets
             .iter()
             .map(|t| MaskedTicket {
+                code: match (issuer, &slot) {
+                    (Some(issuer), Some(slot)) if t.state == TicketState::Valid => {
+                        issuer.issue(&t.id, slot)
+                    }
+                    _ => None,
+                },
                 ticket_type_name: self
                     .cached_ticket_type(t.ticket_type_id)
                     .map(|tt| tt.name)

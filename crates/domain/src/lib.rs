@@ -22,6 +22,7 @@ pub mod personal;
 pub mod reconcile;
 pub mod security;
 pub mod store;
+pub mod ticket_code;
 pub mod window;
 
 pub use catalogue::{

@@ -234,6 +234,26 @@ pub struct Config {
     pub log: String,
     pub identity: IdentitySettings,
     pub payments: crate::payments_setup::PaymentSettings,
+    pub tickets: TicketSettings,
+}
+
+/// Ticket codes at the gate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketSettings {
+    /// How long before its slot starts a ticket admits.
+    pub early_entry_minutes: u32,
+    /// How long after its slot ends a ticket still admits.
+    pub late_entry_minutes: u32,
+}
+
+impl Default for TicketSettings {
+    fn default() -> Self {
+        Self {
+            early_entry_minutes: 30,
+            late_entry_minutes: 0,
+        }
+    }
 }
 
 impl Default for Config {
@@ -254,6 +274,7 @@ impl Default for Config {
             log: "info".into(),
             identity: IdentitySettings::default(),
             payments: crate::payments_setup::PaymentSettings::default(),
+            tickets: TicketSettings::default(),
         }
     }
 }

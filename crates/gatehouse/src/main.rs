@@ -217,8 +217,18 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
             ),
         ));
     }
+    // The ticket-signing key is derived from the keyring under a label of its own: every node
+    // signs with the same key and no other key file is needed. Key id 1 names this derivation.
+    let ticket_codes = gatehouse_tickets::TicketCodes::from_secret(
+        1,
+        keys.blind_index("ticket-signing-key", "1"),
+        jiff::SignedDuration::from_mins(i64::from(config.tickets.early_entry_minutes)),
+        jiff::SignedDuration::from_mins(i64::from(config.tickets.late_entry_minutes)),
+    )
+    .map_err(|e| anyhow::anyhow!("ticket signing key: {e}"))?;
     let booking =
         BookingService::start(store, keys, clock.clone(), BookingConfig { museum_tz }).await?;
+    booking.set_code_issuer(Arc::new(ticket_codes));
     Ok(Services {
         booking,
         identity,

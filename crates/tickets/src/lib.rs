@@ -6,6 +6,9 @@
 //! Whether a verified code admits its holder now (the slot's window and margins, the ticket's
 //! state, a second scan) is decided elsewhere; here a code is only authentic or not.
 
+mod issuer;
+pub mod qr;
 mod token;
 
+pub use issuer::TicketCodes;
 pub use token::{TicketClaims, TicketSigner, TicketVerifier, TokenRefused, TOKEN_PREFIX};
