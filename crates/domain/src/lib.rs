@@ -8,6 +8,7 @@
 pub mod access;
 pub mod account;
 pub mod catalogue;
+pub mod check_in;
 pub mod clock;
 pub mod demo;
 pub mod error;
