@@ -4,6 +4,7 @@
 
 mod auth;
 mod client;
+mod gate;
 mod pay;
 mod rush;
 mod server;
@@ -11,6 +12,7 @@ mod signin;
 
 pub use auth::AuthArgs;
 pub use client::{Conn, Reply};
+pub use gate::GateArgs;
 pub use pay::{wechat_pay_env, PayArgs};
 pub use rush::RushArgs;
 
@@ -23,6 +25,8 @@ pub enum BenchCommand {
     /// What paying costs: provider notifications verified and applied per second, and the
     /// pay → confirmed path.
     Pay(PayArgs),
+    /// What checking tickets costs (so far: offline verifications per second on one core).
+    Gate(GateArgs),
 }
 
 /// Runs a benchmark and prints its JSON result on stdout.
@@ -31,6 +35,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Rush(args) => rush::run(args).await?,
         BenchCommand::Auth(args) => auth::run(args).await?,
         BenchCommand::Pay(args) => pay::run(args).await?,
+        BenchCommand::Gate(args) => gate::run(args).await?,
     };
     #[allow(clippy::print_stdout)]
     {
