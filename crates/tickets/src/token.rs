@@ -9,10 +9,11 @@
 use std::collections::HashMap;
 
 use data_encoding::BASE32_NOPAD;
+use ed25519_dalek::{Signature, VerifyingKey};
 use gatehouse_domain::catalogue::SlotId;
 use gatehouse_domain::order::TicketId;
 use jiff::Timestamp;
-use ring::signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519};
+use ring::signature::{Ed25519KeyPair, KeyPair};
 
 /// What every ticket code starts with.
 pub const TOKEN_PREFIX: &str = "GH1";
@@ -115,22 +116,68 @@ impl TicketSigner {
 }
 
 /// Verifies ticket codes with the public keys it was given (online: the server's; offline: the
-/// ones a gate downloaded).
+/// ones a gate downloaded). Keys are kept decompressed, and queued scans can be verified in a
+/// batch, which costs about half as much per code.
 #[derive(Clone, Default)]
 pub struct TicketVerifier {
-    keys: HashMap<u16, [u8; 32]>,
+    keys: HashMap<u16, VerifyingKey>,
+}
+
+/// A code whose format checked out, waiting for its signature to be checked.
+struct Parsed {
+    key: VerifyingKey,
+    message: Vec<u8>,
+    signature: Signature,
+    claims: TicketClaims,
 }
 
 impl TicketVerifier {
+    /// A verifier for these keys; a key that is not a valid Ed25519 point is left out (codes
+    /// naming it are then refused as signed by an unknown key).
     pub fn new(keys: impl IntoIterator<Item = (u16, [u8; 32])>) -> Self {
         Self {
-            keys: keys.into_iter().collect(),
+            keys: keys
+                .into_iter()
+                .filter_map(|(id, bytes)| Some((id, VerifyingKey::from_bytes(&bytes).ok()?)))
+                .collect(),
         }
+    }
+
+    /// Verifies many codes at once (a gate's queued scans, an upload): one batch equation for
+    /// all of them, and one by one only if the batch fails, to find the bad ones. Answers in
+    /// the order given.
+    pub fn verify_many(&self, texts: &[&str]) -> Vec<Result<TicketClaims, TokenRefused>> {
+        let parsed: Vec<Result<Parsed, TokenRefused>> =
+            texts.iter().map(|t| self.parse(t)).collect();
+        let ok: Vec<&Parsed> = parsed.iter().filter_map(|p| p.as_ref().ok()).collect();
+        let messages: Vec<&[u8]> = ok.iter().map(|p| p.message.as_slice()).collect();
+        let signatures: Vec<Signature> = ok.iter().map(|p| p.signature).collect();
+        let keys: Vec<VerifyingKey> = ok.iter().map(|p| p.key).collect();
+        let all_good = ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok();
+        parsed
+            .into_iter()
+            .map(|p| {
+                let p = p?;
+                if all_good || p.key.verify_strict(&p.message, &p.signature).is_ok() {
+                    Ok(p.claims)
+                } else {
+                    Err(TokenRefused::BadSignature)
+                }
+            })
+            .collect()
     }
 
     /// The claims of an authentic code. Checks the format strictly (any other length, prefix,
     /// alphabet or version is refused) before the signature.
     pub fn verify(&self, text: &str) -> Result<TicketClaims, TokenRefused> {
+        let p = self.parse(text)?;
+        p.key
+            .verify_strict(&p.message, &p.signature)
+            .map_err(|_| TokenRefused::BadSignature)?;
+        Ok(p.claims)
+    }
+
+    fn parse(&self, text: &str) -> Result<Parsed, TokenRefused> {
         if text.len() > MAX_TEXT_LEN {
             return Err(TokenRefused::Malformed("too long"));
         }
@@ -157,13 +204,12 @@ impl TicketVerifier {
                 .try_into()
                 .map_err(|_| TokenRefused::Malformed("key id"))?,
         );
-        let public = self
+        let key = *self
             .keys
             .get(&key_id)
             .ok_or(TokenRefused::UnknownKey(key_id))?;
-        UnparsedPublicKey::new(&ED25519, public)
-            .verify(&signed_message(body), signature)
-            .map_err(|_| TokenRefused::BadSignature)?;
+        let signature =
+            Signature::from_slice(signature).map_err(|_| TokenRefused::Malformed("signature"))?;
         let uuid = uuid::Uuid::from_slice(field(3, 19)?)
             .map_err(|_| TokenRefused::Malformed("ticket id"))?;
         let n8 = |from| -> Result<u64, TokenRefused> {
@@ -183,11 +229,18 @@ impl TicketVerifier {
         let instant = |s: u32| {
             Timestamp::from_second(i64::from(s)).map_err(|_| TokenRefused::Malformed("instant"))
         };
-        Ok(TicketClaims {
-            ticket_id: TicketId(uuid.hyphenated().to_string()),
-            slot_id: SlotId(i64::try_from(n8(19)?).map_err(|_| TokenRefused::Malformed("slot"))?),
-            valid_from: instant(n4(27)?)?,
-            valid_until: instant(n4(31)?)?,
+        Ok(Parsed {
+            key,
+            message: signed_message(body),
+            signature,
+            claims: TicketClaims {
+                ticket_id: TicketId(uuid.hyphenated().to_string()),
+                slot_id: SlotId(
+                    i64::try_from(n8(19)?).map_err(|_| TokenRefused::Malformed("slot"))?,
+                ),
+                valid_from: instant(n4(27)?)?,
+                valid_until: instant(n4(31)?)?,
+            },
         })
     }
 }
@@ -227,6 +280,30 @@ mod tests {
             claims(),
             "scanner whitespace"
         );
+    }
+
+    #[test]
+    fn a_batch_finds_its_bad_codes_and_keeps_their_order() {
+        let s = signer(7, 1);
+        let v = TicketVerifier::new([(7, s.public_key())]);
+        let good: Vec<String> = (0..5).map(|_| s.sign(&claims()).unwrap()).collect();
+        let forged = signer(7, 2).sign(&claims()).unwrap();
+        let texts = [
+            good[0].as_str(),
+            forged.as_str(),
+            good[1].as_str(),
+            "GH1",
+            good[2].as_str(),
+        ];
+        let out = v.verify_many(&texts);
+        assert_eq!(out[0], Ok(claims()));
+        assert_eq!(out[1], Err(TokenRefused::BadSignature));
+        assert_eq!(out[2], Ok(claims()));
+        assert!(matches!(out[3], Err(TokenRefused::Malformed(_))));
+        assert_eq!(out[4], Ok(claims()));
+        let all_good: Vec<&str> = good.iter().map(String::as_str).collect();
+        assert!(v.verify_many(&all_good).iter().all(Result::is_ok));
+        assert!(v.verify_many(&[]).is_empty());
     }
 
     #[test]
