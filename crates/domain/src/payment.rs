@@ -16,6 +16,13 @@ use jiff::Timestamp;
 
 use crate::order::{OrderId, OrderState};
 
+/// The zone providers keep their books and write their times in (Beijing). A fixed +08:00 if
+/// the system has no time-zone database: China has no daylight saving, so both are the same.
+pub fn provider_time_zone() -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::get("Asia/Shanghai")
+        .unwrap_or_else(|_| jiff::tz::TimeZone::fixed(jiff::tz::offset(8)))
+}
+
 /// A payment provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PaymentProvider {

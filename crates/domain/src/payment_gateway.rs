@@ -65,6 +65,21 @@ pub enum BillLineKind {
     Refund,
 }
 
+impl BillLineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BillLineKind::Charge => "charge",
+            BillLineKind::Refund => "refund",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [BillLineKind::Charge, BillLineKind::Refund]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
 /// One line of a provider's daily bill.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BillLine {

@@ -40,21 +40,6 @@ impl DifferenceKind {
     }
 }
 
-impl BillLineKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BillLineKind::Charge => "charge",
-            BillLineKind::Refund => "refund",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [BillLineKind::Charge, BillLineKind::Refund]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Difference {
     pub kind: DifferenceKind,

@@ -10,7 +10,6 @@ use gatehouse_domain::payment_gateway::ProviderTrade;
 use gatehouse_domain::reconcile::{reconcile, ReconciliationReport};
 use gatehouse_domain::store::{LedgerWrite, MoneyWrite};
 use jiff::civil::Date;
-use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
 use crate::{PaymentError, PaymentService};
@@ -24,11 +23,6 @@ pub struct TickReport {
     pub refunds_moved: usize,
     pub holds_expired: usize,
     pub reconciled: usize,
-}
-
-/// Providers keep their books in Beijing time.
-fn provider_tz() -> TimeZone {
-    TimeZone::get("Asia/Shanghai").unwrap_or(TimeZone::fixed(jiff::tz::offset(8)))
 }
 
 impl PaymentService {
@@ -158,7 +152,7 @@ impl PaymentService {
     /// Reconciles yesterday (Beijing time) for every provider without a report yet, once the
     /// configured time of day has passed. Returns how many reports were made.
     async fn reconcile_due(&self, now: Timestamp) -> usize {
-        let here = now.to_zoned(provider_tz());
+        let here = now.to_zoned(gatehouse_domain::payment::provider_time_zone());
         if here.time() < self.config.reconcile_at {
             return 0;
         }
@@ -190,7 +184,7 @@ impl PaymentService {
     ) -> Result<ReconciliationReport, PaymentError> {
         let gateway = self.gateway(provider)?;
         let bill = gateway.bill(day).await?;
-        let tz = provider_tz();
+        let tz = gatehouse_domain::payment::provider_time_zone();
         let bad_day = |_| PaymentError::invalid("day", "is out of range");
         let from = day.to_zoned(tz.clone()).map_err(bad_day)?.timestamp();
         let to = day

@@ -128,13 +128,7 @@ impl AlipayClient {
 
     /// The common parameters of a request to `method`, signed with `extra` added.
     pub fn signed_params(&self, method: &str, extra: &[(&str, &str)]) -> BTreeMap<String, String> {
-        let beijing = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC);
-        let timestamp = self
-            .clock
-            .now()
-            .to_zoned(beijing)
-            .strftime("%Y-%m-%d %H:%M:%S")
-            .to_string();
+        let timestamp = crate::beijing::wall_time(self.clock.now());
         let mut params: BTreeMap<String, String> = [
             ("app_id", self.app_id.as_str()),
             ("method", method),

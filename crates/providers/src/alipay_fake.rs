@@ -194,13 +194,7 @@ impl FakeAlipay {
                 "授权码code无效",
             );
         };
-        let now = self
-            .0
-            .clock
-            .now()
-            .to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC))
-            .strftime("%Y-%m-%d %H:%M:%S")
-            .to_string();
+        let now = crate::beijing::wall_time(self.0.clock.now());
         let mut token = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut token);
         self.respond(

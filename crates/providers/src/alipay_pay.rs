@@ -60,23 +60,6 @@ fn text<'a>(v: &'a Value, k: &str) -> &'a str {
     v.get(k).and_then(Value::as_str).unwrap_or("")
 }
 
-fn beijing_time(t: Timestamp) -> String {
-    let tz = jiff::tz::TimeZone::get("Asia/Shanghai")
-        .unwrap_or(jiff::tz::TimeZone::fixed(jiff::tz::offset(8)));
-    t.to_zoned(tz).strftime("%Y-%m-%d %H:%M:%S").to_string()
-}
-
-/// An Alipay time (`2026-11-23 09:05:00`, Beijing).
-fn beijing_instant(text: &str) -> Option<Timestamp> {
-    let tz = jiff::tz::TimeZone::get("Asia/Shanghai")
-        .unwrap_or(jiff::tz::TimeZone::fixed(jiff::tz::offset(8)));
-    jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S", text)
-        .ok()?
-        .to_zoned(tz)
-        .ok()
-        .map(|z| z.timestamp())
-}
-
 /// Parses the detail CSV of a `trade` bill (GBK already decoded): `#` lines are comments, the
 /// first other line names the columns, amounts of refund lines are negative.
 pub fn parse_trade_bill(text: &str) -> Result<Vec<BillLine>, String> {
@@ -201,7 +184,7 @@ impl PaymentGateway for AlipayPay {
             ("out_trade_no", req.payment_id.0.clone()),
             ("total_amount", fen_to_yuan(req.amount_fen)),
             ("subject", req.description.clone()),
-            ("time_expire", beijing_time(req.expires_at)),
+            ("time_expire", crate::beijing::wall_time(req.expires_at)),
         ] {
             biz.insert(k.into(), Value::String(v));
         }
@@ -290,7 +273,7 @@ impl PaymentGateway for AlipayPay {
                 provider_txn: text(&answer, "trade_no").to_owned(),
                 amount_fen: yuan_to_fen(text(&answer, "total_amount"))
                     .ok_or_else(|| unavailable("bad total_amount"))?,
-                paid_at: beijing_instant(text(&answer, "send_pay_date")),
+                paid_at: crate::beijing::parse_wall_time(text(&answer, "send_pay_date")),
             })),
             "TRADE_CLOSED" => Ok(ProviderTrade::Closed),
             _ => Ok(ProviderTrade::NotPaid),
@@ -421,7 +404,7 @@ impl PaymentGateway for AlipayPay {
                     },
                     amount_fen: yuan_to_fen(get("total_amount"))
                         .ok_or_else(|| malformed("bad total_amount"))?,
-                    paid_at: beijing_instant(get("gmt_payment")),
+                    paid_at: crate::beijing::parse_wall_time(get("gmt_payment")),
                 }))
             }
             _ => Ok(Notification::Ignored),

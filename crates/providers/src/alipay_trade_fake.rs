@@ -14,13 +14,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use jiff::civil::Date;
 use jiff::Timestamp;
-use rand::Rng;
 use serde_json::{json, Value};
 
 use crate::alipay::sign_notification;
 use crate::alipay_fake::FakeAlipay;
+use crate::beijing::{self, wall_time as alipay_time};
 use crate::courier::{Delivery, Outgoing};
 use crate::yuan::{fen_to_yuan, yuan_to_fen};
+use crate::{lock, random_digits as digits};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
@@ -67,28 +68,6 @@ pub(crate) struct TradeBook {
     refunds: HashMap<(String, String), u64>,
     events: Vec<Event>,
     downloads: HashMap<String, Vec<u8>>,
-}
-
-fn beijing() -> jiff::tz::TimeZone {
-    jiff::tz::TimeZone::get("Asia/Shanghai")
-        .unwrap_or(jiff::tz::TimeZone::fixed(jiff::tz::offset(8)))
-}
-
-fn alipay_time(t: Timestamp) -> String {
-    t.to_zoned(beijing())
-        .strftime("%Y-%m-%d %H:%M:%S")
-        .to_string()
-}
-
-fn digits(n: usize) -> String {
-    let mut rng = rand::thread_rng();
-    (0..n)
-        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
-        .collect()
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The method's response node name, e.g. `alipay_trade_query_response`.
@@ -158,11 +137,7 @@ impl FakeAlipay {
                 if method == "alipay.trade.create" && buyer.is_empty() {
                     return self.business_failure(method, "ACQ.BUYER_NOT_EXIST", "买家不存在");
                 }
-                let time_expire =
-                    jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S", field("time_expire"))
-                        .ok()
-                        .and_then(|d| d.to_zoned(beijing()).ok())
-                        .map(|z| z.timestamp());
+                let time_expire = beijing::parse_wall_time(&field("time_expire"));
                 let mut book = lock(&self.0.trades);
                 if let Some(t) = book.trades.get(&out_trade_no) {
                     if t.status == Status::Success {
@@ -185,7 +160,7 @@ impl FakeAlipay {
                         Trade {
                             trade_no: format!(
                                 "{}{}",
-                                self.now().to_zoned(beijing()).strftime("%Y%m%d"),
+                                beijing::date(self.now()).strftime("%Y%m%d"),
                                 digits(20)
                             ),
                             amount,
@@ -473,7 +448,7 @@ impl FakeAlipay {
         let rows: Vec<&Event> = book
             .events
             .iter()
-            .filter(|e| e.at.to_zoned(beijing()).date() == day)
+            .filter(|e| beijing::date(e.at) == day)
             .collect();
         if rows.is_empty() {
             return None;

@@ -6,6 +6,7 @@
 //! `CallbackUrl` with `certifyId`, `passed`, `subcode` and `callbackToken`, and redirects to its
 //! `ReturnUrl`.
 
+use crate::lock;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -39,10 +40,6 @@ struct Inner {
 
 #[derive(Clone)]
 pub struct FakeAliyunFace(Arc<Inner>);
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 impl FakeAliyunFace {
     pub fn new(access_key_id: &str, access_key_secret: &str, scene_id: &str) -> Self {

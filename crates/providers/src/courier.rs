@@ -3,6 +3,8 @@
 //! (one byte changed after signing), so every way real notifications misbehave can be rehearsed.
 
 use std::sync::Mutex;
+
+use crate::lock;
 use std::time::Duration;
 
 /// One notification ready to send.
@@ -65,10 +67,6 @@ pub struct Courier {
     mode: Mutex<Delivery>,
     held: Mutex<Vec<Outgoing>>,
     http: reqwest::Client,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Courier {

@@ -22,6 +22,63 @@ pub mod wechatpay_fake;
 pub mod wechatpay_sign;
 pub mod yuan;
 
+/// A mutex guard, also after a panic elsewhere: the fakes' books stay usable in tests.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `n` random decimal digits (the fakes' transaction and refund numbers).
+pub(crate) fn random_digits(n: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..n)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect()
+}
+
+/// Providers' wall-clock times: `2026-11-23 09:05:00` in Beijing (Alipay's parameters, both
+/// providers' bills) and RFC 3339 with the +08:00 offset (WeChat Pay v3).
+pub mod beijing {
+    use gatehouse_domain::payment::provider_time_zone;
+    use jiff::Timestamp;
+
+    const WALL: &str = "%Y-%m-%d %H:%M:%S";
+
+    pub fn wall_time(t: Timestamp) -> String {
+        t.to_zoned(provider_time_zone()).strftime(WALL).to_string()
+    }
+
+    pub fn parse_wall_time(text: &str) -> Option<Timestamp> {
+        jiff::civil::DateTime::strptime(WALL, text)
+            .ok()?
+            .to_zoned(provider_time_zone())
+            .ok()
+            .map(|z| z.timestamp())
+    }
+
+    pub fn rfc3339(t: Timestamp) -> String {
+        t.to_zoned(provider_time_zone())
+            .strftime("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string()
+    }
+
+    pub fn date(t: Timestamp) -> jiff::civil::Date {
+        t.to_zoned(provider_time_zone()).date()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn wall_times_round_trip_in_beijing() {
+            let t: jiff::Timestamp = "2026-11-23T01:05:00Z".parse().unwrap();
+            assert_eq!(super::wall_time(t), "2026-11-23 09:05:00");
+            assert_eq!(super::parse_wall_time("2026-11-23 09:05:00"), Some(t));
+            assert_eq!(super::rfc3339(t), "2026-11-23T09:05:00+08:00");
+            assert_eq!(super::parse_wall_time("2026-11-23T09:05:00"), None);
+        }
+    }
+}
+
 /// Why a fake refused a one-time auth code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeRefused {

@@ -63,13 +63,6 @@ fn nonce() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// WeChat Pay writes instants as RFC 3339 in Beijing time.
-pub fn beijing_rfc3339(t: Timestamp) -> String {
-    let tz = jiff::tz::TimeZone::get("Asia/Shanghai")
-        .unwrap_or(jiff::tz::TimeZone::fixed(jiff::tz::offset(8)));
-    t.to_zoned(tz).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
-}
-
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(v, |v, k| v.get(k))?.as_str()
 }
@@ -308,7 +301,7 @@ impl PaymentGateway for WeChatPayClient {
             "mchid": self.config.mchid,
             "description": req.description,
             "out_trade_no": req.payment_id.0,
-            "time_expire": beijing_rfc3339(req.expires_at),
+            "time_expire": crate::beijing::rfc3339(req.expires_at),
             "notify_url": self.config.notify_url,
             "amount": {"total": req.amount_fen, "currency": "CNY"},
             "payer": {"openid": req.payer.clone().unwrap_or_default()},

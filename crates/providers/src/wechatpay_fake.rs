@@ -21,11 +21,13 @@ use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::{json, Value};
 use sha1::Digest;
 
+use crate::beijing::{self, rfc3339 as beijing_rfc3339};
 use crate::courier::{Courier, Delivery, Outgoing};
 use crate::rsa_keys::{self, KeyError};
-use crate::wechatpay::{beijing_rfc3339, WeChatPayConfig};
+use crate::wechatpay::WeChatPayConfig;
 use crate::wechatpay_sign::{self, MAX_SKEW_SECS};
 use crate::yuan::fen_to_yuan;
+use crate::{lock, random_digits as digits};
 
 /// Every key of a fake merchant and its fake platform, generated together.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -150,23 +152,6 @@ struct Inner {
 
 #[derive(Clone)]
 pub struct FakeWeChatPay(Arc<Inner>);
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn digits(n: usize) -> String {
-    let mut rng = rand::thread_rng();
-    (0..n)
-        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
-        .collect()
-}
-
-fn beijing_day(t: Timestamp) -> Date {
-    let tz = jiff::tz::TimeZone::get("Asia/Shanghai")
-        .unwrap_or(jiff::tz::TimeZone::fixed(jiff::tz::offset(8)));
-    t.to_zoned(tz).date()
-}
 
 impl FakeWeChatPay {
     pub fn new(keys: FakeWeChatPayKeys, clock: Arc<dyn Clock>) -> Result<Self, KeyError> {
@@ -476,7 +461,7 @@ impl FakeWeChatPay {
         let rows: Vec<&BillEvent> = books
             .events
             .iter()
-            .filter(|e| beijing_day(e.at) == day)
+            .filter(|e| beijing::date(e.at) == day)
             .collect();
         if rows.is_empty() {
             return None;
@@ -487,12 +472,7 @@ impl FakeWeChatPay {
             let Some(t) = books.trades.get(&e.out_trade_no) else {
                 continue;
             };
-            let when =
-                e.at.to_zoned(
-                    jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC),
-                )
-                .strftime("%Y-%m-%d %H:%M:%S")
-                .to_string();
+            let when = beijing::wall_time(e.at);
             let txn = t.transaction_id.clone().unwrap_or_default();
             let fields: Vec<String> = match &e.out_refund_no {
                 None => {
