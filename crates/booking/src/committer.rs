@@ -1,11 +1,12 @@
-//! Group commit: every ledger write goes through one task that commits whatever has queued up
+//! Group commit: every durable write goes through one task that commits whatever has queued up
 //! since its last commit in a single transaction, then answers each waiting request. Nothing is
 //! acknowledged before its transaction committed, and under a rush one commit carries hundreds
-//! of bookings instead of one.
+//! of bookings (or gate scans) instead of one.
 //!
-//! A caller's unit is one or more writes that commit together (an order confirmed with its
-//! payment and charge). If a batch fails (a constraint refused one write), each unit is retried
-//! alone so that only the offending one fails.
+//! [`GroupCommitter`] is the batching machinery; a [`BatchSink`] says what one batch does. The
+//! booking ledger's sink ([`LedgerSink`]) commits units of writes all or nothing: if a batch
+//! fails (a constraint refused one write), each unit is retried alone so that only the
+//! offending one fails.
 //!
 //! The committer runs on a thread of its own with its own small runtime. A commit is a series
 //! of round trips to the database; on the shared runtime every round trip would queue behind
@@ -14,103 +15,148 @@
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use gatehouse_domain::store::{LedgerWrite, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
-/// The most writes one transaction carries.
+/// The most jobs one transaction carries.
 pub const MAX_BATCH: usize = 512;
 
-struct Job {
-    unit: Vec<LedgerWrite>,
-    done: oneshot::Sender<Result<(), StoreError>>,
+/// What one batch of jobs does: one answer per job, in order.
+#[async_trait]
+pub trait BatchSink: Send + Sync + 'static {
+    type Job: Send + 'static;
+    type Answer: Send + 'static;
+    /// Commits the batch; answers each job (the answers' order is the jobs' order).
+    async fn commit(&self, jobs: Vec<Self::Job>) -> Vec<Self::Answer>;
+    /// The answer for a job whose committer stopped before it was answered.
+    fn stopped() -> Self::Answer;
 }
 
-/// A handle to the committing task; cheap to clone.
-#[derive(Clone)]
-pub struct Committer {
-    tx: mpsc::Sender<Job>,
+struct Queued<S: BatchSink> {
+    job: S::Job,
+    done: oneshot::Sender<S::Answer>,
 }
 
-impl Committer {
-    /// Starts the committing thread. It stops when every handle is dropped.
-    pub fn start(store: Arc<dyn Store>) -> std::io::Result<Self> {
+/// A handle to a committing thread; cheap to clone.
+pub struct GroupCommitter<S: BatchSink> {
+    tx: mpsc::Sender<Queued<S>>,
+}
+
+impl<S: BatchSink> Clone for GroupCommitter<S> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+impl<S: BatchSink> GroupCommitter<S> {
+    /// Starts the committing thread (named `name`). It stops when every handle is dropped.
+    pub fn start(name: &str, sink: S) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel(MAX_BATCH * 8);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         std::thread::Builder::new()
-            .name("gatehouse-commit".into())
-            .spawn(move || runtime.block_on(run(store, rx)))?;
+            .name(name.into())
+            .spawn(move || runtime.block_on(run(sink, rx)))?;
         Ok(Self { tx })
     }
 
-    /// Queues a write and waits until it committed (or failed).
-    pub async fn commit(&self, write: LedgerWrite) -> Result<(), StoreError> {
-        self.commit_all(vec![write]).await
-    }
-
-    /// Queues writes that commit together or not at all, and waits until they did (or failed).
-    pub async fn commit_all(&self, unit: Vec<LedgerWrite>) -> Result<(), StoreError> {
+    /// Queues a job and waits for its answer (after its batch committed or failed).
+    pub async fn submit(&self, job: S::Job) -> S::Answer {
         let (done, answer) = oneshot::channel();
-        self.tx
-            .send(Job { unit, done })
-            .await
-            .map_err(|_| StoreError::Backend("committer stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Backend("committer stopped".into()))?
+        if self.tx.send(Queued { job, done }).await.is_err() {
+            return S::stopped();
+        }
+        answer.await.unwrap_or_else(|_| S::stopped())
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
-    let mut writes: Vec<LedgerWrite> = Vec::with_capacity(MAX_BATCH);
-    // Each unit's place in `writes`: the writes are moved in, never copied.
-    let mut units: Vec<std::ops::Range<usize>> = Vec::with_capacity(MAX_BATCH);
+async fn run<S: BatchSink>(sink: S, mut rx: mpsc::Receiver<Queued<S>>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut waiters = Vec::with_capacity(MAX_BATCH);
-    let take = |job: Job,
-                writes: &mut Vec<LedgerWrite>,
-                units: &mut Vec<std::ops::Range<usize>>,
-                waiters: &mut Vec<oneshot::Sender<Result<(), StoreError>>>| {
-        let start = writes.len();
-        writes.extend(job.unit);
-        units.push(start..writes.len());
-        waiters.push(job.done);
-    };
     while let Some(first) = rx.recv().await {
-        take(first, &mut writes, &mut units, &mut waiters);
-        while writes.len() < MAX_BATCH {
+        jobs.push(first.job);
+        waiters.push(first.done);
+        while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(job) => take(job, &mut writes, &mut units, &mut waiters),
+                Ok(q) => {
+                    jobs.push(q.job);
+                    waiters.push(q.done);
+                }
                 Err(_) => break,
             }
         }
         let started = std::time::Instant::now();
-        let outcome = store.apply(&writes).await;
+        let count = jobs.len();
+        let answers = sink.commit(std::mem::take(&mut jobs)).await;
         tracing::debug!(
-            batch = writes.len(),
+            batch = count,
             ms = started.elapsed().as_secs_f64() * 1e3,
-            ok = outcome.is_ok(),
             "group commit"
         );
-        match outcome {
-            Ok(()) => {
-                for done in waiters.drain(..) {
-                    let _ = done.send(Ok(()));
-                }
-            }
-            Err(e) if units.len() == 1 => {
-                for done in waiters.drain(..) {
-                    let _ = done.send(Err(e.clone()));
-                }
-            }
+        let mut answers = answers.into_iter();
+        for done in waiters.drain(..) {
+            let _ = done.send(answers.next().unwrap_or_else(S::stopped));
+        }
+    }
+}
+
+/// The booking ledger's sink: each job is a unit of writes that commit together or not at all.
+pub struct LedgerSink(pub Arc<dyn Store>);
+
+#[async_trait]
+impl BatchSink for LedgerSink {
+    type Job = Vec<LedgerWrite>;
+    type Answer = Result<(), StoreError>;
+
+    async fn commit(&self, units: Vec<Vec<LedgerWrite>>) -> Vec<Self::Answer> {
+        // Each unit's place in `writes`: the writes are moved in, never copied.
+        let mut ranges = Vec::with_capacity(units.len());
+        let mut writes = Vec::with_capacity(units.len());
+        for unit in units {
+            let start = writes.len();
+            writes.extend(unit);
+            ranges.push(start..writes.len());
+        }
+        match self.0.apply(&writes).await {
+            Ok(()) => ranges.iter().map(|_| Ok(())).collect(),
+            Err(e) if ranges.len() == 1 => vec![Err(e)],
             Err(e) => {
                 tracing::debug!(batch = writes.len(), error = %e, "batch refused; committing its units one by one");
-                for (unit, done) in units.iter().zip(waiters.drain(..)) {
-                    let _ = done.send(store.apply(writes.get(unit.clone()).unwrap_or(&[])).await);
+                let mut answers = Vec::with_capacity(ranges.len());
+                for unit in ranges {
+                    answers.push(self.0.apply(writes.get(unit).unwrap_or(&[])).await);
                 }
+                answers
             }
         }
-        writes.clear();
-        units.clear();
+    }
+
+    fn stopped() -> Self::Answer {
+        Err(StoreError::Backend("committer stopped".into()))
+    }
+}
+
+/// The booking ledger's committer.
+#[derive(Clone)]
+pub struct Committer(GroupCommitter<LedgerSink>);
+
+impl Committer {
+    /// Starts the committing thread. It stops when every handle is dropped.
+    pub fn start(store: Arc<dyn Store>) -> std::io::Result<Self> {
+        GroupCommitter::start("gatehouse-commit", LedgerSink(store)).map(Self)
+    }
+
+    /// Queues a write and waits until it committed (or failed).
+    pub async fn commit(&self, write: LedgerWrite) -> Result<(), StoreError> {
+        self.0.submit(vec![write]).await
+    }
+
+    /// Queues writes that commit together or not at all, and waits until they did (or failed).
+    pub async fn commit_all(&self, unit: Vec<LedgerWrite>) -> Result<(), StoreError> {
+        self.0.submit(unit).await
     }
 }

@@ -26,7 +26,7 @@ use gatehouse_privacy::Keyring;
 use jiff::tz::TimeZone;
 
 pub use catalogue::{CatalogueView, ProductDetails, SlotAvailability};
-pub use committer::Committer;
+pub use committer::{BatchSink, Committer, GroupCommitter};
 pub use orders::{MaskedTicket, OrderDetails, PlaceOrder, VisitorInput};
 
 /// How the service runs.

@@ -20,7 +20,7 @@ pub struct Entry {
 pub enum ScanRefused {
     #[error("not a ticket of this venue")]
     UnknownTicket,
-    #[error("already used at {} by gate {}", .0.at, .0.gate)]
+    #[error("already used at {}, {}", .0.at, .0.gate)]
     AlreadyUsed(Entry),
     #[error("this ticket was refunded")]
     Refunded,
@@ -45,6 +45,27 @@ impl ScanRefused {
             ScanRefused::NotPaid => "ticket_not_paid",
             ScanRefused::TooEarly { .. } => "too_early",
             ScanRefused::TooLate { .. } => "too_late",
+        }
+    }
+
+    /// What the gate shows, with times on the museum's clock ("already used at 09:12 by
+    /// gate 3"); the instants stay in [`ScanRefused`] for machines.
+    pub fn describe(&self, tz: &jiff::tz::TimeZone) -> String {
+        let local = |at: &Timestamp| {
+            let zoned = at.to_zoned(tz.clone());
+            format!("{:02}:{:02}", zoned.hour(), zoned.minute())
+        };
+        match self {
+            ScanRefused::AlreadyUsed(e) => {
+                format!("already used at {}, {}", local(&e.at), e.gate)
+            }
+            ScanRefused::TooEarly { opens_at } => {
+                format!("too early: entry opens at {}", local(opens_at))
+            }
+            ScanRefused::TooLate { closed_at } => {
+                format!("too late: entry closed at {}", local(closed_at))
+            }
+            other => other.to_string(),
         }
     }
 }
@@ -135,14 +156,20 @@ mod tests {
         assert_eq!(decide_scan(from, until, valid, None, until), Ok(()));
         let entry = Entry {
             at: t("2026-11-25T01:12:00Z"),
-            gate: "3".into(),
+            gate: "gate 3".into(),
         };
         let used = decide_scan(from, until, valid, Some(&entry), now).unwrap_err();
         assert_eq!(
             used.to_string(),
-            "already used at 2026-11-25T01:12:00Z by gate 3"
+            "already used at 2026-11-25T01:12:00Z, gate 3"
         );
         assert_eq!(used.code(), "already_used");
+        let beijing = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+        assert_eq!(used.describe(&beijing), "already used at 09:12, gate 3");
+        assert_eq!(
+            ScanRefused::TooEarly { opens_at: from }.describe(&beijing),
+            "too early: entry opens at 08:30"
+        );
         for (state, code) in [
             (None, "unknown_ticket"),
             (Some(TicketState::Refunded), "ticket_refunded"),

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod demo;
 pub mod error;
 pub mod face;
+pub mod gate;
 pub mod identity;
 pub mod ledger;
 pub mod order;

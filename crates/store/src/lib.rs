@@ -13,6 +13,8 @@ mod sql;
 mod sql_accounts;
 #[macro_use]
 mod sql_payments;
+#[macro_use]
+mod sql_gates;
 pub mod postgres;
 mod rows;
 mod rows_payments;

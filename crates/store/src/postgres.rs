@@ -89,3 +89,5 @@ impl_account_store!(
 );
 
 impl_payment_store!(PgStore, sqlx::Postgres);
+
+impl_gate_store!(PgStore, sqlx::Postgres);

@@ -188,7 +188,7 @@ macro_rules! impl_sql_store {
                             return Err(StoreError::Conflict(format!("order is no longer {}", t.from.as_str())));
                         }
                         for (ticket, state) in &t.tickets {
-                            let changed = sqlx::query("UPDATE tickets SET state = $1 WHERE id = $2 AND order_id = $3 AND state IN ('held', 'valid')")
+                            let changed = sqlx::query("UPDATE tickets SET state = $1 WHERE id = $2 AND order_id = $3 AND state IN ('held', 'valid') AND NOT EXISTS (SELECT 1 FROM check_ins c WHERE c.ticket_id = tickets.id)")
                                 .bind(state.as_str())
                                 .bind(&ticket.0)
                                 .bind(&t.order_id.0)
@@ -196,7 +196,12 @@ macro_rules! impl_sql_store {
                                 .await
                                 .map_err(map_err)?;
                             if changed.rows_affected() != 1 {
-                                return Err(StoreError::Conflict("ticket is no longer active".into()));
+                                let used: Option<(i64,)> = sqlx::query_as("SELECT at FROM check_ins WHERE ticket_id = $1")
+                                    .bind(&ticket.0)
+                                    .fetch_optional(&mut **tx)
+                                    .await
+                                    .map_err(map_err)?;
+                                return Err(StoreError::Conflict(if used.is_some() { "ticket was already used at the gate" } else { "ticket is no longer active" }.into()));
                             }
                         }
                         if t.released > 0 {

@@ -114,3 +114,5 @@ impl_account_store!(
 );
 
 impl_payment_store!(SqliteStore, sqlx::Sqlite);
+
+impl_gate_store!(SqliteStore, sqlx::Sqlite);

@@ -15,16 +15,18 @@ use std::sync::Arc;
 
 use conformance::Stores;
 use gatehouse_domain::account::AccountStore;
+use gatehouse_domain::gate::GateStore;
 use gatehouse_domain::payment_store::PaymentStore;
 use gatehouse_domain::store::Store;
 use gatehouse_store::{PgStore, SqliteDurability, SqliteStore};
 
-fn both<S: Store + AccountStore + PaymentStore>(s: S) -> Stores {
+fn both<S: Store + AccountStore + PaymentStore + GateStore>(s: S) -> Stores {
     let s = Arc::new(s);
     Stores {
         store: s.clone(),
         accounts: s.clone(),
-        payments: s,
+        payments: s.clone(),
+        gates: s,
     }
 }
 
@@ -101,6 +103,8 @@ on_both!(
     refunds_move_on_only_from_the_state_they_were_in,
     open_payments_of_due_orders_are_found,
     security_events_and_reconciliations_round_trip,
+    gate_devices_are_found_by_token_and_revoked_once,
+    tickets_are_checked_in_once_and_offline_entries_reveal_double_uses,
 );
 
 /// A database made by the booking core's schema (migration 1) with an account, its token and an

@@ -2,8 +2,10 @@
 //! The identity port's part is in [`accounts`].
 
 pub mod accounts;
+pub mod gates;
 pub mod payments;
 pub use accounts::*;
+pub use gates::*;
 pub use payments::*;
 
 use std::sync::Arc;
@@ -33,6 +35,7 @@ pub struct Stores {
     pub store: Arc<dyn Store>,
     pub accounts: Arc<dyn AccountStore>,
     pub payments: Arc<dyn PaymentStore>,
+    pub gates: Arc<dyn gatehouse_domain::gate::GateStore>,
 }
 
 fn visitor() -> Roles {

@@ -1,0 +1,114 @@
+//! Tickets at the gate. The server side is [`GateService`]: registered gate devices with
+//! revocable credentials (`devices.rs`), online check-in through a group commit that admits a
+//! ticket at most once (`scan.rs`), and for offline gates the day's bundle, their uploads, the
+//! tickets let in twice, and live counts (`day.rs`). The gate side is [`OfflineGate`]
+//! (`offline.rs`): what a gate decides on its own with a downloaded bundle, and the journal of
+//! entries it uploads when it reconnects. The wire form of the bundle is shared (`bundle.rs`).
+//!
+//! Architecture invariant: a ticket is admitted online at most once — decided inside the
+//! transaction that records it, against the `check_ins` primary key.
+
+mod bundle;
+mod day;
+mod devices;
+mod offline;
+mod scan;
+
+use std::sync::Arc;
+
+use gatehouse_booking::GroupCommitter;
+use gatehouse_domain::check_in::ScanRefused;
+use gatehouse_domain::gate::GateStore;
+use gatehouse_domain::store::StoreError;
+use gatehouse_domain::Clock;
+use gatehouse_tickets::{TicketVerifier, TokenRefused};
+use jiff::tz::TimeZone;
+
+pub use bundle::{BundleEntry, BundleKey, BundleTicket, GateBundle, RevokedTicket};
+pub use devices::{DeviceCredential, DEVICE_TOKEN_PREFIX};
+pub use offline::{Admitted, JournalLine, OfflineGate};
+pub use scan::CheckedIn;
+
+/// Why a gate operation failed. Ticket refusals carry the domain's [`ScanRefused`].
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error("{0}")]
+    Code(#[from] TokenRefused),
+    #[error("{0}")]
+    Refused(ScanRefused),
+    #[error("unknown or revoked gate device")]
+    DeviceUnknown,
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("storage is unavailable")]
+    Unavailable,
+}
+
+impl GateError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for GateError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => GateError::NotFound(what),
+            StoreError::Conflict(why) => GateError::Conflict(why),
+            other => {
+                tracing::error!(error = %other, "gate storage failed");
+                GateError::Unavailable
+            }
+        }
+    }
+}
+
+/// The server side of the gates.
+pub struct GateService {
+    store: Arc<dyn GateStore>,
+    clock: Arc<dyn Clock>,
+    museum_tz: TimeZone,
+    verifier: TicketVerifier,
+    /// The public keys offline gates download, by key id.
+    public_keys: Vec<(u16, [u8; 32])>,
+    committer: GroupCommitter<scan::CheckInSink>,
+    devices: devices::DeviceCache,
+}
+
+impl GateService {
+    /// Starts the service and its check-in committer. `public_keys` are the ticket-code keys
+    /// gates accept (the current one, and any retired one still on valid tickets).
+    pub fn start(
+        store: Arc<dyn GateStore>,
+        clock: Arc<dyn Clock>,
+        museum_tz: TimeZone,
+        public_keys: Vec<(u16, [u8; 32])>,
+    ) -> std::io::Result<Self> {
+        let committer = GroupCommitter::start("gatehouse-gates", scan::CheckInSink(store.clone()))?;
+        Ok(Self {
+            verifier: TicketVerifier::new(public_keys.iter().copied()),
+            public_keys,
+            store,
+            clock,
+            museum_tz,
+            committer,
+            devices: devices::DeviceCache::default(),
+        })
+    }
+
+    pub fn museum_tz(&self) -> &TimeZone {
+        &self.museum_tz
+    }
+
+    /// What a refusal shows at the gate, on the museum's clock.
+    pub fn describe(&self, refused: &ScanRefused) -> String {
+        refused.describe(&self.museum_tz)
+    }
+}

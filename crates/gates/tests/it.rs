@@ -1,0 +1,488 @@
+//! The gate service on a real SQLite store with real tickets from the booking service: devices
+//! and their revocation, online check-in (once per ticket, however scans race), refusals with
+//! their reasons, forged and foreign codes, offline gates and the double uses their uploads
+//! reveal, and live counts.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code stops loudly"
+)]
+
+use std::sync::Arc;
+
+use gatehouse_booking::{BookingConfig, BookingService, OrderDetails, PlaceOrder, VisitorInput};
+use gatehouse_domain::access::{Role, Roles};
+use gatehouse_domain::account::AccountStore;
+use gatehouse_domain::catalogue::{
+    NewSlot, ProductKind, ProductRules, ProductSpec, Slot, TicketTypeId,
+};
+use gatehouse_domain::check_in::ScanRefused;
+use gatehouse_domain::identity::{synthetic_resident_id, IdKind};
+use gatehouse_domain::store::Account;
+use gatehouse_domain::{Clock, ManualClock};
+use gatehouse_gates::{GateError, GateService, OfflineGate};
+use gatehouse_privacy::Keyring;
+use gatehouse_store::{SqliteDurability, SqliteStore};
+use gatehouse_tickets::{TicketCodes, TokenRefused};
+use jiff::civil::{date, time};
+use jiff::SignedDuration;
+
+const SECRET: [u8; 32] = [9; 32];
+
+struct World {
+    gates: Arc<GateService>,
+    booking: Arc<BookingService>,
+    accounts: Arc<dyn AccountStore>,
+    clock: Arc<ManualClock>,
+    slot: Slot,
+    free: TicketTypeId,
+    _dir: tempfile::TempDir,
+}
+
+fn codes(secret: [u8; 32]) -> TicketCodes {
+    TicketCodes::from_secret(
+        1,
+        secret,
+        SignedDuration::from_mins(30),
+        SignedDuration::ZERO,
+    )
+    .unwrap()
+}
+
+/// Monday 2026-11-23 09:00 Shanghai; Wednesday's 09:00–10:30 slot has free tickets.
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Arc::new(
+        SqliteStore::open(&dir.path().join("g.db"), SqliteDurability::Normal)
+            .await
+            .unwrap(),
+    );
+    let keys = Arc::new(Keyring::from_text(&Keyring::generate_text()).unwrap());
+    let clock = Arc::new(ManualClock::new("2026-11-23T01:00:00Z".parse().unwrap()));
+    let booking = BookingService::start(
+        sqlite.clone(),
+        keys,
+        clock.clone(),
+        BookingConfig::default(),
+    )
+    .await
+    .unwrap();
+    let issuer = codes(SECRET);
+    let public_key = issuer.public_key();
+    booking.set_code_issuer(Arc::new(issuer));
+    let product = booking
+        .create_product(ProductSpec {
+            kind: ProductKind::Entry,
+            name: "entry".into(),
+            introduction: String::new(),
+            theatre_type: None,
+            film: None,
+            featured: false,
+            rules: ProductRules::default(),
+        })
+        .await
+        .unwrap();
+    let free = booking
+        .create_ticket_type(product.id, "child", 0)
+        .await
+        .unwrap()
+        .id;
+    booking.publish_notice(product.id, "be nice").await.unwrap();
+    let slot = booking
+        .create_slot(NewSlot {
+            product_id: product.id,
+            date: date(2026, 11, 25),
+            start: time(9, 0, 0, 0),
+            end: time(10, 30, 0, 0),
+            capacity: 400,
+        })
+        .await
+        .unwrap();
+    let gates = GateService::start(
+        sqlite.clone(),
+        clock.clone(),
+        jiff::tz::TimeZone::get("Asia/Shanghai").unwrap(),
+        vec![public_key],
+    )
+    .unwrap();
+    World {
+        gates: Arc::new(gates),
+        booking,
+        accounts: sqlite,
+        clock,
+        slot,
+        free,
+        _dir: dir,
+    }
+}
+
+impl World {
+    async fn visitor(&self) -> Account {
+        self.accounts
+            .create_account("v", Roles::of(&[Role::Visitor]), self.clock.now())
+            .await
+            .unwrap()
+    }
+
+    /// A confirmed (free) order of `people` tickets.
+    async fn order(&self, a: &Account, first_id: u32, people: u32) -> OrderDetails {
+        let tickets = (first_id..first_id + people)
+            .map(|n| {
+                (
+                    self.free,
+                    VisitorInput {
+                        name: "张三".into(),
+                        id_kind: IdKind::ResidentId,
+                        id_number: synthetic_resident_id(n),
+                    },
+                )
+            })
+            .collect();
+        let req = PlaceOrder {
+            slot_id: self.slot.id,
+            notice_version: 1,
+            contact_phone: "13812345678".into(),
+            tickets,
+            face_passes: Vec::new(),
+        };
+        self.booking.place_order(a, req, None).await.unwrap()
+    }
+
+    fn at(&self, instant: &str) {
+        self.clock.set(instant.parse().unwrap());
+    }
+}
+
+fn code(order: &OrderDetails, i: usize) -> String {
+    order.tickets[i]
+        .code
+        .clone()
+        .expect("a valid ticket has a code")
+}
+
+fn refusal(e: GateError) -> ScanRefused {
+    match e {
+        GateError::Refused(r) => r,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_ticket_is_let_in_once_and_the_second_scan_says_when_and_where() {
+    let w = world().await;
+    let v = w.visitor().await;
+    let order = w.order(&v, 1, 2).await;
+    let gate3 = w.gates.register_device("gate 3").await.unwrap();
+    let gate4 = w.gates.register_device("gate 4").await.unwrap();
+    let g3 = w.gates.authenticate_device(&gate3.token).await.unwrap();
+    let g4 = w.gates.authenticate_device(&gate4.token).await.unwrap();
+
+    w.at("2026-11-25T01:12:00Z");
+    let admitted = w.gates.scan(&g3, &code(&order, 0)).await.unwrap();
+    assert_eq!(admitted.ticket, order.tickets[0].ticket.id);
+    assert_eq!(admitted.slot, w.slot.id);
+    w.at("2026-11-25T01:15:00Z");
+    let again = refusal(w.gates.scan(&g4, &code(&order, 0)).await.unwrap_err());
+    assert_eq!(again.code(), "already_used");
+    assert_eq!(w.gates.describe(&again), "already used at 09:12, gate 3");
+    // The other ticket of the order is unaffected.
+    w.gates.scan(&g4, &code(&order, 1)).await.unwrap();
+
+    let counts = w.gates.counts(date(2026, 11, 25)).await.unwrap();
+    assert_eq!(counts.len(), 1);
+    assert_eq!((counts[0].sold, counts[0].checked_in), (2, 1 + 1));
+    assert_eq!(
+        counts[0].by_gate,
+        vec![("gate 3".to_owned(), 1), ("gate 4".to_owned(), 1)]
+    );
+}
+
+#[tokio::test]
+async fn scans_outside_the_window_are_refused_with_the_time_entry_opens_or_closed() {
+    let w = world().await;
+    let v = w.visitor().await;
+    let order = w.order(&v, 1, 1).await;
+    let gate = w.gates.register_device("gate 1").await.unwrap().device;
+    // The slot is 09:00–10:30 with 30 minutes' early entry.
+    w.at("2026-11-25T00:29:00Z");
+    let early = refusal(w.gates.scan(&gate, &code(&order, 0)).await.unwrap_err());
+    assert_eq!(w.gates.describe(&early), "too early: entry opens at 08:30");
+    w.at("2026-11-24T01:00:00Z");
+    assert_eq!(
+        refusal(w.gates.scan(&gate, &code(&order, 0)).await.unwrap_err()).code(),
+        "too_early",
+        "a ticket for another day"
+    );
+    w.at("2026-11-25T02:31:00Z");
+    let late = refusal(w.gates.scan(&gate, &code(&order, 0)).await.unwrap_err());
+    assert_eq!(w.gates.describe(&late), "too late: entry closed at 10:30");
+    w.at("2026-11-25T00:30:00Z");
+    w.gates.scan(&gate, &code(&order, 0)).await.unwrap();
+}
+
+#[tokio::test]
+async fn forged_truncated_and_foreign_codes_are_refused_and_change_nothing() {
+    let w = world().await;
+    let v = w.visitor().await;
+    let order = w.order(&v, 1, 1).await;
+    let gate = w.gates.register_device("gate 1").await.unwrap().device;
+    w.at("2026-11-25T01:00:00Z");
+    let genuine = code(&order, 0);
+    let mut forged = genuine.clone().into_bytes();
+    forged[100] = if forged[100] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    let other_venue = {
+        // Another museum's Gatehouse signs the same ticket with its own key.
+        let theirs = codes([1; 32]);
+        use gatehouse_domain::ticket_code::TicketCodeIssuer;
+        theirs.issue(&order.tickets[0].ticket.id, &w.slot).unwrap()
+    };
+    for (bad, want) in [
+        (forged.as_str(), "signature"),
+        (&genuine[..genuine.len() - 10], "not a ticket code"),
+        ("", "not a ticket code"),
+        ("GH1\u{0}\u{7f}ü", "not a ticket code"),
+        (other_venue.as_str(), "signature"),
+    ] {
+        match w.gates.scan(&gate, bad).await {
+            Err(GateError::Code(e)) => assert!(e.to_string().contains(want), "{bad:?}: {e}"),
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
+    let counts = w.gates.counts(date(2026, 11, 25)).await.unwrap();
+    assert_eq!(counts[0].checked_in, 0, "refused scans admit no one");
+    w.gates.scan(&gate, &genuine).await.unwrap();
+    assert!(
+        matches!(
+            w.gates.scan(&gate, &genuine).await,
+            Err(GateError::Refused(ScanRefused::AlreadyUsed(_)))
+        ),
+        "a replayed code is a second use"
+    );
+}
+
+#[tokio::test]
+async fn refunded_tickets_are_refused_and_used_tickets_cannot_be_refunded() {
+    let w = world().await;
+    let v = w.visitor().await;
+    let order = w.order(&v, 1, 3).await;
+    let id = order.order.id.clone();
+    let first = order.tickets[0].ticket.id.clone();
+    w.booking
+        .refund_tickets(&v, &id, std::slice::from_ref(&first), None, |_, _| {
+            Ok(Vec::new())
+        })
+        .await
+        .unwrap();
+    let gate = w.gates.register_device("gate 1").await.unwrap().device;
+    w.at("2026-11-25T00:40:00Z");
+    let refunded = refusal(w.gates.scan(&gate, &code(&order, 0)).await.unwrap_err());
+    assert_eq!(refunded.code(), "ticket_refunded");
+    // Early entry, then an attempt to refund the used ticket before the slot starts.
+    let used = order.tickets[1].ticket.id.clone();
+    w.gates.scan(&gate, &code(&order, 1)).await.unwrap();
+    let refused = w
+        .booking
+        .refund_tickets(&v, &id, std::slice::from_ref(&used), None, |_, _| {
+            Ok(Vec::new())
+        })
+        .await;
+    assert!(
+        refused.is_err(),
+        "a ticket used at the gate is not refunded"
+    );
+    let after = w.booking.get_order(&v, &id).await.unwrap();
+    assert_eq!(after.tickets[1].ticket.state.as_str(), "valid");
+}
+
+#[tokio::test]
+async fn revoked_and_unknown_devices_are_refused() {
+    let w = world().await;
+    let cred = w.gates.register_device("handheld 2").await.unwrap();
+    assert!(cred.token.starts_with(gatehouse_gates::DEVICE_TOKEN_PREFIX));
+    w.gates.authenticate_device(&cred.token).await.unwrap();
+    for bad in [
+        "",
+        "ghgate_",
+        "ghgate_nope",
+        "Bearer x",
+        &"ghgate_a".repeat(100),
+    ] {
+        assert!(matches!(
+            w.gates.authenticate_device(bad).await,
+            Err(GateError::DeviceUnknown)
+        ));
+    }
+    assert!(matches!(
+        w.gates.register_device(" ").await,
+        Err(GateError::Invalid { .. })
+    ));
+    assert!(matches!(
+        w.gates.revoke_device(&cred.device.id.0, "").await,
+        Err(GateError::Invalid { .. })
+    ));
+    let revoked = w
+        .gates
+        .revoke_device(&cred.device.id.0, "lost on the floor")
+        .await
+        .unwrap();
+    assert_eq!(revoked.revoked.unwrap().reason, "lost on the floor");
+    assert!(matches!(
+        w.gates.authenticate_device(&cred.token).await,
+        Err(GateError::DeviceUnknown)
+    ));
+    assert!(matches!(
+        w.gates.revoke_device(&cred.device.id.0, "again").await,
+        Err(GateError::Conflict(_))
+    ));
+    assert!(matches!(
+        w.gates.revoke_device("gate_nope", "why").await,
+        Err(GateError::NotFound(_))
+    ));
+    assert_eq!(w.gates.devices().await.unwrap().len(), 1);
+}
+
+/// Stress: many gates scanning the same tickets at once; every ticket is admitted exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_scans_admit_each_ticket_exactly_once() {
+    let w = world().await;
+    let mut codes = Vec::new();
+    for n in 0..20 {
+        let v = w.visitor().await;
+        let order = w.order(&v, 100 + n * 5, 5).await;
+        codes.extend((0..5).map(|i| code(&order, i)));
+    }
+    let mut devices = Vec::new();
+    for g in 0..6 {
+        devices.push(
+            w.gates
+                .register_device(&format!("gate {g}"))
+                .await
+                .unwrap()
+                .device,
+        );
+    }
+    w.at("2026-11-25T01:00:00Z");
+    let mut tasks = Vec::new();
+    for device in &devices {
+        for c in &codes {
+            let (gates, device, c) = (w.gates.clone(), device.clone(), c.clone());
+            tasks.push(tokio::spawn(async move {
+                gates.scan(&device, &c).await.is_ok()
+            }));
+        }
+    }
+    let mut admitted = 0;
+    for t in tasks {
+        admitted += usize::from(t.await.unwrap());
+    }
+    assert_eq!(admitted, codes.len());
+    let counts = w.gates.counts(date(2026, 11, 25)).await.unwrap();
+    assert_eq!(counts[0].checked_in as usize, codes.len());
+    assert!(w
+        .gates
+        .double_uses(date(2026, 11, 25))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn offline_gates_admit_on_their_own_and_their_uploads_reveal_double_uses() {
+    let w = world().await;
+    let v = w.visitor().await;
+    let order = w.order(&v, 1, 4).await;
+    w.booking
+        .refund_tickets(
+            &v,
+            &order.order.id,
+            &[order.tickets[3].ticket.id.clone()],
+            None,
+            |_, _| Ok(Vec::new()),
+        )
+        .await
+        .unwrap();
+    let online = w.gates.register_device("gate 1").await.unwrap().device;
+    let east = w.gates.register_device("east").await.unwrap().device;
+    let west = w.gates.register_device("west").await.unwrap().device;
+    w.at("2026-11-25T00:50:00Z");
+    w.gates.scan(&online, &code(&order, 0)).await.unwrap();
+
+    // Both offline gates download the day, then lose the network.
+    let day = date(2026, 11, 25);
+    let mut east_gate =
+        OfflineGate::from_bundle(&w.gates.bundle(&east, day).await.unwrap()).unwrap();
+    let mut west_gate =
+        OfflineGate::from_bundle(&w.gates.bundle(&west, day).await.unwrap()).unwrap();
+    assert_eq!(east_gate.progress(), (3, 1));
+    let now = "2026-11-25T01:05:00Z".parse().unwrap();
+    // Already used online before the download: refused offline too.
+    assert_eq!(
+        refusal(east_gate.scan(&code(&order, 0), now).unwrap_err()).code(),
+        "already_used"
+    );
+    // Refunded: in the bundle's revocations.
+    assert_eq!(
+        refusal(east_gate.scan(&code(&order, 3), now).unwrap_err()).code(),
+        "ticket_refunded"
+    );
+    let e1 = east_gate.scan(&code(&order, 1), now).unwrap();
+    assert_eq!(
+        refusal(east_gate.scan(&code(&order, 1), now).unwrap_err()).code(),
+        "already_used"
+    );
+    // West cannot know east let ticket 1 in.
+    let later = "2026-11-25T01:07:00Z".parse().unwrap();
+    let w1 = west_gate.scan(&code(&order, 1), later).unwrap();
+    let w2 = west_gate.scan(&code(&order, 2), later).unwrap();
+    assert!(matches!(
+        east_gate.scan("GH1AAAA", now),
+        Err(GateError::Code(TokenRefused::Malformed(_)))
+    ));
+
+    w.at("2026-11-25T01:30:00Z");
+    let line = |a: &gatehouse_gates::Admitted| (a.line.code.clone(), a.line.at.to_string());
+    let up = w.gates.upload(&east, &[line(&e1)]).await.unwrap();
+    assert_eq!((up.recorded, up.double_uses), (1, 0));
+    let up = w
+        .gates
+        .upload(&west, &[line(&w1), line(&w2)])
+        .await
+        .unwrap();
+    assert_eq!((up.recorded, up.double_uses), (1, 1));
+    // A retried upload changes nothing.
+    let up = w
+        .gates
+        .upload(&west, &[line(&w1), line(&w2)])
+        .await
+        .unwrap();
+    assert_eq!((up.recorded, up.double_uses, up.repeated), (0, 0, 2));
+
+    let doubles = w.gates.double_uses(day).await.unwrap();
+    assert_eq!(doubles.len(), 1);
+    assert_eq!(doubles[0].ticket, order.tickets[1].ticket.id);
+    let gates: Vec<&str> = doubles[0].entries.iter().map(|e| e.gate.as_str()).collect();
+    assert_eq!(gates, ["east", "west"]);
+
+    // Bad uploads are refused whole: a forged code, an impossible instant, too many entries.
+    let before = w.gates.counts(day).await.unwrap();
+    let mut forged = code(&order, 2);
+    forged.replace_range(10..11, if &forged[10..11] == "A" { "B" } else { "A" });
+    for bad in [
+        vec![line(&w2), (forged, e1.line.at.to_string())],
+        vec![(code(&order, 2), "yesterday".to_owned())],
+        vec![(code(&order, 2), "2026-11-26T01:00:00Z".to_owned())],
+        vec![],
+        vec![line(&w2); 251],
+    ] {
+        assert!(matches!(
+            w.gates.upload(&east, &bad).await,
+            Err(GateError::Invalid { .. })
+        ));
+    }
+    assert_eq!(w.gates.counts(day).await.unwrap(), before);
+    assert_eq!(w.gates.double_uses(day).await.unwrap(), doubles);
+}

@@ -1,0 +1,228 @@
+//! What every adapter must do for gates: devices and their revocation, a ticket admitted once
+//! online whatever its state says, offline entries recorded as first entries or double uses,
+//! the day's bundle and counts, and no refund of a ticket already used.
+
+use super::{at, day, fixture, order, place, Stores};
+use gatehouse_domain::check_in::{Entry, ScanRefused};
+use gatehouse_domain::gate::{CheckInAttempt, GateDevice, GateDeviceId, OfflineEntry, Revocation};
+use gatehouse_domain::order::{OrderEvent, OrderState, TicketId, TicketState};
+use gatehouse_domain::store::{LedgerWrite, OrderTransition, StoreError};
+
+fn device(id: &str, name: &str) -> GateDevice {
+    GateDevice {
+        id: GateDeviceId(id.into()),
+        name: name.into(),
+        created_at: at(1),
+        revoked: None,
+    }
+}
+
+pub async fn gate_devices_are_found_by_token_and_revoked_once(stores: Stores) {
+    let gates = stores.gates.clone();
+    gates
+        .add_gate_device(&device("g1", "gate 1"), &[1; 32])
+        .await
+        .unwrap();
+    gates
+        .add_gate_device(&device("g2", "gate 2"), &[2; 32])
+        .await
+        .unwrap();
+    assert!(
+        gates
+            .add_gate_device(&device("g3", "dup"), &[2; 32])
+            .await
+            .is_err(),
+        "one token, one device"
+    );
+    assert_eq!(
+        gates.gate_device_by_token(&[1; 32]).await.unwrap(),
+        Some(device("g1", "gate 1"))
+    );
+    assert_eq!(gates.gate_device_by_token(&[3; 32]).await.unwrap(), None);
+    let r = Revocation {
+        at: at(5),
+        reason: "lost".into(),
+    };
+    let revoked = gates
+        .revoke_gate_device(&GateDeviceId("g1".into()), &r)
+        .await
+        .unwrap();
+    assert_eq!(revoked.revoked, Some(r.clone()));
+    assert!(matches!(
+        gates
+            .revoke_gate_device(&GateDeviceId("g1".into()), &r)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        gates
+            .revoke_gate_device(&GateDeviceId("nope".into()), &r)
+            .await,
+        Err(StoreError::NotFound("gate device"))
+    );
+    assert_eq!(gates.gate_devices().await.unwrap().len(), 2);
+}
+
+pub async fn tickets_are_checked_in_once_and_offline_entries_reveal_double_uses(stores: Stores) {
+    let (store, gates) = (stores.store.clone(), stores.gates.clone());
+    let f = fixture(&stores, 10).await;
+    let o = order(&f, 1, &[(1, 0), (2, 0), (3, 0), (4, 0)], 0, None);
+    store.apply(&[place(o.clone())]).await.unwrap();
+    let t = |i: usize| o.tickets[i].id.clone();
+    let confirm = OrderTransition {
+        order_id: o.id.clone(),
+        slot_id: f.slot.id,
+        from: OrderState::PendingPayment,
+        to: OrderState::Confirmed,
+        tickets: vec![
+            (t(0), TicketState::Valid),
+            (t(1), TicketState::Valid),
+            (t(2), TicketState::Valid),
+            (t(3), TicketState::Refunded),
+        ],
+        released: 0,
+        event: OrderEvent {
+            at: at(20),
+            from: Some(OrderState::PendingPayment),
+            to: OrderState::Confirmed,
+            note: "paid".into(),
+        },
+    };
+    store
+        .apply(&[LedgerWrite::Transition(confirm)])
+        .await
+        .unwrap();
+    gates
+        .add_gate_device(&device("g1", "gate 1"), &[1; 32])
+        .await
+        .unwrap();
+    gates
+        .add_gate_device(&device("g2", "gate 2"), &[2; 32])
+        .await
+        .unwrap();
+    let attempt = |ticket: TicketId, s: i64, gate: &str| CheckInAttempt {
+        ticket,
+        valid_from: at(3000),
+        valid_until: at(9000),
+        at: at(s),
+        gate: GateDeviceId(gate.into()),
+        gate_name: format!("gate {}", &gate[1..]),
+    };
+    let first = Entry {
+        at: at(4000),
+        gate: "gate 1".into(),
+    };
+    let answers = gates
+        .check_in(&[
+            attempt(t(0), 4000, "g1"),
+            attempt(t(0), 4001, "g2"),
+            attempt(t(3), 4002, "g1"),
+            attempt(TicketId("nope".into()), 4003, "g1"),
+            attempt(t(1), 2000, "g1"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        answers,
+        vec![
+            Ok(first.clone()),
+            Err(ScanRefused::AlreadyUsed(first.clone())),
+            Err(ScanRefused::Refunded),
+            Err(ScanRefused::UnknownTicket),
+            Err(ScanRefused::TooEarly { opens_at: at(3000) }),
+        ]
+    );
+    assert_eq!(
+        gates.check_in(&[attempt(t(0), 5000, "g2")]).await.unwrap(),
+        vec![Err(ScanRefused::AlreadyUsed(first.clone()))]
+    );
+
+    let bundle = gates.gate_day(day()).await.unwrap();
+    assert_eq!(bundle.expected.len(), 3);
+    assert_eq!(bundle.revoked, vec![(t(3), TicketState::Refunded)]);
+    assert_eq!(bundle.used, vec![(t(0), first.clone())]);
+
+    let offline = |ticket: TicketId, s: i64, gate: &str| OfflineEntry {
+        ticket,
+        at: at(s),
+        gate: GateDeviceId(gate.into()),
+        gate_name: format!("gate {}", &gate[1..]),
+    };
+    let up = gates
+        .record_offline_entries(
+            &[
+                offline(t(1), 4100, "g2"),
+                offline(t(0), 4200, "g2"),
+                offline(TicketId("nope".into()), 4300, "g2"),
+            ],
+            at(4400),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (up.recorded, up.double_uses, up.unknown, up.repeated),
+        (1, 1, 1, 0)
+    );
+    let again = gates
+        .record_offline_entries(
+            &[offline(t(1), 4100, "g2"), offline(t(0), 4200, "g2")],
+            at(4500),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.recorded, again.double_uses, again.repeated),
+        (0, 0, 2)
+    );
+    let mut entries = gates.entries_of_day(day()).await.unwrap();
+    entries.sort_by_key(|(_, e)| e.at);
+    assert_eq!(
+        entries,
+        vec![
+            (t(0), first),
+            (
+                t(1),
+                Entry {
+                    at: at(4100),
+                    gate: "gate 2".into()
+                }
+            ),
+            (
+                t(0),
+                Entry {
+                    at: at(4200),
+                    gate: "gate 2".into()
+                }
+            ),
+        ]
+    );
+    let counts = gates.check_in_counts(day()).await.unwrap();
+    assert_eq!(counts.len(), 1);
+    assert_eq!((counts[0].sold, counts[0].checked_in), (3, 2));
+    assert_eq!(
+        counts[0].by_gate,
+        vec![("gate 1".to_owned(), 1), ("gate 2".to_owned(), 1)]
+    );
+
+    // A used ticket cannot be refunded (nor released with its order).
+    let refund = OrderTransition {
+        order_id: o.id.clone(),
+        slot_id: f.slot.id,
+        from: OrderState::Confirmed,
+        to: OrderState::Confirmed,
+        tickets: vec![(t(0), TicketState::Refunded)],
+        released: 1,
+        event: OrderEvent {
+            at: at(30),
+            from: Some(OrderState::Confirmed),
+            to: OrderState::Confirmed,
+            note: "refund".into(),
+        },
+    };
+    assert_eq!(
+        store.apply(&[LedgerWrite::Transition(refund)]).await,
+        Err(StoreError::Conflict(
+            "ticket was already used at the gate".into()
+        ))
+    );
+}
