@@ -178,6 +178,7 @@ pub mod perm {
         SmsOutboxRead,
         PaymentsReconcile,
         SecurityEventsRead,
+        GatesManage,
     );
 }
 
@@ -209,6 +210,26 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
                 .map_or_else(|| "-".to_owned(), |c| c.0.ip().to_string()),
+        ))
+    }
+}
+
+/// A registered, unrevoked gate device, authenticated by its own credential
+/// (`Authorization: Bearer ghgate_…`). Staff sessions are not device credentials.
+pub struct GateCaller(pub gatehouse_domain::gate::GateDevice);
+
+impl FromRequestParts<AppState> for GateCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(ApiError::Gate(gatehouse_gates::GateError::DeviceUnknown))?;
+        Ok(GateCaller(
+            state.gates.authenticate_device(token.trim()).await?,
         ))
     }
 }

@@ -5,7 +5,9 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use gatehouse_domain::check_in::ScanRefused;
 use gatehouse_domain::BookingError;
+use gatehouse_gates::GateError;
 use gatehouse_identity::IdentityError;
 use gatehouse_payments::PaymentError;
 use serde::Serialize;
@@ -32,6 +34,11 @@ pub struct ErrorBody {
     /// For `sold_out`: how many tickets are left.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remaining: Option<u32>,
+    /// For `already_used`: when and where the ticket was let in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<String>,
 }
 
 /// Everything a handler can fail with.
@@ -65,6 +72,57 @@ pub enum ApiError {
     Internal,
     #[error(transparent)]
     Payment(gatehouse_payments::PaymentError),
+    #[error(transparent)]
+    Gate(#[from] GateError),
+    /// A ticket the gate must not let in, with what the gate shows.
+    #[error("{message}")]
+    ScanRefused {
+        refused: ScanRefused,
+        message: String,
+    },
+}
+
+impl ApiError {
+    /// A gate error, with refusals described on the museum's clock.
+    pub fn gate(app: &crate::AppState, e: GateError) -> Self {
+        match e {
+            GateError::Refused(refused) => ApiError::ScanRefused {
+                message: app.gates.describe(&refused),
+                refused,
+            },
+            other => ApiError::Gate(other),
+        }
+    }
+}
+
+fn gate_status(e: &GateError) -> (StatusCode, &'static str, Option<String>) {
+    use gatehouse_tickets::TokenRefused;
+    let code = Some("code".to_owned());
+    match e {
+        GateError::Code(TokenRefused::Malformed(_)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ticket_code_malformed",
+            code,
+        ),
+        GateError::Code(TokenRefused::UnknownKey(_)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ticket_code_unknown_key",
+            code,
+        ),
+        GateError::Code(TokenRefused::BadSignature) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "ticket_code_forged", code)
+        }
+        GateError::Refused(r) => (StatusCode::CONFLICT, r.code(), None),
+        GateError::DeviceUnknown => (StatusCode::UNAUTHORIZED, "device_unknown", None),
+        GateError::Invalid { field, .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Some(field.clone()),
+        ),
+        GateError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
+        GateError::Conflict(_) => (StatusCode::CONFLICT, "invalid_state", None),
+        GateError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
+    }
 }
 
 impl From<PaymentError> for ApiError {
@@ -169,6 +227,8 @@ impl IntoResponse for ApiError {
             closes_at: None,
             until: None,
             remaining: None,
+            used_at: None,
+            gate: None,
         };
         let mut retry_after = None;
         let status = match &self {
@@ -247,6 +307,29 @@ impl IntoResponse for ApiError {
                 body.code = code;
                 body.field = field;
                 status
+            }
+            ApiError::Gate(e) => {
+                let (status, code, field) = gate_status(e);
+                body.code = code;
+                body.field = field;
+                status
+            }
+            ApiError::ScanRefused { refused, .. } => {
+                body.code = refused.code();
+                match refused {
+                    ScanRefused::AlreadyUsed(entry) => {
+                        body.used_at = Some(entry.at.to_string());
+                        body.gate = Some(entry.gate.clone());
+                    }
+                    ScanRefused::TooEarly { opens_at } => {
+                        body.opens_at = Some(opens_at.to_string())
+                    }
+                    ScanRefused::TooLate { closed_at } => {
+                        body.closes_at = Some(closed_at.to_string())
+                    }
+                    _ => {}
+                }
+                StatusCode::CONFLICT
             }
         };
         let mut response = (status, Json(body)).into_response();

@@ -11,12 +11,14 @@ pub mod extract;
 mod routes_admin;
 mod routes_auth;
 mod routes_face;
+mod routes_gates;
 mod routes_me;
 mod routes_orders;
 mod routes_payments;
 mod routes_public;
 mod routes_tickets;
 pub mod wire;
+pub mod wire_gates;
 pub mod wire_identity;
 pub mod wire_payments;
 
@@ -31,6 +33,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use gatehouse_booking::BookingService;
+use gatehouse_gates::GateService;
 use gatehouse_identity::IdentityService;
 use gatehouse_payments::PaymentService;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -51,6 +54,7 @@ pub struct AppState {
     pub service: Arc<BookingService>,
     pub identity: Arc<IdentityService>,
     pub payments: Arc<PaymentService>,
+    pub gates: Arc<GateService>,
 }
 
 #[derive(OpenApi)]
@@ -58,7 +62,7 @@ pub struct AppState {
     info(title = "Gatehouse", description = "Timed, real-name museum booking with its own risk control."),
     modifiers(&BearerAuth),
     components(schemas(error::ErrorBody)),
-    tags((name = "catalogue", description = "Products, slots and availability"), (name = "orders", description = "Booking, cancelling and refunding"), (name = "auth", description = "Sign-in and sessions"), (name = "me", description = "The visitor's profile and frequent visitors"), (name = "face", description = "Face verification with consent"), (name = "payments", description = "Paying, provider notifications, money ledgers and reconciliation"), (name = "admin", description = "Staff operations"))
+    tags((name = "catalogue", description = "Products, slots and availability"), (name = "orders", description = "Booking, cancelling and refunding"), (name = "auth", description = "Sign-in and sessions"), (name = "me", description = "The visitor's profile and frequent visitors"), (name = "face", description = "Face verification with consent"), (name = "payments", description = "Paying, provider notifications, money ledgers and reconciliation"), (name = "gates", description = "Gate devices, check-in online and offline, live counts"), (name = "admin", description = "Staff operations"))
 )]
 struct ApiDoc;
 
@@ -69,6 +73,11 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        // Gate devices present their own credential (`ghgate_…`), never a session.
+        components.add_security_scheme(
+            "gate_device",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }
@@ -148,6 +157,16 @@ fn api() -> OpenApiRouter<AppState> {
             routes_payments::run_reconciliation
         ))
         .routes(routes!(routes_payments::security_events))
+        .routes(routes!(
+            routes_gates::register_device,
+            routes_gates::list_devices
+        ))
+        .routes(routes!(routes_gates::revoke_device))
+        .routes(routes!(routes_gates::check_in_counts))
+        .routes(routes!(routes_gates::double_uses))
+        .routes(routes!(routes_gates::scan))
+        .routes(routes!(routes_gates::bundle))
+        .routes(routes!(routes_gates::upload))
 }
 
 /// The OpenAPI document of every route.

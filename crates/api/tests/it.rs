@@ -32,6 +32,8 @@ use tower::ServiceExt;
 mod access;
 #[path = "it/face.rs"]
 mod face;
+#[path = "it/gates.rs"]
+mod gates;
 #[path = "it/identity.rs"]
 mod identity;
 #[path = "it/payments.rs"]
@@ -131,15 +133,23 @@ async fn api() -> Api {
         BookingService::start(store.clone(), keys, clock.clone(), BookingConfig::default())
             .await
             .unwrap();
-    service.set_code_issuer(Arc::new(
-        gatehouse_tickets::TicketCodes::from_secret(
-            1,
-            TICKET_SECRET,
-            jiff::SignedDuration::from_mins(30),
-            jiff::SignedDuration::ZERO,
+    let codes = gatehouse_tickets::TicketCodes::from_secret(
+        1,
+        TICKET_SECRET,
+        jiff::SignedDuration::from_mins(30),
+        jiff::SignedDuration::ZERO,
+    )
+    .unwrap();
+    let gates = Arc::new(
+        gatehouse_gates::GateService::start(
+            store.clone(),
+            clock.clone(),
+            jiff::tz::TimeZone::get("Asia/Shanghai").unwrap(),
+            vec![codes.public_key()],
         )
         .unwrap(),
-    ));
+    );
+    service.set_code_issuer(Arc::new(codes));
     let wechat = gatehouse_providers::wechatpay_fake::FakeWeChatPay::new(
         gatehouse_providers::wechatpay_fake::FakeWeChatPayKeys::generate().unwrap(),
         clock.clone(),
@@ -170,6 +180,7 @@ async fn api() -> Api {
         service,
         identity: identity.clone(),
         payments,
+        gates,
     });
     let (s, p) = call(
         &app,

@@ -72,6 +72,7 @@ impl Role {
                 SmsOutboxRead,
                 PaymentsReconcile,
                 SecurityEventsRead,
+                GatesManage,
             ],
             Role::CatalogueOperator => &[CatalogueManage],
             Role::GateStaff => &[CheckIn],
@@ -117,10 +118,12 @@ pub enum Permission {
     PaymentsReconcile,
     /// Reading security events (forged notifications, tampered amounts…).
     SecurityEventsRead,
+    /// Registering and revoking gate devices (their credentials admit visitors).
+    GatesManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 15] = [
         Permission::SelfService,
         Permission::CatalogueManage,
         Permission::OrdersRead,
@@ -135,6 +138,7 @@ impl Permission {
         Permission::SmsOutboxRead,
         Permission::PaymentsReconcile,
         Permission::SecurityEventsRead,
+        Permission::GatesManage,
     ];
 
     /// The name routes declare in the OpenAPI document (as the bearer scheme's scope).
@@ -154,6 +158,7 @@ impl Permission {
             Permission::SmsOutboxRead => "sms_outbox_read",
             Permission::PaymentsReconcile => "payments_reconcile",
             Permission::SecurityEventsRead => "security_events_read",
+            Permission::GatesManage => "gates_manage",
         }
     }
 

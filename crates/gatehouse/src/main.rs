@@ -14,9 +14,11 @@ use clap::{Parser, Subcommand};
 use gatehouse_booking::{BookingConfig, BookingService};
 use gatehouse_domain::access::Roles;
 use gatehouse_domain::account::{AccountStore, SignInMethod};
+use gatehouse_domain::gate::GateStore;
 use gatehouse_domain::payment_store::PaymentStore;
 use gatehouse_domain::store::Store;
 use gatehouse_domain::SystemClock;
+use gatehouse_gates::GateService;
 use gatehouse_identity::{IdentityService, LocalSms};
 use gatehouse_payments::PaymentService;
 use gatehouse_privacy::Keyring;
@@ -122,20 +124,26 @@ struct Services {
     booking: Arc<BookingService>,
     identity: Arc<IdentityService>,
     payment_store: Arc<dyn PaymentStore>,
+    gates: Arc<GateService>,
     clock: Arc<dyn gatehouse_domain::Clock>,
 }
 
-type Ports = (Arc<dyn Store>, Arc<dyn AccountStore>, Arc<dyn PaymentStore>);
+type Ports = (
+    Arc<dyn Store>,
+    Arc<dyn AccountStore>,
+    Arc<dyn PaymentStore>,
+    Arc<dyn GateStore>,
+);
 
-fn ports<S: Store + AccountStore + PaymentStore>(s: S) -> Ports {
+fn ports<S: Store + AccountStore + PaymentStore + GateStore>(s: S) -> Ports {
     let s = Arc::new(s);
-    (s.clone(), s.clone(), s)
+    (s.clone(), s.clone(), s.clone(), s)
 }
 
 async fn open(config: &Config) -> anyhow::Result<Services> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let (store, accounts, payment_store) = match &config.database.url {
+    let (store, accounts, payment_store, gate_store) = match &config.database.url {
         Some(url) => ports(
             PgStore::connect(url.expose(), config.database.pg_schema.as_deref())
                 .await
@@ -226,6 +234,12 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
         jiff::SignedDuration::from_mins(i64::from(config.tickets.late_entry_minutes)),
     )
     .map_err(|e| anyhow::anyhow!("ticket signing key: {e}"))?;
+    let gates = Arc::new(GateService::start(
+        gate_store,
+        clock.clone(),
+        museum_tz.clone(),
+        vec![ticket_codes.public_key()],
+    )?);
     let booking =
         BookingService::start(store, keys, clock.clone(), BookingConfig { museum_tz }).await?;
     booking.set_code_issuer(Arc::new(ticket_codes));
@@ -233,6 +247,7 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
         booking,
         identity,
         payment_store,
+        gates,
         clock,
     })
 }
@@ -243,6 +258,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         booking: service,
         identity,
         payment_store,
+        gates,
         clock,
     } = open(&config).await?;
     if config.demo_catalogue {
@@ -276,6 +292,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         service,
         identity,
         payments,
+        gates,
     });
     axum::serve(
         listener,

@@ -11,11 +11,14 @@ enum Needs {
     Public,
     SignedIn,
     Permission(Permission),
+    /// A gate device's own credential; no staff session will do.
+    Device,
 }
 
 fn declared(op: &Value, what: &str) -> Needs {
     match op.get("security") {
         None => Needs::Public,
+        Some(list) if list[0].get("gate_device").is_some() => Needs::Device,
         Some(list) => {
             let scopes = list[0]["bearer"]
                 .as_array()
@@ -103,6 +106,15 @@ async fn every_route_grants_exactly_what_the_role_table_allows() {
                 )
                 .await;
                 let refused = s == StatusCode::FORBIDDEN && e["code"] == "forbidden";
+                if needs == Needs::Device {
+                    assert_eq!(
+                        (s, e["code"].as_str()),
+                        (StatusCode::UNAUTHORIZED, Some("device_unknown")),
+                        "{what} as {role:?}: a session is not a device credential"
+                    );
+                    checked += 1;
+                    continue;
+                }
                 if needs == Needs::Public {
                     // Public routes answer on their own terms (a refresh without a token is
                     // 401); they just never refuse by role.
@@ -111,7 +123,7 @@ async fn every_route_grants_exactly_what_the_role_table_allows() {
                     continue;
                 }
                 let allowed = match needs {
-                    Needs::Public | Needs::SignedIn => true,
+                    Needs::Public | Needs::SignedIn | Needs::Device => true,
                     Needs::Permission(p) => Roles::of(&[*role]).allow(p),
                 };
                 if allowed {
