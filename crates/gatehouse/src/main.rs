@@ -3,6 +3,7 @@
 
 mod config;
 mod fake_provider;
+mod gate_cli;
 mod payments_setup;
 
 use std::path::PathBuf;
@@ -59,6 +60,9 @@ enum Command {
         #[command(subcommand)]
         bench: gatehouse_bench::BenchCommand,
     },
+    /// Work a gate: read scanned codes from stdin, check them in online, or offline from the
+    /// day's bundle when the server is unreachable (entries are uploaded on reconnect).
+    Gate(gate_cli::GateArgs),
     /// Print the OpenAPI document.
     Openapi,
     /// Run a local payment provider (for the demo, tests and benchmarks): it checks and signs
@@ -99,6 +103,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Bench { bench } => runtime.block_on(gatehouse_bench::run(bench)),
         Command::FakeProvider { provider } => runtime.block_on(fake_provider::run(provider)),
+        Command::Gate(args) => runtime.block_on(gate_cli::run(args)),
         Command::Openapi => {
             let doc = serde_json::to_string_pretty(&gatehouse_api::openapi())?;
             #[allow(clippy::print_stdout)]

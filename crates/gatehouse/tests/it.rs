@@ -28,6 +28,9 @@ use gatehouse_providers::FakeServer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 
+#[path = "it/gate.rs"]
+mod gate;
+
 /// Which database a server runs on.
 #[derive(Clone)]
 enum Db {

@@ -15,6 +15,8 @@ pub struct GateBundle {
     pub generated_at: String,
     /// The device the bundle was made for: its entries are journalled under this name.
     pub gate: String,
+    /// The museum's time zone (IANA name): what the gate shows is on the museum's clock.
+    pub time_zone: String,
     /// The keys ticket codes are signed with.
     pub keys: Vec<BundleKey>,
     /// The day's valid tickets (codes sold after the download are still admitted: their

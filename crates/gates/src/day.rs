@@ -32,6 +32,7 @@ impl GateService {
             day: day.to_string(),
             generated_at: self.clock.now().to_string(),
             gate: device.name.clone(),
+            time_zone: self.museum_tz.iana_name().unwrap_or("UTC").to_owned(),
             keys: self
                 .public_keys
                 .iter()

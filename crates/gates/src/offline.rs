@@ -11,6 +11,7 @@ use gatehouse_domain::check_in::{decide_scan, Entry, ScanRefused};
 use gatehouse_domain::order::{TicketId, TicketState};
 use gatehouse_tickets::{TicketClaims, TicketVerifier, TokenRefused};
 use jiff::civil::Date;
+use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
 use crate::bundle::GateBundle;
@@ -56,6 +57,7 @@ pub struct OfflineGate {
     revoked: HashMap<String, ScanRefused>,
     used: HashMap<String, Entry>,
     expected: usize,
+    museum_tz: TimeZone,
 }
 
 impl OfflineGate {
@@ -108,11 +110,18 @@ impl OfflineGate {
             revoked,
             used,
             expected: bundle.expected.len(),
+            museum_tz: TimeZone::get(&bundle.time_zone)
+                .map_err(|_| GateError::invalid("time_zone", "is not a known time zone"))?,
         })
     }
 
     pub fn day(&self) -> Date {
         self.day
+    }
+
+    /// What the gate shows for a refusal, on the museum's clock.
+    pub fn describe(&self, refused: &ScanRefused) -> String {
+        refused.describe(&self.museum_tz)
     }
 
     /// How many valid tickets the bundle expected, and how many this gate knows were let in.
@@ -140,16 +149,17 @@ impl OfflineGate {
             .collect()
     }
 
-    /// Remembers an entry made elsewhere: an online admission, or this gate's journal replayed
-    /// after a restart. A code that does not verify is refused.
-    pub fn remember(&mut self, line: &JournalLine) -> Result<TicketId, TokenRefused> {
-        let claims = self.verifier.verify(&line.code)?;
-        self.used
-            .entry(claims.ticket_id.0.clone())
-            .or_insert(Entry {
-                at: line.at,
-                gate: self.gate.clone(),
-            });
+    /// The gate's name (its entries are made under it).
+    pub fn name(&self) -> &str {
+        &self.gate
+    }
+
+    /// Remembers an entry this gate did not decide offline: an online admission or refusal
+    /// ("already used"), or its own journal replayed after a restart. A code that does not
+    /// verify is refused. An earlier entry is kept.
+    pub fn remember(&mut self, code: &str, entry: Entry) -> Result<TicketId, TokenRefused> {
+        let claims = self.verifier.verify(code)?;
+        self.used.entry(claims.ticket_id.0.clone()).or_insert(entry);
         Ok(claims.ticket_id)
     }
 
