@@ -194,7 +194,9 @@ fn status_of(e: &BookingError) -> StatusCode {
         | RefundClosed
         | CapacityBelowTaken { .. }
         | InUse { .. } => StatusCode::CONFLICT,
-        AccountLocked { .. } | Forbidden | FaceVerificationRequired => StatusCode::FORBIDDEN,
+        AccountLocked { .. } | IdLocked { .. } | Forbidden | FaceVerificationRequired => {
+            StatusCode::FORBIDDEN
+        }
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
@@ -243,7 +245,8 @@ impl IntoResponse for ApiError {
                         body.opens_at = Some(opens_at.to_string());
                         body.closes_at = Some(closes_at.to_string());
                     }
-                    BookingError::AccountLocked { until } => body.until = Some(until.to_string()),
+                    BookingError::AccountLocked { until }
+                    | BookingError::IdLocked { until, .. } => body.until = Some(until.to_string()),
                     BookingError::SoldOut { remaining } => body.remaining = Some(*remaining),
                     _ => {}
                 }

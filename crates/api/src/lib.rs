@@ -13,6 +13,7 @@ mod routes_auth;
 mod routes_face;
 mod routes_gates;
 mod routes_me;
+mod routes_no_shows;
 mod routes_orders;
 mod routes_payments;
 mod routes_public;
@@ -21,6 +22,8 @@ pub mod wire;
 pub mod wire_gates;
 pub mod wire_identity;
 pub mod wire_payments;
+
+pub use routes_no_shows::sweep_no_shows;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -167,6 +170,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes_gates::scan))
         .routes(routes!(routes_gates::bundle))
         .routes(routes!(routes_gates::upload))
+        .routes(routes!(routes_no_shows::list_locks))
+        .routes(routes!(routes_no_shows::lift_lock))
 }
 
 /// The OpenAPI document of every route.

@@ -19,10 +19,12 @@ pub async fn me(
     Caller(session): Caller,
 ) -> Result<Json<ProfileResponse>, ApiError> {
     let profile = app.identity.profile(session.account.id).await?;
+    let locks = app.gates.no_show_locks_of(session.account.id).await?;
     Ok(Json(ProfileResponse {
         account: profile.account.into(),
         phone: profile.phone,
         signed_in_with: session.method.as_str().to_owned(),
+        booking_locks: locks.into_iter().map(Into::into).collect(),
     }))
 }
 
@@ -38,7 +40,9 @@ pub async fn update_me(
         .identity
         .rename(session.account.id, &req.display_name)
         .await?;
+    let locks = app.gates.no_show_locks_of(session.account.id).await?;
     Ok(Json(ProfileResponse {
+        booking_locks: locks.into_iter().map(Into::into).collect(),
         account: profile.account.into(),
         phone: profile.phone,
         signed_in_with: session.method.as_str().to_owned(),

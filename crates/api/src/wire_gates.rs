@@ -3,6 +3,7 @@
 
 use gatehouse_domain::check_in::DoubleUse;
 use gatehouse_domain::gate::{GateDevice, SlotCheckIns, UploadOutcome};
+use gatehouse_domain::no_show::{LockSubject, NoShowLock};
 use gatehouse_gates::{CheckedIn, DeviceCredential};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -193,4 +194,46 @@ impl From<DoubleUse> for DoubleUseResponse {
                 .collect(),
         }
     }
+}
+
+/// A lock the no-show rule placed. Never shows the ID number: an ID lock says only that the
+/// ID number of one of the account's visitors is locked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NoShowLockResponse {
+    pub id: i64,
+    /// `account` or `id_number`.
+    pub subject: String,
+    /// The account whose booking led to the lock.
+    pub account: i64,
+    pub locked_at: String,
+    pub until: String,
+    pub reason: String,
+    pub lifted_at: Option<String>,
+    pub lifted_reason: Option<String>,
+}
+
+impl From<NoShowLock> for NoShowLockResponse {
+    fn from(l: NoShowLock) -> Self {
+        Self {
+            id: l.id,
+            subject: match l.subject {
+                LockSubject::Account(_) => "account",
+                LockSubject::IdNumber(_) => "id_number",
+            }
+            .to_owned(),
+            account: l.account.0,
+            locked_at: l.locked_at.to_string(),
+            until: l.until.to_string(),
+            reason: l.reason,
+            lifted_at: l.lifted.as_ref().map(|x| x.at.to_string()),
+            lifted_reason: l.lifted.map(|x| x.reason),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LiftLockRequest {
+    /// Why staff lift it (kept with the lock and in the audit trail), 1–500 characters.
+    pub reason: String,
 }

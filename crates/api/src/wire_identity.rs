@@ -117,6 +117,8 @@ pub struct ProfileResponse {
     pub phone: Option<String>,
     /// How the current session was started.
     pub signed_in_with: String,
+    /// Locks the no-show rule placed because of this account's bookings: why and until when.
+    pub booking_locks: Vec<crate::wire_gates::NoShowLockResponse>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

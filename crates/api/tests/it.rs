@@ -48,6 +48,8 @@ const TICKET_SECRET: [u8; 32] = [7; 32];
 
 struct Api {
     app: Router,
+    /// What the router serves, for housekeeping the server runs outside requests.
+    state: AppState,
     clock: Arc<ManualClock>,
     identity: Arc<IdentityService>,
     /// The local WeChat Pay the payment routes talk to (notifications are not sent: tests post
@@ -143,8 +145,16 @@ async fn api() -> Api {
     let gates = Arc::new(
         gatehouse_gates::GateService::start(
             store.clone(),
+            store.clone(),
             clock.clone(),
-            jiff::tz::TimeZone::get("Asia/Shanghai").unwrap(),
+            // One no-show locks here, so one test booking shows the rule at work.
+            gatehouse_gates::GateConfig {
+                no_show: gatehouse_domain::no_show::NoShowRule {
+                    threshold: 1,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
             vec![codes.public_key()],
         )
         .unwrap(),
@@ -176,12 +186,13 @@ async fn api() -> Api {
     let admin = session(&identity, "staff", &[Role::Administrator]).await;
     let visitor = session(&identity, "visitor", &[Role::Visitor]).await;
     let other = session(&identity, "other", &[Role::Visitor]).await;
-    let app = router(AppState {
+    let state = AppState {
         service,
         identity: identity.clone(),
         payments,
         gates,
-    });
+    };
+    let app = router(state.clone());
     let (s, p) = call(
         &app,
         "POST",
@@ -220,6 +231,7 @@ async fn api() -> Api {
     assert_eq!(s, StatusCode::CREATED, "{slot}");
     Api {
         app,
+        state,
         clock,
         identity,
         wechat,

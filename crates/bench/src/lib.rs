@@ -5,6 +5,7 @@
 mod auth;
 mod client;
 mod gate;
+mod gate_online;
 mod pay;
 mod rush;
 mod server;
@@ -25,7 +26,8 @@ pub enum BenchCommand {
     /// What paying costs: provider notifications verified and applied per second, and the
     /// pay → confirmed path.
     Pay(PayArgs),
-    /// What checking tickets costs (so far: offline verifications per second on one core).
+    /// What checking tickets costs: offline decisions per second on one core, durable online
+    /// check-ins per second.
     Gate(GateArgs),
 }
 

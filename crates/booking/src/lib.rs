@@ -19,6 +19,7 @@ mod settle;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use gatehouse_domain::ledger::{Ledger, SlotStock};
+use gatehouse_domain::personal::BlindIndex;
 use gatehouse_domain::store::{Store, StoreError};
 use gatehouse_domain::ticket_code::TicketCodeIssuer;
 use gatehouse_domain::{BookingError, Clock};
@@ -56,6 +57,9 @@ pub struct BookingService {
     order_locks: Vec<tokio::sync::Mutex<()>>,
     /// Signs the codes of valid tickets; set once at start (tickets carry no code without it).
     code_issuer: std::sync::OnceLock<Arc<dyn TicketCodeIssuer>>,
+    /// ID numbers locked by the no-show rule, with their end; refreshed from the store at
+    /// start, on every tick, and when this node places or lifts a lock.
+    id_locks: std::sync::RwLock<std::collections::HashMap<BlindIndex, jiff::Timestamp>>,
 }
 
 impl BookingService {
@@ -80,8 +84,10 @@ impl BookingService {
             committer,
             order_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
             code_issuer: std::sync::OnceLock::new(),
+            id_locks: std::sync::RwLock::default(),
         };
         service.reload().await?;
+        service.refresh_id_locks().await?;
         Ok(Arc::new(service))
     }
 
@@ -185,6 +191,9 @@ impl BookingService {
         let now = self.clock.now();
         let today = now.to_zoned(self.config.museum_tz.clone()).date();
         self.ledger().forget_before(today);
+        if let Err(e) = self.refresh_id_locks().await {
+            tracing::warn!(error = %e, "reloading ID locks failed; will retry");
+        }
         match self.expire_due_holds(now).await {
             Ok(n) => n,
             Err(e) => {
@@ -192,6 +201,29 @@ impl BookingService {
                 0
             }
         }
+    }
+
+    /// Reloads the ID numbers the no-show rule locked (other nodes' locks arrive this way).
+    pub async fn refresh_id_locks(&self) -> Result<(), BookingError> {
+        let locks = self
+            .store
+            .active_id_locks(self.clock.now())
+            .await
+            .map_err(|e| self.store_error(e))?;
+        if let Ok(mut held) = self.id_locks.write() {
+            *held = locks.into_iter().collect();
+        }
+        Ok(())
+    }
+
+    /// When `blind`'s ID lock ends, if it is locked at `now`.
+    pub(crate) fn id_locked_until(
+        &self,
+        blind: &BlindIndex,
+        now: jiff::Timestamp,
+    ) -> Option<jiff::Timestamp> {
+        let held = self.id_locks.read().ok()?;
+        held.get(blind).copied().filter(|until| *until > now)
     }
 
     /// Runs [`BookingService::tick`] every `every` until the service is dropped.

@@ -190,6 +190,11 @@ impl BookingService {
             });
         }
         let (phone, visitors) = self.validate(&req, &product, now)?;
+        for (visitor, v) in visitors.iter().enumerate() {
+            if let Some(until) = self.id_locked_until(&v.blind, now) {
+                return Err(BookingError::IdLocked { visitor, until });
+            }
+        }
         if product.spec.rules.face_verification_required
             && !visitors.iter().any(|v| req.face_passes.contains(&v.blind))
         {

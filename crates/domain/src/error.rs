@@ -26,6 +26,8 @@ pub enum BookingError {
     TooManyVisitors { max: u16 },
     #[error("this account is locked from booking until {until}")]
     AccountLocked { until: Timestamp },
+    #[error("visitor {visitor}'s ID number is locked from booking until {until} after repeated no-shows")]
+    IdLocked { visitor: usize, until: Timestamp },
     #[error("the visiting notice has changed; accept version {current}")]
     NoticeOutdated { current: u32 },
     #[error("the order is {state} and cannot be {action}")]
@@ -68,6 +70,7 @@ impl BookingError {
             Self::OrderLimit { .. } => "order_limit_reached",
             Self::TooManyVisitors { .. } => "too_many_visitors",
             Self::AccountLocked { .. } => "account_locked",
+            Self::IdLocked { .. } => "id_locked",
             Self::NoticeOutdated { .. } => "notice_outdated",
             Self::InvalidState { .. } => "invalid_state",
             Self::RefundClosed => "refund_closed",
@@ -84,7 +87,9 @@ impl BookingError {
     pub fn field(&self) -> Option<String> {
         match self {
             Self::Invalid { field, .. } => Some(field.clone()),
-            Self::IdLimit { visitor, .. } => Some(format!("tickets[{visitor}].visitor.id_number")),
+            Self::IdLimit { visitor, .. } | Self::IdLocked { visitor, .. } => {
+                Some(format!("tickets[{visitor}].visitor.id_number"))
+            }
             Self::TooManyVisitors { .. } | Self::FaceVerificationRequired => Some("tickets".into()),
             Self::NoticeOutdated { .. } => Some("notice_version".into()),
             Self::SoldOut { .. } | Self::WindowClosed { .. } => Some("slot_id".into()),

@@ -16,6 +16,7 @@ pub mod face;
 pub mod gate;
 pub mod identity;
 pub mod ledger;
+pub mod no_show;
 pub mod order;
 pub mod payment;
 pub mod payment_gateway;

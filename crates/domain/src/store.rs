@@ -191,4 +191,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Order>, StoreError>;
     /// Unpaid orders whose hold ended at or before `now`.
     async fn due_holds(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>, StoreError>;
+    /// ID numbers (blind indexes) locked from booking at `now`, with when each lock ends (the
+    /// no-show rule's locks, see [`crate::no_show`]).
+    async fn active_id_locks(
+        &self,
+        now: Timestamp,
+    ) -> Result<Vec<(BlindIndex, Timestamp)>, StoreError>;
 }

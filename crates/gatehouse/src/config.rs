@@ -245,6 +245,27 @@ pub struct TicketSettings {
     pub early_entry_minutes: u32,
     /// How long after its slot ends a ticket still admits.
     pub late_entry_minutes: u32,
+    /// No-shows (valid tickets never checked in) within `no_show_window_days` that lock the
+    /// account and the ID number for `no_show_lock_days`; 0 turns the rule off.
+    pub no_show_threshold: u32,
+    pub no_show_window_days: u32,
+    pub no_show_lock_days: u32,
+}
+
+impl TicketSettings {
+    /// How the gates work, for the museum's time zone.
+    pub fn gate_config(&self, museum_tz: jiff::tz::TimeZone) -> gatehouse_gates::GateConfig {
+        let days = |d: u32| jiff::SignedDuration::from_hours(i64::from(d) * 24);
+        gatehouse_gates::GateConfig {
+            museum_tz,
+            late_entry: jiff::SignedDuration::from_mins(i64::from(self.late_entry_minutes)),
+            no_show: gatehouse_domain::no_show::NoShowRule {
+                threshold: self.no_show_threshold,
+                window: days(self.no_show_window_days),
+                lock_for: days(self.no_show_lock_days),
+            },
+        }
+    }
 }
 
 impl Default for TicketSettings {
@@ -252,6 +273,9 @@ impl Default for TicketSettings {
         Self {
             early_entry_minutes: 30,
             late_entry_minutes: 0,
+            no_show_threshold: 3,
+            no_show_window_days: 90,
+            no_show_lock_days: 30,
         }
     }
 }

@@ -16,6 +16,7 @@ use gatehouse_booking::{BookingConfig, BookingService};
 use gatehouse_domain::access::Roles;
 use gatehouse_domain::account::{AccountStore, SignInMethod};
 use gatehouse_domain::gate::GateStore;
+use gatehouse_domain::no_show::NoShowStore;
 use gatehouse_domain::payment_store::PaymentStore;
 use gatehouse_domain::store::Store;
 use gatehouse_domain::SystemClock;
@@ -133,14 +134,18 @@ struct Services {
     clock: Arc<dyn gatehouse_domain::Clock>,
 }
 
+/// The gate service's store: check-ins and no-shows.
+trait GateStores: GateStore + NoShowStore {}
+impl<S: GateStore + NoShowStore> GateStores for S {}
+
 type Ports = (
     Arc<dyn Store>,
     Arc<dyn AccountStore>,
     Arc<dyn PaymentStore>,
-    Arc<dyn GateStore>,
+    Arc<dyn GateStores>,
 );
 
-fn ports<S: Store + AccountStore + PaymentStore + GateStore>(s: S) -> Ports {
+fn ports<S: Store + AccountStore + PaymentStore + GateStores>(s: S) -> Ports {
     let s = Arc::new(s);
     (s.clone(), s.clone(), s.clone(), s)
 }
@@ -240,9 +245,10 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
     )
     .map_err(|e| anyhow::anyhow!("ticket signing key: {e}"))?;
     let gates = Arc::new(GateService::start(
+        gate_store.clone(),
         gate_store,
         clock.clone(),
-        museum_tz.clone(),
+        config.tickets.gate_config(museum_tz.clone()),
         vec![ticket_codes.public_key()],
     )?);
     let booking =
@@ -293,12 +299,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         println!("Gatehouse listening on http://{addr}");
     }
     tracing::info!(%addr, database = if config.database.url.is_some() { "postgresql" } else { "sqlite" }, "serving");
-    let app = gatehouse_api::router(gatehouse_api::AppState {
+    let state = gatehouse_api::AppState {
         service,
         identity,
         payments,
         gates,
-    });
+    };
+    spawn_no_show_sweeps(state.clone());
+    let app = gatehouse_api::router(state);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -306,6 +314,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     Ok(())
+}
+
+/// Once a minute: no-shows of slots whose entry closed, and the locks the rule places.
+fn spawn_no_show_sweeps(state: gatehouse_api::AppState) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = gatehouse_api::sweep_no_shows(&state).await {
+                tracing::warn!(error = %e, "no-show sweep failed; will retry");
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

@@ -21,7 +21,10 @@ const CLOCK_SKEW: SignedDuration = SignedDuration::from_mins(5);
 impl GateService {
     /// The museum's calendar day now.
     pub fn today(&self) -> Date {
-        self.clock.now().to_zoned(self.museum_tz.clone()).date()
+        self.clock
+            .now()
+            .to_zoned(self.config.museum_tz.clone())
+            .date()
     }
 
     /// What `device` needs to work offline on `day`.
@@ -32,7 +35,12 @@ impl GateService {
             day: day.to_string(),
             generated_at: self.clock.now().to_string(),
             gate: device.name.clone(),
-            time_zone: self.museum_tz.iana_name().unwrap_or("UTC").to_owned(),
+            time_zone: self
+                .config
+                .museum_tz
+                .iana_name()
+                .unwrap_or("UTC")
+                .to_owned(),
             keys: self
                 .public_keys
                 .iter()

@@ -1,7 +1,8 @@
 //! Tickets at the gate. The server side is [`GateService`]: registered gate devices with
 //! revocable credentials (`devices.rs`), online check-in through a group commit that admits a
 //! ticket at most once (`scan.rs`), and for offline gates the day's bundle, their uploads, the
-//! tickets let in twice, and live counts (`day.rs`). The gate side is [`OfflineGate`]
+//! tickets let in twice, and live counts (`day.rs`); no-shows and the locks they earn
+//! (`no_shows.rs`). The gate side is [`OfflineGate`]
 //! (`offline.rs`): what a gate decides on its own with a downloaded bundle, and the journal of
 //! entries it uploads when it reconnects. The wire form of the bundle is shared (`bundle.rs`).
 //!
@@ -11,6 +12,7 @@
 mod bundle;
 mod day;
 mod devices;
+mod no_shows;
 mod offline;
 mod scan;
 
@@ -19,6 +21,7 @@ use std::sync::Arc;
 use gatehouse_booking::GroupCommitter;
 use gatehouse_domain::check_in::ScanRefused;
 use gatehouse_domain::gate::GateStore;
+use gatehouse_domain::no_show::{NoShowRule, NoShowStore};
 use gatehouse_domain::store::StoreError;
 use gatehouse_domain::Clock;
 use gatehouse_tickets::{TicketVerifier, TokenRefused};
@@ -26,6 +29,7 @@ use jiff::tz::TimeZone;
 
 pub use bundle::{BundleEntry, BundleKey, BundleTicket, GateBundle, RevokedTicket};
 pub use devices::{DeviceCredential, DEVICE_TOKEN_PREFIX};
+pub use no_shows::SweepOutcome;
 pub use offline::{Admitted, JournalLine, OfflineGate};
 pub use scan::CheckedIn;
 
@@ -70,11 +74,33 @@ impl From<StoreError> for GateError {
     }
 }
 
+/// How the gates work.
+#[derive(Debug, Clone)]
+pub struct GateConfig {
+    /// The museum's time zone: days and the times gates show are on its clock.
+    pub museum_tz: TimeZone,
+    /// How long after its slot ends a ticket still admits (the ticket codes' late margin): a
+    /// ticket is a no-show only after that.
+    pub late_entry: jiff::SignedDuration,
+    pub no_show: NoShowRule,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        Self {
+            museum_tz: TimeZone::get("Asia/Shanghai").unwrap_or(TimeZone::UTC),
+            late_entry: jiff::SignedDuration::ZERO,
+            no_show: NoShowRule::default(),
+        }
+    }
+}
+
 /// The server side of the gates.
 pub struct GateService {
     store: Arc<dyn GateStore>,
+    no_shows: Arc<dyn NoShowStore>,
     clock: Arc<dyn Clock>,
-    museum_tz: TimeZone,
+    config: GateConfig,
     verifier: TicketVerifier,
     /// The public keys offline gates download, by key id.
     public_keys: Vec<(u16, [u8; 32])>,
@@ -87,28 +113,30 @@ impl GateService {
     /// gates accept (the current one, and any retired one still on valid tickets).
     pub fn start(
         store: Arc<dyn GateStore>,
+        no_shows: Arc<dyn NoShowStore>,
         clock: Arc<dyn Clock>,
-        museum_tz: TimeZone,
+        config: GateConfig,
         public_keys: Vec<(u16, [u8; 32])>,
     ) -> std::io::Result<Self> {
         let committer = GroupCommitter::start("gatehouse-gates", scan::CheckInSink(store.clone()))?;
         Ok(Self {
             verifier: TicketVerifier::new(public_keys.iter().copied()),
             public_keys,
+            no_shows,
             store,
             clock,
-            museum_tz,
+            config,
             committer,
             devices: devices::DeviceCache::default(),
         })
     }
 
     pub fn museum_tz(&self) -> &TimeZone {
-        &self.museum_tz
+        &self.config.museum_tz
     }
 
     /// What a refusal shows at the gate, on the museum's clock.
     pub fn describe(&self, refused: &ScanRefused) -> String {
-        refused.describe(&self.museum_tz)
+        refused.describe(&self.config.museum_tz)
     }
 }

@@ -81,7 +81,10 @@ async fn world() -> World {
             theatre_type: None,
             film: None,
             featured: false,
-            rules: ProductRules::default(),
+            rules: ProductRules {
+                open_days_before: 30,
+                ..ProductRules::default()
+            },
         })
         .await
         .unwrap();
@@ -103,8 +106,9 @@ async fn world() -> World {
         .unwrap();
     let gates = GateService::start(
         sqlite.clone(),
+        sqlite.clone(),
         clock.clone(),
-        jiff::tz::TimeZone::get("Asia/Shanghai").unwrap(),
+        gatehouse_gates::GateConfig::default(),
         vec![public_key],
     )
     .unwrap();
@@ -129,6 +133,18 @@ impl World {
 
     /// A confirmed (free) order of `people` tickets.
     async fn order(&self, a: &Account, first_id: u32, people: u32) -> OrderDetails {
+        self.order_for(a, &self.slot, first_id, people)
+            .await
+            .unwrap()
+    }
+
+    async fn order_for(
+        &self,
+        a: &Account,
+        slot: &Slot,
+        first_id: u32,
+        people: u32,
+    ) -> Result<OrderDetails, gatehouse_domain::BookingError> {
         let tickets = (first_id..first_id + people)
             .map(|n| {
                 (
@@ -142,13 +158,27 @@ impl World {
             })
             .collect();
         let req = PlaceOrder {
-            slot_id: self.slot.id,
+            slot_id: slot.id,
             notice_version: 1,
             contact_phone: "13812345678".into(),
             tickets,
             face_passes: Vec::new(),
         };
-        self.booking.place_order(a, req, None).await.unwrap()
+        self.booking.place_order(a, req, None).await
+    }
+
+    /// A 09:00–10:30 slot on `day` of the same product.
+    async fn slot_on(&self, day: jiff::civil::Date) -> Slot {
+        self.booking
+            .create_slot(NewSlot {
+                product_id: self.slot.product_id,
+                date: day,
+                start: time(9, 0, 0, 0),
+                end: time(10, 30, 0, 0),
+                capacity: 400,
+            })
+            .await
+            .unwrap()
     }
 
     fn at(&self, instant: &str) {
@@ -485,4 +515,102 @@ async fn offline_gates_admit_on_their_own_and_their_uploads_reveal_double_uses()
     }
     assert_eq!(w.gates.counts(day).await.unwrap(), before);
     assert_eq!(w.gates.double_uses(day).await.unwrap(), doubles);
+}
+
+#[tokio::test]
+async fn three_no_shows_in_ninety_days_lock_the_account_and_the_id_number_until_staff_lift_it() {
+    let w = world().await;
+    let v = w.visitor().await;
+    let gate = w.gates.register_device("gate 1").await.unwrap().device;
+    let days = [date(2026, 11, 25), date(2026, 11, 26), date(2026, 11, 27)];
+    let mut slots = vec![w.slot.clone()];
+    slots.push(w.slot_on(days[1]).await);
+    slots.push(w.slot_on(days[2]).await);
+    slots.push(w.slot_on(date(2026, 11, 30)).await);
+    // The same visitor (ID 1) books three days and never comes; a companion (ID 2) comes the
+    // first two days.
+    let mut orders = Vec::new();
+    for slot in &slots[..3] {
+        orders.push(w.order_for(&v, slot, 1, 2).await.unwrap());
+    }
+    w.at("2026-11-25T01:00:00Z");
+    w.gates.scan(&gate, &code(&orders[0], 1)).await.unwrap();
+    w.at("2026-11-26T01:00:00Z");
+    w.gates.scan(&gate, &code(&orders[1], 1)).await.unwrap();
+    // Entry to the 09:00–10:30 slot closes at 10:30 (no late margin): 10:31 Beijing.
+    for (i, day) in ["2026-11-25T02:31:00Z", "2026-11-26T02:31:00Z"]
+        .iter()
+        .enumerate()
+    {
+        w.at(day);
+        let swept = w.gates.sweep_no_shows().await.unwrap();
+        assert_eq!(swept.recorded, 1, "day {i}");
+        assert!(swept.locks.is_empty(), "two no-shows lock nothing");
+    }
+    assert_eq!(
+        w.gates.sweep_no_shows().await.unwrap().recorded,
+        0,
+        "each ticket once"
+    );
+    w.at("2026-11-27T02:31:00Z");
+    let swept = w.gates.sweep_no_shows().await.unwrap();
+    assert_eq!(swept.recorded, 2);
+    // ID 1 reached three: it is locked, with the account that booked it (which has four).
+    let subjects: Vec<&str> = swept
+        .locks
+        .iter()
+        .map(|l| match l.subject {
+            gatehouse_domain::no_show::LockSubject::Account(_) => "account",
+            gatehouse_domain::no_show::LockSubject::IdNumber(_) => "id_number",
+        })
+        .collect();
+    assert_eq!(subjects, ["id_number", "account"], "{:?}", swept.locks);
+    assert_eq!(
+        swept.locks[0].until,
+        "2026-12-27T02:31:00Z".parse().unwrap()
+    );
+    assert_eq!(
+        swept.locks[0].reason,
+        "3 no-shows within 90 days (the limit is 3)"
+    );
+    w.booking.refresh_id_locks().await.unwrap();
+
+    // The account is locked; the ID number is locked whichever account books it.
+    let v_now = w.accounts.account(v.id).await.unwrap().unwrap();
+    assert!(matches!(
+        w.order_for(&v_now, &slots[3], 1, 1).await,
+        Err(gatehouse_domain::BookingError::AccountLocked { .. })
+    ));
+    let other = w.visitor().await;
+    match w.order_for(&other, &slots[3], 1, 1).await {
+        Err(e @ gatehouse_domain::BookingError::IdLocked { .. }) => {
+            assert_eq!(e.field().as_deref(), Some("tickets[0].visitor.id_number"));
+        }
+        other => panic!("{other:?}"),
+    }
+    w.order_for(&other, &slots[3], 3, 1).await.unwrap();
+    assert_eq!(w.gates.no_show_locks_of(v.id).await.unwrap().len(), 2);
+
+    // Staff lift both locks with a reason.
+    for lock in &swept.locks {
+        assert!(matches!(
+            w.gates.lift_no_show_lock(lock.id, " ").await,
+            Err(GateError::Invalid { .. })
+        ));
+        let lifted = w
+            .gates
+            .lift_no_show_lock(lock.id, "hospital visit, proof seen")
+            .await
+            .unwrap();
+        assert_eq!(lifted.lifted.unwrap().reason, "hospital visit, proof seen");
+        assert!(matches!(
+            w.gates.lift_no_show_lock(lock.id, "again").await,
+            Err(GateError::Conflict(_))
+        ));
+    }
+    w.booking.refresh_id_locks().await.unwrap();
+    let v_now = w.accounts.account(v.id).await.unwrap().unwrap();
+    assert_eq!(v_now.locked_until, None);
+    w.order_for(&v_now, &slots[3], 1, 1).await.unwrap();
+    assert!(w.gates.active_no_show_locks().await.unwrap().is_empty());
 }

@@ -15,6 +15,8 @@ mod sql_accounts;
 mod sql_payments;
 #[macro_use]
 mod sql_gates;
+#[macro_use]
+mod sql_no_shows;
 pub mod postgres;
 mod rows;
 mod rows_payments;

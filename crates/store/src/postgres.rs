@@ -91,3 +91,5 @@ impl_account_store!(
 impl_payment_store!(PgStore, sqlx::Postgres);
 
 impl_gate_store!(PgStore, sqlx::Postgres);
+
+impl_no_show_store!(PgStore, sqlx::Postgres);

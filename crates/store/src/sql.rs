@@ -458,6 +458,20 @@ macro_rules! impl_sql_store {
                     .transpose()
             }
 
+            async fn active_id_locks(&self, now: Timestamp) -> Result<Vec<(BlindIndex, Timestamp)>, StoreError> {
+                let rows: Vec<(Vec<u8>, i64)> = sqlx::query_as("SELECT id_blind, MAX(until) FROM no_show_locks WHERE subject = 'id_number' AND lifted_at IS NULL AND until > $1 GROUP BY id_blind")
+                    .bind(ms(now))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                rows.into_iter()
+                    .map(|(b, until)| {
+                        let b = <[u8; 32]>::try_from(b.as_slice()).map_err(|_| StoreError::Backend("stored blind index is malformed".into()))?;
+                        Ok((BlindIndex(b), $crate::rows::from_ms(until)?))
+                    })
+                    .collect()
+            }
+
             async fn set_account_lock(&self, id: AccountId, until: Option<Timestamp>) -> Result<(), StoreError> {
                 let changed = sqlx::query("UPDATE accounts SET locked_until = $1 WHERE id = $2").bind(until.map(ms)).bind(id.0).execute(&self.pool).await.map_err(map_err)?;
                 if changed.rows_affected() == 0 {

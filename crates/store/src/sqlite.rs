@@ -116,3 +116,5 @@ impl_account_store!(
 impl_payment_store!(SqliteStore, sqlx::Sqlite);
 
 impl_gate_store!(SqliteStore, sqlx::Sqlite);
+
+impl_no_show_store!(SqliteStore, sqlx::Sqlite);

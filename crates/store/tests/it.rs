@@ -16,17 +16,19 @@ use std::sync::Arc;
 use conformance::Stores;
 use gatehouse_domain::account::AccountStore;
 use gatehouse_domain::gate::GateStore;
+use gatehouse_domain::no_show::NoShowStore;
 use gatehouse_domain::payment_store::PaymentStore;
 use gatehouse_domain::store::Store;
 use gatehouse_store::{PgStore, SqliteDurability, SqliteStore};
 
-fn both<S: Store + AccountStore + PaymentStore + GateStore>(s: S) -> Stores {
+fn both<S: Store + AccountStore + PaymentStore + GateStore + NoShowStore>(s: S) -> Stores {
     let s = Arc::new(s);
     Stores {
         store: s.clone(),
         accounts: s.clone(),
         payments: s.clone(),
-        gates: s,
+        gates: s.clone(),
+        no_shows: s,
     }
 }
 
@@ -105,6 +107,7 @@ on_both!(
     security_events_and_reconciliations_round_trip,
     gate_devices_are_found_by_token_and_revoked_once,
     tickets_are_checked_in_once_and_offline_entries_reveal_double_uses,
+    no_shows_are_recorded_once_and_locks_hold_until_lifted,
 );
 
 /// A database made by the booking core's schema (migration 1) with an account, its token and an

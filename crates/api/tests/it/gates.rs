@@ -254,3 +254,141 @@ async fn offline_gates_download_the_day_and_their_uploads_reveal_double_uses() {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("entries"))
     );
 }
+
+#[tokio::test]
+async fn a_no_show_lock_is_shown_to_the_visitor_and_lifted_by_staff_with_a_reason() {
+    let a = api().await;
+    // A slot later today (the harness locks after one no-show).
+    let (s, slot) = call(
+        &a.app,
+        "POST",
+        &format!("/api/v1/admin/products/{}/slots", a.product),
+        Some(&a.admin),
+        Some(json!({"date": "2026-11-23", "start": "10:00", "end": "10:30", "capacity": 5})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{slot}");
+    let mut booking = a.booking("11010519491231002X");
+    booking["slot_id"] = slot["id"].clone();
+    let (s, _) = call(
+        &a.app,
+        "POST",
+        "/api/v1/orders",
+        Some(&a.visitor),
+        Some(booking.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    a.clock.set("2026-11-23T02:31:00Z".parse().unwrap());
+    let swept = gatehouse_api::sweep_no_shows(&a.state).await.unwrap();
+    assert_eq!((swept.recorded, swept.locks.len()), (1, 2));
+
+    let (s, me) = call(&a.app, "GET", "/api/v1/me", Some(&a.visitor), None).await;
+    assert_eq!(s, StatusCode::OK, "{me}");
+    let locks = me["booking_locks"].as_array().unwrap();
+    assert_eq!(locks.len(), 2);
+    assert_eq!(
+        locks[0]["reason"],
+        "1 no-shows within 90 days (the limit is 1)"
+    );
+    assert_eq!(locks[0]["until"], "2026-12-23T02:31:00Z");
+    assert!(
+        !me.to_string().contains("11010519491231002X"),
+        "no ID number shown"
+    );
+    // Booking is refused with why and until when.
+    let (s, e) = call(
+        &a.app,
+        "POST",
+        "/api/v1/orders",
+        Some(&a.visitor),
+        Some(a.booking("11010519491231002X")),
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("account_locked")),
+        "{e}"
+    );
+    assert_eq!(e["until"], "2026-12-23T02:31:00Z");
+    let (s, e) = call(
+        &a.app,
+        "POST",
+        "/api/v1/orders",
+        Some(&a.other),
+        Some(a.booking("11010519491231002X")),
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str(), e["field"].as_str()),
+        (
+            StatusCode::FORBIDDEN,
+            Some("id_locked"),
+            Some("tickets[0].visitor.id_number")
+        ),
+        "{e}"
+    );
+
+    let (_, list) = call(
+        &a.app,
+        "GET",
+        "/api/v1/admin/no-show-locks",
+        Some(&a.admin),
+        None,
+    )
+    .await;
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    for lock in list.as_array().unwrap() {
+        let uri = format!("/api/v1/admin/no-show-locks/{}/lift", lock["id"]);
+        let (s, e) = call(
+            &a.app,
+            "POST",
+            &uri,
+            Some(&a.admin),
+            Some(json!({"reason": ""})),
+        )
+        .await;
+        assert_eq!(
+            (s, e["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("reason"))
+        );
+        let (s, lifted) = call(
+            &a.app,
+            "POST",
+            &uri,
+            Some(&a.admin),
+            Some(json!({"reason": "train was cancelled"})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{lifted}");
+        assert_eq!(lifted["lifted_reason"], "train was cancelled");
+        let (s, _) = call(
+            &a.app,
+            "POST",
+            &uri,
+            Some(&a.admin),
+            Some(json!({"reason": "again"})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CONFLICT);
+    }
+    let (s, e) = call(
+        &a.app,
+        "POST",
+        "/api/v1/orders",
+        Some(&a.other),
+        Some(a.booking("11010519491231002X")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "lifted at once: {e}");
+    let (_, me) = call(&a.app, "GET", "/api/v1/me", Some(&a.visitor), None).await;
+    assert_eq!(me["booking_locks"], json!([]));
+    assert_eq!(me["account"]["locked_until"], Value::Null);
+    let (_, trail) = call(&a.app, "GET", "/api/v1/admin/audit", Some(&a.admin), None).await;
+    let text = trail.to_string();
+    assert!(
+        text.contains("no_show_lock_lifted") && text.contains("train was cancelled"),
+        "{text}"
+    );
+    assert!(text.contains("\"no_show_lock\""), "{text}");
+}

@@ -226,3 +226,191 @@ pub async fn tickets_are_checked_in_once_and_offline_entries_reveal_double_uses(
         ))
     );
 }
+
+pub async fn no_shows_are_recorded_once_and_locks_hold_until_lifted(stores: Stores) {
+    use gatehouse_domain::no_show::{Lifted, LockSubject, NewLock};
+    use gatehouse_domain::personal::BlindIndex;
+    use jiff::SignedDuration;
+    let (store, gates, no_shows) = (
+        stores.store.clone(),
+        stores.gates.clone(),
+        stores.no_shows.clone(),
+    );
+    let f = fixture(&stores, 10).await;
+    let o = order(&f, 1, &[(1, 0), (2, 0), (3, 0)], 0, None);
+    store.apply(&[place(o.clone())]).await.unwrap();
+    let t = |i: usize| o.tickets[i].id.clone();
+    let confirm = OrderTransition {
+        order_id: o.id.clone(),
+        slot_id: f.slot.id,
+        from: OrderState::PendingPayment,
+        to: OrderState::Confirmed,
+        tickets: vec![
+            (t(0), TicketState::Valid),
+            (t(1), TicketState::Valid),
+            (t(2), TicketState::Refunded),
+        ],
+        released: 0,
+        event: OrderEvent {
+            at: at(20),
+            from: Some(OrderState::PendingPayment),
+            to: OrderState::Confirmed,
+            note: "paid".into(),
+        },
+    };
+    store
+        .apply(&[LedgerWrite::Transition(confirm)])
+        .await
+        .unwrap();
+    gates
+        .add_gate_device(&device("g1", "gate 1"), &[1; 32])
+        .await
+        .unwrap();
+    let attempt = CheckInAttempt {
+        ticket: t(1),
+        valid_from: at(0),
+        valid_until: at(9000),
+        at: at(4000),
+        gate: GateDeviceId("g1".into()),
+        gate_name: "gate 1".into(),
+    };
+    gates.check_in(&[attempt]).await.unwrap();
+    // The slot ends at at(9000); with a 60 s late margin its entry closes at at(9060).
+    let late = SignedDuration::from_secs(60);
+    assert!(
+        no_shows
+            .record_no_shows(at(0), at(9060), late)
+            .await
+            .unwrap()
+            .is_empty(),
+        "entry still open"
+    );
+    let recorded = no_shows
+        .record_no_shows(at(9060), at(9100), late)
+        .await
+        .unwrap();
+    assert_eq!(recorded.len(), 1, "only the valid ticket never checked in");
+    assert_eq!(
+        (
+            recorded[0].ticket.clone(),
+            recorded[0].account,
+            recorded[0].at
+        ),
+        (t(0), f.account, at(9060))
+    );
+    assert_eq!(recorded[0].id_blind, BlindIndex([1; 32]));
+    assert!(
+        no_shows
+            .record_no_shows(at(9000), at(9200), late)
+            .await
+            .unwrap()
+            .is_empty(),
+        "once"
+    );
+    assert_eq!(
+        no_shows
+            .no_shows_of_account(f.account, at(0))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        no_shows
+            .no_shows_of_account(f.account, at(9061))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        no_shows
+            .no_shows_of_id(&BlindIndex([1; 32]), at(0))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        no_shows
+            .no_shows_of_id(&BlindIndex([2; 32]), at(0))
+            .await
+            .unwrap(),
+        0
+    );
+
+    let lock = |subject| NewLock {
+        subject,
+        account: f.account,
+        locked_at: at(9100),
+        until: at(20_000),
+        reason: "3 no-shows".into(),
+    };
+    let id_lock = no_shows
+        .add_no_show_lock(&lock(LockSubject::IdNumber(BlindIndex([1; 32]))))
+        .await
+        .unwrap();
+    let account_lock = no_shows
+        .add_no_show_lock(&lock(LockSubject::Account(f.account)))
+        .await
+        .unwrap();
+    assert_eq!(
+        stores
+            .accounts
+            .account(f.account)
+            .await
+            .unwrap()
+            .unwrap()
+            .locked_until,
+        Some(at(20_000))
+    );
+    assert_eq!(
+        store.active_id_locks(at(9200)).await.unwrap(),
+        vec![(BlindIndex([1; 32]), at(20_000))]
+    );
+    assert!(
+        store.active_id_locks(at(20_000)).await.unwrap().is_empty(),
+        "ended"
+    );
+    assert_eq!(
+        no_shows.active_no_show_locks(at(9200)).await.unwrap(),
+        vec![id_lock.clone(), account_lock.clone()]
+    );
+    let lifted = Lifted {
+        at: at(9300),
+        reason: "proof seen".into(),
+    };
+    assert_eq!(
+        no_shows
+            .lift_no_show_lock(account_lock.id, &lifted)
+            .await
+            .unwrap()
+            .lifted,
+        Some(lifted.clone())
+    );
+    assert_eq!(
+        stores
+            .accounts
+            .account(f.account)
+            .await
+            .unwrap()
+            .unwrap()
+            .locked_until,
+        None
+    );
+    assert!(matches!(
+        no_shows.lift_no_show_lock(account_lock.id, &lifted).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        no_shows.lift_no_show_lock(999, &lifted).await,
+        Err(StoreError::NotFound("no-show lock"))
+    );
+    no_shows
+        .lift_no_show_lock(id_lock.id, &lifted)
+        .await
+        .unwrap();
+    assert!(store.active_id_locks(at(9400)).await.unwrap().is_empty());
+    assert!(no_shows
+        .active_no_show_locks(at(9400))
+        .await
+        .unwrap()
+        .is_empty());
+}

@@ -36,6 +36,7 @@ pub struct Stores {
     pub accounts: Arc<dyn AccountStore>,
     pub payments: Arc<dyn PaymentStore>,
     pub gates: Arc<dyn gatehouse_domain::gate::GateStore>,
+    pub no_shows: Arc<dyn gatehouse_domain::no_show::NoShowStore>,
 }
 
 fn visitor() -> Roles {
