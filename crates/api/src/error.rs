@@ -191,6 +191,8 @@ fn status_of(e: &BookingError) -> StatusCode {
         | OrderLimit { .. }
         | NoticeOutdated { .. }
         | InvalidState { .. }
+        | SeatTaken { .. }
+        | NoAdjacentSeats { .. }
         | RefundClosed
         | CapacityBelowTaken { .. }
         | InUse { .. } => StatusCode::CONFLICT,

@@ -17,6 +17,7 @@ mod routes_no_shows;
 mod routes_orders;
 mod routes_payments;
 mod routes_public;
+mod routes_seats;
 mod routes_tickets;
 pub mod wire;
 pub mod wire_gates;
@@ -172,6 +173,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes_gates::upload))
         .routes(routes!(routes_no_shows::list_locks))
         .routes(routes!(routes_no_shows::lift_lock))
+        .routes(routes!(routes_seats::put_seat_map))
+        .routes(routes!(routes_seats::list_seat_maps))
+        .routes(routes!(routes_seats::showing_seats))
 }
 
 /// The OpenAPI document of every route.

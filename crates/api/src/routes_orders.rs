@@ -43,7 +43,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body return the same order")),
     request_body = PlaceOrderRequest,
     responses((status = 201, body = OrderResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "window_closed, sold_out, id_limit_reached, order_limit_reached, notice_outdated"),
+        (status = 409, body = ErrorBody, description = "window_closed, sold_out, id_limit_reached, order_limit_reached, notice_outdated, seat_taken, no_adjacent_seats"),
         (status = 422, body = ErrorBody)))]
 pub async fn place_order(
     State(app): State<AppState>,
@@ -54,6 +54,13 @@ pub async fn place_order(
     let key = idempotency_key(&headers)?;
     let account = session.account;
     let mut tickets = Vec::with_capacity(req.tickets.len());
+    let seats: Vec<String> = req.tickets.iter().filter_map(|t| t.seat.clone()).collect();
+    if !seats.is_empty() && seats.len() != req.tickets.len() {
+        return Err(ApiError::field(
+            "tickets",
+            "choose a seat for every ticket, or none for the best available",
+        ));
+    }
     for (i, t) in req.tickets.into_iter().enumerate() {
         let visitor = match (t.visitor, t.visitor_id) {
             (Some(v), None) => VisitorInput {
@@ -100,6 +107,7 @@ pub async fn place_order(
         notice_version: req.notice_version,
         contact_phone: req.contact_phone,
         tickets,
+        seats,
         face_passes,
     };
     let order = app.service.place_order(&account, place, key).await?;

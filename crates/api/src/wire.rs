@@ -287,6 +287,9 @@ pub struct TicketRequest {
     pub visitor: Option<VisitorRequest>,
     /// A person from the account's frequent-visitor list (`/api/v1/me/visitors`).
     pub visitor_id: Option<String>,
+    /// For a seated showing: the seat (e.g. `F7`, see `/api/v1/slots/{id}/seats`). Give one for
+    /// every ticket, or none for the best available seats side by side.
+    pub seat: Option<String>,
 }
 
 /// Book one slot: one ticket per visitor.
@@ -370,6 +373,8 @@ pub struct TicketResponse {
     /// The signed code the ticket's QR shows (valid tickets only). Draw it with
     /// `GET /api/v1/orders/{id}/qr?ticket=…&format=svg|png`, or with any QR library.
     pub code: Option<String>,
+    /// The cinema seat, for a seated showing (e.g. `F7`).
+    pub seat: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -442,6 +447,7 @@ impl From<OrderDetails> for OrderResponse {
                 .tickets
                 .into_iter()
                 .map(|t| TicketResponse {
+                    seat: t.ticket.seat.clone(),
                     id: t.ticket.id.0,
                     ticket_type_id: t.ticket.ticket_type_id.0,
                     ticket_type_name: t.ticket_type_name,

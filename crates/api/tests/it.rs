@@ -38,6 +38,8 @@ mod gates;
 mod identity;
 #[path = "it/payments.rs"]
 mod payments;
+#[path = "it/seats.rs"]
+mod seats;
 #[path = "it/sso.rs"]
 mod sso;
 #[path = "it/tickets.rs"]
@@ -263,6 +265,20 @@ impl Api {
     fn booking(&self, id_number: &str) -> Value {
         json!({"slot_id": self.slot, "notice_version": 1, "contact_phone": "13812345678",
                "tickets": [{"ticket_type_id": self.ticket_type, "visitor": {"name": "张三", "id_type": "resident_id", "id_number": id_number}}]})
+    }
+
+    async fn remaining_of(&self, slot: i64) -> i64 {
+        call(
+            &self.app,
+            "GET",
+            &format!("/api/v1/slots/{slot}"),
+            None,
+            None,
+        )
+        .await
+        .1["remaining"]
+            .as_i64()
+            .unwrap()
     }
 
     async fn remaining(&self) -> i64 {

@@ -21,6 +21,8 @@ pub(crate) struct Cache {
     pub ticket_types: HashMap<TicketTypeId, TicketType>,
     /// Bookable slots (today on); `taken` here is stale, the ledger has the live figure.
     pub slots: HashMap<SlotId, Slot>,
+    /// Theatres' seat maps, by theatre name.
+    pub seat_maps: HashMap<String, std::sync::Arc<gatehouse_domain::seats::SeatMap>>,
 }
 
 /// A slot with its live availability and booking window.
@@ -63,7 +65,7 @@ impl BookingService {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn cache_mut(&self) -> std::sync::RwLockWriteGuard<'_, Cache> {
+    pub(crate) fn cache_mut(&self) -> std::sync::RwLockWriteGuard<'_, Cache> {
         self.catalogue
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -13,6 +13,7 @@ mod accounts;
 mod catalogue;
 mod committer;
 mod orders;
+mod seating;
 mod seed;
 mod settle;
 
@@ -29,6 +30,7 @@ use jiff::tz::TimeZone;
 pub use catalogue::{CatalogueView, ProductDetails, SlotAvailability};
 pub use committer::{BatchSink, Committer, GroupCommitter};
 pub use orders::{MaskedTicket, OrderDetails, PlaceOrder, VisitorInput};
+pub use seating::ShowingSeats;
 
 /// How the service runs.
 #[derive(Debug, Clone)]
@@ -139,6 +141,24 @@ impl BookingService {
         }
         for (account, day, seq) in snapshot.orders {
             ledger.restore_order(account, day, seq);
+        }
+        for (slot, seat) in snapshot.seats {
+            ledger.restore_seat(slot, seat);
+        }
+        for (theatre, layout) in self
+            .store
+            .seat_maps()
+            .await
+            .map_err(|e| self.store_error(e))?
+        {
+            match gatehouse_domain::seats::SeatMap::parse(&layout) {
+                Ok(map) => {
+                    cache.seat_maps.insert(theatre, Arc::new(map));
+                }
+                Err(e) => {
+                    tracing::error!(theatre, error = %e, "a stored seat map no longer parses; its showings are unseated")
+                }
+            }
         }
         *self.ledger() = ledger;
         *self

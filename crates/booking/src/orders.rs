@@ -5,7 +5,7 @@ use gatehouse_domain::catalogue::{Product, Slot, SlotId, TicketTypeId};
 use gatehouse_domain::identity::{
     mask_id_number, mask_name, mask_phone, IdDocument, IdKind, PersonName, Phone,
 };
-use gatehouse_domain::ledger::{Release, ReserveRequest};
+use gatehouse_domain::ledger::{Release, ReserveRequest, Seating};
 use gatehouse_domain::order::{
     AccountId, Order, OrderEvent, OrderId, OrderState, Ticket, TicketId, TicketState,
 };
@@ -33,6 +33,9 @@ pub struct PlaceOrder {
     pub notice_version: u32,
     pub contact_phone: String,
     pub tickets: Vec<(TicketTypeId, VisitorInput)>,
+    /// For a seated showing: one seat label per ticket (`seats[i]` for `tickets[i]`), or none
+    /// for the best available seats side by side.
+    pub seats: Vec<String>,
     /// The ID numbers the account holds a valid face-verification pass for (needed only when
     /// the product requires one; see [`BookingService::requires_face_verification`]).
     pub face_passes: Vec<BlindIndex>,
@@ -152,6 +155,9 @@ impl BookingService {
                 v.document.normalised()
             ));
         }
+        for seat in &req.seats {
+            canonical.push_str(&format!("|seat:{seat}"));
+        }
         hex::encode(self.keys.blind_index("request", &canonical))
     }
 
@@ -216,11 +222,19 @@ impl BookingService {
 
         let blinds: Vec<BlindIndex> = visitors.iter().map(|v| v.blind).collect();
         let rules = &product.spec.rules;
+        let seat_map = self.seat_map_of(&product);
+        let chosen = self.chosen_seats(&req, seat_map.as_deref())?;
+        let seating = match (&seat_map, chosen.is_empty()) {
+            (None, _) => Seating::Unseated,
+            (Some(map), true) => Seating::Best(map),
+            (Some(_), false) => Seating::Chosen(&chosen),
+        };
         let reservation = self.ledger().reserve(ReserveRequest {
             account: account.id,
             slot: slot.id,
             visitors: &blinds,
             rules,
+            seating,
         })?;
 
         let order_id = OrderId(uuid::Uuid::now_v7().to_string());
@@ -237,7 +251,8 @@ impl BookingService {
         let tickets = visitors
             .iter()
             .zip(&reservation.claim_seqs)
-            .map(|(v, seq)| {
+            .enumerate()
+            .map(|(i, (v, seq))| {
                 let id = uuid::Uuid::now_v7().to_string();
                 Ticket {
                     visitor_name: Sealed(
@@ -255,6 +270,7 @@ impl BookingService {
                     id_blind: v.blind,
                     claim_seq: *seq,
                     state: ticket_state,
+                    seat: reservation.seats.get(i).cloned(),
                 }
             })
             .collect();
@@ -511,6 +527,7 @@ impl BookingService {
             account: order.account_id,
             order_seq: (!to.is_active()).then_some(order.order_seq),
             claims: moving.iter().map(|t| (t.id_blind, t.claim_seq)).collect(),
+            seats: moving.iter().filter_map(|t| t.seat.clone()).collect(),
         });
         Ok(())
     }

@@ -141,6 +141,7 @@ impl World {
                     )
                 })
                 .collect(),
+            seats: Vec::new(),
             face_passes: Vec::new(),
         }
     }

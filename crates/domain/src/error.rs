@@ -22,6 +22,10 @@ pub enum BookingError {
     IdLimit { visitor: usize, limit: u16 },
     #[error("this account already has the most orders allowed for this day ({limit})")]
     OrderLimit { limit: u16 },
+    #[error("seat {seat} is already taken")]
+    SeatTaken { visitor: usize, seat: String },
+    #[error("no {wanted} seats side by side are left; choose seats yourself")]
+    NoAdjacentSeats { wanted: usize },
     #[error("an order takes at most {max} visitors")]
     TooManyVisitors { max: u16 },
     #[error("this account is locked from booking until {until}")]
@@ -71,6 +75,8 @@ impl BookingError {
             Self::TooManyVisitors { .. } => "too_many_visitors",
             Self::AccountLocked { .. } => "account_locked",
             Self::IdLocked { .. } => "id_locked",
+            Self::SeatTaken { .. } => "seat_taken",
+            Self::NoAdjacentSeats { .. } => "no_adjacent_seats",
             Self::NoticeOutdated { .. } => "notice_outdated",
             Self::InvalidState { .. } => "invalid_state",
             Self::RefundClosed => "refund_closed",
@@ -90,7 +96,10 @@ impl BookingError {
             Self::IdLimit { visitor, .. } | Self::IdLocked { visitor, .. } => {
                 Some(format!("tickets[{visitor}].visitor.id_number"))
             }
-            Self::TooManyVisitors { .. } | Self::FaceVerificationRequired => Some("tickets".into()),
+            Self::SeatTaken { visitor, .. } => Some(format!("tickets[{visitor}].seat")),
+            Self::TooManyVisitors { .. }
+            | Self::FaceVerificationRequired
+            | Self::NoAdjacentSeats { .. } => Some("tickets".into()),
             Self::NoticeOutdated { .. } => Some("notice_version".into()),
             Self::SoldOut { .. } | Self::WindowClosed { .. } => Some("slot_id".into()),
             Self::CapacityBelowTaken { .. } => Some("capacity".into()),

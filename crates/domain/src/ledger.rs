@@ -9,7 +9,7 @@
 //! Claims are numbered (`claim_seq`, `order_seq`) so that "at most N per key" becomes a unique
 //! index on (key, seq) with `seq < N` in the database.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use jiff::civil::Date;
 
@@ -17,6 +17,7 @@ use crate::catalogue::{ProductId, ProductKind, ProductRules, SlotId};
 use crate::error::BookingError;
 use crate::order::AccountId;
 use crate::personal::BlindIndex;
+use crate::seats::SeatMap;
 
 /// A slot's stock as the ledger tracks it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,18 @@ pub struct ReserveRequest<'a> {
     pub slot: SlotId,
     pub visitors: &'a [BlindIndex],
     pub rules: &'a ProductRules,
+    pub seating: Seating<'a>,
+}
+
+/// Which seats a reservation takes.
+#[derive(Debug, Clone, Copy)]
+pub enum Seating<'a> {
+    /// Not a seated showing.
+    Unseated,
+    /// The seats the visitor picked, one per visitor (labels as the map spells them).
+    Chosen(&'a [String]),
+    /// The best adjacent free seats of this map.
+    Best(&'a SeatMap),
 }
 
 /// What the ledger granted; `claim_seqs[i]` belongs to visitor `i`.
@@ -46,6 +59,8 @@ pub struct Reservation {
     pub account: AccountId,
     pub order_seq: u16,
     pub claim_seqs: Vec<u16>,
+    /// `seats[i]` belongs to visitor `i` (empty when unseated).
+    pub seats: Vec<String>,
 }
 
 impl Reservation {
@@ -64,11 +79,14 @@ pub struct Release {
     pub account: AccountId,
     pub order_seq: Option<u16>,
     pub claims: Vec<(BlindIndex, u16)>,
+    pub seats: Vec<String>,
 }
 
 #[derive(Debug, Default)]
 pub struct Ledger {
     slots: HashMap<SlotId, SlotStock>,
+    /// Seats held or sold, per seated slot.
+    seats: HashMap<SlotId, HashSet<String>>,
     id_claims: HashMap<(BlindIndex, Date, ProductKind), Vec<u16>>,
     account_orders: HashMap<(AccountId, Date), Vec<u16>>,
 }
@@ -110,6 +128,19 @@ impl Ledger {
     /// Re-enters an active ticket's claim when rebuilding from storage.
     pub fn restore_claim(&mut self, id: BlindIndex, day: Date, kind: ProductKind, seq: u16) {
         self.id_claims.entry((id, day, kind)).or_default().push(seq);
+    }
+
+    /// Re-enters an active ticket's seat when rebuilding from storage.
+    pub fn restore_seat(&mut self, slot: SlotId, seat: String) {
+        self.seats.entry(slot).or_default().insert(seat);
+    }
+
+    /// The seats of a slot held or sold.
+    pub fn taken_seats(&self, slot: SlotId) -> Vec<String> {
+        self.seats
+            .get(&slot)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Re-enters an active order's claim when rebuilding from storage.
@@ -175,7 +206,15 @@ impl Ledger {
             claim_seqs.push(seq);
         }
 
+        let seats = self.pick_seats(req.slot, req.visitors.len(), req.seating)?;
+
         // Granted: take everything.
+        if !seats.is_empty() {
+            self.seats
+                .entry(req.slot)
+                .or_default()
+                .extend(seats.iter().cloned());
+        }
         if let Some(stock) = self.slots.get_mut(&req.slot) {
             stock.taken += quantity;
         }
@@ -196,7 +235,41 @@ impl Ledger {
             account: req.account,
             order_seq,
             claim_seqs,
+            seats,
         })
+    }
+
+    fn pick_seats(
+        &self,
+        slot: SlotId,
+        n: usize,
+        seating: Seating<'_>,
+    ) -> Result<Vec<String>, BookingError> {
+        let empty = HashSet::new();
+        let taken = self.seats.get(&slot).unwrap_or(&empty);
+        match seating {
+            Seating::Unseated => Ok(Vec::new()),
+            Seating::Chosen(seats) => {
+                if seats.len() != n {
+                    return Err(BookingError::invalid(
+                        "tickets",
+                        "choose one seat per ticket",
+                    ));
+                }
+                for (i, seat) in seats.iter().enumerate() {
+                    if taken.contains(seat) || seats.iter().take(i).any(|s| s == seat) {
+                        return Err(BookingError::SeatTaken {
+                            visitor: i,
+                            seat: seat.clone(),
+                        });
+                    }
+                }
+                Ok(seats.to_vec())
+            }
+            Seating::Best(map) => map
+                .best_available(n, taken)
+                .ok_or(BookingError::NoAdjacentSeats { wanted: n }),
+        }
     }
 
     /// Undoes a whole reservation (its write failed).
@@ -212,6 +285,7 @@ impl Ledger {
                 .copied()
                 .zip(r.claim_seqs.iter().copied())
                 .collect(),
+            seats: r.seats.clone(),
         });
     }
 
@@ -220,6 +294,11 @@ impl Ledger {
         if let Some(stock) = self.slots.get_mut(&r.slot) {
             let n = u32::try_from(r.claims.len()).unwrap_or(u32::MAX);
             stock.taken = stock.taken.saturating_sub(n);
+        }
+        if let Some(held) = self.seats.get_mut(&r.slot) {
+            for seat in &r.seats {
+                held.remove(seat);
+            }
         }
         for (id, seq) in &r.claims {
             let key = (*id, r.day, r.kind);
@@ -247,6 +326,8 @@ impl Ledger {
         self.id_claims.retain(|(_, d, _), _| *d >= day);
         self.account_orders.retain(|(_, d), _| *d >= day);
         self.slots.retain(|_, s| s.day >= day);
+        let slots = &self.slots;
+        self.seats.retain(|id, _| slots.contains_key(id));
     }
 
     /// How many claims an ID holds for a day and kind (for tests and the admin view).
@@ -295,6 +376,7 @@ mod tests {
         let rules = ProductRules::default();
         let seven = [bidx(7)];
         let r = |account, slot| ReserveRequest {
+            seating: Seating::Unseated,
             account: AccountId(account),
             slot: SlotId(slot),
             visitors: &seven,
@@ -312,6 +394,7 @@ mod tests {
         let rules = ProductRules::default();
         let err = l
             .reserve(ReserveRequest {
+                seating: Seating::Unseated,
                 account: AccountId(1),
                 slot: SlotId(1),
                 visitors: &[bidx(1), bidx(1)],
@@ -339,6 +422,7 @@ mod tests {
         let visitors = [bidx(1), bidx(2)];
         let granted = l
             .reserve(ReserveRequest {
+                seating: Seating::Unseated,
                 account: AccountId(1),
                 slot: SlotId(1),
                 visitors: &visitors,
@@ -347,6 +431,7 @@ mod tests {
             .unwrap();
         let more = [bidx(3)];
         let req = ReserveRequest {
+            seating: Seating::Unseated,
             account: AccountId(2),
             slot: SlotId(1),
             visitors: &more,
@@ -370,6 +455,7 @@ mod tests {
         };
         for n in 0..2 {
             l.reserve(ReserveRequest {
+                seating: Seating::Unseated,
                 account: AccountId(1),
                 slot: SlotId(1),
                 visitors: &[bidx(n)],
@@ -378,6 +464,7 @@ mod tests {
             .unwrap();
         }
         let err = l.reserve(ReserveRequest {
+            seating: Seating::Unseated,
             account: AccountId(1),
             slot: SlotId(1),
             visitors: &[bidx(9)],
@@ -391,6 +478,7 @@ mod tests {
         let mut l = ledger(&[(1, ProductKind::Entry, 5)]);
         let rules = ProductRules::default();
         l.reserve(ReserveRequest {
+            seating: Seating::Unseated,
             account: AccountId(1),
             slot: SlotId(1),
             visitors: &[bidx(1), bidx(2)],
@@ -436,7 +524,7 @@ mod tests {
                 match op {
                     Op::Reserve { account, slot, ids } => {
                         let visitors: Vec<BlindIndex> = ids.into_iter().map(bidx).collect();
-                        if let Ok(r) = l.reserve(ReserveRequest { account: AccountId(account), slot: SlotId(slot), visitors: &visitors, rules: &rules }) {
+                        if let Ok(r) = l.reserve(ReserveRequest { account: AccountId(account), slot: SlotId(slot), visitors: &visitors, rules: &rules, seating: Seating::Unseated }) {
                             live.push((r, visitors));
                         }
                     }
@@ -461,6 +549,48 @@ mod tests {
                 }
                 prop_assert!(per_id.values().all(|n| *n <= id_limit));
                 prop_assert!(per_account.values().all(|n| *n <= orders));
+            }
+        }
+
+        /// Whatever seats are picked or asked for as best available, and whatever is released,
+        /// no seat of the showing is ever held twice, and held seats always match the stock.
+        #[test]
+        fn no_seat_is_ever_held_twice(ops in proptest::collection::vec((0u8..3, proptest::collection::vec(0usize..30, 1..4), 0usize..100), 1..150)) {
+            use crate::seats::{RowLayout, SeatMapLayout};
+            let map = SeatMap::parse(&SeatMapLayout { rows: ["A", "B", "C"].iter().map(|r| RowLayout {
+                label: (*r).into(),
+                cells: "1 2 3 4 _ 5 6 7 8 9 10".split(' ').map(str::to_owned).collect(),
+            }).collect() }).unwrap();
+            let labels: Vec<String> = map.seats().map(|(l, _, _)| l.to_owned()).collect();
+            let mut l = ledger(&[(1, ProductKind::Cinema, 30)]);
+            let rules = ProductRules { id_limit_per_day: 50, max_orders_per_account_per_day: 50, ..ProductRules::default() };
+            let mut live: Vec<(Reservation, Vec<BlindIndex>)> = Vec::new();
+            let mut next_id = 0u8;
+            for (what, picks, pick) in ops {
+                match what {
+                    0 | 1 => {
+                        let visitors: Vec<BlindIndex> = picks.iter().map(|_| { next_id = next_id.wrapping_add(1); bidx(next_id) }).collect();
+                        let chosen: Vec<String> = picks.iter().map(|p| labels[*p].clone()).collect();
+                        let seating = if what == 0 { Seating::Chosen(&chosen) } else { Seating::Best(&map) };
+                        if let Ok(r) = l.reserve(ReserveRequest { account: AccountId(1), slot: SlotId(1), visitors: &visitors, rules: &rules, seating }) {
+                            prop_assert_eq!(r.seats.len(), visitors.len());
+                            live.push((r, visitors));
+                        }
+                    }
+                    _ => {
+                        if !live.is_empty() {
+                            let (r, v) = live.remove(pick % live.len());
+                            l.undo(&r, &v);
+                        }
+                    }
+                }
+                let mut held: Vec<&String> = live.iter().flat_map(|(r, _)| r.seats.iter()).collect();
+                let total = held.len();
+                held.sort();
+                held.dedup();
+                prop_assert_eq!(held.len(), total, "a seat is held twice");
+                prop_assert_eq!(l.taken_seats(SlotId(1)).len(), total);
+                prop_assert_eq!(l.slot(SlotId(1)).unwrap().taken as usize, total);
             }
         }
     }

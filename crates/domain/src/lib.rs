@@ -23,6 +23,7 @@ pub mod payment_gateway;
 pub mod payment_store;
 pub mod personal;
 pub mod reconcile;
+pub mod seats;
 pub mod security;
 pub mod store;
 pub mod ticket_code;

@@ -109,6 +109,8 @@ pub struct Ticket {
     /// Which of the ID's per-day claims this ticket uses (0..limit); unique among active tickets.
     pub claim_seq: u16,
     pub state: TicketState,
+    /// The cinema seat (e.g. `F7`), for a seated showing; unique among the slot's active tickets.
+    pub seat: Option<String>,
 }
 
 /// One line of an order's history.

@@ -13,6 +13,7 @@ use crate::catalogue::{
 use crate::order::{AccountId, Order, OrderEvent, OrderId, OrderState, TicketId, TicketState};
 use crate::payment::{Movement, Payment, PaymentId, Refund, RefundId, RefundState};
 use crate::personal::BlindIndex;
+use crate::seats::SeatMapLayout;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -46,6 +47,8 @@ pub struct LedgerSnapshot {
     pub slots: Vec<SlotWithKind>,
     pub claims: Vec<(BlindIndex, Date, ProductKind, u16)>,
     pub orders: Vec<(AccountId, Date, u16)>,
+    /// Seats of active tickets, per slot.
+    pub seats: Vec<(SlotId, String)>,
 }
 
 /// A state change of an existing order, applied only if the order is still in `from`.
@@ -191,6 +194,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Order>, StoreError>;
     /// Unpaid orders whose hold ended at or before `now`.
     async fn due_holds(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>, StoreError>;
+    /// Creates or replaces a theatre's seat map.
+    async fn put_seat_map(
+        &self,
+        theatre: &str,
+        layout: &SeatMapLayout,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+    async fn seat_maps(&self) -> Result<Vec<(String, SeatMapLayout)>, StoreError>;
     /// ID numbers (blind indexes) locked from booking at `now`, with when each lock ends (the
     /// no-show rule's locks, see [`crate::no_show`]).
     async fn active_id_locks(

@@ -193,6 +193,7 @@ impl World {
             notice_version: 1,
             contact_phone: "13812345678".into(),
             tickets,
+            seats: Vec::new(),
             face_passes: Vec::new(),
         };
         self.booking.place_order(a, req, None).await.unwrap()

@@ -403,6 +403,7 @@ pub struct TicketRow {
     pub id_blind: Vec<u8>,
     pub claim_seq: i64,
     pub state: String,
+    pub seat: Option<String>,
 }
 
 impl TicketRow {
@@ -418,6 +419,7 @@ impl TicketRow {
                 .ok_or_else(|| corrupt("blind index"))?,
             claim_seq: int(self.claim_seq, "claim")?,
             state: TicketState::parse(&self.state).ok_or_else(|| corrupt("ticket state"))?,
+            seat: self.seat,
         })
     }
 }

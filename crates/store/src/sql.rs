@@ -94,7 +94,8 @@ impl PlaceRows {
                     hex::encode(t.id_blind.0),
                     t.claim_seq,
                     id_limit,
-                    t.state.as_str()
+                    t.state.as_str(),
+                    t.seat
                 ]));
             }
             for e in &o.history {
@@ -125,6 +126,7 @@ macro_rules! impl_sql_store {
         use gatehouse_domain::catalogue::{NewSlot, Notice, Product, ProductId, ProductKind, ProductSpec, Slot, SlotId, TicketType, TicketTypeId};
         use gatehouse_domain::order::{AccountId, Order, OrderId};
         use gatehouse_domain::personal::BlindIndex;
+        use gatehouse_domain::seats::SeatMapLayout;
         use gatehouse_domain::store::{Account, LedgerSnapshot, LedgerWrite, SlotWithKind, Store, StoreError};
 
         use $crate::rows::*;
@@ -134,7 +136,7 @@ macro_rules! impl_sql_store {
         impl $store {
             async fn load_order(&self, row: OrderRow) -> Result<Order, StoreError> {
                 let tickets: Vec<TicketRow> = sqlx::query_as(
-                    "SELECT id, ticket_type_id, price_fen, visitor_name, id_kind, id_number, id_blind, claim_seq, state FROM tickets WHERE order_id = $1 ORDER BY position",
+                    "SELECT id, ticket_type_id, price_fen, visitor_name, id_kind, id_number, id_blind, claim_seq, state, seat FROM tickets WHERE order_id = $1 ORDER BY position",
                 )
                 .bind(&row.id)
                 .fetch_all(&self.pool)
@@ -458,6 +460,28 @@ macro_rules! impl_sql_store {
                     .transpose()
             }
 
+            async fn put_seat_map(&self, theatre: &str, layout: &SeatMapLayout, at: Timestamp) -> Result<(), StoreError> {
+                let text = serde_json::to_string(layout).map_err(|e| StoreError::Backend(e.to_string()))?;
+                sqlx::query("INSERT INTO seat_maps (theatre, layout, updated_at) VALUES ($1, $2, $3) ON CONFLICT (theatre) DO UPDATE SET layout = excluded.layout, updated_at = excluded.updated_at")
+                    .bind(theatre)
+                    .bind(text)
+                    .bind(ms(at))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn seat_maps(&self) -> Result<Vec<(String, SeatMapLayout)>, StoreError> {
+                let rows: Vec<(String, String)> = sqlx::query_as("SELECT theatre, layout FROM seat_maps ORDER BY theatre")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                rows.into_iter()
+                    .map(|(t, l)| Ok((t, serde_json::from_str(&l).map_err(|_| StoreError::Backend("stored seat map is malformed".into()))?)))
+                    .collect()
+            }
+
             async fn active_id_locks(&self, now: Timestamp) -> Result<Vec<(BlindIndex, Timestamp)>, StoreError> {
                 let rows: Vec<(Vec<u8>, i64)> = sqlx::query_as("SELECT id_blind, MAX(until) FROM no_show_locks WHERE subject = 'id_number' AND lifted_at IS NULL AND until > $1 GROUP BY id_blind")
                     .bind(ms(now))
@@ -527,8 +551,15 @@ macro_rules! impl_sql_store {
                         .fetch_all(&self.pool)
                         .await
                         .map_err(map_err)?;
+                let seats: Vec<(i64, String)> =
+                    sqlx::query_as("SELECT slot_id, seat FROM tickets WHERE state IN ('held', 'valid') AND day >= $1 AND seat IS NOT NULL")
+                        .bind(&day)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(map_err)?;
                 let bad = |w: &str| StoreError::Backend(format!("stored {w} is malformed"));
                 Ok(LedgerSnapshot {
+                    seats: seats.into_iter().map(|(slot, seat)| (SlotId(slot), seat)).collect(),
                     slots: slots
                         .into_iter()
                         .map(|r| Ok(SlotWithKind { kind: kind(&r.kind)?, slot: r.slot.into_domain()? }))

@@ -108,6 +108,7 @@ on_both!(
     gate_devices_are_found_by_token_and_revoked_once,
     tickets_are_checked_in_once_and_offline_entries_reveal_double_uses,
     no_shows_are_recorded_once_and_locks_hold_until_lifted,
+    a_seat_is_held_once_per_showing_and_seat_maps_round_trip,
 );
 
 /// A database made by the booking core's schema (migration 1) with an account, its token and an

@@ -414,3 +414,72 @@ pub async fn no_shows_are_recorded_once_and_locks_hold_until_lifted(stores: Stor
         .unwrap()
         .is_empty());
 }
+
+pub async fn a_seat_is_held_once_per_showing_and_seat_maps_round_trip(stores: Stores) {
+    use gatehouse_domain::seats::{RowLayout, SeatMapLayout};
+    let store = stores.store.clone();
+    let f = fixture(&stores, 10).await;
+    let seated = |n: u32, b: u8, seat: &str| {
+        let mut o = order(&f, n, &[(b, 0)], n as u16, None);
+        o.tickets[0].seat = Some(seat.to_owned());
+        o
+    };
+    let first = seated(1, 1, "F7");
+    store.apply(&[place(first.clone())]).await.unwrap();
+    assert!(
+        matches!(
+            store.apply(&[place(seated(2, 2, "F7"))]).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "F7 is held"
+    );
+    store.apply(&[place(seated(3, 3, "F8"))]).await.unwrap();
+    assert_eq!(
+        store.get_order(&first.id).await.unwrap().unwrap().tickets[0]
+            .seat
+            .as_deref(),
+        Some("F7")
+    );
+    let mut seats = store.ledger_snapshot(day()).await.unwrap().seats;
+    seats.sort();
+    assert_eq!(
+        seats,
+        vec![(f.slot.id, "F7".to_owned()), (f.slot.id, "F8".to_owned())]
+    );
+    // Released with its order, the seat is free again.
+    let cancel = OrderTransition {
+        order_id: first.id.clone(),
+        slot_id: f.slot.id,
+        from: OrderState::PendingPayment,
+        to: OrderState::Cancelled,
+        tickets: vec![(first.tickets[0].id.clone(), TicketState::Released)],
+        released: 1,
+        event: OrderEvent {
+            at: at(30),
+            from: Some(OrderState::PendingPayment),
+            to: OrderState::Cancelled,
+            note: "cancelled".into(),
+        },
+    };
+    store
+        .apply(&[LedgerWrite::Transition(cancel)])
+        .await
+        .unwrap();
+    store.apply(&[place(seated(4, 4, "F7"))]).await.unwrap();
+
+    let layout = SeatMapLayout {
+        rows: vec![RowLayout {
+            label: "F".into(),
+            cells: vec!["7".into(), "_".into(), "8w".into()],
+        }],
+    };
+    store.put_seat_map("dome", &layout, at(1)).await.unwrap();
+    let mut changed = layout.clone();
+    changed.rows[0].cells.push("9x".into());
+    store.put_seat_map("dome", &changed, at(2)).await.unwrap();
+    store.put_seat_map("imax", &layout, at(2)).await.unwrap();
+    assert_eq!(
+        store.seat_maps().await.unwrap(),
+        vec![("dome".to_owned(), changed), ("imax".to_owned(), layout)]
+    );
+}

@@ -127,6 +127,7 @@ fn order(f: &Fixture, n: u32, ids: &[(u8, u16)], seq: u16, key: Option<&str>) ->
                 id_blind: BlindIndex([*b; 32]),
                 claim_seq: *claim,
                 state: TicketState::Held,
+                seat: None,
             })
             .collect(),
         history: vec![OrderEvent {
