@@ -8,6 +8,7 @@ mod gate;
 mod gate_online;
 mod pay;
 mod rush;
+pub mod seats;
 mod server;
 mod signin;
 
@@ -16,6 +17,8 @@ pub use client::{Conn, Reply};
 pub use gate::GateArgs;
 pub use pay::{wechat_pay_env, PayArgs};
 pub use rush::RushArgs;
+pub use seats::SeatsArgs;
+pub use signin::sign_in_visitors;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
@@ -29,6 +32,8 @@ pub enum BenchCommand {
     /// What checking tickets costs: offline decisions per second on one core, durable online
     /// check-ins per second.
     Gate(GateArgs),
+    /// Clients racing for one cinema showing's seats: none sold twice.
+    Seats(SeatsArgs),
 }
 
 /// Runs a benchmark and prints its JSON result on stdout.
@@ -38,6 +43,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Auth(args) => auth::run(args).await?,
         BenchCommand::Pay(args) => pay::run(args).await?,
         BenchCommand::Gate(args) => gate::run(args).await?,
+        BenchCommand::Seats(args) => seats::run(args).await?,
     };
     #[allow(clippy::print_stdout)]
     {

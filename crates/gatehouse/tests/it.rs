@@ -30,6 +30,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 
 #[path = "it/gate.rs"]
 mod gate;
+#[path = "it/seats.rs"]
+mod seats;
 
 /// Which database a server runs on.
 #[derive(Clone)]
