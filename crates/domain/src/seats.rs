@@ -80,6 +80,8 @@ impl SeatMap {
             return Err(bad("rows".into(), "must hold 1–60 rows"));
         }
         let mut row_labels = HashSet::new();
+        // Seat labels across the map: row "R1" seat 11 and row "R11" seat 1 would both be R111.
+        let mut seat_labels = HashSet::new();
         let mut rows = Vec::with_capacity(layout.rows.len());
         for (r, row) in layout.rows.iter().enumerate() {
             let label = row.label.trim();
@@ -124,8 +126,15 @@ impl SeatMap {
                 if !numbers.insert(number.to_owned()) {
                     return Err(bad(field(), "numbers another seat of the row too"));
                 }
+                let seat = format!("{label}{number}");
+                if !seat_labels.insert(seat.to_ascii_uppercase()) {
+                    return Err(bad(
+                        field(),
+                        "makes a seat label another row's seat has too",
+                    ));
+                }
                 cells.push(Cell::Seat {
-                    label: format!("{label}{number}"),
+                    label: seat,
                     kind,
                     blocked,
                 });
@@ -288,6 +297,8 @@ mod tests {
             (vec![("", "1")], "rows[0].label"),
             (vec![("A", "1x _")], "rows"),
             (vec![("A", "1234")], "rows[0].cells[0]"),
+            // R1 seat 11 and R11 seat 1 would both be "R111".
+            (vec![("R1", "10 11"), ("R11", "1")], "rows[1].cells[0]"),
         ] {
             assert_eq!(
                 SeatMap::parse(&layout(&rows)).unwrap_err().field,
