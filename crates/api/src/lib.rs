@@ -12,6 +12,7 @@ mod routes_admin;
 mod routes_auth;
 mod routes_face;
 mod routes_gates;
+mod routes_groups;
 mod routes_me;
 mod routes_no_shows;
 mod routes_orders;
@@ -66,7 +67,7 @@ pub struct AppState {
     info(title = "Gatehouse", description = "Timed, real-name museum booking with its own risk control."),
     modifiers(&BearerAuth),
     components(schemas(error::ErrorBody)),
-    tags((name = "catalogue", description = "Products, slots and availability"), (name = "orders", description = "Booking, cancelling and refunding"), (name = "auth", description = "Sign-in and sessions"), (name = "me", description = "The visitor's profile and frequent visitors"), (name = "face", description = "Face verification with consent"), (name = "payments", description = "Paying, provider notifications, money ledgers and reconciliation"), (name = "gates", description = "Gate devices, check-in online and offline, live counts"), (name = "admin", description = "Staff operations"))
+    tags((name = "catalogue", description = "Products, slots and availability"), (name = "orders", description = "Booking, cancelling and refunding"), (name = "auth", description = "Sign-in and sessions"), (name = "me", description = "The visitor's profile and frequent visitors"), (name = "face", description = "Face verification with consent"), (name = "payments", description = "Paying, provider notifications, money ledgers and reconciliation"), (name = "gates", description = "Gate devices, check-in online and offline, live counts"), (name = "groups", description = "Group bookings: organisations and member lists"), (name = "admin", description = "Staff operations"))
 )]
 struct ApiDoc;
 
@@ -176,6 +177,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes_seats::put_seat_map))
         .routes(routes!(routes_seats::list_seat_maps))
         .routes(routes!(routes_seats::showing_seats))
+        .routes(routes!(routes_groups::check_members))
 }
 
 /// The OpenAPI document of every route.

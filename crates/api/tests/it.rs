@@ -34,6 +34,8 @@ mod access;
 mod face;
 #[path = "it/gates.rs"]
 mod gates;
+#[path = "it/groups.rs"]
+mod groups;
 #[path = "it/identity.rs"]
 mod identity;
 #[path = "it/payments.rs"]

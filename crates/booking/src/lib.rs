@@ -12,6 +12,7 @@
 mod accounts;
 mod catalogue;
 mod committer;
+mod groups;
 mod orders;
 mod seating;
 mod seed;

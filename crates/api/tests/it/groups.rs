@@ -1,0 +1,136 @@
+//! Group member lists through the router: every row reported (valid and masked, or why not —
+//! bad name, ID type or number, duplicates, members already holding a ticket that day); whole
+//! files refused when they are not text, empty, or too large; nothing personal echoed for bad
+//! rows.
+
+use super::*;
+
+async fn check(a: &Api, body: Value) -> (StatusCode, Value) {
+    call(
+        &a.app,
+        "POST",
+        "/api/v1/groups/members/check",
+        Some(&a.visitor),
+        Some(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_member_list_is_reported_row_by_row() {
+    let a = api().await;
+    let booked = "11010519491231002X";
+    let (s, _) = call(
+        &a.app,
+        "POST",
+        "/api/v1/orders",
+        Some(&a.other),
+        Some(a.booking(booked)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let fresh = synthetic_resident_id(77);
+    let csv = format!(
+        "姓名,证件类型,证件号码\n张三,resident_id,{booked}\n李四,{fresh}\n王五,身份证,{fresh}\n赵六,resident_id,110105194912310021\n钱七,licence,1\n"
+    );
+    let (s, r) = check(&a, json!({"slot_id": a.slot, "csv": csv})).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(
+        (r["valid"].as_u64(), r["invalid"].as_u64()),
+        (Some(1), Some(4)),
+        "{r}"
+    );
+    let codes: Vec<(u64, String)> = r["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["line"].as_u64().unwrap(),
+                row["problems"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p["code"].as_str().unwrap())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            (2, "already_booked".to_owned()),
+            (3, String::new()),
+            (4, "duplicate".to_owned()),
+            (5, "invalid_id_number".to_owned()),
+            (6, "invalid_id_type".to_owned()),
+        ]
+    );
+    assert_eq!(r["rows"][1]["name"], "李*");
+    assert_ne!(r["rows"][1]["id_number"].as_str().unwrap(), fresh, "masked");
+    let text = r.to_string();
+    assert!(
+        !text.contains(booked) && !text.contains("110105194912310021") && !text.contains(&fresh),
+        "no ID number echoed"
+    );
+
+    // The same list saved by a Chinese spreadsheet (GB18030), sent as base64.
+    let (gbk, _, _) = encoding_rs::GB18030.encode(&csv);
+    let b64 = data_encoding::BASE64.encode(&gbk);
+    let (s, r2) = check(&a, json!({"slot_id": a.slot, "csv_base64": b64})).await;
+    assert_eq!(s, StatusCode::OK, "{r2}");
+    assert_eq!(r2["rows"][1]["name"], "李*");
+}
+
+#[tokio::test]
+async fn bad_member_files_are_refused_whole() {
+    let a = api().await;
+    for (body, field) in [
+        (json!({"slot_id": a.slot}), "csv"),
+        (
+            json!({"slot_id": a.slot, "csv": "a", "csv_base64": "YQ=="}),
+            "csv",
+        ),
+        (
+            json!({"slot_id": a.slot, "csv_base64": "not base64!"}),
+            "csv_base64",
+        ),
+        (
+            json!({"slot_id": a.slot, "csv_base64": data_encoding::BASE64.encode(b"\xff\xfe\x00\x80\x81")}),
+            "csv",
+        ),
+        (json!({"slot_id": a.slot, "csv": ""}), "csv"),
+        (
+            json!({"slot_id": 999999, "csv": format!("张三,{}", synthetic_resident_id(1))}),
+            "slot_id",
+        ),
+    ] {
+        let (s, e) = check(&a, body.clone()).await;
+        assert_eq!(
+            (s, e["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{body}: {e}"
+        );
+    }
+    let many: String = (0..501)
+        .map(|n| format!("张三,{}\n", synthetic_resident_id(n)))
+        .collect();
+    let (s, e) = check(&a, json!({"slot_id": a.slot, "csv": many})).await;
+    assert_eq!(
+        (s, e["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("csv")),
+        "{e}"
+    );
+    assert!(e["message"].as_str().unwrap().contains("500"));
+    // 100,000 rows: refused before it is read.
+    let huge: String = (0..100_000)
+        .map(|n| format!("张三,{}\n", synthetic_resident_id(n)))
+        .collect();
+    let (s, e) = check(&a, json!({"slot_id": a.slot, "csv": huge})).await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")),
+        "{e}"
+    );
+}
