@@ -74,6 +74,8 @@ pub enum ApiError {
     Payment(gatehouse_payments::PaymentError),
     #[error(transparent)]
     Gate(#[from] GateError),
+    #[error(transparent)]
+    Group(#[from] gatehouse_groups::GroupError),
     /// A ticket the gate must not let in, with what the gate shows.
     #[error("{message}")]
     ScanRefused {
@@ -315,6 +317,24 @@ impl IntoResponse for ApiError {
             }
             ApiError::Gate(e) => {
                 let (status, code, field) = gate_status(e);
+                body.code = code;
+                body.field = field;
+                status
+            }
+            ApiError::Group(e) => {
+                use gatehouse_groups::GroupError;
+                let (status, code, field) = match e {
+                    GroupError::Invalid { field, .. } => (
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_field",
+                        Some(field.clone()),
+                    ),
+                    GroupError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
+                    GroupError::Conflict(_) => (StatusCode::CONFLICT, "invalid_state", None),
+                    GroupError::Unavailable => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None)
+                    }
+                };
                 body.code = code;
                 body.field = field;
                 status

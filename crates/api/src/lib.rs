@@ -60,6 +60,7 @@ pub struct AppState {
     pub identity: Arc<IdentityService>,
     pub payments: Arc<PaymentService>,
     pub gates: Arc<GateService>,
+    pub groups: Arc<gatehouse_groups::GroupService>,
 }
 
 #[derive(OpenApi)]
@@ -178,6 +179,12 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes_seats::list_seat_maps))
         .routes(routes!(routes_seats::showing_seats))
         .routes(routes!(routes_groups::check_members))
+        .routes(routes!(
+            routes_groups::register_organisation,
+            routes_groups::my_organisations
+        ))
+        .routes(routes!(routes_groups::list_organisations))
+        .routes(routes!(routes_groups::decide_organisation))
 }
 
 /// The OpenAPI document of every route.

@@ -1,19 +1,22 @@
-//! Group bookings over HTTP. So far: a group leader checks a member list before booking —
+//! Group bookings over HTTP. So far: organisations (a visitor account registers one; staff
+//! approve or reject it, audited), and a group leader checks a member list before booking —
 //! the CSV (as text, or base64 for a GB18030 file from a Chinese spreadsheet) is read and
 //! every row reported: valid, or why not (bad name, ID type or number, a duplicate, a member
 //! who already holds a ticket that day). Valid rows are echoed masked; bad ones not at all.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 use base64::Engine;
 use gatehouse_domain::catalogue::SlotId;
+use gatehouse_domain::group::{Organisation, OrganisationId, OrganisationState};
 use gatehouse_groups::read_members;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{perm, Allowed};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -125,4 +128,125 @@ pub async fn check_members(
         valid,
         rows: out,
     }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrganisationRequest {
+    /// The school's, company's or operator's name (2–100 characters).
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    pub approve: bool,
+    /// Why (kept with the organisation and in the audit trail), 1–500 characters.
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganisationResponse {
+    pub id: i64,
+    pub name: String,
+    pub account: i64,
+    /// `pending`, `approved` or `rejected`.
+    pub state: String,
+    pub created_at: String,
+    pub decided_at: Option<String>,
+    pub decision_reason: Option<String>,
+}
+
+impl From<Organisation> for OrganisationResponse {
+    fn from(o: Organisation) -> Self {
+        Self {
+            id: o.id.0,
+            name: o.name,
+            account: o.account.0,
+            state: o.state.as_str().to_owned(),
+            created_at: o.created_at.to_string(),
+            decided_at: o.decided.as_ref().map(|(at, _)| at.to_string()),
+            decision_reason: o.decided.map(|(_, r)| r),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OrganisationsQuery {
+    /// `pending`, `approved` or `rejected` (default: all).
+    pub state: Option<String>,
+}
+
+/// Register an organisation that books as groups (approved at once, or after staff review
+/// where the museum requires it).
+#[utoipa::path(post, path = "/api/v1/groups/organisations", tag = "groups", security(("bearer" = ["self_service"])),
+    request_body = OrganisationRequest,
+    responses((status = 201, body = OrganisationResponse), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn register_organisation(
+    State(app): State<AppState>,
+    Allowed(session, ..): Allowed<perm::SelfService>,
+    ApiJson(req): ApiJson<OrganisationRequest>,
+) -> Result<(StatusCode, Json<OrganisationResponse>), ApiError> {
+    let org = app.groups.register(session.account.id, &req.name).await?;
+    Ok((StatusCode::CREATED, Json(org.into())))
+}
+
+/// My organisations.
+#[utoipa::path(get, path = "/api/v1/groups/organisations", tag = "groups", security(("bearer" = ["self_service"])),
+    responses((status = 200, body = Vec<OrganisationResponse>)))]
+pub async fn my_organisations(
+    State(app): State<AppState>,
+    Allowed(session, ..): Allowed<perm::SelfService>,
+) -> Result<Json<Vec<OrganisationResponse>>, ApiError> {
+    let orgs = app.groups.organisations_of(session.account.id).await?;
+    Ok(Json(orgs.into_iter().map(Into::into).collect()))
+}
+
+/// Organisations, newest first (staff).
+#[utoipa::path(get, path = "/api/v1/admin/organisations", tag = "groups", security(("bearer" = ["orders_manage"])),
+    params(OrganisationsQuery),
+    responses((status = 200, body = Vec<OrganisationResponse>), (status = 422, body = ErrorBody)))]
+pub async fn list_organisations(
+    State(app): State<AppState>,
+    Allowed(..): Allowed<perm::OrdersManage>,
+    ApiQuery(q): ApiQuery<OrganisationsQuery>,
+) -> Result<Json<Vec<OrganisationResponse>>, ApiError> {
+    let state = match q.state.as_deref() {
+        None => None,
+        Some(s) => Some(
+            OrganisationState::parse(s)
+                .ok_or_else(|| ApiError::field("state", "must be pending, approved or rejected"))?,
+        ),
+    };
+    let orgs = app.groups.organisations(state).await?;
+    Ok(Json(orgs.into_iter().map(Into::into).collect()))
+}
+
+/// Approve or reject a pending organisation, with a reason (audited).
+#[utoipa::path(post, path = "/api/v1/admin/organisations/{id}/decide", tag = "groups", security(("bearer" = ["orders_manage"])), params(("id" = i64, Path)),
+    request_body = DecisionRequest,
+    responses((status = 200, body = OrganisationResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn decide_organisation(
+    State(app): State<AppState>,
+    Allowed(staff, ..): Allowed<perm::OrdersManage>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<DecisionRequest>,
+) -> Result<Json<OrganisationResponse>, ApiError> {
+    let org = app
+        .groups
+        .decide(OrganisationId(id), req.approve, &req.reason)
+        .await?;
+    app.identity
+        .audit(
+            Some(staff.account.id),
+            if req.approve {
+                "organisation_approved"
+            } else {
+                "organisation_rejected"
+            },
+            &format!("organisation {id}: {}", req.reason.trim()),
+        )
+        .await;
+    Ok(Json(org.into()))
 }

@@ -183,18 +183,24 @@ async fn api() -> Api {
     .unwrap();
     let payments = gatehouse_payments::PaymentService::new(
         service.clone(),
-        store,
+        store.clone(),
         vec![Arc::new(gateway)],
         gatehouse_payments::PaymentConfig::default(),
     );
     let admin = session(&identity, "staff", &[Role::Administrator]).await;
     let visitor = session(&identity, "visitor", &[Role::Visitor]).await;
     let other = session(&identity, "other", &[Role::Visitor]).await;
+    let groups = Arc::new(gatehouse_groups::GroupService::new(
+        store.clone(),
+        clock.clone(),
+        true,
+    ));
     let state = AppState {
         service,
         identity: identity.clone(),
         payments,
         gates,
+        groups,
     };
     let app = router(state.clone());
     let (s, p) = call(

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod error;
 pub mod face;
 pub mod gate;
+pub mod group;
 pub mod identity;
 pub mod ledger;
 pub mod no_show;

@@ -235,6 +235,23 @@ pub struct Config {
     pub identity: IdentitySettings,
     pub payments: crate::payments_setup::PaymentSettings,
     pub tickets: TicketSettings,
+    pub groups: GroupSettings,
+}
+
+/// Group bookings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSettings {
+    /// Whether staff approve an organisation before it books as a group.
+    pub require_approval: bool,
+}
+
+impl Default for GroupSettings {
+    fn default() -> Self {
+        Self {
+            require_approval: true,
+        }
+    }
 }
 
 /// Ticket codes at the gate.
@@ -299,6 +316,7 @@ impl Default for Config {
             identity: IdentitySettings::default(),
             payments: crate::payments_setup::PaymentSettings::default(),
             tickets: TicketSettings::default(),
+            groups: GroupSettings::default(),
         }
     }
 }

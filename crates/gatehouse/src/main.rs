@@ -16,6 +16,7 @@ use gatehouse_booking::{BookingConfig, BookingService};
 use gatehouse_domain::access::Roles;
 use gatehouse_domain::account::{AccountStore, SignInMethod};
 use gatehouse_domain::gate::GateStore;
+use gatehouse_domain::group::GroupStore;
 use gatehouse_domain::no_show::NoShowStore;
 use gatehouse_domain::payment_store::PaymentStore;
 use gatehouse_domain::store::Store;
@@ -131,12 +132,13 @@ struct Services {
     identity: Arc<IdentityService>,
     payment_store: Arc<dyn PaymentStore>,
     gates: Arc<GateService>,
+    groups: Arc<gatehouse_groups::GroupService>,
     clock: Arc<dyn gatehouse_domain::Clock>,
 }
 
-/// The gate service's store: check-ins and no-shows.
-trait GateStores: GateStore + NoShowStore {}
-impl<S: GateStore + NoShowStore> GateStores for S {}
+/// The gate and group services' store: check-ins, no-shows, organisations.
+trait GateStores: GateStore + NoShowStore + GroupStore {}
+impl<S: GateStore + NoShowStore + GroupStore> GateStores for S {}
 
 type Ports = (
     Arc<dyn Store>,
@@ -244,6 +246,11 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
         jiff::SignedDuration::from_mins(i64::from(config.tickets.late_entry_minutes)),
     )
     .map_err(|e| anyhow::anyhow!("ticket signing key: {e}"))?;
+    let groups = Arc::new(gatehouse_groups::GroupService::new(
+        gate_store.clone(),
+        clock.clone(),
+        config.groups.require_approval,
+    ));
     let gates = Arc::new(GateService::start(
         gate_store.clone(),
         gate_store,
@@ -259,6 +266,7 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
         identity,
         payment_store,
         gates,
+        groups,
         clock,
     })
 }
@@ -270,6 +278,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         identity,
         payment_store,
         gates,
+        groups,
         clock,
     } = open(&config).await?;
     if config.demo_catalogue {
@@ -304,6 +313,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         identity,
         payments,
         gates,
+        groups,
     };
     spawn_no_show_sweeps(state.clone());
     let app = gatehouse_api::router(state);

@@ -17,6 +17,8 @@ mod sql_payments;
 mod sql_gates;
 #[macro_use]
 mod sql_no_shows;
+#[macro_use]
+mod sql_groups;
 pub mod postgres;
 mod rows;
 mod rows_payments;

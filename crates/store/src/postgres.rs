@@ -93,3 +93,5 @@ impl_payment_store!(PgStore, sqlx::Postgres);
 impl_gate_store!(PgStore, sqlx::Postgres);
 
 impl_no_show_store!(PgStore, sqlx::Postgres);
+
+impl_group_store!(PgStore, sqlx::Postgres);

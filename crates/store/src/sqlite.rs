@@ -118,3 +118,5 @@ impl_payment_store!(SqliteStore, sqlx::Sqlite);
 impl_gate_store!(SqliteStore, sqlx::Sqlite);
 
 impl_no_show_store!(SqliteStore, sqlx::Sqlite);
+
+impl_group_store!(SqliteStore, sqlx::Sqlite);

@@ -16,19 +16,23 @@ use std::sync::Arc;
 use conformance::Stores;
 use gatehouse_domain::account::AccountStore;
 use gatehouse_domain::gate::GateStore;
+use gatehouse_domain::group::GroupStore;
 use gatehouse_domain::no_show::NoShowStore;
 use gatehouse_domain::payment_store::PaymentStore;
 use gatehouse_domain::store::Store;
 use gatehouse_store::{PgStore, SqliteDurability, SqliteStore};
 
-fn both<S: Store + AccountStore + PaymentStore + GateStore + NoShowStore>(s: S) -> Stores {
+fn both<S: Store + AccountStore + PaymentStore + GateStore + NoShowStore + GroupStore>(
+    s: S,
+) -> Stores {
     let s = Arc::new(s);
     Stores {
         store: s.clone(),
         accounts: s.clone(),
         payments: s.clone(),
         gates: s.clone(),
-        no_shows: s,
+        no_shows: s.clone(),
+        groups: s,
     }
 }
 
@@ -109,6 +113,7 @@ on_both!(
     tickets_are_checked_in_once_and_offline_entries_reveal_double_uses,
     no_shows_are_recorded_once_and_locks_hold_until_lifted,
     a_seat_is_held_once_per_showing_and_seat_maps_round_trip,
+    organisations_are_decided_once,
 );
 
 /// A database made by the booking core's schema (migration 1) with an account, its token and an

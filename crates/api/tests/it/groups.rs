@@ -134,3 +134,111 @@ async fn bad_member_files_are_refused_whole() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn organisations_register_and_staff_decide_once_with_a_reason() {
+    let a = api().await;
+    let (s, org) = call(
+        &a.app,
+        "POST",
+        "/api/v1/groups/organisations",
+        Some(&a.visitor),
+        Some(json!({"name": "实验小学"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{org}");
+    assert_eq!(org["state"], "pending", "the harness requires approval");
+    let (s, e) = call(
+        &a.app,
+        "POST",
+        "/api/v1/groups/organisations",
+        Some(&a.visitor),
+        Some(json!({"name": "实验小学"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    for bad in [json!({"name": "x"}), json!({"name": "a\u{0}b"}), json!({})] {
+        let (s, e) = call(
+            &a.app,
+            "POST",
+            "/api/v1/groups/organisations",
+            Some(&a.visitor),
+            Some(bad.clone()),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {e}");
+    }
+    let (_, pending) = call(
+        &a.app,
+        "GET",
+        "/api/v1/admin/organisations?state=pending",
+        Some(&a.admin),
+        None,
+    )
+    .await;
+    assert_eq!(pending.as_array().unwrap().len(), 1);
+    let (s, e) = call(
+        &a.app,
+        "GET",
+        "/api/v1/admin/organisations?state=maybe",
+        Some(&a.admin),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, e["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("state"))
+    );
+    let uri = format!("/api/v1/admin/organisations/{}/decide", org["id"]);
+    let (s, e) = call(
+        &a.app,
+        "POST",
+        &uri,
+        Some(&a.admin),
+        Some(json!({"approve": true, "reason": " "})),
+    )
+    .await;
+    assert_eq!(
+        (s, e["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("reason"))
+    );
+    let (s, decided) = call(
+        &a.app,
+        "POST",
+        &uri,
+        Some(&a.admin),
+        Some(json!({"approve": true, "reason": "school letter checked"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{decided}");
+    assert_eq!(decided["state"], "approved");
+    let (s, _) = call(
+        &a.app,
+        "POST",
+        &uri,
+        Some(&a.admin),
+        Some(json!({"approve": false, "reason": "changed my mind"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "decided once");
+    let (_, mine) = call(
+        &a.app,
+        "GET",
+        "/api/v1/groups/organisations",
+        Some(&a.visitor),
+        None,
+    )
+    .await;
+    assert_eq!(mine[0]["decision_reason"], "school letter checked");
+    let (_, others) = call(
+        &a.app,
+        "GET",
+        "/api/v1/groups/organisations",
+        Some(&a.other),
+        None,
+    )
+    .await;
+    assert_eq!(others, json!([]), "an account sees only its own");
+    let (_, trail) = call(&a.app, "GET", "/api/v1/admin/audit", Some(&a.admin), None).await;
+    assert!(trail.to_string().contains("organisation_approved"));
+}

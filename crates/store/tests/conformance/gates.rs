@@ -483,3 +483,51 @@ pub async fn a_seat_is_held_once_per_showing_and_seat_maps_round_trip(stores: St
         vec![("dome".to_owned(), changed), ("imax".to_owned(), layout)]
     );
 }
+
+pub async fn organisations_are_decided_once(stores: Stores) {
+    use gatehouse_domain::group::{OrganisationId, OrganisationState::*};
+    let groups = stores.groups.clone();
+    let f = fixture(&stores, 1).await;
+    let school = groups
+        .create_organisation("实验小学", f.account, Pending, at(1))
+        .await
+        .unwrap();
+    let firm = groups
+        .create_organisation("Acme", f.account, Approved, at(2))
+        .await
+        .unwrap();
+    assert_eq!((school.state, school.decided.clone()), (Pending, None));
+    assert_eq!(firm.decided, Some((at(2), String::new())));
+    assert_eq!(
+        groups.organisations_of(f.account).await.unwrap(),
+        vec![school.clone(), firm.clone()]
+    );
+    assert_eq!(
+        groups.organisations(Some(Pending), 10).await.unwrap(),
+        vec![school.clone()]
+    );
+    assert_eq!(
+        groups.organisations(None, 10).await.unwrap(),
+        vec![firm.clone(), school.clone()]
+    );
+    let approved = groups
+        .decide_organisation(school.id, Approved, "letter seen", at(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        (approved.state, approved.decided),
+        (Approved, Some((at(3), "letter seen".into())))
+    );
+    assert!(matches!(
+        groups
+            .decide_organisation(school.id, Rejected, "no", at(4))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        groups
+            .decide_organisation(OrganisationId(999), Approved, "x", at(4))
+            .await,
+        Err(StoreError::NotFound("organisation"))
+    );
+}

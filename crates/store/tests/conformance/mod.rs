@@ -37,6 +37,7 @@ pub struct Stores {
     pub payments: Arc<dyn PaymentStore>,
     pub gates: Arc<dyn gatehouse_domain::gate::GateStore>,
     pub no_shows: Arc<dyn gatehouse_domain::no_show::NoShowStore>,
+    pub groups: Arc<dyn gatehouse_domain::group::GroupStore>,
 }
 
 fn visitor() -> Roles {
