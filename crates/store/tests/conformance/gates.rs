@@ -17,6 +17,40 @@ fn device(id: &str, name: &str) -> GateDevice {
     }
 }
 
+/// Places `o` and confirms it, its tickets moving to `states` in order.
+async fn confirm(
+    stores: &Stores,
+    f: &super::Fixture,
+    o: &gatehouse_domain::order::Order,
+    states: &[TicketState],
+) {
+    stores.store.apply(&[place(o.clone())]).await.unwrap();
+    let confirm = OrderTransition {
+        order_id: o.id.clone(),
+        slot_id: f.slot.id,
+        from: OrderState::PendingPayment,
+        to: OrderState::Confirmed,
+        tickets: o
+            .tickets
+            .iter()
+            .map(|t| t.id.clone())
+            .zip(states.iter().copied())
+            .collect(),
+        released: 0,
+        event: OrderEvent {
+            at: at(20),
+            from: Some(OrderState::PendingPayment),
+            to: OrderState::Confirmed,
+            note: "paid".into(),
+        },
+    };
+    stores
+        .store
+        .apply(&[LedgerWrite::Transition(confirm)])
+        .await
+        .unwrap();
+}
+
 pub async fn gate_devices_are_found_by_token_and_revoked_once(stores: Stores) {
     let gates = stores.gates.clone();
     gates
@@ -67,31 +101,19 @@ pub async fn tickets_are_checked_in_once_and_offline_entries_reveal_double_uses(
     let (store, gates) = (stores.store.clone(), stores.gates.clone());
     let f = fixture(&stores, 10).await;
     let o = order(&f, 1, &[(1, 0), (2, 0), (3, 0), (4, 0)], 0, None);
-    store.apply(&[place(o.clone())]).await.unwrap();
-    let t = |i: usize| o.tickets[i].id.clone();
-    let confirm = OrderTransition {
-        order_id: o.id.clone(),
-        slot_id: f.slot.id,
-        from: OrderState::PendingPayment,
-        to: OrderState::Confirmed,
-        tickets: vec![
-            (t(0), TicketState::Valid),
-            (t(1), TicketState::Valid),
-            (t(2), TicketState::Valid),
-            (t(3), TicketState::Refunded),
+    confirm(
+        &stores,
+        &f,
+        &o,
+        &[
+            TicketState::Valid,
+            TicketState::Valid,
+            TicketState::Valid,
+            TicketState::Refunded,
         ],
-        released: 0,
-        event: OrderEvent {
-            at: at(20),
-            from: Some(OrderState::PendingPayment),
-            to: OrderState::Confirmed,
-            note: "paid".into(),
-        },
-    };
-    store
-        .apply(&[LedgerWrite::Transition(confirm)])
-        .await
-        .unwrap();
+    )
+    .await;
+    let t = |i: usize| o.tickets[i].id.clone();
     gates
         .add_gate_device(&device("g1", "gate 1"), &[1; 32])
         .await
@@ -238,30 +260,18 @@ pub async fn no_shows_are_recorded_once_and_locks_hold_until_lifted(stores: Stor
     );
     let f = fixture(&stores, 10).await;
     let o = order(&f, 1, &[(1, 0), (2, 0), (3, 0)], 0, None);
-    store.apply(&[place(o.clone())]).await.unwrap();
-    let t = |i: usize| o.tickets[i].id.clone();
-    let confirm = OrderTransition {
-        order_id: o.id.clone(),
-        slot_id: f.slot.id,
-        from: OrderState::PendingPayment,
-        to: OrderState::Confirmed,
-        tickets: vec![
-            (t(0), TicketState::Valid),
-            (t(1), TicketState::Valid),
-            (t(2), TicketState::Refunded),
+    confirm(
+        &stores,
+        &f,
+        &o,
+        &[
+            TicketState::Valid,
+            TicketState::Valid,
+            TicketState::Refunded,
         ],
-        released: 0,
-        event: OrderEvent {
-            at: at(20),
-            from: Some(OrderState::PendingPayment),
-            to: OrderState::Confirmed,
-            note: "paid".into(),
-        },
-    };
-    store
-        .apply(&[LedgerWrite::Transition(confirm)])
-        .await
-        .unwrap();
+    )
+    .await;
+    let t = |i: usize| o.tickets[i].id.clone();
     gates
         .add_gate_device(&device("g1", "gate 1"), &[1; 32])
         .await

@@ -60,7 +60,7 @@ fn spec(kind: ProductKind) -> ProductSpec {
     }
 }
 
-struct Fixture {
+pub(crate) struct Fixture {
     slot: Slot,
     ticket_type: TicketType,
     account: AccountId,
