@@ -8,6 +8,10 @@ use super::*;
 /// A cinema product in theatre "dome" (4 rows of 8 with an aisle; A1 wheelchair, A2
 /// companion, D8 blocked) and a Wednesday showing. Returns (slot, ticket type).
 async fn showing(a: &Api) -> (i64, i64) {
+    showing_priced(a, 0).await
+}
+
+async fn showing_priced(a: &Api, price_fen: u32) -> (i64, i64) {
     let row = |l: &str| json!({"label": l, "cells": ["1", "2", "3", "4", "_", "5", "6", "7", "8"]});
     let map = json!({"rows": [
         {"label": "A", "cells": ["1w", "2c", "3", "4", "_", "5", "6", "7", "8"]},
@@ -33,7 +37,7 @@ async fn showing(a: &Api) -> (i64, i64) {
         "POST",
         &format!("/api/v1/admin/products/{product}/ticket-types"),
         Some(&a.admin),
-        Some(json!({"name": "seat", "price_fen": 0})),
+        Some(json!({"name": "seat", "price_fen": price_fen})),
     )
     .await;
     call(
@@ -267,4 +271,46 @@ async fn bad_seat_maps_are_refused_on_their_field() {
     )
     .await;
     assert_eq!(list, json!([]), "nothing stored");
+}
+
+#[tokio::test]
+async fn a_held_seat_is_freed_when_its_unpaid_hold_expires() {
+    let a = api().await;
+    let (slot, tt) = showing_priced(&a, 4500).await;
+    let (s, o) = call(
+        &a.app,
+        "POST",
+        "/api/v1/orders",
+        Some(&a.visitor),
+        Some(seated(slot, tt, &[Some("B5")], 1)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{o}");
+    assert_eq!(o["state"], "pending_payment");
+    let (s, e) = call(
+        &a.app,
+        "POST",
+        "/api/v1/orders",
+        Some(&a.other),
+        Some(seated(slot, tt, &[Some("B5")], 2)),
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::CONFLICT, Some("seat_taken")),
+        "held with the order"
+    );
+    // The hold ends unpaid; housekeeping expires it and the seat returns.
+    a.clock.advance(jiff::SignedDuration::from_hours(2));
+    assert_eq!(a.state.service.tick().await, 1);
+    let other = session(&a.identity, "later", &[Role::Visitor]).await;
+    let (s, e) = call(
+        &a.app,
+        "POST",
+        "/api/v1/orders",
+        Some(&other),
+        Some(seated(slot, tt, &[Some("B5")], 2)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
 }
