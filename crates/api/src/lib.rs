@@ -185,6 +185,8 @@ fn api() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(routes_groups::list_organisations))
         .routes(routes!(routes_groups::decide_organisation))
+        .routes(routes!(routes_groups::set_group_capacity))
+        .routes(routes!(routes_groups::book_group))
 }
 
 /// The OpenAPI document of every route.

@@ -67,13 +67,7 @@ pub async fn check_members(
     Allowed(..): Allowed<perm::SelfService>,
     ApiJson(req): ApiJson<MemberCheckRequest>,
 ) -> Result<Json<MemberCheckResponse>, ApiError> {
-    let bytes = match (req.csv, req.csv_base64) {
-        (Some(text), None) => text.into_bytes(),
-        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
-            .decode(b64.trim())
-            .map_err(|_| ApiError::field("csv_base64", "is not base64"))?,
-        _ => return Err(ApiError::field("csv", "give either csv or csv_base64")),
-    };
+    let bytes = member_file(req.csv, req.csv_base64)?;
     let today = app
         .service
         .clock()
@@ -249,4 +243,130 @@ pub async fn decide_organisation(
         )
         .await;
     Ok(Json(org.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupCapacityRequest {
+    /// Tickets of this slot kept for group orders, apart from the public capacity.
+    pub group_capacity: u32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupCapacityResponse {
+    pub slot: i64,
+    pub group_capacity: u32,
+    pub group_taken: u32,
+}
+
+/// Set a slot's group capacity (separate from its public capacity).
+#[utoipa::path(put, path = "/api/v1/admin/slots/{id}/group-capacity", tag = "groups", security(("bearer" = ["catalogue_manage"])), params(("id" = i64, Path)),
+    request_body = GroupCapacityRequest,
+    responses((status = 200, body = GroupCapacityResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn set_group_capacity(
+    State(app): State<AppState>,
+    Allowed(..): Allowed<perm::CatalogueManage>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<GroupCapacityRequest>,
+) -> Result<Json<GroupCapacityResponse>, ApiError> {
+    let (group_capacity, group_taken) = app
+        .service
+        .set_group_capacity(SlotId(id), req.group_capacity)
+        .await?;
+    Ok(Json(GroupCapacityResponse {
+        slot: id,
+        group_capacity,
+        group_taken,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupBookingRequest {
+    /// An approved organisation of the caller's.
+    pub organisation_id: i64,
+    pub slot_id: i64,
+    /// The ticket type every member gets.
+    pub ticket_type_id: i64,
+    pub notice_version: u32,
+    pub contact_phone: String,
+    /// The group's leader (gets the first ticket).
+    pub leader: crate::wire::VisitorRequest,
+    /// The members as CSV (see `/api/v1/groups/members/check`), or `csv_base64`.
+    pub csv: Option<String>,
+    pub csv_base64: Option<String>,
+}
+
+/// Book a slot's group capacity for an approved organisation: its leader and every member of
+/// the list, one ticket (and one QR code) each. A list with any bad row is refused whole —
+/// check it first with `/api/v1/groups/members/check`.
+#[utoipa::path(post, path = "/api/v1/groups/bookings", tag = "groups", security(("bearer" = ["self_service"])),
+    request_body = GroupBookingRequest,
+    responses((status = 201, body = crate::wire::OrderResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn book_group(
+    State(app): State<AppState>,
+    Allowed(session, ..): Allowed<perm::SelfService>,
+    ApiJson(req): ApiJson<GroupBookingRequest>,
+) -> Result<(StatusCode, Json<crate::wire::OrderResponse>), ApiError> {
+    let account = session.account;
+    let org = app
+        .groups
+        .bookable(account.id, OrganisationId(req.organisation_id))
+        .await?;
+    let bytes = member_file(req.csv, req.csv_base64)?;
+    let today = app
+        .service
+        .clock()
+        .now()
+        .to_zoned(app.service.museum_tz().clone())
+        .date();
+    let rows = read_members(&bytes, today).map_err(|e| ApiError::field("csv", e.to_string()))?;
+    if let Some(bad) = rows.iter().find(|r| r.member.is_none()) {
+        let count = rows.iter().filter(|r| r.member.is_none()).count();
+        return Err(ApiError::field(
+            "csv",
+            format!("{count} row(s) are not valid, the first on line {}; check the list with /api/v1/groups/members/check", bad.line),
+        ));
+    }
+    let tt = gatehouse_domain::catalogue::TicketTypeId(req.ticket_type_id);
+    let mut tickets = vec![(
+        tt,
+        gatehouse_booking::VisitorInput {
+            name: req.leader.name,
+            id_kind: req.leader.id_type.into(),
+            id_number: req.leader.id_number,
+        },
+    )];
+    for (name, document) in rows.into_iter().filter_map(|r| r.member) {
+        tickets.push((
+            tt,
+            gatehouse_booking::VisitorInput {
+                name: name.as_str().to_owned(),
+                id_kind: document.kind(),
+                id_number: document.normalised().to_owned(),
+            },
+        ));
+    }
+    let place = gatehouse_booking::PlaceOrder {
+        slot_id: SlotId(req.slot_id),
+        notice_version: req.notice_version,
+        contact_phone: req.contact_phone,
+        tickets,
+        seats: Vec::new(),
+        face_passes: Vec::new(),
+        organisation: Some(org.id),
+    };
+    let order = app.service.place_order(&account, place, None).await?;
+    Ok((StatusCode::CREATED, Json(order.into())))
+}
+
+/// The member file of a request: CSV text, or base64 bytes.
+fn member_file(csv: Option<String>, csv_base64: Option<String>) -> Result<Vec<u8>, ApiError> {
+    match (csv, csv_base64) {
+        (Some(text), None) => Ok(text.into_bytes()),
+        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|_| ApiError::field("csv_base64", "is not base64")),
+        _ => Err(ApiError::field("csv", "give either csv or csv_base64")),
+    }
 }

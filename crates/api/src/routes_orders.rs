@@ -109,6 +109,7 @@ pub async fn place_order(
         tickets,
         seats,
         face_passes,
+        organisation: None,
     };
     let order = app.service.place_order(&account, place, key).await?;
     Ok((StatusCode::CREATED, Json(order.into())))

@@ -316,6 +316,8 @@ impl BookingService {
                 day: slot.date,
                 capacity: slot.capacity,
                 taken: 0,
+                group_capacity: 0,
+                group_taken: 0,
             },
         );
         self.cache_mut().slots.insert(slot.id, slot.clone());

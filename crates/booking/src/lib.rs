@@ -133,6 +133,8 @@ impl BookingService {
                     day: s.slot.date,
                     capacity: s.slot.capacity,
                     taken: s.slot.taken,
+                    group_capacity: s.group_capacity,
+                    group_taken: s.group_taken,
                 },
             );
             cache.slots.insert(s.slot.id, s.slot);

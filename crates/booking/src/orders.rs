@@ -5,7 +5,7 @@ use gatehouse_domain::catalogue::{Product, Slot, SlotId, TicketTypeId};
 use gatehouse_domain::identity::{
     mask_id_number, mask_name, mask_phone, IdDocument, IdKind, PersonName, Phone,
 };
-use gatehouse_domain::ledger::{Release, ReserveRequest, Seating};
+use gatehouse_domain::ledger::{Pool, Release, ReserveRequest, Seating};
 use gatehouse_domain::order::{
     AccountId, Order, OrderEvent, OrderId, OrderState, Ticket, TicketId, TicketState,
 };
@@ -33,6 +33,9 @@ pub struct PlaceOrder {
     pub notice_version: u32,
     pub contact_phone: String,
     pub tickets: Vec<(TicketTypeId, VisitorInput)>,
+    /// For a group order: the approved organisation it books for (the slot's group capacity
+    /// is taken, and the per-order maximum does not apply; see `BookingService::place_group_order`).
+    pub organisation: Option<gatehouse_domain::group::OrganisationId>,
     /// For a seated showing: one seat label per ticket (`seats[i]` for `tickets[i]`), or none
     /// for the best available seats side by side.
     pub seats: Vec<String>,
@@ -105,9 +108,13 @@ impl BookingService {
                 "name at least one visitor",
             ));
         }
-        if req.tickets.len() > usize::from(product.spec.rules.max_visitors_per_order) {
+        let max = match req.organisation {
+            Some(_) => gatehouse_domain::group::MAX_GROUP_SIZE,
+            None => usize::from(product.spec.rules.max_visitors_per_order),
+        };
+        if req.tickets.len() > max {
             return Err(BookingError::TooManyVisitors {
-                max: product.spec.rules.max_visitors_per_order,
+                max: u16::try_from(max).unwrap_or(u16::MAX),
             });
         }
         let today = now.to_zoned(self.config.museum_tz.clone()).date();
@@ -235,6 +242,11 @@ impl BookingService {
             visitors: &blinds,
             rules,
             seating,
+            pool: if req.organisation.is_some() {
+                Pool::Group
+            } else {
+                Pool::Public
+            },
         })?;
 
         let order_id = OrderId(uuid::Uuid::now_v7().to_string());
@@ -293,6 +305,7 @@ impl BookingService {
             expires_at,
             idempotency_key: idempotency_key.clone(),
             request_digest: Some(digest.clone()),
+            organisation: req.organisation,
             tickets,
             history: vec![OrderEvent {
                 at: now,
@@ -503,6 +516,7 @@ impl BookingService {
             to,
             tickets: moving.iter().map(|t| (t.id.clone(), new_state)).collect(),
             released,
+            group: order.organisation.is_some(),
             event: OrderEvent {
                 at: self.clock.now(),
                 from: Some(order.state),
@@ -528,6 +542,11 @@ impl BookingService {
             order_seq: (!to.is_active()).then_some(order.order_seq),
             claims: moving.iter().map(|t| (t.id_blind, t.claim_seq)).collect(),
             seats: moving.iter().filter_map(|t| t.seat.clone()).collect(),
+            pool: if order.organisation.is_some() {
+                Pool::Group
+            } else {
+                Pool::Public
+            },
         });
         Ok(())
     }

@@ -51,6 +51,7 @@ impl BookingService {
                 .map(|t| (t.id.clone(), TicketState::Valid))
                 .collect(),
             released: 0,
+            group: order.organisation.is_some(),
             event: OrderEvent {
                 at: self.clock.now(),
                 from: Some(order.state),

@@ -142,6 +142,7 @@ impl World {
                 })
                 .collect(),
             seats: Vec::new(),
+            organisation: None,
             face_passes: Vec::new(),
         }
     }

@@ -11,6 +11,10 @@ use crate::store::StoreError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OrganisationId(pub i64);
 
+/// The most members a group books, and with its leader the most tickets of a group order.
+pub const MAX_GROUP_MEMBERS: usize = 500;
+pub const MAX_GROUP_SIZE: usize = MAX_GROUP_MEMBERS + 1;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrganisationState {
     /// Waiting for staff.

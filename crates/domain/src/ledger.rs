@@ -27,6 +27,17 @@ pub struct SlotStock {
     pub day: Date,
     pub capacity: u32,
     pub taken: u32,
+    /// The slot's separate stock for group orders.
+    pub group_capacity: u32,
+    pub group_taken: u32,
+}
+
+/// Which of a slot's stocks a reservation takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pool {
+    #[default]
+    Public,
+    Group,
 }
 
 /// What a reservation asks for: one ticket per visitor.
@@ -37,6 +48,7 @@ pub struct ReserveRequest<'a> {
     pub visitors: &'a [BlindIndex],
     pub rules: &'a ProductRules,
     pub seating: Seating<'a>,
+    pub pool: Pool,
 }
 
 /// Which seats a reservation takes.
@@ -61,6 +73,7 @@ pub struct Reservation {
     pub claim_seqs: Vec<u16>,
     /// `seats[i]` belongs to visitor `i` (empty when unseated).
     pub seats: Vec<String>,
+    pub pool: Pool,
 }
 
 impl Reservation {
@@ -80,6 +93,7 @@ pub struct Release {
     pub order_seq: Option<u16>,
     pub claims: Vec<(BlindIndex, u16)>,
     pub seats: Vec<String>,
+    pub pool: Pool,
 }
 
 #[derive(Debug, Default)]
@@ -125,6 +139,20 @@ impl Ledger {
         Ok(std::mem::replace(&mut stock.capacity, capacity))
     }
 
+    /// Changes a slot's group capacity; refuses to go below what groups hold.
+    pub fn set_group_capacity(&mut self, id: SlotId, capacity: u32) -> Result<u32, BookingError> {
+        let stock = self
+            .slots
+            .get_mut(&id)
+            .ok_or(BookingError::NotFound { what: "slot" })?;
+        if capacity < stock.group_taken {
+            return Err(BookingError::CapacityBelowTaken {
+                taken: stock.group_taken,
+            });
+        }
+        Ok(std::mem::replace(&mut stock.group_capacity, capacity))
+    }
+
     /// Re-enters an active ticket's claim when rebuilding from storage.
     pub fn restore_claim(&mut self, id: BlindIndex, day: Date, kind: ProductKind, seq: u16) {
         self.id_claims.entry((id, day, kind)).or_default().push(seq);
@@ -160,7 +188,10 @@ impl Ledger {
                 "name at least one visitor",
             ));
         }
-        if req.visitors.len() > usize::from(rules.max_visitors_per_order) {
+        // A group's size is bounded by its member list, not the per-order maximum.
+        if req.pool == Pool::Public
+            && req.visitors.len() > usize::from(rules.max_visitors_per_order)
+        {
             return Err(BookingError::TooManyVisitors {
                 max: rules.max_visitors_per_order,
             });
@@ -171,7 +202,10 @@ impl Ledger {
             .ok_or(BookingError::NotFound { what: "slot" })?;
         let (day, kind) = (stock.day, stock.kind);
         let quantity = u32::try_from(req.visitors.len()).unwrap_or(u32::MAX);
-        let remaining = stock.capacity.saturating_sub(stock.taken);
+        let remaining = match req.pool {
+            Pool::Public => stock.capacity.saturating_sub(stock.taken),
+            Pool::Group => stock.group_capacity.saturating_sub(stock.group_taken),
+        };
         if quantity > remaining {
             return Err(BookingError::SoldOut { remaining });
         }
@@ -216,7 +250,10 @@ impl Ledger {
                 .extend(seats.iter().cloned());
         }
         if let Some(stock) = self.slots.get_mut(&req.slot) {
-            stock.taken += quantity;
+            match req.pool {
+                Pool::Public => stock.taken += quantity,
+                Pool::Group => stock.group_taken += quantity,
+            }
         }
         self.account_orders
             .entry((req.account, day))
@@ -236,6 +273,7 @@ impl Ledger {
             order_seq,
             claim_seqs,
             seats,
+            pool: req.pool,
         })
     }
 
@@ -286,6 +324,7 @@ impl Ledger {
                 .zip(r.claim_seqs.iter().copied())
                 .collect(),
             seats: r.seats.clone(),
+            pool: r.pool,
         });
     }
 
@@ -293,7 +332,10 @@ impl Ledger {
     pub fn release(&mut self, r: &Release) {
         if let Some(stock) = self.slots.get_mut(&r.slot) {
             let n = u32::try_from(r.claims.len()).unwrap_or(u32::MAX);
-            stock.taken = stock.taken.saturating_sub(n);
+            match r.pool {
+                Pool::Public => stock.taken = stock.taken.saturating_sub(n),
+                Pool::Group => stock.group_taken = stock.group_taken.saturating_sub(n),
+            }
         }
         if let Some(held) = self.seats.get_mut(&r.slot) {
             for seat in &r.seats {
@@ -356,6 +398,8 @@ mod tests {
                     day: day(),
                     capacity: *cap,
                     taken: 0,
+                    group_capacity: 3,
+                    group_taken: 0,
                 },
             );
         }
@@ -377,6 +421,7 @@ mod tests {
         let seven = [bidx(7)];
         let r = |account, slot| ReserveRequest {
             seating: Seating::Unseated,
+            pool: Pool::Public,
             account: AccountId(account),
             slot: SlotId(slot),
             visitors: &seven,
@@ -395,6 +440,7 @@ mod tests {
         let err = l
             .reserve(ReserveRequest {
                 seating: Seating::Unseated,
+                pool: Pool::Public,
                 account: AccountId(1),
                 slot: SlotId(1),
                 visitors: &[bidx(1), bidx(1)],
@@ -423,6 +469,7 @@ mod tests {
         let granted = l
             .reserve(ReserveRequest {
                 seating: Seating::Unseated,
+                pool: Pool::Public,
                 account: AccountId(1),
                 slot: SlotId(1),
                 visitors: &visitors,
@@ -432,6 +479,7 @@ mod tests {
         let more = [bidx(3)];
         let req = ReserveRequest {
             seating: Seating::Unseated,
+            pool: Pool::Public,
             account: AccountId(2),
             slot: SlotId(1),
             visitors: &more,
@@ -456,6 +504,7 @@ mod tests {
         for n in 0..2 {
             l.reserve(ReserveRequest {
                 seating: Seating::Unseated,
+                pool: Pool::Public,
                 account: AccountId(1),
                 slot: SlotId(1),
                 visitors: &[bidx(n)],
@@ -465,6 +514,7 @@ mod tests {
         }
         let err = l.reserve(ReserveRequest {
             seating: Seating::Unseated,
+            pool: Pool::Public,
             account: AccountId(1),
             slot: SlotId(1),
             visitors: &[bidx(9)],
@@ -479,6 +529,7 @@ mod tests {
         let rules = ProductRules::default();
         l.reserve(ReserveRequest {
             seating: Seating::Unseated,
+            pool: Pool::Public,
             account: AccountId(1),
             slot: SlotId(1),
             visitors: &[bidx(1), bidx(2)],
@@ -512,6 +563,59 @@ mod tests {
         ]
     }
 
+    #[test]
+    fn group_orders_take_the_group_stock_only() {
+        let mut l = ledger(&[(1, ProductKind::Entry, 2)]);
+        let rules = ProductRules {
+            max_visitors_per_order: 1,
+            ..ProductRules::default()
+        };
+        let group = [bidx(1), bidx(2), bidx(3)];
+        let r = l
+            .reserve(ReserveRequest {
+                account: AccountId(1),
+                slot: SlotId(1),
+                visitors: &group,
+                rules: &rules,
+                seating: Seating::Unseated,
+                pool: Pool::Group,
+            })
+            .unwrap();
+        let stock = l.slot(SlotId(1)).unwrap().clone();
+        assert_eq!(
+            (stock.taken, stock.group_taken),
+            (0, 3),
+            "the public stock is untouched; no per-order maximum"
+        );
+        assert!(matches!(
+            l.reserve(ReserveRequest {
+                account: AccountId(2),
+                slot: SlotId(1),
+                visitors: &[bidx(9)],
+                rules: &rules,
+                seating: Seating::Unseated,
+                pool: Pool::Group
+            }),
+            Err(BookingError::SoldOut { remaining: 0 })
+        ));
+        l.reserve(ReserveRequest {
+            account: AccountId(2),
+            slot: SlotId(1),
+            visitors: &[bidx(9)],
+            rules: &rules,
+            seating: Seating::Unseated,
+            pool: Pool::Public,
+        })
+        .unwrap();
+        assert!(matches!(
+            l.set_group_capacity(SlotId(1), 2),
+            Err(BookingError::CapacityBelowTaken { taken: 3 })
+        ));
+        l.undo(&r, &group);
+        assert_eq!(l.slot(SlotId(1)).unwrap().group_taken, 0);
+        assert_eq!(l.slot(SlotId(1)).unwrap().taken, 1);
+    }
+
     proptest! {
         /// Whatever sequence of reservations and releases happens, no slot is oversold, no ID
         /// exceeds its limit, and no account exceeds its orders per day.
@@ -524,7 +628,7 @@ mod tests {
                 match op {
                     Op::Reserve { account, slot, ids } => {
                         let visitors: Vec<BlindIndex> = ids.into_iter().map(bidx).collect();
-                        if let Ok(r) = l.reserve(ReserveRequest { account: AccountId(account), slot: SlotId(slot), visitors: &visitors, rules: &rules, seating: Seating::Unseated }) {
+                        if let Ok(r) = l.reserve(ReserveRequest { account: AccountId(account), slot: SlotId(slot), visitors: &visitors, rules: &rules, seating: Seating::Unseated, pool: Pool::Public }) {
                             live.push((r, visitors));
                         }
                     }
@@ -572,7 +676,7 @@ mod tests {
                         let visitors: Vec<BlindIndex> = picks.iter().map(|_| { next_id = next_id.wrapping_add(1); bidx(next_id) }).collect();
                         let chosen: Vec<String> = picks.iter().map(|p| labels[*p].clone()).collect();
                         let seating = if what == 0 { Seating::Chosen(&chosen) } else { Seating::Best(&map) };
-                        if let Ok(r) = l.reserve(ReserveRequest { account: AccountId(1), slot: SlotId(1), visitors: &visitors, rules: &rules, seating }) {
+                        if let Ok(r) = l.reserve(ReserveRequest { account: AccountId(1), slot: SlotId(1), visitors: &visitors, rules: &rules, seating, pool: Pool::Public }) {
                             prop_assert_eq!(r.seats.len(), visitors.len());
                             live.push((r, visitors));
                         }

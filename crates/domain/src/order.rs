@@ -142,6 +142,9 @@ pub struct Order {
     pub idempotency_key: Option<String>,
     /// A digest of the request that created the order, to tell a retry from a reused key.
     pub request_digest: Option<String>,
+    /// For a group order: the organisation it books for (its tickets take the slot's group
+    /// capacity, not the public one).
+    pub organisation: Option<crate::group::OrganisationId>,
     pub tickets: Vec<Ticket>,
     pub history: Vec<OrderEvent>,
 }

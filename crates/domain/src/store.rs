@@ -38,6 +38,9 @@ pub use crate::account::Account;
 pub struct SlotWithKind {
     pub slot: Slot,
     pub kind: ProductKind,
+    /// The slot's separate group stock.
+    pub group_capacity: u32,
+    pub group_taken: u32,
 }
 
 /// What the ledger is rebuilt from: every bookable slot, and the claims of active tickets and
@@ -60,8 +63,9 @@ pub struct OrderTransition {
     pub to: OrderState,
     /// Tickets that change state; each must currently be active.
     pub tickets: Vec<(TicketId, TicketState)>,
-    /// Stock given back to the slot.
+    /// Stock given back to the slot (to its group stock for a group order).
     pub released: u32,
+    pub group: bool,
     pub event: OrderEvent,
 }
 
@@ -164,6 +168,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Slot>, StoreError>;
     /// `Conflict` if the capacity would fall below what is taken.
     async fn set_slot_capacity(&self, id: SlotId, capacity: u32) -> Result<(), StoreError>;
+    /// Sets a slot's separate group capacity; `Conflict` below what groups hold.
+    async fn set_group_capacity(&self, id: SlotId, capacity: u32) -> Result<(), StoreError>;
     /// `InUse` if the slot has orders.
     async fn delete_slot(&self, id: SlotId) -> Result<(), StoreError>;
 

@@ -163,6 +163,7 @@ impl World {
             contact_phone: "13812345678".into(),
             tickets,
             seats: Vec::new(),
+            organisation: None,
             face_passes: Vec::new(),
         };
         self.booking.place_order(a, req, None).await

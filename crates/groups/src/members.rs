@@ -10,7 +10,7 @@ use gatehouse_domain::identity::{IdDocument, IdKind, PersonName};
 use jiff::civil::Date;
 
 /// The most members one group books.
-pub const MAX_MEMBERS: usize = 500;
+pub const MAX_MEMBERS: usize = gatehouse_domain::group::MAX_GROUP_MEMBERS;
 /// The largest member file accepted (500 rows of long names fit many times over).
 pub const MAX_CSV_BYTES: usize = 256 * 1024;
 

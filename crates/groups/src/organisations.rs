@@ -131,3 +131,29 @@ impl GroupService {
             .await?)
     }
 }
+
+impl GroupService {
+    /// The organisation `account` books for: its own, and approved.
+    pub async fn bookable(
+        &self,
+        account: AccountId,
+        id: OrganisationId,
+    ) -> Result<Organisation, GroupError> {
+        let org = self
+            .store
+            .organisations_of(account)
+            .await?
+            .into_iter()
+            .find(|o| o.id == id)
+            .ok_or(GroupError::NotFound("organisation"))?;
+        match org.state {
+            OrganisationState::Approved => Ok(org),
+            OrganisationState::Pending => Err(GroupError::Conflict(
+                "the organisation is waiting for staff approval".into(),
+            )),
+            OrganisationState::Rejected => Err(GroupError::Conflict(
+                "the organisation was not approved".into(),
+            )),
+        }
+    }
+}

@@ -74,8 +74,8 @@ use crate::rows;
 impl_sql_store!(
     PgStore,
     sqlx::Postgres,
-    orders: "INSERT INTO orders (id, account_id, product_id, kind, slot_id, day, order_seq, state, notice_version, contact_phone, total_fen, created_at, expires_at, idempotency_key, request_digest, order_limit) \
-             SELECT r->>0, (r->>1)::bigint, (r->>2)::bigint, r->>3, (r->>4)::bigint, r->>5, (r->>6)::bigint, r->>7, (r->>8)::bigint, decode(r->>9, 'hex'), (r->>10)::bigint, (r->>11)::bigint, (r->>12)::bigint, r->>13, r->>14, (r->>15)::bigint \
+    orders: "INSERT INTO orders (id, account_id, product_id, kind, slot_id, day, order_seq, state, notice_version, contact_phone, total_fen, created_at, expires_at, idempotency_key, request_digest, order_limit, organisation_id) \
+             SELECT r->>0, (r->>1)::bigint, (r->>2)::bigint, r->>3, (r->>4)::bigint, r->>5, (r->>6)::bigint, r->>7, (r->>8)::bigint, decode(r->>9, 'hex'), (r->>10)::bigint, (r->>11)::bigint, (r->>12)::bigint, r->>13, r->>14, (r->>15)::bigint, (r->>16)::bigint \
              FROM jsonb_array_elements($1::jsonb) AS r",
     tickets: "INSERT INTO tickets (id, order_id, position, slot_id, kind, day, ticket_type_id, price_fen, visitor_name, id_kind, id_number, id_blind, claim_seq, claim_limit, state, seat) \
               SELECT r->>0, r->>1, (r->>2)::bigint, (r->>3)::bigint, r->>4, r->>5, (r->>6)::bigint, (r->>7)::bigint, decode(r->>8, 'hex'), r->>9, decode(r->>10, 'hex'), decode(r->>11, 'hex'), (r->>12)::bigint, (r->>13)::bigint, r->>14, r->>15 \

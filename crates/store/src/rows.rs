@@ -371,6 +371,8 @@ pub struct SlotKindRow {
     #[sqlx(flatten)]
     pub slot: SlotRow,
     pub kind: String,
+    pub group_capacity: i64,
+    pub group_taken: i64,
 }
 
 #[derive(FromRow)]
@@ -390,6 +392,7 @@ pub struct OrderRow {
     pub expires_at: Option<i64>,
     pub idempotency_key: Option<String>,
     pub request_digest: Option<String>,
+    pub organisation_id: Option<i64>,
 }
 
 #[derive(FromRow)]
@@ -468,6 +471,9 @@ impl OrderRow {
             created_at: from_ms(self.created_at)?,
             expires_at: self.expires_at.map(from_ms).transpose()?,
             idempotency_key: self.idempotency_key,
+            organisation: self
+                .organisation_id
+                .map(gatehouse_domain::group::OrganisationId),
             request_digest: self.request_digest,
             tickets: tickets
                 .into_iter()

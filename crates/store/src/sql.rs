@@ -14,7 +14,7 @@ macro_rules! slot_cols {
 }
 macro_rules! order_cols {
     () => {
-        "id, account_id, product_id, kind, slot_id, day, order_seq, state, notice_version, contact_phone, total_fen, created_at, expires_at, idempotency_key, request_digest"
+        "id, account_id, product_id, kind, slot_id, day, order_seq, state, notice_version, contact_phone, total_fen, created_at, expires_at, idempotency_key, request_digest, organisation_id"
     };
 }
 
@@ -76,7 +76,8 @@ impl PlaceRows {
                 o.expires_at.map(ms),
                 o.idempotency_key,
                 o.request_digest,
-                order_limit
+                order_limit,
+                o.organisation.map(|g| g.0)
             ]));
             for (position, t) in o.tickets.iter().enumerate() {
                 tickets.push(json!([
@@ -153,12 +154,18 @@ macro_rules! impl_sql_store {
             /// Writes a run of new orders with one stock update per slot and multi-row inserts:
             /// under a rush this is what keeps a batch of hundreds of bookings to a few statements.
             async fn place_many(tx: &mut Tx<'_>, places: &[(&Order, u16, u16)]) -> Result<(), StoreError> {
-                let mut per_slot: std::collections::BTreeMap<i64, i64> = std::collections::BTreeMap::new();
+                // (slot, group order?) → tickets taken.
+                let mut per_slot: std::collections::BTreeMap<(i64, bool), i64> = std::collections::BTreeMap::new();
                 for (order, _, _) in places {
-                    *per_slot.entry(order.slot_id.0).or_default() += i64::try_from(order.active_tickets().count()).unwrap_or(i64::MAX);
+                    *per_slot.entry((order.slot_id.0, order.organisation.is_some())).or_default() += i64::try_from(order.active_tickets().count()).unwrap_or(i64::MAX);
                 }
-                for (slot, quantity) in per_slot {
-                    let took = sqlx::query("UPDATE slots SET taken = taken + $1 WHERE id = $2 AND taken + $1 <= capacity")
+                for ((slot, group), quantity) in per_slot {
+                    let sql = if group {
+                        "UPDATE slots SET group_taken = group_taken + $1 WHERE id = $2 AND group_taken + $1 <= group_capacity"
+                    } else {
+                        "UPDATE slots SET taken = taken + $1 WHERE id = $2 AND taken + $1 <= capacity"
+                    };
+                    let took = sqlx::query(sql)
                         .bind(quantity)
                         .bind(slot)
                         .execute(&mut **tx)
@@ -207,7 +214,7 @@ macro_rules! impl_sql_store {
                             }
                         }
                         if t.released > 0 {
-                            sqlx::query("UPDATE slots SET taken = taken - $1 WHERE id = $2")
+                            sqlx::query(if t.group { "UPDATE slots SET group_taken = group_taken - $1 WHERE id = $2" } else { "UPDATE slots SET taken = taken - $1 WHERE id = $2" })
                                 .bind(i64::from(t.released))
                                 .bind(t.slot_id.0)
                                 .execute(&mut **tx)
@@ -439,6 +446,14 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+            async fn set_group_capacity(&self, id: SlotId, capacity: u32) -> Result<(), StoreError> {
+                let changed = sqlx::query("UPDATE slots SET group_capacity = $1 WHERE id = $2").bind(i64::from(capacity)).bind(id.0).execute(&self.pool).await.map_err(map_err)?;
+                if changed.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("slot"));
+                }
+                Ok(())
+            }
+
             async fn delete_slot(&self, id: SlotId) -> Result<(), StoreError> {
                 let gone = sqlx::query("DELETE FROM slots WHERE id = $1").bind(id.0).execute(&self.pool).await.map_err(|e| match map_err(e) {
                     StoreError::InUse(_) => StoreError::InUse("slot"),
@@ -533,7 +548,7 @@ macro_rules! impl_sql_store {
             async fn ledger_snapshot(&self, from_day: Date) -> Result<LedgerSnapshot, StoreError> {
                 let day = date_text(from_day);
                 let slots: Vec<SlotKindRow> = sqlx::query_as(
-                    "SELECT s.id, s.product_id, s.date, s.start_time, s.end_time, s.starts_at, s.ends_at, s.capacity, s.taken, p.kind FROM slots s JOIN products p ON p.id = s.product_id WHERE s.date >= $1",
+                    "SELECT s.id, s.product_id, s.date, s.start_time, s.end_time, s.starts_at, s.ends_at, s.capacity, s.taken, p.kind, s.group_capacity, s.group_taken FROM slots s JOIN products p ON p.id = s.product_id WHERE s.date >= $1",
                 )
                 .bind(&day)
                 .fetch_all(&self.pool)
@@ -562,7 +577,10 @@ macro_rules! impl_sql_store {
                     seats: seats.into_iter().map(|(slot, seat)| (SlotId(slot), seat)).collect(),
                     slots: slots
                         .into_iter()
-                        .map(|r| Ok(SlotWithKind { kind: kind(&r.kind)?, slot: r.slot.into_domain()? }))
+                        .map(|r| {
+                            let count = |v: i64| u32::try_from(v).map_err(|_| bad("group stock"));
+                            Ok(SlotWithKind { kind: kind(&r.kind)?, group_capacity: count(r.group_capacity)?, group_taken: count(r.group_taken)?, slot: r.slot.into_domain()? })
+                        })
                         .collect::<Result<_, StoreError>>()?,
                     claims: claims
                         .into_iter()

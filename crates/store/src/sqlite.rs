@@ -101,8 +101,8 @@ use crate::rows;
 impl_sql_store!(
     SqliteStore,
     sqlx::Sqlite,
-    orders: "WITH r AS MATERIALIZED (SELECT jsonb(value) AS value FROM json_each($1)) INSERT INTO orders (id, account_id, product_id, kind, slot_id, day, order_seq, state, notice_version, contact_phone, total_fen, created_at, expires_at, idempotency_key, request_digest, order_limit) \
-             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, unhex(value->>9), value->>10, value->>11, value->>12, value->>13, value->>14, value->>15 FROM r",
+    orders: "WITH r AS MATERIALIZED (SELECT jsonb(value) AS value FROM json_each($1)) INSERT INTO orders (id, account_id, product_id, kind, slot_id, day, order_seq, state, notice_version, contact_phone, total_fen, created_at, expires_at, idempotency_key, request_digest, order_limit, organisation_id) \
+             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, unhex(value->>9), value->>10, value->>11, value->>12, value->>13, value->>14, value->>15, value->>16 FROM r",
     tickets: "WITH r AS MATERIALIZED (SELECT jsonb(value) AS value FROM json_each($1)) INSERT INTO tickets (id, order_id, position, slot_id, kind, day, ticket_type_id, price_fen, visitor_name, id_kind, id_number, id_blind, claim_seq, claim_limit, state, seat) \
               SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, unhex(value->>8), value->>9, unhex(value->>10), unhex(value->>11), value->>12, value->>13, value->>14, value->>15 FROM r",
     events: "WITH r AS MATERIALIZED (SELECT jsonb(value) AS value FROM json_each($1)) INSERT INTO order_events (order_id, at, from_state, to_state, note) SELECT value->>0, value->>1, value->>2, value->>3, value->>4 FROM r"

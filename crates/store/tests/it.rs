@@ -114,6 +114,7 @@ on_both!(
     no_shows_are_recorded_once_and_locks_hold_until_lifted,
     a_seat_is_held_once_per_showing_and_seat_maps_round_trip,
     organisations_are_decided_once,
+    group_orders_take_and_return_the_group_stock,
 );
 
 /// A database made by the booking core's schema (migration 1) with an account, its token and an

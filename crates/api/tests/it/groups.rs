@@ -242,3 +242,157 @@ async fn organisations_register_and_staff_decide_once_with_a_reason() {
     let (_, trail) = call(&a.app, "GET", "/api/v1/admin/audit", Some(&a.admin), None).await;
     assert!(trail.to_string().contains("organisation_approved"));
 }
+
+#[tokio::test]
+async fn an_approved_organisation_books_the_group_capacity_one_ticket_and_code_per_member() {
+    let a = api().await;
+    let (s, cap) = call(
+        &a.app,
+        "PUT",
+        &format!("/api/v1/admin/slots/{}/group-capacity", a.slot),
+        Some(&a.admin),
+        Some(json!({"group_capacity": 8})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{cap}");
+    assert_eq!(
+        (cap["group_capacity"].as_u64(), cap["group_taken"].as_u64()),
+        (Some(8), Some(0))
+    );
+    let (_, org) = call(
+        &a.app,
+        "POST",
+        "/api/v1/groups/organisations",
+        Some(&a.visitor),
+        Some(json!({"name": "实验小学"})),
+    )
+    .await;
+    let members = |from: u32, n: u32| -> String {
+        (from..from + n)
+            .map(|i| format!("学生{i},{}\n", synthetic_resident_id(i)))
+            .collect()
+    };
+    let booking = |csv: String| {
+        json!({"organisation_id": org["id"], "slot_id": a.slot, "ticket_type_id": a.ticket_type, "notice_version": 1, "contact_phone": "13812345678",
+        "leader": {"name": "王老师", "id_type": "resident_id", "id_number": "11010519491231002X"}, "csv": csv})
+    };
+    let (s, e) = call(
+        &a.app,
+        "POST",
+        "/api/v1/groups/bookings",
+        Some(&a.visitor),
+        Some(booking(members(100, 5))),
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::CONFLICT, Some("invalid_state")),
+        "pending organisations do not book: {e}"
+    );
+    call(
+        &a.app,
+        "POST",
+        &format!("/api/v1/admin/organisations/{}/decide", org["id"]),
+        Some(&a.admin),
+        Some(json!({"approve": true, "reason": "ok"})),
+    )
+    .await;
+
+    let public_before = a.remaining().await;
+    let (s, e) = call(
+        &a.app,
+        "POST",
+        "/api/v1/groups/bookings",
+        Some(&a.visitor),
+        Some(booking(format!("{}坏,123\n", members(100, 5)))),
+    )
+    .await;
+    assert_eq!(
+        (s, e["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("csv")),
+        "a bad row refuses the list: {e}"
+    );
+    let (s, order) = call(
+        &a.app,
+        "POST",
+        "/api/v1/groups/bookings",
+        Some(&a.visitor),
+        Some(booking(members(100, 5))),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{order}");
+    let tickets = order["tickets"].as_array().unwrap();
+    assert_eq!(
+        tickets.len(),
+        6,
+        "the leader and 5 members, above the per-order maximum of 5"
+    );
+    assert!(
+        tickets
+            .iter()
+            .all(|t| t["code"].as_str().is_some_and(|c| c.starts_with("GH1"))),
+        "a code per member"
+    );
+    assert_eq!(
+        a.remaining().await,
+        public_before,
+        "the public stock is untouched"
+    );
+
+    // The group stock is its own: 2 left, so 3 more people are refused; staff cannot go below 6.
+    let (s, e) = call(
+        &a.app,
+        "POST",
+        "/api/v1/groups/bookings",
+        Some(&a.visitor),
+        Some(booking(members(200, 2))),
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::CONFLICT, Some("sold_out")),
+        "{e}"
+    );
+    let (s, e) = call(
+        &a.app,
+        "PUT",
+        &format!("/api/v1/admin/slots/{}/group-capacity", a.slot),
+        Some(&a.admin),
+        Some(json!({"group_capacity": 5})),
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::CONFLICT, Some("capacity_below_taken")),
+        "{e}"
+    );
+    // Someone else's organisation is not found.
+    let (s, _) = call(
+        &a.app,
+        "POST",
+        "/api/v1/groups/bookings",
+        Some(&a.other),
+        Some(booking(members(300, 1))),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // Whoever already holds a ticket that day is refused on their own ticket (here the leader,
+    // who leads the group booked above).
+    let (s, e) = call(
+        &a.app,
+        "POST",
+        "/api/v1/groups/bookings",
+        Some(&a.visitor),
+        Some(booking(members(400, 1))),
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str(), e["field"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("id_limit_reached"),
+            Some("tickets[0].visitor.id_number")
+        ),
+        "{e}"
+    );
+}

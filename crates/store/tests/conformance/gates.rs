@@ -37,6 +37,7 @@ async fn confirm(
             .zip(states.iter().copied())
             .collect(),
         released: 0,
+        group: false,
         event: OrderEvent {
             at: at(20),
             from: Some(OrderState::PendingPayment),
@@ -234,6 +235,7 @@ pub async fn tickets_are_checked_in_once_and_offline_entries_reveal_double_uses(
         to: OrderState::Confirmed,
         tickets: vec![(t(0), TicketState::Refunded)],
         released: 1,
+        group: false,
         event: OrderEvent {
             at: at(30),
             from: Some(OrderState::Confirmed),
@@ -464,6 +466,7 @@ pub async fn a_seat_is_held_once_per_showing_and_seat_maps_round_trip(stores: St
         to: OrderState::Cancelled,
         tickets: vec![(first.tickets[0].id.clone(), TicketState::Released)],
         released: 1,
+        group: false,
         event: OrderEvent {
             at: at(30),
             from: Some(OrderState::PendingPayment),
@@ -539,5 +542,74 @@ pub async fn organisations_are_decided_once(stores: Stores) {
             .decide_organisation(OrganisationId(999), Approved, "x", at(4))
             .await,
         Err(StoreError::NotFound("organisation"))
+    );
+}
+
+pub async fn group_orders_take_and_return_the_group_stock(stores: Stores) {
+    use gatehouse_domain::group::OrganisationState;
+    let store = stores.store.clone();
+    let f = fixture(&stores, 1).await;
+    let org = stores
+        .groups
+        .create_organisation("school", f.account, OrganisationState::Approved, at(1))
+        .await
+        .unwrap();
+    let mut o = order(&f, 1, &[(1, 0), (2, 0), (3, 0)], 0, None);
+    o.organisation = Some(org.id);
+    assert!(
+        matches!(
+            store.apply(&[place(o.clone())]).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "no group capacity yet"
+    );
+    store.set_group_capacity(f.slot.id, 3).await.unwrap();
+    store.apply(&[place(o.clone())]).await.unwrap();
+    assert_eq!(
+        store.get_order(&o.id).await.unwrap().unwrap().organisation,
+        Some(org.id)
+    );
+    let snap = store.ledger_snapshot(day()).await.unwrap();
+    let s = snap.slots.iter().find(|s| s.slot.id == f.slot.id).unwrap();
+    assert_eq!(
+        (s.slot.taken, s.group_capacity, s.group_taken),
+        (0, 3, 3),
+        "the public stock is untouched"
+    );
+    assert!(matches!(
+        store.set_group_capacity(f.slot.id, 2).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let cancel = OrderTransition {
+        order_id: o.id.clone(),
+        slot_id: f.slot.id,
+        from: OrderState::PendingPayment,
+        to: OrderState::Cancelled,
+        tickets: o
+            .tickets
+            .iter()
+            .map(|t| (t.id.clone(), TicketState::Released))
+            .collect(),
+        released: 3,
+        group: true,
+        event: OrderEvent {
+            at: at(30),
+            from: Some(OrderState::PendingPayment),
+            to: OrderState::Cancelled,
+            note: "cancelled".into(),
+        },
+    };
+    store
+        .apply(&[LedgerWrite::Transition(cancel)])
+        .await
+        .unwrap();
+    let snap = store.ledger_snapshot(day()).await.unwrap();
+    let s = snap.slots.iter().find(|s| s.slot.id == f.slot.id).unwrap();
+    assert_eq!((s.slot.taken, s.group_taken), (0, 0));
+    assert_eq!(
+        store
+            .set_group_capacity(gatehouse_domain::catalogue::SlotId(999), 1)
+            .await,
+        Err(StoreError::NotFound("slot"))
     );
 }

@@ -115,6 +115,7 @@ fn order(f: &Fixture, n: u32, ids: &[(u8, u16)], seq: u16, key: Option<&str>) ->
         expires_at: Some(at(600 + i64::from(n))),
         idempotency_key: key.map(str::to_owned),
         request_digest: key.map(|_| "digest".to_owned()),
+        organisation: None,
         tickets: ids
             .iter()
             .enumerate()
@@ -387,6 +388,7 @@ pub async fn transitions_release_stock_and_refuse_stale_states(stores: Stores) {
             .map(|t| (t.id.clone(), TicketState::Released))
             .collect(),
         released: 2,
+        group: false,
         event: OrderEvent {
             at: at(50),
             from: Some(OrderState::PendingPayment),
