@@ -68,12 +68,7 @@ pub async fn check_members(
     ApiJson(req): ApiJson<MemberCheckRequest>,
 ) -> Result<Json<MemberCheckResponse>, ApiError> {
     let bytes = member_file(req.csv, req.csv_base64)?;
-    let today = app
-        .service
-        .clock()
-        .now()
-        .to_zoned(app.service.museum_tz().clone())
-        .date();
+    let today = app.service.today();
     // A file refused whole (too large, too many rows, not text, no rows) changes nothing.
     let rows = read_members(&bytes, today).map_err(|e| ApiError::field("csv", e.to_string()))?;
     let documents: Vec<_> = rows
@@ -314,12 +309,7 @@ pub async fn book_group(
         .bookable(account.id, OrganisationId(req.organisation_id))
         .await?;
     let bytes = member_file(req.csv, req.csv_base64)?;
-    let today = app
-        .service
-        .clock()
-        .now()
-        .to_zoned(app.service.museum_tz().clone())
-        .date();
+    let today = app.service.today();
     let rows = read_members(&bytes, today).map_err(|e| ApiError::field("csv", e.to_string()))?;
     if let Some(bad) = rows.iter().find(|r| r.member.is_none()) {
         let count = rows.iter().filter(|r| r.member.is_none()).count();

@@ -15,56 +15,25 @@ use serde_json::json;
 
 use crate::client::Conn;
 use crate::server::{cpu_seconds, spawn, ServerSetup, Spawned};
+use crate::setup::{at, percentile_ms, product_tomorrow, tomorrow};
 use crate::signin::sign_in_visitors;
 
 /// Tickets per order (the most one order may carry).
 const PER_ORDER: usize = 50;
-
-fn field<'a>(v: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
-    v.pointer(path).unwrap_or(&serde_json::Value::Null)
-}
-
-fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
-    let i = ((sorted_us.len() as f64 - 1.0) * p).round() as usize;
-    sorted_us.get(i).map_or(0.0, |us| *us as f64 / 1e3)
-}
 
 /// A product whose slot tomorrow admits from now on (the server runs with two days' early
 /// entry), and `tickets` tickets sold for it. Returns the slot, its day and the codes.
 async fn sell(server: &Spawned, tickets: usize) -> anyhow::Result<(i64, String, Vec<String>)> {
     let (addr, admin) = (&server.addr, &server.admin_token);
     let mut c = Conn::open(addr).await?;
-    let product = c
-        .send(Method::POST, "/api/v1/admin/products", Some(admin), Some(&json!({"kind": "entry", "name": "gate bench", "rules": {"open_days_before": 30, "max_visitors_per_order": PER_ORDER, "max_orders_per_account_per_day": 50}})))
-        .await?
-        .json()?;
-    let product = field(&product, "/id").as_i64().context("product id")?;
-    let tt = c
-        .send(
-            Method::POST,
-            &format!("/api/v1/admin/products/{product}/ticket-types"),
-            Some(admin),
-            Some(&json!({"name": "free", "price_fen": 0})),
-        )
-        .await?
-        .json()?;
-    let tt = field(&tt, "/id").as_i64().context("ticket type id")?;
-    c.send(
-        Method::POST,
-        &format!("/api/v1/admin/products/{product}/notices"),
-        Some(admin),
-        Some(&json!({"text": "gate bench"})),
+    let (slot, tt) = product_tomorrow(
+        &mut c,
+        admin,
+        json!({"kind": "entry", "name": "gate bench", "rules": {"open_days_before": 30, "max_visitors_per_order": PER_ORDER, "max_orders_per_account_per_day": 50}}),
+        json!({"name": "free", "price_fen": 0}),
+        json!({"start": "09:00", "end": "17:00", "capacity": tickets}),
     )
     .await?;
-    let tomorrow = gatehouse_domain::Clock::now(&gatehouse_domain::SystemClock)
-        .to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai")?)
-        .date()
-        .tomorrow()?;
-    let slot = c
-        .send(Method::POST, &format!("/api/v1/admin/products/{product}/slots"), Some(admin), Some(&json!({"date": tomorrow.to_string(), "start": "09:00", "end": "17:00", "capacity": tickets})))
-        .await?
-        .json()?;
-    let slot = field(&slot, "/id").as_i64().context("slot id")?;
     let orders = tickets.div_ceil(PER_ORDER);
     let visitors = orders.div_ceil(50);
     let tokens = sign_in_visitors(addr, admin, visitors, 5_000_000).await?;
@@ -89,16 +58,16 @@ async fn sell(server: &Spawned, tickets: usize) -> anyhow::Result<(i64, String, 
             String::from_utf8_lossy(&r.body)
         );
         let order = r.json()?;
-        for t in field(&order, "/tickets").as_array().context("tickets")? {
+        for t in at(&order, "/tickets").as_array().context("tickets")? {
             codes.push(
-                field(t, "/code")
+                at(t, "/code")
                     .as_str()
                     .context("a valid ticket without a code")?
                     .to_owned(),
             );
         }
     }
-    Ok((slot, tomorrow.to_string(), codes))
+    Ok((slot, tomorrow()?.to_string(), codes))
 }
 
 /// Scans every code once over `connections` connections, spread over the devices. Returns
@@ -172,14 +141,10 @@ async fn checked_in(server: &Spawned, day: &str, slot: i64) -> anyhow::Result<u6
         )
         .await?
         .json()?;
-    field(&counts, "/slots")
+    at(&counts, "/slots")
         .as_array()
-        .and_then(|slots| {
-            slots
-                .iter()
-                .find(|s| field(s, "/slot").as_i64() == Some(slot))
-        })
-        .and_then(|s| field(s, "/checked_in").as_u64())
+        .and_then(|slots| slots.iter().find(|s| at(s, "/slot").as_i64() == Some(slot)))
+        .and_then(|s| at(s, "/checked_in").as_u64())
         .context("no counts for the slot")
 }
 
@@ -213,7 +178,7 @@ pub async fn run(
                 .await?;
             anyhow::ensure!(r.status == 201, "registering a gate answered {}", r.status);
             tokens.push(
-                field(&r.json()?, "/token")
+                at(&r.json()?, "/token")
                     .as_str()
                     .context("device token")?
                     .to_owned(),
@@ -252,8 +217,8 @@ pub async fn run(
         "connections": connections,
         "devices": devices.len(),
         "online_check_ins_per_sec": admitted as f64 / secs,
-        "online_check_in_p50_ms": percentile_ms(&lat, 0.5),
-        "online_check_in_p99_ms": percentile_ms(&lat, 0.99),
+        "online_check_in_p50_ms": percentile_ms(&lat, 50.0),
+        "online_check_in_p99_ms": percentile_ms(&lat, 99.0),
         "server_cpu_ms_per_check_in": cpu.map(|c| c * 1e3 / admitted as f64),
         "second_scans_refused_as_used": used_again,
         "check_ins_after_sigkill": survived,

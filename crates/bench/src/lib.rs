@@ -10,6 +10,7 @@ mod pay;
 mod rush;
 pub mod seats;
 mod server;
+mod setup;
 mod signin;
 
 pub use auth::AuthArgs;

@@ -25,6 +25,7 @@ use serde_json::json;
 
 use crate::client::Conn;
 use crate::server::{cpu_seconds, spawn, ServerSetup};
+use crate::setup::{at, percentile_ms, product_tomorrow};
 use crate::signin::sign_in_visitors;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -44,19 +45,6 @@ pub struct PayArgs {
 
 const ORDERS_PER_VISITOR: usize = 50;
 const NOTIFY: &str = "/api/v1/payments/notify/wechat_pay";
-
-/// A field of a JSON answer, or null.
-fn at<'a>(v: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
-    v.pointer(path).unwrap_or(&serde_json::Value::Null)
-}
-
-fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
-    if sorted_us.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * (sorted_us.len() - 1) as f64).round() as usize;
-    sorted_us.get(rank).copied().unwrap_or(0) as f64 / 1000.0
-}
 
 /// One line of base64 DER from a PEM key: environment variables carry it without newlines.
 fn one_line(pem: &str) -> String {
@@ -103,56 +91,14 @@ pub fn wechat_pay_env(k: &FakeWeChatPayKeys, url: &str) -> Vec<(String, String)>
 
 async fn catalogue(addr: &str, admin: &str, capacity: usize) -> anyhow::Result<(i64, i64)> {
     let mut c = Conn::open(addr).await?;
-    let product = c
-        .send(
-            Method::POST,
-            "/api/v1/admin/products",
-            Some(admin),
-            Some(&json!({"kind": "entry", "name": "pay bench", "rules": {"open_days_before": 30, "max_orders_per_account_per_day": ORDERS_PER_VISITOR, "hold_minutes": 60}})),
-        )
-        .await?;
-    anyhow::ensure!(
-        product.status == 201,
-        "product: {}",
-        String::from_utf8_lossy(&product.body)
-    );
-    let product = at(&product.json()?, "/id").as_i64().context("product id")?;
-    let tt = c
-        .send(
-            Method::POST,
-            &format!("/api/v1/admin/products/{product}/ticket-types"),
-            Some(admin),
-            Some(&json!({"name": "adult", "price_fen": 6000})),
-        )
-        .await?
-        .json()?;
-    let tt = at(&tt, "/id").as_i64().context("ticket type id")?;
-    c.send(
-        Method::POST,
-        &format!("/api/v1/admin/products/{product}/notices"),
-        Some(admin),
-        Some(&json!({"text": "pay bench notice"})),
+    product_tomorrow(
+        &mut c,
+        admin,
+        json!({"kind": "entry", "name": "pay bench", "rules": {"open_days_before": 30, "max_orders_per_account_per_day": ORDERS_PER_VISITOR, "hold_minutes": 60}}),
+        json!({"name": "adult", "price_fen": 6000}),
+        json!({"start": "09:00", "end": "17:00", "capacity": capacity}),
     )
-    .await?;
-    let now = gatehouse_domain::Clock::now(&gatehouse_domain::SystemClock);
-    let tomorrow = now
-        .to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai")?)
-        .date()
-        .tomorrow()?;
-    let slot = c
-        .send(
-            Method::POST,
-            &format!("/api/v1/admin/products/{product}/slots"),
-            Some(admin),
-            Some(&json!({"date": tomorrow.to_string(), "start": "09:00", "end": "17:00", "capacity": capacity})),
-        )
-        .await?;
-    anyhow::ensure!(
-        slot.status == 201,
-        "slot: {}",
-        String::from_utf8_lossy(&slot.body)
-    );
-    Ok((at(&slot.json()?, "/id").as_i64().context("slot id")?, tt))
+    .await
 }
 
 /// Books order `i` for one of the visitors; returns its id.

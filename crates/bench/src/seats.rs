@@ -19,6 +19,7 @@ use tokio::sync::Barrier;
 
 use crate::client::Conn;
 use crate::server::{spawn, ServerSetup};
+use crate::setup::{at, percentile_ms, product_tomorrow};
 use crate::signin::sign_in_visitors;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -57,10 +58,6 @@ impl RaceOutcome {
     pub fn double_sold(&self) -> usize {
         self.sold.values().filter(|n| **n > 1).count()
     }
-}
-
-fn field<'a>(v: &'a Value, path: &str) -> &'a Value {
-    v.pointer(path).unwrap_or(&Value::Null)
 }
 
 /// Row `r`'s label: A…Z, then AA, AB… (letters, so no two seats share a label).
@@ -102,45 +99,14 @@ pub async fn seated_showing(addr: &str, admin: &str, rows: usize) -> anyhow::Res
         r.status,
         String::from_utf8_lossy(&r.body)
     );
-    let p = c
-        .send(Method::POST, "/api/v1/admin/products", Some(admin), Some(&json!({"kind": "cinema", "name": "seat race", "theatre_type": "bench-hall", "film": "race", "rules": {"open_days_before": 30, "max_visitors_per_order": 4, "id_limit_per_day": 4}})))
-        .await?;
-    anyhow::ensure!(
-        p.status == 201,
-        "product: {}",
-        String::from_utf8_lossy(&p.body)
-    );
-    let product = field(&p.json()?, "/id").as_i64().context("product id")?;
-    let tt = c
-        .send(
-            Method::POST,
-            &format!("/api/v1/admin/products/{product}/ticket-types"),
-            Some(admin),
-            Some(&json!({"name": "seat", "price_fen": 0})),
-        )
-        .await?
-        .json()?;
-    let tt = field(&tt, "/id").as_i64().context("ticket type")?;
-    c.send(
-        Method::POST,
-        &format!("/api/v1/admin/products/{product}/notices"),
-        Some(admin),
-        Some(&json!({"text": "race"})),
+    product_tomorrow(
+        &mut c,
+        admin,
+        json!({"kind": "cinema", "name": "seat race", "theatre_type": "bench-hall", "film": "race", "rules": {"open_days_before": 30, "max_visitors_per_order": 4, "id_limit_per_day": 4}}),
+        json!({"name": "seat", "price_fen": 0}),
+        json!({"start": "19:00", "end": "21:00", "capacity": rows * 20}),
     )
-    .await?;
-    let tomorrow = gatehouse_domain::Clock::now(&gatehouse_domain::SystemClock)
-        .to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai")?)
-        .date()
-        .tomorrow()?;
-    let slot = c
-        .send(Method::POST, &format!("/api/v1/admin/products/{product}/slots"), Some(admin), Some(&json!({"date": tomorrow.to_string(), "start": "19:00", "end": "21:00", "capacity": rows * 20})))
-        .await?;
-    anyhow::ensure!(
-        slot.status == 201,
-        "slot: {}",
-        String::from_utf8_lossy(&slot.body)
-    );
-    Ok((field(&slot.json()?, "/id").as_i64().context("slot id")?, tt))
+    .await
 }
 
 /// Runs the race: `tokens` are the clients (one visitor each).
@@ -193,8 +159,8 @@ pub async fn race(
                 match (r.status, r.code()) {
                     (201, _) => {
                         let order = r.json()?;
-                        for t in field(&order, "/tickets").as_array().context("tickets")? {
-                            got.push(field(t, "/seat").as_str().context("a seated ticket without a seat")?.to_owned());
+                        for t in at(&order, "/tickets").as_array().context("tickets")? {
+                            got.push(at(t, "/seat").as_str().context("a seated ticket without a seat")?.to_owned());
                         }
                         break;
                     }
@@ -252,13 +218,8 @@ pub async fn race(
         )
         .await?
         .json()?;
-    out.server_free = field(&view, "/free").as_i64().context("free seats")?;
+    out.server_free = at(&view, "/free").as_i64().context("free seats")?;
     Ok(out)
-}
-
-fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
-    let i = ((sorted_us.len() as f64 - 1.0) * p).round() as usize;
-    sorted_us.get(i).map_or(0.0, |us| *us as f64 / 1e3)
 }
 
 pub async fn run(args: SeatsArgs) -> anyhow::Result<Value> {
@@ -298,8 +259,8 @@ pub async fn run(args: SeatsArgs) -> anyhow::Result<Value> {
         "attempts": out.attempts,
         "attempts_per_sec": out.attempts as f64 / out.seconds,
         "seconds": out.seconds,
-        "p50_ms": percentile_ms(&out.latencies_us, 0.5),
-        "p99_ms": percentile_ms(&out.latencies_us, 0.99),
+        "p50_ms": percentile_ms(&out.latencies_us, 50.0),
+        "p99_ms": percentile_ms(&out.latencies_us, 99.0),
         "orders": out.orders,
         "seats_sold": sold,
         "seats_sold_twice": out.double_sold(),

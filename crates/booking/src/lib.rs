@@ -63,7 +63,11 @@ pub struct BookingService {
     /// ID numbers locked by the no-show rule, with their end; refreshed from the store at
     /// start, on every tick, and when this node places or lifts a lock.
     id_locks: std::sync::RwLock<std::collections::HashMap<BlindIndex, jiff::Timestamp>>,
+    id_locks_loaded: Mutex<Option<std::time::Instant>>,
 }
+
+/// How often housekeeping reloads the ID locks other nodes placed.
+const ID_LOCK_RELOAD: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl BookingService {
     /// Loads the catalogue and rebuilds the ledger from the store. Must run inside a tokio runtime.
@@ -88,6 +92,7 @@ impl BookingService {
             order_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
             code_issuer: std::sync::OnceLock::new(),
             id_locks: std::sync::RwLock::default(),
+            id_locks_loaded: Mutex::new(None),
         };
         service.reload().await?;
         service.refresh_id_locks().await?;
@@ -184,6 +189,14 @@ impl BookingService {
         &self.config.museum_tz
     }
 
+    /// The museum's calendar day now.
+    pub fn today(&self) -> jiff::civil::Date {
+        self.clock
+            .now()
+            .to_zoned(self.config.museum_tz.clone())
+            .date()
+    }
+
     fn ledger(&self) -> MutexGuard<'_, Ledger> {
         // A panic while holding the lock cannot leave the ledger half-updated: every mutation
         // is decided before it is applied. So a poisoned lock is still safe to use.
@@ -212,10 +225,18 @@ impl BookingService {
     /// Periodic housekeeping: expire due holds and forget past days. Returns holds expired.
     pub async fn tick(&self) -> usize {
         let now = self.clock.now();
-        let today = now.to_zoned(self.config.museum_tz.clone()).date();
-        self.ledger().forget_before(today);
-        if let Err(e) = self.refresh_id_locks().await {
-            tracing::warn!(error = %e, "reloading ID locks failed; will retry");
+        self.ledger().forget_before(self.today());
+        // Other nodes' ID locks arrive this way; a minute is well inside a 30-day lock, and
+        // this node reloads at once when it places or lifts one.
+        let due = self
+            .id_locks_loaded
+            .lock()
+            .map(|at| at.is_none_or(|t| t.elapsed() >= ID_LOCK_RELOAD))
+            .unwrap_or(true);
+        if due {
+            if let Err(e) = self.refresh_id_locks().await {
+                tracing::warn!(error = %e, "reloading ID locks failed; will retry");
+            }
         }
         match self.expire_due_holds(now).await {
             Ok(n) => n,
@@ -235,6 +256,9 @@ impl BookingService {
             .map_err(|e| self.store_error(e))?;
         if let Ok(mut held) = self.id_locks.write() {
             *held = locks.into_iter().collect();
+        }
+        if let Ok(mut at) = self.id_locks_loaded.lock() {
+            *at = Some(std::time::Instant::now());
         }
         Ok(())
     }

@@ -48,6 +48,16 @@ impl ScanRefused {
         }
     }
 
+    /// The refusal a ticket in `state` gets whatever the time, if any (a valid ticket has none).
+    pub fn of_state(state: TicketState) -> Option<Self> {
+        match state {
+            TicketState::Refunded => Some(ScanRefused::Refunded),
+            TicketState::Released => Some(ScanRefused::Cancelled),
+            TicketState::Held => Some(ScanRefused::NotPaid),
+            TicketState::Valid => None,
+        }
+    }
+
     /// What the gate shows, with times on the museum's clock ("already used at 09:12 by
     /// gate 3"); the instants stay in [`ScanRefused`] for machines.
     pub fn describe(&self, tz: &jiff::tz::TimeZone) -> String {
@@ -82,10 +92,11 @@ pub fn decide_scan(
 ) -> Result<(), ScanRefused> {
     match state {
         None => return Err(ScanRefused::UnknownTicket),
-        Some(TicketState::Refunded) => return Err(ScanRefused::Refunded),
-        Some(TicketState::Released) => return Err(ScanRefused::Cancelled),
-        Some(TicketState::Held) => return Err(ScanRefused::NotPaid),
-        Some(TicketState::Valid) => {}
+        Some(state) => {
+            if let Some(refused) = ScanRefused::of_state(state) {
+                return Err(refused);
+            }
+        }
     }
     if let Some(entry) = first_use {
         return Err(ScanRefused::AlreadyUsed(entry.clone()));

@@ -2,9 +2,8 @@
 //! they reconnect, the tickets let in more than once across gates, and live check-in counts.
 
 use base64::Engine;
-use gatehouse_domain::check_in::{decide_scan, double_uses, DoubleUse, ScanRefused};
+use gatehouse_domain::check_in::{double_uses, DoubleUse, ScanRefused};
 use gatehouse_domain::gate::{GateDevice, OfflineEntry, SlotCheckIns, UploadOutcome};
-use gatehouse_domain::order::TicketState;
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 
@@ -62,7 +61,10 @@ impl GateService {
                 .into_iter()
                 .map(|(ticket, state)| RevokedTicket {
                     ticket: ticket.0,
-                    reason: refusal_of(state).code().to_owned(),
+                    reason: ScanRefused::of_state(state)
+                        .unwrap_or(ScanRefused::Cancelled)
+                        .code()
+                        .to_owned(),
                 })
                 .collect(),
             used: data
@@ -131,12 +133,4 @@ impl GateService {
     pub async fn counts(&self, day: Date) -> Result<Vec<SlotCheckIns>, GateError> {
         Ok(self.store.check_in_counts(day).await?)
     }
-}
-
-/// The refusal a ticket in a revoked state gets.
-pub(crate) fn refusal_of(state: TicketState) -> ScanRefused {
-    let any = Timestamp::UNIX_EPOCH;
-    decide_scan(any, any, Some(state), None, any)
-        .err()
-        .unwrap_or(ScanRefused::Cancelled)
 }
