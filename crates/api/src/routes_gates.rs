@@ -107,7 +107,8 @@ pub async fn double_uses(
 }
 
 /// Check a scanned ticket in: admitted once; a refusal is a 409 with a stable code and what
-/// the gate shows ("already used at 09:12, gate 3").
+/// the gate shows ("already used at 09:12, gate 3"). A group code lets in, at once, every member
+/// of its order not yet in (`people` says how many).
 #[utoipa::path(post, path = "/api/v1/gate/scan", tag = "gates", security(("gate_device" = [])),
     request_body = ScanRequest,
     responses((status = 200, body = ScanAdmitted), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -145,6 +146,7 @@ pub async fn upload(
     GateCaller(device): GateCaller,
     ApiJson(req): ApiJson<UploadRequest>,
 ) -> Result<Json<UploadResponse>, ApiError> {
-    let entries: Vec<(String, String)> = req.entries.into_iter().map(|e| (e.code, e.at)).collect();
+    let entries: Vec<gatehouse_gates::UploadedEntry> =
+        req.entries.into_iter().map(Into::into).collect();
     Ok(Json(app.gates.upload(&device, &entries).await?.into()))
 }

@@ -420,6 +420,10 @@ pub struct OrderResponse {
     /// When an unpaid order's hold ends.
     pub expires_at: Option<String>,
     pub tickets: Vec<TicketResponse>,
+    /// A group order's one code for all its members (`GET /api/v1/orders/{id}/qr` without a
+    /// ticket draws it). Each member's own code works too; either admits a member once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_code: Option<String>,
     pub history: Vec<HistoryEntry>,
 }
 
@@ -461,6 +465,7 @@ impl From<OrderDetails> for OrderResponse {
                     code: t.code,
                 })
                 .collect(),
+            group_code: d.group_code,
             history: o.history.into_iter().map(Into::into).collect(),
         }
     }

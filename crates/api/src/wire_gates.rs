@@ -62,26 +62,54 @@ impl From<DeviceCredential> for RegisteredDevice {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScanRequest {
-    /// The code the ticket's QR holds (`GH1…`).
+    /// The code the QR holds (`GH1…`): a ticket's, or a group order's.
     pub code: String,
 }
 
-/// A ticket let in.
+/// What a scan let in: a ticket, or a group's members not yet in.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ScanAdmitted {
+    /// The ticket let in (for a group code: the first member let in).
     pub ticket: String,
     pub slot: i64,
     pub at: String,
     pub gate: String,
+    /// How many people to let through now: 1, or the group's members admitted.
+    pub people: u32,
+    /// Every ticket this scan let in.
+    pub tickets: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupScanResponse>,
+}
+
+/// How a group code's members came out.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupScanResponse {
+    pub order: String,
+    /// The head count the code was issued for.
+    pub head_count: u16,
+    /// Members already in before this scan (with their own code, or the group's).
+    pub already_in: u32,
+    /// Members whose tickets were refunded or cancelled.
+    pub not_admissible: u32,
 }
 
 impl From<CheckedIn> for ScanAdmitted {
     fn from(c: CheckedIn) -> Self {
+        let tickets: Vec<String> = c.tickets.into_iter().map(|t| t.0).collect();
         Self {
-            ticket: c.ticket.0,
+            ticket: tickets.first().cloned().unwrap_or_default(),
             slot: c.slot.0,
             at: c.entry.at.to_string(),
             gate: c.entry.gate,
+            people: u32::try_from(tickets.len()).unwrap_or(u32::MAX),
+            tickets,
+            group: c.group.map(|g| GroupScanResponse {
+                order: g.order.0,
+                head_count: g.head_count,
+                already_in: g.tally.already_in,
+                not_admissible: g.tally.not_admissible,
+            }),
         }
     }
 }
@@ -99,6 +127,18 @@ pub struct UploadEntry {
     pub code: String,
     /// When the gate let the ticket in (RFC 3339).
     pub at: String,
+    /// For an entry made with a group code: the member's ticket it let in.
+    pub ticket: Option<String>,
+}
+
+impl From<UploadEntry> for gatehouse_gates::UploadedEntry {
+    fn from(e: UploadEntry) -> Self {
+        Self {
+            code: e.code,
+            at: e.at,
+            ticket: e.ticket,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

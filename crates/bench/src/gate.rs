@@ -53,6 +53,7 @@ fn gate_for(signer: &TicketSigner) -> anyhow::Result<OfflineGate> {
         expected: Vec::new(),
         revoked: Vec::new(),
         used: Vec::new(),
+        groups: Vec::new(),
     };
     OfflineGate::from_bundle(&bundle).map_err(|e| anyhow::anyhow!("{e}"))
 }

@@ -63,6 +63,9 @@ pub struct OrderDetails {
     pub slot: Option<Slot>,
     pub contact_phone: String,
     pub tickets: Vec<MaskedTicket>,
+    /// For a group order with valid tickets: one code that admits all its members at once (an
+    /// alternative to each member's own code; whichever comes first admits a member once).
+    pub group_code: Option<String>,
 }
 
 use gatehouse_domain::access::Permission;
@@ -398,11 +401,25 @@ impl BookingService {
                 ticket: t.clone(),
             })
             .collect();
+        let valid = order
+            .tickets
+            .iter()
+            .filter(|t| t.state == TicketState::Valid)
+            .count();
+        let group_code = match (issuer, &slot, u16::try_from(valid)) {
+            (Some(issuer), Some(slot), Ok(head_count))
+                if order.organisation.is_some() && head_count > 0 =>
+            {
+                issuer.issue_group(&order.id, head_count, slot)
+            }
+            _ => None,
+        };
         OrderDetails {
             product_name: product.spec.name.clone(),
             slot,
             contact_phone,
             tickets,
+            group_code,
             order,
         }
     }

@@ -114,6 +114,56 @@ pub fn decide_scan(
     Ok(())
 }
 
+/// What a group code's scan let in: its members are decided one by one (each as a ticket of its
+/// own, so a member who came in with their own code is not let in again).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupTally {
+    pub admitted: u32,
+    /// Members already let in (with their own code, or by an earlier scan of the group's).
+    pub already_in: u32,
+    /// Members whose tickets were refunded, cancelled or never paid.
+    pub not_admissible: u32,
+}
+
+/// Decides a group scan from its members' decisions: the group is admitted if any member is.
+/// Otherwise the refusal speaks for the group: the window (the same for every member), then
+/// "already used" with the earliest entry, then the first member's own refusal. A group with
+/// no members is unknown.
+pub fn tally_group(decisions: &[Result<Entry, ScanRefused>]) -> Result<GroupTally, ScanRefused> {
+    let mut tally = GroupTally::default();
+    let mut window = None;
+    let mut earliest: Option<&Entry> = None;
+    let mut other = None;
+    for decision in decisions {
+        match decision {
+            Ok(_) => tally.admitted += 1,
+            Err(ScanRefused::AlreadyUsed(e)) => {
+                tally.already_in += 1;
+                if earliest.is_none_or(|x| e.at < x.at) {
+                    earliest = Some(e);
+                }
+            }
+            Err(r @ (ScanRefused::TooEarly { .. } | ScanRefused::TooLate { .. })) => {
+                window.get_or_insert(r);
+            }
+            Err(r) => {
+                tally.not_admissible += 1;
+                other.get_or_insert(r);
+            }
+        }
+    }
+    if tally.admitted > 0 {
+        return Ok(tally);
+    }
+    if let Some(r) = window {
+        return Err(r.clone());
+    }
+    if let Some(e) = earliest {
+        return Err(ScanRefused::AlreadyUsed(e.clone()));
+    }
+    Err(other.cloned().unwrap_or(ScanRefused::UnknownTicket))
+}
+
 /// A ticket let in more than once, with every entry, earliest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DoubleUse {
@@ -151,6 +201,49 @@ mod tests {
 
     fn t(s: &str) -> Timestamp {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_group_is_let_in_if_any_member_is_and_otherwise_refused_for_the_group() {
+        let entry = |at: &str, gate: &str| Entry {
+            at: t(at),
+            gate: gate.into(),
+        };
+        let early = entry("2026-11-25T01:00:00Z", "Gate 1");
+        let later = entry("2026-11-25T01:05:00Z", "Gate 2");
+        let now = entry("2026-11-25T01:10:00Z", "Gate 3");
+        let mixed = [
+            Ok(now.clone()),
+            Err(ScanRefused::AlreadyUsed(early.clone())),
+            Err(ScanRefused::Refunded),
+            Ok(now.clone()),
+        ];
+        assert_eq!(
+            tally_group(&mixed),
+            Ok(GroupTally {
+                admitted: 2,
+                already_in: 1,
+                not_admissible: 1
+            })
+        );
+        let all_in = [
+            Err(ScanRefused::AlreadyUsed(later)),
+            Err(ScanRefused::Refunded),
+            Err(ScanRefused::AlreadyUsed(early.clone())),
+        ];
+        assert_eq!(tally_group(&all_in), Err(ScanRefused::AlreadyUsed(early)));
+        let closed = ScanRefused::TooLate {
+            closed_at: t("2026-11-25T03:00:00Z"),
+        };
+        assert_eq!(
+            tally_group(&[Err(ScanRefused::Cancelled), Err(closed.clone())]),
+            Err(closed)
+        );
+        assert_eq!(
+            tally_group(&[Err(ScanRefused::Refunded), Err(ScanRefused::Cancelled)]),
+            Err(ScanRefused::Refunded)
+        );
+        assert_eq!(tally_group(&[]), Err(ScanRefused::UnknownTicket));
     }
 
     #[test]

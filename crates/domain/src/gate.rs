@@ -8,7 +8,7 @@ use jiff::Timestamp;
 
 use crate::catalogue::{ProductId, SlotId};
 use crate::check_in::{Entry, ScanRefused};
-use crate::order::{TicketId, TicketState};
+use crate::order::{OrderId, TicketId, TicketState};
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -97,6 +97,9 @@ pub struct GateDay {
     pub revoked: Vec<(TicketId, TicketState)>,
     /// Tickets already let in, with their first entry.
     pub used: Vec<(TicketId, Entry)>,
+    /// The day's group orders and their members' tickets (whatever their state): what a group
+    /// code admits.
+    pub groups: Vec<(OrderId, Vec<TicketId>)>,
 }
 
 /// Check-ins of one slot, for staff watching the gates.
@@ -139,6 +142,9 @@ pub trait GateStore: Send + Sync + 'static {
         &self,
         attempts: &[CheckInAttempt],
     ) -> Result<Vec<Result<Entry, ScanRefused>>, StoreError>;
+    /// The tickets of a group order, whatever their state; none if `order` is not a group
+    /// order. A group code admits these.
+    async fn group_tickets(&self, order: &OrderId) -> Result<Vec<TicketId>, StoreError>;
     /// Records entries offline gates made: a ticket's first entry becomes its check-in, later
     /// ones are kept as double uses; the same entry uploaded again changes nothing.
     async fn record_offline_entries(

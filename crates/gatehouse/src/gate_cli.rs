@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! ADMIT <ticket> slot=<slot> at=<instant> online|offline
+//! ADMIT group=<order> people=<n> slot=<slot> at=<instant> online|offline
 //! REFUSE <code> <what the gate shows>
 //! ```
 //!
@@ -109,7 +110,7 @@ pub async fn run(args: GateArgs) -> anyhow::Result<()> {
             at: line.at,
             gate: offline.name().to_owned(),
         };
-        let _ = offline.remember(&line.code, entry);
+        let _ = offline.remember(&line.code, line.ticket.as_deref(), entry);
     }
     let mut gate = Gate {
         http,
@@ -231,12 +232,16 @@ impl Gate {
                     let at = field(&a, "at").as_str().unwrap_or_default();
                     if let Ok(at) = at.parse() {
                         let gate = self.offline.name().to_owned();
-                        let _ = self.offline.remember(code, Entry { at, gate });
+                        let _ = self.offline.remember(code, None, Entry { at, gate });
                     }
-                    self.admitted += 1;
+                    let people = field(&a, "people").as_u64().unwrap_or(1);
+                    self.admitted += people;
+                    let who = match field(&a, "group").get("order").and_then(Value::as_str) {
+                        Some(order) => format!("group={order} people={people}"),
+                        None => field(&a, "ticket").as_str().unwrap_or("?").to_owned(),
+                    };
                     say(&format!(
-                        "ADMIT {} slot={} at={at} online",
-                        field(&a, "ticket").as_str().unwrap_or("?"),
+                        "ADMIT {who} slot={} at={at} online",
                         field(&a, "slot")
                     ));
                     return Ok(());
@@ -249,6 +254,7 @@ impl Gate {
                     ) {
                         let _ = self.offline.remember(
                             code,
+                            None,
                             Entry {
                                 at,
                                 gate: gate.to_owned(),
@@ -273,11 +279,17 @@ impl Gate {
         let now = gatehouse_domain::SystemClock.now();
         match self.offline.scan(code, now) {
             Ok(admitted) => {
-                self.journal(&admitted.line)?;
-                self.admitted += 1;
+                self.journal(&admitted.lines)?;
+                let people = admitted.tickets.len();
+                self.admitted += people as u64;
+                let who = match (&admitted.group, admitted.tickets.first()) {
+                    (Some(g), _) => format!("group={} people={people}", g.order.0),
+                    (None, Some(t)) => t.0.clone(),
+                    (None, None) => "?".into(),
+                };
                 say(&format!(
-                    "ADMIT {} slot={} at={} offline",
-                    admitted.ticket.0, admitted.slot.0, admitted.entry.at
+                    "ADMIT {who} slot={} at={} offline",
+                    admitted.slot.0, admitted.entry.at
                 ));
             }
             Err(e) => {
@@ -322,14 +334,15 @@ impl Gate {
         })
     }
 
-    /// Appends an entry to the journal and syncs it before the gate opens.
-    fn journal(&self, line: &JournalLine) -> anyhow::Result<()> {
+    /// Appends a scan's entries to the journal and syncs them before the gate opens.
+    fn journal(&self, lines: &[JournalLine]) -> anyhow::Result<()> {
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.journal)
             .with_context(|| format!("opening {}", self.journal.display()))?;
-        writeln!(file, "{}", line.to_line())?;
+        let text: String = lines.iter().map(|l| l.to_line() + "\n").collect();
+        file.write_all(text.as_bytes())?;
         file.sync_data()?;
         Ok(())
     }
@@ -356,7 +369,7 @@ impl Gate {
             let chunk = chunk.get(..UPLOAD_CHUNK.min(chunk.len())).unwrap_or(chunk);
             let entries: Vec<Value> = chunk
                 .iter()
-                .map(|l| json!({"code": l.code, "at": l.at.to_string()}))
+                .map(|l| json!({"code": l.code, "at": l.at.to_string(), "ticket": l.ticket}))
                 .collect();
             let response = self
                 .http

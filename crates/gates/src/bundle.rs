@@ -1,6 +1,7 @@
 //! What an offline gate downloads for a day, in the form the API serves and the gate reads:
 //! the ticket-code public keys, the day's valid tickets, the tickets revoked since they were
-//! sold, and the tickets already let in. It holds no personal data.
+//! sold, the tickets already let in, and the members of each group order. It holds no personal
+//! data.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -26,6 +27,16 @@ pub struct GateBundle {
     pub revoked: Vec<RevokedTicket>,
     /// Tickets already let in, with their first entry.
     pub used: Vec<BundleEntry>,
+    /// The day's group orders and their members' tickets: what a group code admits.
+    #[serde(default)]
+    pub groups: Vec<BundleGroup>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BundleGroup {
+    pub order: String,
+    pub tickets: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -7,11 +7,26 @@ use gatehouse_domain::gate::{GateDevice, OfflineEntry, SlotCheckIns, UploadOutco
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 
-use crate::bundle::{BundleEntry, BundleKey, BundleTicket, GateBundle, RevokedTicket};
+use std::collections::HashMap;
+
+use gatehouse_domain::order::{OrderId, TicketId};
+use gatehouse_tickets::CodeClaims;
+
+use crate::bundle::{BundleEntry, BundleGroup, BundleKey, BundleTicket, GateBundle, RevokedTicket};
 use crate::{GateError, GateService};
 
 /// The most entries one upload carries (a gate uploads its journal in pieces).
 pub const MAX_UPLOAD: usize = 250;
+/// One line of a gate's journal, as uploaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedEntry {
+    pub code: String,
+    /// When the gate let the ticket in (RFC 3339).
+    pub at: String,
+    /// For a group code, the member it let in.
+    pub ticket: Option<String>,
+}
+
 /// How far back an uploaded entry may be: a gate offline for longer has a bigger problem.
 const OLDEST_ENTRY: SignedDuration = SignedDuration::from_hours(7 * 24);
 /// How far ahead of our clock a gate's clock may run.
@@ -76,15 +91,24 @@ impl GateService {
                     gate: e.gate,
                 })
                 .collect(),
+            groups: data
+                .groups
+                .into_iter()
+                .map(|(order, tickets)| BundleGroup {
+                    order: order.0,
+                    tickets: tickets.into_iter().map(|t| t.0).collect(),
+                })
+                .collect(),
         })
     }
 
-    /// Records the entries `device` made offline: `(code, at)` pairs from its journal. Every
-    /// code must be authentic and every instant plausible, or nothing is recorded.
+    /// Records the entries `device` made offline, from its journal. Every code must be
+    /// authentic, every instant plausible and every group member a member of the code's order,
+    /// or nothing is recorded.
     pub async fn upload(
         &self,
         device: &GateDevice,
-        entries: &[(String, String)],
+        entries: &[UploadedEntry],
     ) -> Result<UploadOutcome, GateError> {
         if entries.is_empty() || entries.len() > MAX_UPLOAD {
             return Err(GateError::invalid(
@@ -93,13 +117,48 @@ impl GateService {
             ));
         }
         let now = self.clock.now();
-        let codes: Vec<&str> = entries.iter().map(|(code, _)| code.as_str()).collect();
+        let codes: Vec<&str> = entries.iter().map(|e| e.code.as_str()).collect();
         let verified = self.verifier.verify_many(&codes);
         let mut offline = Vec::with_capacity(entries.len());
-        for (i, ((_, at), claims)) in entries.iter().zip(verified).enumerate() {
+        let mut groups: HashMap<OrderId, Vec<TicketId>> = HashMap::new();
+        for (i, (uploaded, claims)) in entries.iter().zip(verified).enumerate() {
             let claims = claims
                 .map_err(|e| GateError::invalid(format!("entries[{i}].code"), e.to_string()))?;
-            let at: Timestamp = at.parse().map_err(|_| {
+            let ticket = match (claims, &uploaded.ticket) {
+                (CodeClaims::Ticket(t), None) => t.ticket_id,
+                (CodeClaims::Ticket(_), Some(_)) => {
+                    return Err(GateError::invalid(
+                        format!("entries[{i}].ticket"),
+                        "is only for entries made with a group code",
+                    ))
+                }
+                (CodeClaims::Group(_), None) => {
+                    return Err(GateError::invalid(
+                        format!("entries[{i}].ticket"),
+                        "must name the member a group code let in",
+                    ))
+                }
+                (CodeClaims::Group(g), Some(member)) => {
+                    let members = match groups.entry(g.order_id) {
+                        std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(v) => {
+                            let found = self.store.group_tickets(v.key()).await?;
+                            v.insert(found)
+                        }
+                    };
+                    members
+                        .iter()
+                        .find(|t| t.0 == *member)
+                        .cloned()
+                        .ok_or_else(|| {
+                            GateError::invalid(
+                                format!("entries[{i}].ticket"),
+                                "is not a member of the group the code names",
+                            )
+                        })?
+                }
+            };
+            let at: Timestamp = uploaded.at.parse().map_err(|_| {
                 GateError::invalid(format!("entries[{i}].at"), "must be an RFC 3339 instant")
             })?;
             let oldest = now.checked_sub(OLDEST_ENTRY).unwrap_or(now);
@@ -111,7 +170,7 @@ impl GateService {
                 ));
             }
             offline.push(OfflineEntry {
-                ticket: claims.ticket_id,
+                ticket,
                 at,
                 gate: device.id.clone(),
                 gate_name: device.name.clone(),

@@ -27,11 +27,12 @@ use gatehouse_domain::Clock;
 use gatehouse_tickets::{TicketVerifier, TokenRefused};
 use jiff::tz::TimeZone;
 
-pub use bundle::{BundleEntry, BundleKey, BundleTicket, GateBundle, RevokedTicket};
+pub use bundle::{BundleEntry, BundleGroup, BundleKey, BundleTicket, GateBundle, RevokedTicket};
+pub use day::UploadedEntry;
 pub use devices::{DeviceCredential, DEVICE_TOKEN_PREFIX};
 pub use no_shows::SweepOutcome;
 pub use offline::{Admitted, JournalLine, OfflineGate};
-pub use scan::CheckedIn;
+pub use scan::{CheckedIn, GroupAdmitted};
 
 /// Why a gate operation failed. Ticket refusals carry the domain's [`ScanRefused`].
 #[derive(Debug, thiserror::Error)]

@@ -1,51 +1,64 @@
 //! The gate side, offline: with the day's bundle a gate checks codes on its own — signature,
 //! window, revocations, and its own earlier entries — and journals every entry it makes, to
 //! upload when it reconnects. Two gates offline at once cannot know of each other's entries;
-//! the server finds those double uses from the uploads.
+//! the server finds those double uses from the uploads. A group code admits the members the
+//! bundle lists for its order, each decided as a ticket and journalled on a line of its own.
 
 use std::collections::HashMap;
 
 use base64::Engine;
 use gatehouse_domain::catalogue::SlotId;
-use gatehouse_domain::check_in::{decide_scan, Entry, ScanRefused};
+use gatehouse_domain::check_in::{decide_scan, tally_group, Entry, ScanRefused};
 use gatehouse_domain::order::{TicketId, TicketState};
-use gatehouse_tickets::{TicketClaims, TicketVerifier, TokenRefused};
+use gatehouse_tickets::{CodeClaims, GroupClaims, TicketClaims, TicketVerifier, TokenRefused};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
 use crate::bundle::GateBundle;
+use crate::scan::GroupAdmitted;
 use crate::GateError;
 
-/// A ticket an offline gate let in, and the journal line that records it.
+/// What an offline gate let in (one ticket, or a group's members still to come in), and the
+/// journal lines that record it, one per ticket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admitted {
-    pub ticket: TicketId,
     pub slot: SlotId,
     pub entry: Entry,
-    pub line: JournalLine,
+    pub tickets: Vec<TicketId>,
+    pub group: Option<GroupAdmitted>,
+    pub lines: Vec<JournalLine>,
 }
 
-/// One entry in a gate's journal: the code it let in and when. The code (not just the ticket)
-/// is kept so the server can check the upload's authenticity itself.
+/// One entry in a gate's journal: the code it let in and when, and for a group code the
+/// member's ticket. The code (not just the ticket) is kept so the server can check the
+/// upload's authenticity itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalLine {
     pub at: Timestamp,
     pub code: String,
+    /// The member a group code let in (None for a ticket's own code).
+    pub ticket: Option<String>,
 }
 
 impl JournalLine {
-    /// `at<TAB>code`, one per line.
+    /// `at<TAB>code`, or `at<TAB>code<TAB>ticket` for a group's member, one per line.
     pub fn to_line(&self) -> String {
-        format!("{}\t{}", self.at, self.code)
+        match &self.ticket {
+            None => format!("{}\t{}", self.at, self.code),
+            Some(t) => format!("{}\t{}\t{t}", self.at, self.code),
+        }
     }
 
     pub fn parse(line: &str) -> Option<Self> {
-        let (at, code) = line.trim_end().split_once('\t')?;
-        Some(Self {
-            at: at.parse().ok()?,
-            code: code.to_owned(),
-        })
+        let mut parts = line.trim_end().split('\t');
+        let at = parts.next()?.parse().ok()?;
+        let code = parts.next()?.to_owned();
+        let ticket = parts.next().map(str::to_owned);
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(Self { at, code, ticket })
     }
 }
 
@@ -56,6 +69,8 @@ pub struct OfflineGate {
     verifier: TicketVerifier,
     revoked: HashMap<String, ScanRefused>,
     used: HashMap<String, Entry>,
+    /// Each group order's members, by order id.
+    groups: HashMap<String, Vec<String>>,
     expected: usize,
     museum_tz: TimeZone,
 }
@@ -109,6 +124,11 @@ impl OfflineGate {
             verifier: TicketVerifier::new(keys),
             revoked,
             used,
+            groups: bundle
+                .groups
+                .iter()
+                .map(|g| (g.order.clone(), g.tickets.clone()))
+                .collect(),
             expected: bundle.expected.len(),
             museum_tz: TimeZone::get(&bundle.time_zone)
                 .map_err(|_| GateError::invalid("time_zone", "is not a known time zone"))?,
@@ -129,7 +149,7 @@ impl OfflineGate {
         (self.expected, self.used.len())
     }
 
-    /// Decides a scanned code now; an admitted ticket is remembered and its journal line given.
+    /// Decides a scanned code now; what it admits is remembered and its journal lines given.
     pub fn scan(&mut self, code: &str, now: Timestamp) -> Result<Admitted, GateError> {
         let claims = self.verifier.verify(code)?;
         self.decide(code, claims, now)
@@ -155,45 +175,138 @@ impl OfflineGate {
     }
 
     /// Remembers an entry this gate did not decide offline: an online admission or refusal
-    /// ("already used"), or its own journal replayed after a restart. A code that does not
-    /// verify is refused. An earlier entry is kept.
-    pub fn remember(&mut self, code: &str, entry: Entry) -> Result<TicketId, TokenRefused> {
-        let claims = self.verifier.verify(code)?;
-        self.used.entry(claims.ticket_id.0.clone()).or_insert(entry);
-        Ok(claims.ticket_id)
+    /// ("already used"), or its own journal replayed after a restart. For a group code,
+    /// `ticket` names the member (from a journal line); without it every member the bundle
+    /// lists is taken as in (what the server's admission or "already used" means). A code that
+    /// does not verify is refused. An earlier entry is kept.
+    pub fn remember(
+        &mut self,
+        code: &str,
+        ticket: Option<&str>,
+        entry: Entry,
+    ) -> Result<(), TokenRefused> {
+        let members = match self.verifier.verify(code)? {
+            CodeClaims::Ticket(claims) => vec![claims.ticket_id.0],
+            CodeClaims::Group(claims) => match ticket {
+                Some(t) => vec![t.to_owned()],
+                None => self
+                    .groups
+                    .get(&claims.order_id.0)
+                    .cloned()
+                    .unwrap_or_default(),
+            },
+        };
+        for member in members {
+            self.used.entry(member).or_insert_with(|| entry.clone());
+        }
+        Ok(())
     }
 
     fn decide(
+        &mut self,
+        code: &str,
+        claims: CodeClaims,
+        now: Timestamp,
+    ) -> Result<Admitted, GateError> {
+        match claims {
+            CodeClaims::Ticket(claims) => self.decide_ticket(code, claims, now),
+            CodeClaims::Group(claims) => self.decide_group(code, claims, now),
+        }
+    }
+
+    /// One ticket's decision from what the gate knows, without recording it.
+    fn decide_member(
+        &self,
+        ticket: &str,
+        valid_from: Timestamp,
+        valid_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Entry, ScanRefused> {
+        if let Some(refusal) = self.revoked.get(ticket) {
+            return Err(refusal.clone());
+        }
+        decide_scan(
+            valid_from,
+            valid_until,
+            Some(TicketState::Valid),
+            self.used.get(ticket),
+            now,
+        )?;
+        Ok(Entry {
+            at: now,
+            gate: self.gate.clone(),
+        })
+    }
+
+    fn decide_ticket(
         &mut self,
         code: &str,
         claims: TicketClaims,
         now: Timestamp,
     ) -> Result<Admitted, GateError> {
         let key = &claims.ticket_id.0;
-        if let Some(refusal) = self.revoked.get(key) {
-            return Err(GateError::Refused(refusal.clone()));
-        }
-        decide_scan(
-            claims.valid_from,
-            claims.valid_until,
-            Some(TicketState::Valid),
-            self.used.get(key),
-            now,
-        )
-        .map_err(GateError::Refused)?;
+        let entry = self
+            .decide_member(key, claims.valid_from, claims.valid_until, now)
+            .map_err(GateError::Refused)?;
+        self.used.insert(key.clone(), entry.clone());
+        Ok(Admitted {
+            slot: claims.slot_id,
+            entry,
+            tickets: vec![claims.ticket_id],
+            group: None,
+            lines: vec![JournalLine {
+                at: now,
+                code: code.to_owned(),
+                ticket: None,
+            }],
+        })
+    }
+
+    fn decide_group(
+        &mut self,
+        code: &str,
+        claims: GroupClaims,
+        now: Timestamp,
+    ) -> Result<Admitted, GateError> {
+        // A group booked after the download is not in the bundle: its members' own codes
+        // still work, its group code needs the server.
+        let members = self
+            .groups
+            .get(&claims.order_id.0)
+            .cloned()
+            .unwrap_or_default();
+        let decided: Vec<Result<Entry, ScanRefused>> = members
+            .iter()
+            .map(|m| self.decide_member(m, claims.valid_from, claims.valid_until, now))
+            .collect();
+        let tally = tally_group(&decided).map_err(GateError::Refused)?;
         let entry = Entry {
             at: now,
             gate: self.gate.clone(),
         };
-        self.used.insert(key.clone(), entry.clone());
+        let mut tickets = Vec::new();
+        let mut lines = Vec::new();
+        for (member, decision) in members.into_iter().zip(decided) {
+            if decision.is_ok() {
+                self.used.insert(member.clone(), entry.clone());
+                lines.push(JournalLine {
+                    at: now,
+                    code: code.to_owned(),
+                    ticket: Some(member.clone()),
+                });
+                tickets.push(TicketId(member));
+            }
+        }
         Ok(Admitted {
-            ticket: claims.ticket_id,
             slot: claims.slot_id,
             entry,
-            line: JournalLine {
-                at: now,
-                code: code.to_owned(),
-            },
+            tickets,
+            group: Some(GroupAdmitted {
+                order: claims.order_id,
+                head_count: claims.head_count,
+                tally,
+            }),
+            lines,
         })
     }
 }

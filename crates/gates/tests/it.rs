@@ -36,6 +36,7 @@ struct World {
     gates: Arc<GateService>,
     booking: Arc<BookingService>,
     accounts: Arc<dyn AccountStore>,
+    groups: Arc<dyn gatehouse_domain::group::GroupStore>,
     clock: Arc<ManualClock>,
     slot: Slot,
     free: TicketTypeId,
@@ -50,6 +51,15 @@ fn codes(secret: [u8; 32]) -> TicketCodes {
         SignedDuration::ZERO,
     )
     .unwrap()
+}
+
+/// An uploaded journal line of a ticket's own code.
+fn entry(code: &str, at: &str) -> gatehouse_gates::UploadedEntry {
+    gatehouse_gates::UploadedEntry {
+        code: code.to_owned(),
+        at: at.to_owned(),
+        ticket: None,
+    }
 }
 
 /// Monday 2026-11-23 09:00 Shanghai; Wednesday's 09:00–10:30 slot has free tickets.
@@ -115,6 +125,7 @@ async fn world() -> World {
     World {
         gates: Arc::new(gates),
         booking,
+        groups: sqlite.clone(),
         accounts: sqlite,
         clock,
         slot,
@@ -169,6 +180,46 @@ impl World {
         self.booking.place_order(a, req, None).await
     }
 
+    /// A confirmed group order of `people` tickets for an approved organisation of `a`'s.
+    async fn group_order(&self, a: &Account, first_id: u32, people: u32) -> OrderDetails {
+        let org = self
+            .groups
+            .create_organisation(
+                "No. 1 Middle School",
+                a.id,
+                gatehouse_domain::group::OrganisationState::Approved,
+                self.clock.now(),
+            )
+            .await
+            .unwrap();
+        self.booking
+            .set_group_capacity(self.slot.id, 100)
+            .await
+            .unwrap();
+        let tickets = (first_id..first_id + people)
+            .map(|n| {
+                (
+                    self.free,
+                    VisitorInput {
+                        name: "李四".into(),
+                        id_kind: IdKind::ResidentId,
+                        id_number: synthetic_resident_id(n),
+                    },
+                )
+            })
+            .collect();
+        let req = PlaceOrder {
+            slot_id: self.slot.id,
+            notice_version: 1,
+            contact_phone: "13812345678".into(),
+            tickets,
+            seats: Vec::new(),
+            organisation: Some(org.id),
+            face_passes: Vec::new(),
+        };
+        self.booking.place_order(a, req, None).await.unwrap()
+    }
+
     /// A 09:00–10:30 slot on `day` of the same product.
     async fn slot_on(&self, day: jiff::civil::Date) -> Slot {
         self.booking
@@ -214,7 +265,7 @@ async fn a_ticket_is_let_in_once_and_the_second_scan_says_when_and_where() {
 
     w.at("2026-11-25T01:12:00Z");
     let admitted = w.gates.scan(&g3, &code(&order, 0)).await.unwrap();
-    assert_eq!(admitted.ticket, order.tickets[0].ticket.id);
+    assert_eq!(admitted.tickets, [order.tickets[0].ticket.id.clone()]);
     assert_eq!(admitted.slot, w.slot.id);
     w.at("2026-11-25T01:15:00Z");
     let again = refusal(w.gates.scan(&g4, &code(&order, 0)).await.unwrap_err());
@@ -476,7 +527,7 @@ async fn offline_gates_admit_on_their_own_and_their_uploads_reveal_double_uses()
     ));
 
     w.at("2026-11-25T01:30:00Z");
-    let line = |a: &gatehouse_gates::Admitted| (a.line.code.clone(), a.line.at.to_string());
+    let line = |a: &gatehouse_gates::Admitted| entry(&a.lines[0].code, &a.lines[0].at.to_string());
     let up = w.gates.upload(&east, &[line(&e1)]).await.unwrap();
     assert_eq!((up.recorded, up.double_uses), (1, 0));
     let up = w
@@ -504,9 +555,9 @@ async fn offline_gates_admit_on_their_own_and_their_uploads_reveal_double_uses()
     let mut forged = code(&order, 2);
     forged.replace_range(10..11, if &forged[10..11] == "A" { "B" } else { "A" });
     for bad in [
-        vec![line(&w2), (forged, e1.line.at.to_string())],
-        vec![(code(&order, 2), "yesterday".to_owned())],
-        vec![(code(&order, 2), "2026-11-26T01:00:00Z".to_owned())],
+        vec![line(&w2), entry(&forged, &e1.lines[0].at.to_string())],
+        vec![entry(&code(&order, 2), "yesterday")],
+        vec![entry(&code(&order, 2), "2026-11-26T01:00:00Z")],
         vec![],
         vec![line(&w2); 251],
     ] {
@@ -517,6 +568,179 @@ async fn offline_gates_admit_on_their_own_and_their_uploads_reveal_double_uses()
     }
     assert_eq!(w.gates.counts(day).await.unwrap(), before);
     assert_eq!(w.gates.double_uses(day).await.unwrap(), doubles);
+}
+
+#[tokio::test]
+async fn a_group_code_lets_in_every_member_not_yet_in_once() {
+    let w = world().await;
+    let v = w.visitor().await;
+    let group = w.group_order(&v, 100, 5).await;
+    let plain = w.order(&v, 1, 2).await;
+    assert!(plain.group_code.is_none(), "only group orders have one");
+    let group_code = group
+        .group_code
+        .clone()
+        .expect("a group order has a group code");
+    w.booking
+        .refund_tickets(
+            &v,
+            &group.order.id,
+            &[group.tickets[4].ticket.id.clone()],
+            None,
+            |_, _| Ok(Vec::new()),
+        )
+        .await
+        .unwrap();
+    let gate = w.gates.register_device("gate 1").await.unwrap().device;
+    let door = w.gates.register_device("gate 2").await.unwrap().device;
+    w.at("2026-11-25T00:50:00Z");
+    // One member came early with their own code.
+    w.gates.scan(&gate, &code(&group, 0)).await.unwrap();
+    w.at("2026-11-25T01:00:00Z");
+    let admitted = w.gates.scan(&door, &group_code).await.unwrap();
+    let members: Vec<_> = group.tickets[1..4]
+        .iter()
+        .map(|t| t.ticket.id.clone())
+        .collect();
+    assert_eq!(admitted.tickets, members);
+    let g = admitted.group.unwrap();
+    assert_eq!(g.order, group.order.id);
+    assert_eq!(g.head_count, 5);
+    assert_eq!(
+        (g.tally.admitted, g.tally.already_in, g.tally.not_admissible),
+        (3, 1, 1)
+    );
+    // Nobody is let in twice: not by the group code, not by a member's own code.
+    w.at("2026-11-25T01:02:00Z");
+    let again = refusal(w.gates.scan(&gate, &group_code).await.unwrap_err());
+    assert_eq!(
+        w.gates.describe(&again),
+        "already used at 08:50, gate 1",
+        "the earliest entry of the group"
+    );
+    let member = refusal(w.gates.scan(&gate, &code(&group, 2)).await.unwrap_err());
+    assert_eq!(w.gates.describe(&member), "already used at 09:00, gate 2");
+    // Counts are per person.
+    let counts = w.gates.counts(date(2026, 11, 25)).await.unwrap();
+    assert_eq!(counts[0].checked_in, 4);
+    assert_eq!(
+        counts[0].by_gate,
+        [("gate 1".to_owned(), 1), ("gate 2".to_owned(), 3)]
+    );
+    // A plain order's ticket is let in alone.
+    let alone = w.gates.scan(&gate, &code(&plain, 0)).await.unwrap();
+    assert_eq!(alone.tickets.len(), 1);
+    assert!(alone.group.is_none());
+}
+
+#[tokio::test]
+async fn a_group_code_scanned_at_two_gates_at_once_lets_each_member_in_once() {
+    let w = world().await;
+    let v = w.visitor().await;
+    let group = w.group_order(&v, 100, 30).await;
+    let group_code = group.group_code.clone().unwrap();
+    let a = w.gates.register_device("gate 1").await.unwrap().device;
+    let b = w.gates.register_device("gate 2").await.unwrap().device;
+    w.at("2026-11-25T01:00:00Z");
+    let scans = (0..8).map(|i| {
+        let gates = w.gates.clone();
+        let device = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let code = if i == 3 {
+            code(&group, 7)
+        } else {
+            group_code.clone()
+        };
+        tokio::spawn(async move { gates.scan(&device, &code).await })
+    });
+    let mut let_in = Vec::new();
+    for scan in scans {
+        if let Ok(admitted) = scan.await.unwrap() {
+            let_in.extend(admitted.tickets);
+        }
+    }
+    let_in.sort();
+    let mut all: Vec<_> = group.tickets.iter().map(|t| t.ticket.id.clone()).collect();
+    all.sort();
+    assert_eq!(let_in, all, "every member once, nobody twice");
+}
+
+#[tokio::test]
+async fn an_offline_gate_admits_a_group_by_its_code_and_uploads_each_member() {
+    let w = world().await;
+    let v = w.visitor().await;
+    let group = w.group_order(&v, 100, 4).await;
+    let other = w.order(&v, 1, 1).await;
+    let group_code = group.group_code.clone().unwrap();
+    let online = w.gates.register_device("gate 1").await.unwrap().device;
+    let east = w.gates.register_device("east").await.unwrap().device;
+    w.at("2026-11-25T00:50:00Z");
+    w.gates.scan(&online, &code(&group, 3)).await.unwrap();
+    let day = date(2026, 11, 25);
+    let bundle = w.gates.bundle(&east, day).await.unwrap();
+    assert_eq!(bundle.groups.len(), 1);
+    assert_eq!(bundle.groups[0].order, group.order.id.0);
+    assert_eq!(bundle.groups[0].tickets.len(), 4);
+    let mut gate = OfflineGate::from_bundle(&bundle).unwrap();
+    let now = "2026-11-25T01:05:00Z".parse().unwrap();
+    let admitted = gate.scan(&group_code, now).unwrap();
+    assert_eq!(admitted.tickets.len(), 3, "the member already in stays out");
+    assert_eq!(admitted.lines.len(), 3);
+    assert!(admitted
+        .lines
+        .iter()
+        .all(|l| l.code == group_code && l.ticket.is_some()));
+    assert_eq!(
+        refusal(gate.scan(&group_code, now).unwrap_err()).code(),
+        "already_used"
+    );
+    assert_eq!(
+        refusal(gate.scan(&code(&group, 0), now).unwrap_err()).code(),
+        "already_used"
+    );
+    // Journal lines survive a round trip through their text form.
+    for line in &admitted.lines {
+        assert_eq!(
+            gatehouse_gates::JournalLine::parse(&line.to_line()).as_ref(),
+            Some(line)
+        );
+    }
+
+    w.at("2026-11-25T01:30:00Z");
+    let uploaded: Vec<gatehouse_gates::UploadedEntry> = admitted
+        .lines
+        .iter()
+        .map(|l| gatehouse_gates::UploadedEntry {
+            code: l.code.clone(),
+            at: l.at.to_string(),
+            ticket: l.ticket.clone(),
+        })
+        .collect();
+    let up = w.gates.upload(&east, &uploaded).await.unwrap();
+    assert_eq!((up.recorded, up.double_uses), (3, 0));
+    assert_eq!(w.gates.counts(day).await.unwrap()[0].checked_in, 4);
+
+    // A group entry must name a member of that group; a ticket's own code names none.
+    let bad_entries = [
+        gatehouse_gates::UploadedEntry {
+            ticket: Some(other.tickets[0].ticket.id.0.clone()),
+            ..uploaded[0].clone()
+        },
+        gatehouse_gates::UploadedEntry {
+            ticket: None,
+            ..uploaded[0].clone()
+        },
+        gatehouse_gates::UploadedEntry {
+            ticket: Some(group.tickets[0].ticket.id.0.clone()),
+            ..entry(&code(&other, 0), &uploaded[0].at)
+        },
+    ];
+    for bad in bad_entries {
+        match w.gates.upload(&east, std::slice::from_ref(&bad)).await {
+            Err(GateError::Invalid { field, .. }) => assert_eq!(field, "entries[0].ticket"),
+            other => panic!("expected a refusal of the ticket field, got {other:?}"),
+        }
+    }
+    assert_eq!(w.gates.counts(day).await.unwrap()[0].checked_in, 4);
 }
 
 #[tokio::test]

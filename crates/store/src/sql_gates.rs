@@ -21,7 +21,7 @@ macro_rules! impl_gate_store {
                 CheckInAttempt, GateDay, GateDevice, GateDeviceId, GateStore, OfflineEntry, Revocation, SlotCheckIns,
                 UploadOutcome,
             };
-            use gatehouse_domain::order::{TicketId, TicketState};
+            use gatehouse_domain::order::{OrderId, TicketId, TicketState};
             use gatehouse_domain::store::StoreError;
 
             use $crate::rows::{date_text, from_ms, map_err, ms};
@@ -158,6 +158,15 @@ macro_rules! impl_gate_store {
                     Ok(answers)
                 }
 
+                async fn group_tickets(&self, order: &OrderId) -> Result<Vec<TicketId>, StoreError> {
+                    let rows: Vec<(String,)> = sqlx::query_as("SELECT t.id FROM tickets t JOIN orders o ON o.id = t.order_id WHERE t.order_id = $1 AND o.organisation_id IS NOT NULL ORDER BY t.position")
+                        .bind(&order.0)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(rows.into_iter().map(|(id,)| TicketId(id)).collect())
+                }
+
                 async fn record_offline_entries(&self, entries: &[OfflineEntry], uploaded_at: Timestamp) -> Result<UploadOutcome, StoreError> {
                     let mut outcome = UploadOutcome::default();
                     let mut tx = self.writer.begin().await.map_err(map_err)?;
@@ -230,6 +239,17 @@ macro_rules! impl_gate_store {
                         .map_err(map_err)?;
                     for (ticket, at, gate) in used {
                         bundle.used.push((TicketId(ticket), entry(at, gate)?));
+                    }
+                    let members: Vec<(String, String)> = sqlx::query_as("SELECT t.order_id, t.id FROM tickets t JOIN orders o ON o.id = t.order_id WHERE t.day = $1 AND o.organisation_id IS NOT NULL AND t.state IN ('valid', 'refunded', 'released') ORDER BY t.order_id, t.id")
+                        .bind(&day)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    for (order, ticket) in members {
+                        match bundle.groups.last_mut() {
+                            Some((o, tickets)) if o.0 == order => tickets.push(TicketId(ticket)),
+                            _ => bundle.groups.push((OrderId(order), vec![TicketId(ticket)])),
+                        }
                     }
                     Ok(bundle)
                 }

@@ -1,12 +1,12 @@
 //! The ticket-code issuer the booking service asks: signs each valid ticket's code with a
-//! validity window around its slot (early and late entry margins).
+//! validity window around its slot (early and late entry margins), and a group order's one code.
 
 use gatehouse_domain::catalogue::Slot;
-use gatehouse_domain::order::TicketId;
+use gatehouse_domain::order::{OrderId, TicketId};
 use gatehouse_domain::ticket_code::TicketCodeIssuer;
 use jiff::SignedDuration;
 
-use crate::token::{TicketClaims, TicketSigner, TicketVerifier};
+use crate::token::{GroupClaims, TicketClaims, TicketSigner, TicketVerifier};
 
 pub struct TicketCodes {
     signer: TicketSigner,
@@ -60,5 +60,16 @@ impl TicketCodeIssuer for TicketCodes {
             valid_until: slot.ends_at.checked_add(self.late).ok()?,
         };
         self.signer.sign(&claims).ok()
+    }
+
+    fn issue_group(&self, order: &OrderId, head_count: u16, slot: &Slot) -> Option<String> {
+        let claims = GroupClaims {
+            order_id: order.clone(),
+            slot_id: slot.id,
+            valid_from: slot.starts_at.checked_sub(self.early).ok()?,
+            valid_until: slot.ends_at.checked_add(self.late).ok()?,
+            head_count,
+        };
+        self.signer.sign_group(&claims).ok()
     }
 }

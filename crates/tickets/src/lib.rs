@@ -1,4 +1,5 @@
-//! Ticket codes: what a ticket's QR code holds. A code is a compact token — version, key id,
+//! Ticket codes: what a ticket's QR code holds (and a group order's one code for all its
+//! members). A code is a compact token — version, key id,
 //! ticket id, slot, validity window — signed with Ed25519 and written in QR-alphanumeric
 //! base32, so a code stays small and a gate needs only public keys to check it offline. No
 //! personal data is in a code.
@@ -11,4 +12,6 @@ pub mod qr;
 mod token;
 
 pub use issuer::TicketCodes;
-pub use token::{TicketClaims, TicketSigner, TicketVerifier, TokenRefused, TOKEN_PREFIX};
+pub use token::{
+    CodeClaims, GroupClaims, TicketClaims, TicketSigner, TicketVerifier, TokenRefused, TOKEN_PREFIX,
+};

@@ -193,7 +193,7 @@ async fn offline_gates_download_the_day_and_their_uploads_reveal_double_uses() {
 
     a.clock.set("2026-11-25T01:30:00Z".parse().unwrap());
     let admin = session(&a.identity, "gate lead", &[Role::Administrator]).await;
-    let entry = json!({"code": admitted.line.code, "at": admitted.line.at.to_string()});
+    let entry = json!({"code": admitted.lines[0].code, "at": admitted.lines[0].at.to_string()});
     let (s, up) = call(
         &a.app,
         "POST",

@@ -338,6 +338,7 @@ async fn an_approved_organisation_books_the_group_capacity_one_ticket_and_code_p
         public_before,
         "the public stock is untouched"
     );
+    group_code_admits_the_group(&a, &order).await;
 
     // The group stock is its own: 2 left, so 3 more people are refused; staff cannot go below 6.
     let (s, e) = call(
@@ -393,6 +394,94 @@ async fn an_approved_organisation_books_the_group_capacity_one_ticket_and_code_p
             Some("id_limit_reached"),
             Some("tickets[0].visitor.id_number")
         ),
+        "{e}"
+    );
+}
+
+/// The group order's one code: drawn as a QR without naming a ticket, and at the gate it lets
+/// in every member at once (a member already in with their own code is not counted again).
+async fn group_code_admits_the_group(a: &Api, order: &Value) {
+    let id = order["id"].as_str().unwrap();
+    let group_code = order["group_code"]
+        .as_str()
+        .expect("a group code")
+        .to_owned();
+    let (s, kind, svg) =
+        super::tickets::get_raw(a, &format!("/api/v1/orders/{id}/qr"), &a.visitor).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(kind.as_deref(), Some("image/svg+xml"));
+    assert!(String::from_utf8(svg).unwrap().contains("<svg"));
+    let (_, gate) = call(
+        &a.app,
+        "POST",
+        "/api/v1/admin/gates",
+        Some(&a.admin),
+        Some(json!({"name": "group gate"})),
+    )
+    .await;
+    let token = gate["token"].as_str().unwrap().to_owned();
+    a.clock.set("2026-11-25T01:00:00Z".parse().unwrap());
+    let first = order["tickets"][0]["code"].as_str().unwrap();
+    let scan = |code: String| {
+        let app = a.app.clone();
+        let token = token.clone();
+        async move {
+            call(
+                &app,
+                "POST",
+                "/api/v1/gate/scan",
+                Some(&token),
+                Some(json!({"code": code})),
+            )
+            .await
+        }
+    };
+    let (s, alone) = scan(first.to_owned()).await;
+    assert_eq!(
+        (s, alone["people"].as_u64()),
+        (StatusCode::OK, Some(1)),
+        "{alone}"
+    );
+    let (s, admitted) = scan(group_code.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{admitted}");
+    assert_eq!(admitted["people"], 5, "the other five");
+    assert_eq!(admitted["tickets"].as_array().unwrap().len(), 5);
+    assert_eq!(admitted["group"]["order"], order["id"]);
+    assert_eq!(admitted["group"]["head_count"], 6);
+    assert_eq!(admitted["group"]["already_in"], 1);
+    let (s, again) = scan(group_code).await;
+    assert_eq!(
+        (s, again["code"].as_str(), again["message"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("already_used"),
+            Some("already used at 09:00, group gate")
+        ),
+        "{again}"
+    );
+    a.clock.set("2026-11-23T01:00:00Z".parse().unwrap());
+}
+
+#[tokio::test]
+async fn only_a_group_order_has_one_code_for_all() {
+    let a = api().await;
+    let (s, order) = call(
+        &a.app,
+        "POST",
+        "/api/v1/orders",
+        Some(&a.visitor),
+        Some(a.booking("11010519491231002X")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{order}");
+    assert!(order.get("group_code").is_none(), "{order}");
+    let id = order["id"].as_str().unwrap();
+    let (s, _, body) =
+        super::tickets::get_raw(&a, &format!("/api/v1/orders/{id}/qr"), &a.visitor).await;
+    let e: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (s, e["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("ticket")),
         "{e}"
     );
 }

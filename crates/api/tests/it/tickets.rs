@@ -15,7 +15,11 @@ fn verifier() -> gatehouse_tickets::TicketVerifier {
     codes.verifier()
 }
 
-async fn get_raw(a: &Api, uri: &str, token: &str) -> (StatusCode, Option<String>, Vec<u8>) {
+pub(crate) async fn get_raw(
+    a: &Api,
+    uri: &str,
+    token: &str,
+) -> (StatusCode, Option<String>, Vec<u8>) {
     let response = a
         .app
         .clone()
@@ -58,7 +62,7 @@ async fn valid_tickets_carry_signed_codes_drawn_as_svg_and_png() {
     let id = order["id"].as_str().unwrap();
     let ticket = order["tickets"][0]["id"].as_str().unwrap();
     let code = order["tickets"][0]["code"].as_str().unwrap();
-    let claims = verifier().verify(code).unwrap();
+    let claims = verifier().verify(code).unwrap().ticket().unwrap();
     assert_eq!(claims.ticket_id.0, ticket);
     assert_eq!(claims.slot_id.0, a.slot);
     // The slot is Wednesday 09:00–10:30 Shanghai; the code admits from 08:30.

@@ -1,7 +1,8 @@
 //! `gatehouse gate` end to end: two gates read codes on stdin; the server is killed mid-shift
 //! (the online check-in it acknowledged survives), both gates carry on offline and let the same
-//! ticket in, the server comes back on the same address, the gates upload their journals, and
-//! staff see the double use.
+//! ticket in (and one lets a school group in by its one group code), the server comes back on
+//! the same address, the gates upload their journals, and staff see the double use and every
+//! group member counted.
 
 use super::*;
 use tokio::io::AsyncWriteExt;
@@ -15,10 +16,11 @@ struct GateProcess {
 }
 
 impl GateProcess {
-    fn start(addr: &str, token: &str, state: &Path) -> Self {
+    fn start(addr: &str, token: &str, state: &Path, day: jiff::civil::Date) -> Self {
         let mut child = Command::new(BIN)
             .args(["gate", "--server", &format!("http://{addr}"), "--state-dir"])
             .arg(state)
+            .args(["--date", &day.to_string()])
             .env("GATEHOUSE_GATE_TOKEN", token)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -120,10 +122,17 @@ async fn gates_work_through_an_outage_and_their_uploads_reveal_double_uses() {
         assert_eq!(s, 201, "{o}");
         codes.push(o["tickets"][0]["code"].as_str().unwrap().to_owned());
     }
+    let group_code = school_group(&addr, &admin, &visitor, slot, tt).await;
     let east_token = register(&addr, &admin, "east").await;
     let west_token = register(&addr, &admin, "west").await;
-    let mut east = GateProcess::start(&addr, &east_token, &dir.path().join("east"));
-    let mut west = GateProcess::start(&addr, &west_token, &dir.path().join("west"));
+    // The gates work tomorrow's entries (the slot's day).
+    let tomorrow = gatehouse_domain::Clock::now(&gatehouse_domain::SystemClock)
+        .to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap())
+        .date()
+        .tomorrow()
+        .unwrap();
+    let mut east = GateProcess::start(&addr, &east_token, &dir.path().join("east"), tomorrow);
+    let mut west = GateProcess::start(&addr, &west_token, &dir.path().join("west"), tomorrow);
 
     let verdict = east.scan(&codes[0]).await;
     assert!(
@@ -145,6 +154,15 @@ async fn gates_work_through_an_outage_and_their_uploads_reveal_double_uses() {
         "{verdict}"
     );
     let verdict = east.scan(&codes[1]).await;
+    assert!(verdict.starts_with("REFUSE already_used"), "{verdict}");
+    let verdict = east.scan(&group_code).await;
+    assert!(
+        verdict.starts_with("ADMIT group=")
+            && verdict.contains(" people=3 ")
+            && verdict.ends_with(" offline"),
+        "the leader and two pupils: {verdict}"
+    );
+    let verdict = east.scan(&group_code).await;
     assert!(verdict.starts_with("REFUSE already_used"), "{verdict}");
     // West cannot know: it lets the same ticket in.
     let verdict = west.scan(&codes[1]).await;
@@ -176,7 +194,7 @@ async fn gates_work_through_an_outage_and_their_uploads_reveal_double_uses() {
             east["uploaded"].as_u64(),
             east["pending"].as_u64()
         ),
-        (Some(2), Some(1), Some(0)),
+        (Some(5), Some(4), Some(0)),
         "{east}"
     );
     assert_eq!(
@@ -185,11 +203,6 @@ async fn gates_work_through_an_outage_and_their_uploads_reveal_double_uses() {
         "{west}"
     );
 
-    let tomorrow = gatehouse_domain::Clock::now(&gatehouse_domain::SystemClock)
-        .to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap())
-        .date()
-        .tomorrow()
-        .unwrap();
     let (s, doubles) = send(
         &server.addr,
         Method::GET,
@@ -216,10 +229,60 @@ async fn gates_work_through_an_outage_and_their_uploads_reveal_double_uses() {
         None,
     )
     .await;
-    assert_eq!(counts["slots"][0]["sold"], 3);
+    assert_eq!(counts["slots"][0]["sold"], 6);
     assert_eq!(
-        counts["slots"][0]["checked_in"], 2,
-        "the online entry survived kill -9: {counts}"
+        counts["slots"][0]["checked_in"], 5,
+        "the online entry survived kill -9, the group counts per person: {counts}"
     );
     server.stop().await;
+}
+
+/// An approved school books a leader and two pupils from the slot's group capacity; the
+/// order's one group code.
+async fn school_group(addr: &str, admin: &str, visitor: &str, slot: i64, tt: i64) -> String {
+    let (s, org) = send(
+        addr,
+        Method::POST,
+        "/api/v1/groups/organisations",
+        Some(visitor),
+        Some(json!({"name": "实验小学"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{org}");
+    let (s, d) = send(
+        addr,
+        Method::POST,
+        &format!("/api/v1/admin/organisations/{}/decide", org["id"]),
+        Some(admin),
+        Some(json!({"approve": true, "reason": "letter seen"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{d}");
+    let (s, c) = send(
+        addr,
+        Method::PUT,
+        &format!("/api/v1/admin/slots/{slot}/group-capacity"),
+        Some(admin),
+        Some(json!({"group_capacity": 10})),
+    )
+    .await;
+    assert_eq!(s, 200, "{c}");
+    let csv = format!(
+        "学生甲,{}\n学生乙,{}\n",
+        synthetic_resident_id(11),
+        synthetic_resident_id(12)
+    );
+    let (s, o) = send(
+        addr,
+        Method::POST,
+        "/api/v1/groups/bookings",
+        Some(visitor),
+        Some(json!({"organisation_id": org["id"], "slot_id": slot, "ticket_type_id": tt,
+            "notice_version": 1, "contact_phone": "13700000001",
+            "leader": {"name": "王老师", "id_type": "resident_id", "id_number": synthetic_resident_id(10)},
+            "csv": csv})),
+    )
+    .await;
+    assert_eq!(s, 201, "{o}");
+    o["group_code"].as_str().unwrap().to_owned()
 }

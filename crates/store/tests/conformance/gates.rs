@@ -564,17 +564,30 @@ pub async fn group_orders_take_and_return_the_group_stock(stores: Stores) {
         "no group capacity yet"
     );
     store.set_group_capacity(f.slot.id, 3).await.unwrap();
-    store.apply(&[place(o.clone())]).await.unwrap();
+    let plain = order(&f, 2, &[(4, 0)], 1, None);
+    store
+        .apply(&[place(o.clone()), place(plain.clone())])
+        .await
+        .unwrap();
     assert_eq!(
         store.get_order(&o.id).await.unwrap().unwrap().organisation,
         Some(org.id)
     );
+    // What a group code admits: the group order's tickets, in order; a plain order has none.
+    let members: Vec<TicketId> = o.tickets.iter().map(|t| t.id.clone()).collect();
+    assert_eq!(stores.gates.group_tickets(&o.id).await.unwrap(), members);
+    assert!(stores
+        .gates
+        .group_tickets(&plain.id)
+        .await
+        .unwrap()
+        .is_empty());
     let snap = store.ledger_snapshot(day()).await.unwrap();
     let s = snap.slots.iter().find(|s| s.slot.id == f.slot.id).unwrap();
     assert_eq!(
         (s.slot.taken, s.group_capacity, s.group_taken),
-        (0, 3, 3),
-        "the public stock is untouched"
+        (1, 3, 3),
+        "the public stock holds only the plain order"
     );
     assert!(matches!(
         store.set_group_capacity(f.slot.id, 2).await,
@@ -605,7 +618,13 @@ pub async fn group_orders_take_and_return_the_group_stock(stores: Stores) {
         .unwrap();
     let snap = store.ledger_snapshot(day()).await.unwrap();
     let s = snap.slots.iter().find(|s| s.slot.id == f.slot.id).unwrap();
-    assert_eq!((s.slot.taken, s.group_taken), (0, 0));
+    assert_eq!((s.slot.taken, s.group_taken), (1, 0));
+    // Offline gates learn the day's groups with every member (the cancelled ones are refused
+    // through the bundle's revocations).
+    assert_eq!(
+        stores.gates.gate_day(day()).await.unwrap().groups,
+        vec![(o.id.clone(), members)]
+    );
     assert_eq!(
         store
             .set_group_capacity(gatehouse_domain::catalogue::SlotId(999), 1)
