@@ -240,7 +240,7 @@ impl Ledger {
             claim_seqs.push(seq);
         }
 
-        let seats = self.pick_seats(req.slot, req.visitors.len(), req.seating)?;
+        let seats = self.pick_seats(req.slot, req.visitors.len(), req.seating, req.pool)?;
 
         // Granted: take everything.
         if !seats.is_empty() {
@@ -282,6 +282,7 @@ impl Ledger {
         slot: SlotId,
         n: usize,
         seating: Seating<'_>,
+        pool: Pool,
     ) -> Result<Vec<String>, BookingError> {
         let empty = HashSet::new();
         let taken = self.seats.get(&slot).unwrap_or(&empty);
@@ -304,9 +305,13 @@ impl Ledger {
                 }
                 Ok(seats.to_vec())
             }
-            Seating::Best(map) => map
-                .best_available(n, taken)
-                .ok_or(BookingError::NoAdjacentSeats { wanted: n }),
+            // A party sits together or chooses; a group too big for one row's free block
+            // sits in as few neighbouring rows and pieces as the map allows.
+            Seating::Best(map) => match pool {
+                Pool::Public => map.best_available(n, taken),
+                Pool::Group => map.best_block(n, taken),
+            }
+            .ok_or(BookingError::NoAdjacentSeats { wanted: n }),
         }
     }
 

@@ -65,6 +65,51 @@ pub struct LayoutError {
     pub message: String,
 }
 
+/// A run of free seats: their cell positions and labels.
+type Run<'a> = Vec<(usize, &'a str)>;
+
+/// The middle cell position of a run.
+fn middle(run: &[(usize, &str)]) -> f64 {
+    match (run.first(), run.last()) {
+        (Some(first), Some(last)) => (first.0 + last.0) as f64 / 2.0,
+        _ => 0.0,
+    }
+}
+
+fn labels(run: &[(usize, &str)]) -> Vec<String> {
+    run.iter().map(|(_, l)| (*l).to_owned()).collect()
+}
+
+impl SeatRow {
+    fn centre(&self) -> f64 {
+        (self.cells.len() as f64 - 1.0) / 2.0
+    }
+
+    /// Runs of consecutive free standard seats, split by aisles and anything else.
+    fn free_runs<'a>(&'a self, taken: &HashSet<String>) -> Vec<Run<'a>> {
+        let mut run: Run<'a> = Vec::new();
+        let mut runs = Vec::new();
+        for (c, cell) in self.cells.iter().enumerate() {
+            match cell {
+                Cell::Seat {
+                    label,
+                    kind: SeatKind::Standard,
+                    blocked: false,
+                } if !taken.contains(label) => run.push((c, label.as_str())),
+                _ => {
+                    if !run.is_empty() {
+                        runs.push(std::mem::take(&mut run));
+                    }
+                }
+            }
+        }
+        if !run.is_empty() {
+            runs.push(run);
+        }
+        runs
+    }
+}
+
 fn bad(field: String, message: &str) -> LayoutError {
     LayoutError {
         field,
@@ -187,39 +232,88 @@ impl SeatMap {
         if n == 0 {
             return Some(Vec::new());
         }
-        // Rows about two thirds back are the best; then outwards from there.
-        let ideal_row = self.rows.len() as f64 * 0.6;
+        let ideal_row = self.ideal_row();
         let mut best: Option<(f64, Vec<String>)> = None;
         for (r, row) in self.rows.iter().enumerate() {
-            let centre = (row.cells.len() as f64 - 1.0) / 2.0;
-            // Runs of consecutive free standard seats, split by aisles and anything else.
-            let mut run: Vec<(usize, &str)> = Vec::new();
-            let mut runs = Vec::new();
-            for (c, cell) in row.cells.iter().enumerate() {
-                match cell {
-                    Cell::Seat {
-                        label,
-                        kind: SeatKind::Standard,
-                        blocked: false,
-                    } if !taken.contains(label) => run.push((c, label)),
-                    _ => runs.push(std::mem::take(&mut run)),
-                }
-            }
-            runs.push(run);
-            for run in runs.iter().filter(|run| run.len() >= n) {
+            let centre = row.centre();
+            for run in row.free_runs(taken).iter().filter(|run| run.len() >= n) {
                 for window in run.windows(n) {
-                    let (Some(first), Some(last)) = (window.first(), window.last()) else {
-                        continue;
-                    };
-                    let middle = (first.0 + last.0) as f64 / 2.0;
-                    let score = (r as f64 - ideal_row).abs() * 2.0 + (middle - centre).abs();
+                    let score =
+                        (r as f64 - ideal_row).abs() * 2.0 + (middle(window) - centre).abs();
                     if best.as_ref().is_none_or(|(s, _)| score < *s) {
-                        best = Some((score, window.iter().map(|(_, l)| (*l).to_owned()).collect()));
+                        best = Some((score, labels(window)));
                     }
                 }
             }
         }
         best.map(|(_, seats)| seats)
+    }
+
+    /// Seats for a group too big for any one row's free block: consecutive rows, each giving
+    /// its longest free blocks (the last one trimmed to the seats still needed, centred), so
+    /// the group sits in as few rows and pieces as possible, near the middle-back. None only
+    /// if fewer than `n` standard seats are free.
+    pub fn best_block(&self, n: usize, taken: &HashSet<String>) -> Option<Vec<String>> {
+        if let Some(together) = self.best_available(n, taken) {
+            return Some(together);
+        }
+        let ideal_row = self.ideal_row();
+        let mut best: Option<(f64, Vec<String>)> = None;
+        for start in 0..self.rows.len() {
+            let mut seats = Vec::with_capacity(n);
+            let mut pieces = 0usize;
+            let mut end = start;
+            for (r, row) in self.rows.iter().enumerate().skip(start) {
+                let centre = row.centre();
+                let mut runs = row.free_runs(taken);
+                runs.sort_by(|a, b| {
+                    b.len().cmp(&a.len()).then_with(|| {
+                        (middle(a) - centre)
+                            .abs()
+                            .total_cmp(&(middle(b) - centre).abs())
+                    })
+                });
+                for run in runs.iter().filter(|run| !run.is_empty()) {
+                    let wanted = n - seats.len();
+                    if wanted == 0 {
+                        break;
+                    }
+                    let piece = if run.len() <= wanted {
+                        run.as_slice()
+                    } else {
+                        run.windows(wanted)
+                            .min_by(|a, b| {
+                                (middle(a) - centre)
+                                    .abs()
+                                    .total_cmp(&(middle(b) - centre).abs())
+                            })
+                            .unwrap_or(&[])
+                    };
+                    seats.extend(labels(piece));
+                    pieces += 1;
+                }
+                end = r;
+                if seats.len() == n {
+                    break;
+                }
+            }
+            if seats.len() < n {
+                continue;
+            }
+            let rows_used = (end - start + 1) as f64;
+            let score = rows_used * 8.0
+                + pieces as f64 * 4.0
+                + ((start + end) as f64 / 2.0 - ideal_row).abs();
+            if best.as_ref().is_none_or(|(s, _)| score < *s) {
+                best = Some((score, seats));
+            }
+        }
+        best.map(|(_, seats)| seats)
+    }
+
+    /// Rows about two thirds back are the best; then outwards from there.
+    fn ideal_row(&self) -> f64 {
+        self.rows.len() as f64 * 0.6
     }
 
     /// The layout this map was parsed from (normalised).
@@ -315,6 +409,36 @@ mod tests {
     }
 
     #[test]
+    fn a_group_too_big_for_a_row_fills_neighbouring_rows_in_few_pieces() {
+        let map = SeatMap::parse(&layout(&[
+            ("A", "1 2 3 4 _ 5 6 7 8"),
+            ("B", "1 2 3 4 _ 5 6 7 8"),
+            ("C", "1 2 3 4 _ 5 6 7 8"),
+            ("D", "1w 2c 3 4 _ 5 6 7 8"),
+        ]))
+        .unwrap();
+        let none = HashSet::new();
+        // Four fit together: the same as for a party.
+        assert_eq!(map.best_block(4, &none), map.best_available(4, &none));
+        // Eight: one whole row, both sides of its aisle.
+        let eight = map.best_block(8, &none).unwrap();
+        assert_eq!(eight.len(), 8);
+        assert!(eight.iter().all(|s| s.starts_with('C')), "{eight:?}");
+        // Ten: two neighbouring rows, never the wheelchair or companion places.
+        let taken: HashSet<String> = ["B5", "B6", "C1"].iter().map(|s| (*s).to_owned()).collect();
+        let ten = map.best_block(10, &taken).unwrap();
+        assert_eq!(ten.len(), 10);
+        assert!(ten
+            .iter()
+            .all(|s| !taken.contains(s) && s != "D1" && s != "D2"));
+        let rows: HashSet<char> = ten.iter().map(|s| s.chars().next().unwrap()).collect();
+        assert_eq!(rows.len(), 2, "{ten:?}");
+        // 30 standard seats in all: 31 do not fit.
+        assert_eq!(map.best_block(30, &none).map(|s| s.len()), Some(30));
+        assert!(map.best_block(31, &none).is_none());
+    }
+
+    #[test]
     fn best_available_keeps_a_party_together_near_the_middle() {
         let map = SeatMap::parse(&layout(&[
             ("A", "1 2 3 4 _ 5 6 7 8"),
@@ -340,6 +464,36 @@ mod tests {
     }
 
     proptest! {
+        /// Whatever is taken, a group gets exactly n distinct free standard seats whenever that
+        /// many are free, and nothing otherwise.
+        #[test]
+        fn best_block_seats_are_distinct_free_and_sellable(
+            taken_mask in proptest::collection::vec(any::<bool>(), 40),
+            n in 1usize..40,
+        ) {
+            let map = SeatMap::parse(&layout(&[
+                ("A", "1 2 3 _ 4 5 6 7 8 9 10"),
+                ("B", "1 2x 3 _ 4 5 6 7w 8c 9 10"),
+                ("C", "1 2 3 _ 4 5 6 7 8 9 10"),
+                ("D", "1 2 3 4 5 _ 6 7 8 9 10"),
+            ])).unwrap();
+            let all: Vec<String> = map.seats().map(|(l, _, _)| l.to_owned()).collect();
+            let taken: HashSet<String> = all.iter().zip(&taken_mask).filter(|(_, t)| **t).map(|(l, _)| l.clone()).collect();
+            let free = map.seats().filter(|(l, k, b)| *k == SeatKind::Standard && !b && !taken.contains(*l)).count();
+            match map.best_block(n, &taken) {
+                Some(seats) => {
+                    prop_assert_eq!(seats.len(), n);
+                    let distinct: HashSet<&String> = seats.iter().collect();
+                    prop_assert_eq!(distinct.len(), n);
+                    for s in &seats {
+                        prop_assert!(!taken.contains(s));
+                        prop_assert!(map.seats().any(|(l, k, b)| l == s && k == SeatKind::Standard && !b));
+                    }
+                }
+                None => prop_assert!(free < n, "{} free, {} wanted", free, n),
+            }
+        }
+
         /// Whatever is taken, best available gives n free, sellable, standard seats side by
         /// side in one row with no aisle between — or nothing when no such block exists.
         #[test]
