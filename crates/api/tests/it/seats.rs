@@ -314,3 +314,68 @@ async fn a_held_seat_is_freed_when_its_unpaid_hold_expires() {
     .await;
     assert_eq!(s, StatusCode::CREATED, "{e}");
 }
+
+#[tokio::test]
+async fn a_school_group_too_big_for_a_row_sits_in_neighbouring_rows() {
+    let a = api().await;
+    let (slot, tt) = showing(&a).await;
+    let (s, c) = call(
+        &a.app,
+        "PUT",
+        &format!("/api/v1/admin/slots/{slot}/group-capacity"),
+        Some(&a.admin),
+        Some(json!({"group_capacity": 12})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    let (_, org) = call(
+        &a.app,
+        "POST",
+        "/api/v1/groups/organisations",
+        Some(&a.visitor),
+        Some(json!({"name": "实验小学"})),
+    )
+    .await;
+    call(
+        &a.app,
+        "POST",
+        &format!("/api/v1/admin/organisations/{}/decide", org["id"]),
+        Some(&a.admin),
+        Some(json!({"approve": true, "reason": "letter seen"})),
+    )
+    .await;
+    let csv: String = (500..509)
+        .map(|i| format!("学生{i},{}\n", synthetic_resident_id(i)))
+        .collect();
+    let (s, order) = call(
+        &a.app,
+        "POST",
+        "/api/v1/groups/bookings",
+        Some(&a.visitor),
+        Some(json!({"organisation_id": org["id"], "slot_id": slot, "ticket_type_id": tt,
+            "notice_version": 1, "contact_phone": "13812345678",
+            "leader": {"name": "王老师", "id_type": "resident_id", "id_number": "11010519491231002X"},
+            "csv": csv})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{order}");
+    let seats: Vec<&str> = order["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["seat"].as_str().unwrap())
+        .collect();
+    assert_eq!(seats.len(), 10, "no row holds 10 (an aisle splits each)");
+    let distinct: std::collections::HashSet<&&str> = seats.iter().collect();
+    assert_eq!(distinct.len(), 10);
+    let mut rows: Vec<char> = seats.iter().map(|s| s.chars().next().unwrap()).collect();
+    rows.sort_unstable();
+    rows.dedup();
+    assert_eq!(rows.len(), 2, "two rows: {seats:?}");
+    assert_eq!(
+        rows[1] as u32 - rows[0] as u32,
+        1,
+        "neighbouring rows: {seats:?}"
+    );
+    assert!(!seats.contains(&"A1") && !seats.contains(&"A2") && !seats.contains(&"D8"));
+}
