@@ -1,0 +1,356 @@
+//! Traffic protection, the engine. [`Shield`] holds the running [`Policy`] and the keyed limit
+//! state, and gives each request its [`Verdict`] from plain facts (method, path, peer address,
+//! forwarded hops, account, device) with the time passed in — no HTTP here: the edge layer in
+//! front of Gatehouse and the standalone gateway both feed it.
+//!
+//! - `policy.rs`: the policy file, its checks (each mistake names its field) and compiled form.
+//! - `client_ip.rs`: the client's address through trusted proxy hops; /24 and /64 keys.
+//! - `keyed.rs`: GCRA limits over a bounded, sharded table.
+//! - `routes.rs`: the policy's route patterns.
+//!
+//! Architecture invariant: the keyed state never holds more than the policy's `max_keys` keys,
+//! whatever the traffic; a reload keeps each limit's state by the limit's name.
+
+mod client_ip;
+mod keyed;
+mod policy;
+mod routes;
+
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+
+pub use client_ip::{address_key, canonical, prefix_key, TrustedProxies};
+pub use keyed::{Gcra, KeyedLimits, OverLimit};
+pub use policy::{KeyKind, Limit, Policy, PolicyError, DEFAULT_POLICY, MAX_LIMITS};
+pub use routes::RoutePattern;
+
+/// What the edge knows of a request before any route runs.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestFacts<'a> {
+    pub method: &'a str,
+    /// The path without the query.
+    pub path: &'a str,
+    /// The address the connection came from.
+    pub peer: IpAddr,
+    /// `X-Forwarded-For` header values, in order.
+    pub forwarded_for: &'a [&'a str],
+    /// The signed-in account (or session) the request names, if the edge can tell.
+    pub account: Option<&'a str>,
+    /// The client's device id (`X-Device-Id`).
+    pub device: Option<&'a str>,
+}
+
+/// The edge's answer for a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Let it through; the client's address as the edge resolved it.
+    Allow { client: IpAddr },
+    /// Over a limit: refuse with 429 and when to try again.
+    Limited {
+        client: IpAddr,
+        limit: String,
+        retry_after_us: u64,
+    },
+}
+
+/// Why a new policy was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReloadRefused {
+    #[error("{0}")]
+    Invalid(#[from] PolicyError),
+    #[error("version {offered} is not newer than the running version {running}")]
+    NotNewer { running: u32, offered: u32 },
+}
+
+/// The running policy and the state it keeps.
+pub struct Shield {
+    policy: RwLock<Arc<Policy>>,
+    limits: RwLock<Arc<KeyedLimits>>,
+}
+
+impl Shield {
+    pub fn new(policy: Policy) -> Self {
+        let limits = KeyedLimits::new(policy.max_keys);
+        Self {
+            policy: RwLock::new(Arc::new(policy)),
+            limits: RwLock::new(Arc::new(limits)),
+        }
+    }
+
+    /// The running policy.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn state(&self) -> Arc<KeyedLimits> {
+        self.limits
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Takes a newer policy. The limits' state is kept (by limit name) unless the table's size
+    /// changed.
+    pub fn reload(&self, next: Policy) -> Result<(), ReloadRefused> {
+        let running = self.policy();
+        if next.version <= running.version {
+            if next.version == running.version && next.digest == running.digest {
+                return Ok(());
+            }
+            return Err(ReloadRefused::NotNewer {
+                running: running.version,
+                offered: next.version,
+            });
+        }
+        if next.max_keys != running.max_keys {
+            *self.limits.write().unwrap_or_else(|p| p.into_inner()) =
+                Arc::new(KeyedLimits::new(next.max_keys));
+        }
+        tracing::info!(
+            from = running.version,
+            to = next.version,
+            "traffic-protection policy reloaded"
+        );
+        *self.policy.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
+        Ok(())
+    }
+
+    /// The verdict on a request at `now_us` (microseconds on a monotonic clock). Every limit
+    /// that covers the request and whose key the request carries is counted; the first one
+    /// over refuses it.
+    pub fn check(&self, facts: &RequestFacts<'_>, now_us: u64) -> Verdict {
+        let policy = self.policy();
+        let state = self.state();
+        let client = policy
+            .trusted_proxies
+            .client_ip(facts.peer, facts.forwarded_for);
+        for limit in &policy.limits {
+            if !limit.key.from_request() || !limit.covers(facts.method, facts.path) {
+                continue;
+            }
+            let key = match limit.key {
+                KeyKind::Ip => state.key(limit.salt, &address_key(client)),
+                KeyKind::IpPrefix => state.key(limit.salt, &prefix_key(client)),
+                KeyKind::Account => match facts.account {
+                    Some(a) => state.key(limit.salt, a.as_bytes()),
+                    None => continue,
+                },
+                KeyKind::Device => match facts.device {
+                    Some(d) => state.key(limit.salt, d.as_bytes()),
+                    None => continue,
+                },
+                KeyKind::Phone | KeyKind::IdNumber => continue,
+            };
+            if let Err(over) = state.check(key, limit.gcra, now_us) {
+                return Verdict::Limited {
+                    client,
+                    limit: limit.name.clone(),
+                    retry_after_us: over.retry_after_us,
+                };
+            }
+        }
+        Verdict::Allow { client }
+    }
+
+    /// Counts a key a route reads from the request's body (a phone, an ID number's blind
+    /// index) against the limits of that kind covering the route. Err names the limit.
+    pub fn check_subject(
+        &self,
+        kind: KeyKind,
+        method: &str,
+        path: &str,
+        value: &[u8],
+        now_us: u64,
+    ) -> Result<(), (String, OverLimit)> {
+        let policy = self.policy();
+        let state = self.state();
+        for limit in &policy.limits {
+            if limit.key != kind || !limit.covers(method, path) {
+                continue;
+            }
+            state
+                .check(state.key(limit.salt, value), limit.gcra, now_us)
+                .map_err(|over| (limit.name.clone(), over))?;
+        }
+        Ok(())
+    }
+
+    /// Keys held for keyed limits now, and the most there can be.
+    pub fn keys_held(&self) -> (usize, usize) {
+        let state = self.state();
+        (state.len(), state.max_keys())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: u64 = 1_000_000;
+
+    fn shield(text: &str) -> Shield {
+        Shield::new(Policy::from_toml(text).unwrap())
+    }
+
+    fn facts<'a>(method: &'a str, path: &'a str, peer: &str) -> RequestFacts<'a> {
+        RequestFacts {
+            method,
+            path,
+            peer: peer.parse().unwrap(),
+            forwarded_for: &[],
+            account: None,
+            device: None,
+        }
+    }
+
+    const TWO_PER_MINUTE: &str = r#"
+version = 1
+[client_ip]
+trusted_proxies = ["10.0.0.0/8"]
+[[limit]]
+name = "orders per address"
+route = "POST /api/v1/orders"
+key = "ip"
+burst = 2
+per_secs = 60
+[[limit]]
+name = "orders per account"
+route = "POST /api/v1/orders"
+key = "account"
+burst = 3
+per_secs = 60
+[[limit]]
+name = "codes per phone"
+route = "POST /api/v1/auth/phone/code"
+key = "phone"
+burst = 1
+per_secs = 60
+"#;
+
+    #[test]
+    fn each_covering_limit_counts_and_the_first_over_refuses() {
+        let s = shield(TWO_PER_MINUTE);
+        let f = facts("POST", "/api/v1/orders", "198.51.100.7");
+        assert!(matches!(s.check(&f, SEC), Verdict::Allow { .. }));
+        assert!(matches!(s.check(&f, SEC), Verdict::Allow { .. }));
+        match s.check(&f, SEC) {
+            Verdict::Limited {
+                limit,
+                retry_after_us,
+                ..
+            } => {
+                assert_eq!(limit, "orders per address");
+                assert_eq!(retry_after_us, 30 * SEC);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Other routes and other addresses are not counted.
+        assert!(matches!(
+            s.check(&facts("GET", "/api/v1/orders", "198.51.100.7"), SEC),
+            Verdict::Allow { .. }
+        ));
+        assert!(matches!(
+            s.check(&facts("POST", "/api/v1/orders", "198.51.100.8"), SEC),
+            Verdict::Allow { .. }
+        ));
+        // The account limit follows the account across addresses.
+        let mut f = facts("POST", "/api/v1/orders", "203.0.113.1");
+        f.account = Some("acct-1");
+        let mut allowed = 0;
+        for i in 0..6u8 {
+            let peer = format!("203.0.113.{}", 10 + i);
+            let mut g = f;
+            g.peer = peer.parse().unwrap();
+            if matches!(s.check(&g, SEC), Verdict::Allow { .. }) {
+                allowed += 1;
+            }
+        }
+        assert_eq!(allowed, 3);
+    }
+
+    #[test]
+    fn the_client_behind_a_trusted_proxy_is_limited_not_the_proxy() {
+        let s = shield(TWO_PER_MINUTE);
+        let hops = ["198.51.100.7"];
+        let mut f = facts("POST", "/api/v1/orders", "10.0.0.5");
+        f.forwarded_for = &hops;
+        assert_eq!(
+            s.check(&f, SEC),
+            Verdict::Allow {
+                client: "198.51.100.7".parse().unwrap()
+            }
+        );
+        let others = ["198.51.100.8"];
+        let mut g = f;
+        g.forwarded_for = &others;
+        for _ in 0..2 {
+            assert!(matches!(s.check(&g, SEC), Verdict::Allow { .. }));
+        }
+        // The forged header of an untrusted peer changes nothing.
+        let mut h = facts("POST", "/api/v1/orders", "203.0.113.50");
+        h.forwarded_for = &others;
+        assert_eq!(
+            s.check(&h, SEC),
+            Verdict::Allow {
+                client: "203.0.113.50".parse().unwrap()
+            }
+        );
+    }
+
+    #[test]
+    fn routes_count_body_keys_themselves() {
+        let s = shield(TWO_PER_MINUTE);
+        let code = |phone: &[u8]| {
+            s.check_subject(
+                KeyKind::Phone,
+                "POST",
+                "/api/v1/auth/phone/code",
+                phone,
+                SEC,
+            )
+        };
+        assert!(code(b"13800000001").is_ok());
+        assert_eq!(code(b"13800000001").unwrap_err().0, "codes per phone");
+        assert!(code(b"13800000002").is_ok());
+        // The edge itself never counts a phone limit.
+        let f = facts("POST", "/api/v1/auth/phone/code", "198.51.100.7");
+        for _ in 0..5 {
+            assert!(matches!(s.check(&f, SEC), Verdict::Allow { .. }));
+        }
+    }
+
+    #[test]
+    fn a_reload_takes_only_newer_versions_and_keeps_state_by_name() {
+        let s = shield(TWO_PER_MINUTE);
+        let f = facts("POST", "/api/v1/orders", "198.51.100.7");
+        s.check(&f, SEC);
+        s.check(&f, SEC);
+        let same_version = TWO_PER_MINUTE.replace("burst = 2", "burst = 50");
+        assert!(matches!(
+            s.reload(Policy::from_toml(&same_version).unwrap()),
+            Err(ReloadRefused::NotNewer {
+                running: 1,
+                offered: 1
+            })
+        ));
+        assert!(
+            s.reload(Policy::from_toml(TWO_PER_MINUTE).unwrap()).is_ok(),
+            "the same file again"
+        );
+        // Version 2 adds a limit; the address limit keeps its state (by its name).
+        let newer = format!(
+            "{}\n[[limit]]\nname = \"first\"\nroute = \"/elsewhere\"\nkey = \"ip\"\nburst = 1\nper_secs = 1\n",
+            TWO_PER_MINUTE.replace("version = 1", "version = 2")
+        );
+        s.reload(Policy::from_toml(&newer).unwrap()).unwrap();
+        assert_eq!(s.policy().version, 2);
+        assert!(
+            matches!(s.check(&f, SEC), Verdict::Limited { .. }),
+            "the burst spent before the reload stays spent"
+        );
+        assert!(matches!(s.check(&f, 31 * SEC), Verdict::Allow { .. }));
+    }
+}

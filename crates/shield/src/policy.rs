@@ -1,0 +1,305 @@
+//! The policy file (TOML), shared by the layer in front of Gatehouse and the standalone gateway:
+//! what it may say, how it is checked (every mistake names its field), and the compiled form the
+//! engine runs. A policy carries a version number that must grow with each change, so a reload
+//! never silently goes back to an older file.
+//!
+//! ```toml
+//! version = 3
+//! [client_ip]
+//! trusted_proxies = ["10.0.0.0/8"]
+//! [state]
+//! max_keys = 1000000
+//! [[limit]]
+//! name = "orders per address"
+//! route = "POST /api/v1/orders"
+//! key = "ip"
+//! burst = 10
+//! per_secs = 60
+//! ```
+
+use serde::Deserialize;
+
+use crate::client_ip::TrustedProxies;
+use crate::keyed::Gcra;
+use crate::routes::RoutePattern;
+
+/// What a limit counts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyKind {
+    /// The client's address.
+    Ip,
+    /// Its IPv4 /24 or IPv6 /64.
+    IpPrefix,
+    /// The signed-in account (requests without one are not counted by this limit).
+    Account,
+    /// The client's device id (its `X-Device-Id` header).
+    Device,
+    /// A phone number the request names (sign-in), counted where the route reads it.
+    Phone,
+    /// An ID number the request names (booking), by its blind index, counted where the route
+    /// reads it.
+    IdNumber,
+}
+
+impl KeyKind {
+    /// Keys the edge layer reads from the request itself; the others are counted by the route
+    /// that reads the body.
+    pub fn from_request(self) -> bool {
+        matches!(
+            self,
+            KeyKind::Ip | KeyKind::IpPrefix | KeyKind::Account | KeyKind::Device
+        )
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    version: u32,
+    #[serde(default)]
+    client_ip: ClientIpSection,
+    #[serde(default)]
+    state: StateSection,
+    #[serde(default, rename = "limit")]
+    limits: Vec<LimitSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientIpSection {
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateSection {
+    #[serde(default = "default_max_keys")]
+    max_keys: usize,
+}
+
+impl Default for StateSection {
+    fn default() -> Self {
+        Self {
+            max_keys: default_max_keys(),
+        }
+    }
+}
+
+fn default_max_keys() -> usize {
+    1_000_000
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitSection {
+    name: String,
+    route: String,
+    /// Routes the limit leaves alone although `route` covers them.
+    #[serde(default)]
+    except: Vec<String>,
+    key: KeyKind,
+    burst: u32,
+    per_secs: u32,
+}
+
+/// A mistake in a policy file, naming its field (`limit[2].burst`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct PolicyError {
+    pub field: String,
+    pub message: String,
+}
+
+fn bad(field: impl Into<String>, message: impl Into<String>) -> PolicyError {
+    PolicyError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// One compiled limit.
+#[derive(Debug, Clone)]
+pub struct Limit {
+    /// From its name: part of every key it counts, so limits never share state, and a reloaded
+    /// policy keeps each limit's state by name.
+    pub salt: u64,
+    pub name: String,
+    pub route: RoutePattern,
+    pub except: Vec<RoutePattern>,
+    pub key: KeyKind,
+    pub gcra: Gcra,
+}
+
+impl Limit {
+    /// Whether the limit applies to a request.
+    pub fn covers(&self, method: &str, path: &str) -> bool {
+        self.route.matches(method, path) && !self.except.iter().any(|e| e.matches(method, path))
+    }
+}
+
+/// A checked, compiled policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub version: u32,
+    /// A digest of the file's text, to tell two files of the same version apart.
+    pub digest: String,
+    pub trusted_proxies: TrustedProxies,
+    pub max_keys: usize,
+    pub limits: Vec<Limit>,
+}
+
+/// The most limits a policy may hold.
+pub const MAX_LIMITS: usize = 256;
+/// The bounds of the keyed table: at least a shard's worth, at most 100 million keys (~3 GB).
+const MAX_KEYS_RANGE: std::ops::RangeInclusive<usize> = 1_024..=100_000_000;
+
+impl Policy {
+    /// Reads and checks a policy file's text.
+    pub fn from_toml(text: &str) -> Result<Self, PolicyError> {
+        let deserializer = toml::Deserializer::new(text);
+        let file: PolicyFile = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let field = e.path().to_string();
+            let message = e.inner().message().to_owned();
+            let field = if field == "." { "policy".into() } else { field };
+            bad(field, message)
+        })?;
+        if file.version == 0 {
+            return Err(bad("version", "must be at least 1"));
+        }
+        let mut nets = Vec::with_capacity(file.client_ip.trusted_proxies.len());
+        for (i, net) in file.client_ip.trusted_proxies.iter().enumerate() {
+            let parsed = net
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| net.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    bad(
+                        format!("client_ip.trusted_proxies[{i}]"),
+                        "is not an address or CIDR",
+                    )
+                })?;
+            nets.push(parsed);
+        }
+        if !MAX_KEYS_RANGE.contains(&file.state.max_keys) {
+            return Err(bad(
+                "state.max_keys",
+                format!(
+                    "must be between {} and {}",
+                    MAX_KEYS_RANGE.start(),
+                    MAX_KEYS_RANGE.end()
+                ),
+            ));
+        }
+        if file.limits.len() > MAX_LIMITS {
+            return Err(bad("limit", format!("at most {MAX_LIMITS} limits")));
+        }
+        let mut limits = Vec::with_capacity(file.limits.len());
+        for (i, l) in file.limits.into_iter().enumerate() {
+            let field = |f: &str| format!("limit[{i}].{f}");
+            let name = l.name.trim();
+            if name.is_empty() || name.chars().count() > 64 {
+                return Err(bad(field("name"), "must be 1–64 characters"));
+            }
+            if limits.iter().any(|x: &Limit| x.name == name) {
+                return Err(bad(field("name"), "is used by another limit"));
+            }
+            let route = RoutePattern::parse(&l.route).map_err(|m| bad(field("route"), m))?;
+            let except = l
+                .except
+                .iter()
+                .enumerate()
+                .map(|(j, e)| {
+                    RoutePattern::parse(e).map_err(|m| bad(field(&format!("except[{j}]")), m))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if l.burst == 0 || l.burst > 1_000_000 {
+                return Err(bad(field("burst"), "must be between 1 and 1000000"));
+            }
+            if l.per_secs == 0 || l.per_secs > 86_400 {
+                return Err(bad(field("per_secs"), "must be between 1 and 86400"));
+            }
+            limits.push(Limit {
+                salt: fnv(name.as_bytes()),
+                name: name.to_owned(),
+                route,
+                except,
+                key: l.key,
+                gcra: Gcra::new(l.burst, l.per_secs),
+            });
+        }
+        Ok(Self {
+            version: file.version,
+            digest: digest(text),
+            trusted_proxies: TrustedProxies::new(nets),
+            max_keys: file.state.max_keys,
+            limits,
+        })
+    }
+}
+
+/// FNV-1a: stable across processes and versions of Rust.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// The text's FNV-1a as 16 hex digits.
+fn digest(text: &str) -> String {
+    format!("{:016x}", fnv(text.as_bytes()))
+}
+
+/// The policy Gatehouse runs when none is configured: generous per-address and per-network
+/// limits on the whole API, tighter ones on the routes bots go for.
+pub const DEFAULT_POLICY: &str = include_str!("default_policy.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_policy_is_valid() {
+        let p = Policy::from_toml(DEFAULT_POLICY).unwrap();
+        assert!(p.version >= 1);
+        assert!(!p.limits.is_empty());
+        assert_eq!(p.digest.len(), 16);
+    }
+
+    #[test]
+    fn every_mistake_names_its_field() {
+        let cases = [
+            ("version = 0", "version"),
+            ("", "policy"),
+            ("version = 1\nunknown = 2", "unknown"),
+            ("version = 1\n[client_ip]\ntrusted_proxies = [\"10.0.0.0/33\"]", "client_ip.trusted_proxies[0]"),
+            ("version = 1\n[state]\nmax_keys = 5", "state.max_keys"),
+            ("version = 1\n[[limit]]\nname = \"a\"\nroute = \"/x\"\nkey = \"ip\"\nburst = 0\nper_secs = 1", "limit[0].burst"),
+            ("version = 1\n[[limit]]\nname = \"a\"\nroute = \"x\"\nkey = \"ip\"\nburst = 1\nper_secs = 1", "limit[0].route"),
+            ("version = 1\n[[limit]]\nname = \"a\"\nroute = \"/x\"\nkey = \"shoe_size\"\nburst = 1\nper_secs = 1", "limit[0].key"),
+            ("version = 1\n[[limit]]\nname = \"a\"\nroute = \"/x\"\nkey = \"ip\"\nburst = 1\nper_secs = 0", "limit[0].per_secs"),
+            ("version = 1\n[[limit]]\nname = \"a\"\nroute = \"/x\"\nkey = \"ip\"\nburst = 1\nper_secs = 1\n[[limit]]\nname = \"a\"\nroute = \"/x\"\nkey = \"ip\"\nburst = 1\nper_secs = 1", "limit[1].name"),
+            ("version = 1\n[[limit]]\nname = \"a\"\nroute = \"/x\"\nkey = \"ip\"\nburst = 1", "limit[0]"),
+        ];
+        for (text, field) in cases {
+            let e = Policy::from_toml(text).unwrap_err();
+            assert!(
+                e.field.starts_with(field),
+                "{text:?}: expected {field}, got {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn proxies_may_be_single_addresses_or_networks() {
+        let p = Policy::from_toml(
+            "version = 2\n[client_ip]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\", \"127.0.0.1\"]",
+        )
+        .unwrap();
+        let peer = "127.0.0.1".parse().unwrap();
+        assert_eq!(
+            p.trusted_proxies.client_ip(peer, &["198.51.100.7"]),
+            "198.51.100.7".parse::<std::net::IpAddr>().unwrap()
+        );
+    }
+}

@@ -1,0 +1,136 @@
+//! Route patterns in the policy: `[METHOD ]PATH`, where a path segment is a literal, `{name}`
+//! (any one segment) or, last, `*` (the rest, possibly nothing). `*` alone is every request.
+//! Examples: `POST /api/v1/orders`, `GET /api/v1/slots/{id}/seats`, `/api/*`.
+
+/// A parsed pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutePattern {
+    method: Option<String>,
+    segments: Vec<Segment>,
+    /// Ends with `*`.
+    rest: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Any,
+}
+
+const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+impl RoutePattern {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let (method, path) = match text.split_once(' ') {
+            Some((m, p)) => {
+                let m = m.trim();
+                if !METHODS.contains(&m) {
+                    return Err(format!("unknown method {m:?} (use one of {METHODS:?})"));
+                }
+                (Some(m.to_owned()), p.trim())
+            }
+            None => (None, text),
+        };
+        if path == "*" {
+            return Ok(Self {
+                method,
+                segments: Vec::new(),
+                rest: true,
+            });
+        }
+        let Some(path) = path.strip_prefix('/') else {
+            return Err("a path starts with / (or is *)".into());
+        };
+        let mut segments = Vec::new();
+        let mut rest = false;
+        let parts: Vec<&str> = path.split('/').collect();
+        for (i, part) in parts.iter().enumerate() {
+            if *part == "*" {
+                if i + 1 != parts.len() {
+                    return Err("* may only end a path".into());
+                }
+                rest = true;
+            } else if part.starts_with('{') && part.ends_with('}') && part.len() > 2 {
+                segments.push(Segment::Any);
+            } else if part.contains(['{', '}', '*', '?', '#', ' ']) {
+                return Err(format!("bad path segment {part:?}"));
+            } else {
+                segments.push(Segment::Literal((*part).to_owned()));
+            }
+        }
+        Ok(Self {
+            method,
+            segments,
+            rest,
+        })
+    }
+
+    /// Whether a request (its method, and its path without the query) matches.
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        if self.method.as_deref().is_some_and(|m| m != method) {
+            return false;
+        }
+        let mut parts = path.strip_prefix('/').unwrap_or(path).split('/');
+        for segment in &self.segments {
+            match (segment, parts.next()) {
+                (_, None) => return false,
+                (Segment::Any, Some(p)) => {
+                    if p.is_empty() {
+                        return false;
+                    }
+                }
+                (Segment::Literal(l), Some(p)) => {
+                    if l != p {
+                        return false;
+                    }
+                }
+            }
+        }
+        self.rest || parts.next().is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(pattern: &str, method: &str, path: &str) -> bool {
+        RoutePattern::parse(pattern).unwrap().matches(method, path)
+    }
+
+    #[test]
+    fn patterns_match_methods_literals_parameters_and_rests() {
+        assert!(m("*", "GET", "/anything/at/all"));
+        assert!(m("POST *", "POST", "/x"));
+        assert!(!m("POST *", "GET", "/x"));
+        assert!(m("POST /api/v1/orders", "POST", "/api/v1/orders"));
+        assert!(!m("POST /api/v1/orders", "POST", "/api/v1/orders/1"));
+        assert!(!m("POST /api/v1/orders", "POST", "/api/v1/order"));
+        assert!(m(
+            "GET /api/v1/slots/{id}/seats",
+            "GET",
+            "/api/v1/slots/7/seats"
+        ));
+        assert!(!m(
+            "GET /api/v1/slots/{id}/seats",
+            "GET",
+            "/api/v1/slots//seats"
+        ));
+        assert!(m("/api/*", "DELETE", "/api/v1/x"));
+        assert!(m("/api/*", "GET", "/api"));
+        assert!(!m("/api/*", "GET", "/apix"));
+        assert!(m("/", "GET", "/"));
+        assert!(!m("/", "GET", "/a"));
+    }
+
+    #[test]
+    fn bad_patterns_say_what_is_wrong() {
+        assert!(RoutePattern::parse("FETCH /x")
+            .unwrap_err()
+            .contains("method"));
+        assert!(RoutePattern::parse("api/x").is_err());
+        assert!(RoutePattern::parse("/a/*/b").unwrap_err().contains("end"));
+        assert!(RoutePattern::parse("/a{b").is_err());
+    }
+}
