@@ -61,6 +61,8 @@ pub struct AppState {
     pub payments: Arc<PaymentService>,
     pub gates: Arc<GateService>,
     pub groups: Arc<gatehouse_groups::GroupService>,
+    /// Traffic protection: every request passes it before any route runs.
+    pub edge: Arc<gatehouse_edge::Edge>,
 }
 
 #[derive(OpenApi)]
@@ -205,10 +207,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/health", get(|| std::future::ready("ok")))
         .fallback(|| std::future::ready(ApiError::NoRoute))
-        .with_state(state)
+        .with_state(state.clone())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(limit_headers))
         .layer(middleware::from_fn(request_log))
+        // Outside the log and every parser: a refused request costs a verdict, nothing more.
+        .layer(middleware::from_fn_with_state(
+            state.edge,
+            gatehouse_edge::protect,
+        ))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a handler panicked");
             ApiError::Internal.into_response()

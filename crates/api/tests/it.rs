@@ -30,6 +30,8 @@ use tower::ServiceExt;
 
 #[path = "it/access.rs"]
 mod access;
+#[path = "it/edge.rs"]
+mod edge;
 #[path = "it/face.rs"]
 mod face;
 #[path = "it/gates.rs"]
@@ -201,6 +203,10 @@ async fn api() -> Api {
         payments,
         gates,
         groups,
+        // No limits: these tests are about the routes; `edge.rs` tests the protection.
+        edge: gatehouse_edge::Edge::new(
+            gatehouse_shield::Policy::from_toml("version = 1").unwrap(),
+        ),
     };
     let app = router(state.clone());
     let (s, p) = call(

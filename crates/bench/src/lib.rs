@@ -11,6 +11,7 @@ mod rush;
 pub mod seats;
 mod server;
 mod setup;
+mod shield;
 mod signin;
 
 pub use auth::AuthArgs;
@@ -19,6 +20,8 @@ pub use gate::GateArgs;
 pub use pay::{wechat_pay_env, PayArgs};
 pub use rush::RushArgs;
 pub use seats::SeatsArgs;
+pub use server::OPEN_POLICY;
+pub use shield::ShieldArgs;
 pub use signin::sign_in_visitors;
 
 #[derive(Debug, clap::Subcommand)]
@@ -35,6 +38,8 @@ pub enum BenchCommand {
     Gate(GateArgs),
     /// Clients racing for one cinema showing's seats: none sold twice.
     Seats(SeatsArgs),
+    /// What traffic protection costs per request, and its memory bound under rotating keys.
+    Shield(ShieldArgs),
 }
 
 /// Runs a benchmark and prints its JSON result on stdout.
@@ -45,6 +50,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Pay(args) => pay::run(args).await?,
         BenchCommand::Gate(args) => gate::run(args).await?,
         BenchCommand::Seats(args) => seats::run(args).await?,
+        BenchCommand::Shield(args) => shield::run(args).await?,
     };
     #[allow(clippy::print_stdout)]
     {

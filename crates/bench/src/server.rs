@@ -86,8 +86,18 @@ pub struct ServerSetup {
     pub env: Vec<(String, String)>,
 }
 
+/// The traffic-protection policy benchmark servers run unless told otherwise: every check runs,
+/// no limit is set (every client comes from 127.0.0.1, so the built-in per-address limits would
+/// measure the limits, not the server). `bench shield` measures the limits themselves.
+pub const OPEN_POLICY: &str = "version = 1\n";
+
 fn env_for(cmd: &mut Command, data_dir: &std::path::Path, pg_url: Option<&str>, schema: &str) {
+    let policy = data_dir.join("shield-open.toml");
+    if !policy.exists() {
+        let _ = std::fs::write(&policy, OPEN_POLICY);
+    }
     cmd.env("GATEHOUSE_DATA_DIR", data_dir)
+        .env("GATEHOUSE_SHIELD__POLICY", &policy)
         .env("GATEHOUSE_LISTEN", "127.0.0.1:0")
         .env("GATEHOUSE_DEMO_CATALOGUE", "false")
         .env("GATEHOUSE_PAYMENTS__MODE", "off")

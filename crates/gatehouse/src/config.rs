@@ -236,6 +236,48 @@ pub struct Config {
     pub payments: crate::payments_setup::PaymentSettings,
     pub tickets: TicketSettings,
     pub groups: GroupSettings,
+    pub shield: ShieldSettings,
+}
+
+/// Traffic protection in front of every route.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShieldSettings {
+    /// The policy file (TOML; see `crates/shield/src/default_policy.toml`). Without one the
+    /// built-in policy runs.
+    pub policy: Option<PathBuf>,
+    /// How often the policy file is checked for changes, in seconds.
+    pub reload_secs: u64,
+}
+
+impl Default for ShieldSettings {
+    fn default() -> Self {
+        Self {
+            policy: None,
+            reload_secs: 2,
+        }
+    }
+}
+
+impl ShieldSettings {
+    /// The edge with the configured policy (a bad file stops the start, naming the field).
+    pub fn edge(&self) -> anyhow::Result<std::sync::Arc<gatehouse_edge::Edge>> {
+        let text = match &self.policy {
+            Some(path) => std::fs::read_to_string(path)
+                .with_context(|| format!("reading the shield policy {}", path.display()))?,
+            None => gatehouse_shield::DEFAULT_POLICY.to_owned(),
+        };
+        let policy = gatehouse_shield::Policy::from_toml(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "shield policy {}: {e}",
+                self.policy
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "(built in)".into())
+            )
+        })?;
+        Ok(gatehouse_edge::Edge::new(policy))
+    }
 }
 
 /// Group bookings.
@@ -317,6 +359,7 @@ impl Default for Config {
             payments: crate::payments_setup::PaymentSettings::default(),
             tickets: TicketSettings::default(),
             groups: GroupSettings::default(),
+            shield: ShieldSettings::default(),
         }
     }
 }

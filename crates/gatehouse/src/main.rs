@@ -308,12 +308,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         println!("Gatehouse listening on http://{addr}");
     }
     tracing::info!(%addr, database = if config.database.url.is_some() { "postgresql" } else { "sqlite" }, "serving");
+    let edge = config.shield.edge()?;
+    if let Some(path) = &config.shield.policy {
+        edge.watch(
+            path.clone(),
+            Duration::from_secs(config.shield.reload_secs.max(1)),
+        );
+    }
     let state = gatehouse_api::AppState {
         service,
         identity,
         payments,
         gates,
         groups,
+        edge,
     };
     spawn_no_show_sweeps(state.clone());
     let app = gatehouse_api::router(state);

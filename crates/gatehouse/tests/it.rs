@@ -54,7 +54,13 @@ fn databases(name: &str) -> Vec<Db> {
 
 fn command(data_dir: &Path, db: &Db) -> Command {
     let mut cmd = Command::new(BIN);
+    // Every test client comes from 127.0.0.1: no traffic limits unless a test sets its own.
+    let policy = data_dir.join("shield-open.toml");
+    if !policy.exists() {
+        std::fs::write(&policy, "version = 1\n").unwrap();
+    }
     cmd.env("GATEHOUSE_DATA_DIR", data_dir)
+        .env("GATEHOUSE_SHIELD__POLICY", &policy)
         .env("GATEHOUSE_LISTEN", "127.0.0.1:0")
         .env("GATEHOUSE_LOG", "debug")
         // Every test client signs in from 127.0.0.1.

@@ -9,7 +9,7 @@
 //! - `routes.rs`: the policy's route patterns.
 //!
 //! Architecture invariant: the keyed state never holds more than the policy's `max_keys` keys,
-//! whatever the traffic; a reload keeps each limit's state by the limit's name.
+//! whatever the traffic; a reload keeps the state of every limit it leaves unchanged.
 
 mod client_ip;
 mod keyed;
@@ -92,8 +92,8 @@ impl Shield {
             .clone()
     }
 
-    /// Takes a newer policy. The limits' state is kept (by limit name) unless the table's size
-    /// changed.
+    /// Takes a newer policy. The state of limits it leaves unchanged is kept (unless the
+    /// table's size changed); a changed limit starts afresh.
     pub fn reload(&self, next: Policy) -> Result<(), ReloadRefused> {
         let running = self.policy();
         if next.version <= running.version {

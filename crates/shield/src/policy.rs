@@ -122,8 +122,9 @@ fn bad(field: impl Into<String>, message: impl Into<String>) -> PolicyError {
 /// One compiled limit.
 #[derive(Debug, Clone)]
 pub struct Limit {
-    /// From its name: part of every key it counts, so limits never share state, and a reloaded
-    /// policy keeps each limit's state by name.
+    /// From its name and numbers: part of every key it counts, so limits never share state; a
+    /// reloaded policy keeps the state of each limit it did not change, and a limit whose
+    /// numbers changed starts afresh (raising a limit in an incident relieves clients at once).
     pub salt: u64,
     pub name: String,
     pub route: RoutePattern,
@@ -220,7 +221,7 @@ impl Policy {
                 return Err(bad(field("per_secs"), "must be between 1 and 86400"));
             }
             limits.push(Limit {
-                salt: fnv(name.as_bytes()),
+                salt: fnv(format!("{name}\0{}\0{}", l.burst, l.per_secs).as_bytes()),
                 name: name.to_owned(),
                 route,
                 except,

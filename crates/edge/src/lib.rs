@@ -1,0 +1,147 @@
+//! Traffic protection at the HTTP edge. [`protect`] is an axum middleware that turns each
+//! request into the shield's plain facts (method, path, peer address, `X-Forwarded-For`, the
+//! bearer credential as the account key, `X-Device-Id`), asks for the verdict and answers 429
+//! with `Retry-After` itself — so a refused request never reaches a route, a body parser or the
+//! booking logic. [`Edge::watch`] reloads the policy file when it changes.
+//!
+//! API boundary: the only crate that knows both axum and the shield.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use gatehouse_shield::{Policy, RequestFacts, Shield, Verdict};
+
+/// The most `X-Forwarded-For` headers read (a request with more is judged by the first ones).
+const MAX_FORWARDED_HEADERS: usize = 8;
+
+/// The edge's state: the shield and the monotonic clock its limits run on.
+pub struct Edge {
+    shield: Shield,
+    epoch: Instant,
+}
+
+impl Edge {
+    pub fn new(policy: Policy) -> Arc<Self> {
+        Arc::new(Self {
+            shield: Shield::new(policy),
+            epoch: Instant::now(),
+        })
+    }
+
+    pub fn shield(&self) -> &Shield {
+        &self.shield
+    }
+
+    /// Microseconds since the edge started: the shield's clock.
+    pub fn now_us(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// Watches a policy file: every `every`, if its modification time changed, reads it and
+    /// takes it if it is valid and newer. A bad file is logged with the field it gets wrong and
+    /// the running policy stays.
+    pub fn watch(self: &Arc<Self>, path: PathBuf, every: Duration) -> tokio::task::JoinHandle<()> {
+        let edge = self.clone();
+        tokio::spawn(async move {
+            let mut seen: Option<SystemTime> = modified(&path);
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let now = modified(&path);
+                if now == seen {
+                    continue;
+                }
+                seen = now;
+                // Logged inside; the running policy stays on a failure.
+                let _ = edge.reload_from(&path);
+            }
+        })
+    }
+
+    /// Reads the policy file and takes it if valid and newer; says what happened.
+    pub fn reload_from(&self, path: &std::path::Path) -> Result<u32, String> {
+        let outcome = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            .and_then(|text| Policy::from_toml(&text).map_err(|e| e.to_string()))
+            .and_then(|policy| {
+                let version = policy.version;
+                self.shield
+                    .reload(policy)
+                    .map(|()| version)
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = &outcome {
+            tracing::error!(file = %path.display(), error = %e, "traffic-protection policy not reloaded; the running policy stays");
+        }
+        outcome
+    }
+}
+
+fn modified(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The middleware: every request passes the shield first.
+pub async fn protect(State(edge): State<Arc<Edge>>, req: Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let headers = req.headers();
+    let mut forwarded = [""; MAX_FORWARDED_HEADERS];
+    let mut n = 0;
+    for (slot, value) in forwarded
+        .iter_mut()
+        .zip(headers.get_all("x-forwarded-for").iter())
+    {
+        *slot = value.to_str().unwrap_or("");
+        n += 1;
+    }
+    let account = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let device = headers.get("x-device-id").and_then(|v| v.to_str().ok());
+    let facts = RequestFacts {
+        method: req.method().as_str(),
+        path: req.uri().path(),
+        peer,
+        forwarded_for: forwarded.get(..n).unwrap_or(&[]),
+        account,
+        device,
+    };
+    match edge.shield.check(&facts, edge.now_us()) {
+        Verdict::Allow { .. } => next.run(req).await,
+        Verdict::Limited {
+            client,
+            limit,
+            retry_after_us,
+        } => {
+            tracing::info!(%client, limit = %limit, "request over a traffic limit");
+            limited(&limit, retry_after_us)
+        }
+    }
+}
+
+/// 429 with the API's error shape and `Retry-After` in whole seconds (rounded up).
+fn limited(limit: &str, retry_after_us: u64) -> Response {
+    let secs = retry_after_us.div_ceil(1_000_000).max(1);
+    let body = serde_json::json!({
+        "code": "rate_limited",
+        "message": format!("too many requests ({limit}); try again in {secs} s"),
+        "field": null,
+    });
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
+}
