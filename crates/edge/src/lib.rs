@@ -1,8 +1,10 @@
 //! Traffic protection at the HTTP edge. [`protect`] is an axum middleware that turns each
 //! request into the shield's plain facts (method, path, peer address, `X-Forwarded-For`, the
-//! bearer credential as the account key, `X-Device-Id`), asks for the verdict and answers 429
-//! with `Retry-After` itself — so a refused request never reaches a route, a body parser or the
-//! booking logic. [`Edge::watch`] reloads the policy file when it changes.
+//! bearer credential as the account key, `X-Device-Id`), asks for the verdict and answers a
+//! refusal itself — 429 `rate_limited` (a client's limit) or `flow_limited` (a route's rate),
+//! 503 `overloaded` (a route's cap in flight, or shedding), each with `Retry-After` — so a
+//! refused request never reaches a route, a body parser or the booking logic. A queueing flow
+//! rule's wait is slept here. [`Edge::watch`] reloads the policy file when it changes.
 //!
 //! API boundary: the only crate that knows both axum and the shield.
 
@@ -118,28 +120,75 @@ pub async fn protect(State(edge): State<Arc<Edge>>, req: Request, next: Next) ->
         account,
         device,
     };
-    match edge.shield.check(&facts, edge.now_us()) {
-        Verdict::Allow { .. } => next.run(req).await,
+    let started = edge.now_us();
+    match edge.shield.check(&facts, started) {
+        Verdict::Allow(admission) => {
+            if admission.wait_us > 0 {
+                tokio::time::sleep(Duration::from_micros(admission.wait_us)).await;
+            }
+            let response = next.run(req).await;
+            let now = edge.now_us();
+            edge.shield.finished(now.saturating_sub(started), now);
+            // The request's places in flight are given back only now.
+            drop(admission);
+            response
+        }
         Verdict::Limited {
             client,
             limit,
             retry_after_us,
         } => {
-            tracing::info!(%client, limit = %limit, "request over a traffic limit");
-            limited(&limit, retry_after_us)
+            tracing::debug!(%client, limit = %limit, "request over a traffic limit");
+            refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                &format!("too many requests ({limit})"),
+                retry_after_us,
+            )
+        }
+        Verdict::FlowFull {
+            client,
+            rule,
+            in_flight,
+        } => {
+            tracing::debug!(%client, rule = %rule, in_flight, "route at its flow limit");
+            if in_flight {
+                refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded",
+                    &format!("too many requests in progress ({rule})"),
+                    1_000_000,
+                )
+            } else {
+                refuse(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "flow_limited",
+                    &format!("this service is at its rate ({rule})"),
+                    1_000_000,
+                )
+            }
+        }
+        Verdict::Shed { client } => {
+            tracing::debug!(%client, "request shed under load");
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "the service is busy",
+                1_000_000,
+            )
         }
     }
 }
 
-/// 429 with the API's error shape and `Retry-After` in whole seconds (rounded up).
-fn limited(limit: &str, retry_after_us: u64) -> Response {
+/// A refusal with the API's error shape and `Retry-After` in whole seconds (rounded up).
+fn refuse(status: StatusCode, code: &str, what: &str, retry_after_us: u64) -> Response {
     let secs = retry_after_us.div_ceil(1_000_000).max(1);
     let body = serde_json::json!({
-        "code": "rate_limited",
-        "message": format!("too many requests ({limit}); try again in {secs} s"),
+        "code": code,
+        "message": format!("{what}; try again in {secs} s"),
         "field": null,
     });
-    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    let mut response = (status, axum::Json(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, v);
     }

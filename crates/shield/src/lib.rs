@@ -6,22 +6,29 @@
 //! - `policy.rs`: the policy file, its checks (each mistake names its field) and compiled form.
 //! - `client_ip.rs`: the client's address through trusted proxy hops; /24 and /64 keys.
 //! - `keyed.rs`: GCRA limits over a bounded, sharded table.
+//! - `flow.rs`: Sentinel-style flow control per route (reject, queue, warm-up, in-flight cap).
+//! - `shedding.rs`: adaptive shedding when the server has too much in flight or answers slowly.
 //! - `routes.rs`: the policy's route patterns.
 //!
 //! Architecture invariant: the keyed state never holds more than the policy's `max_keys` keys,
 //! whatever the traffic; a reload keeps the state of every limit it leaves unchanged.
 
 mod client_ip;
+mod flow;
 mod keyed;
 mod policy;
 mod routes;
+mod shedding;
 
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
+pub use flow::{Control, FlowDecision, FlowState, InFlight};
+pub use shedding::Load;
+
 pub use client_ip::{address_key, canonical, prefix_key, TrustedProxies};
 pub use keyed::{Gcra, KeyedLimits, OverLimit};
-pub use policy::{KeyKind, Limit, Policy, PolicyError, DEFAULT_POLICY, MAX_LIMITS};
+pub use policy::{Flow, KeyKind, Limit, Policy, PolicyError, Shedding, DEFAULT_POLICY, MAX_LIMITS};
 pub use routes::RoutePattern;
 
 /// What the edge knows of a request before any route runs.
@@ -41,16 +48,49 @@ pub struct RequestFacts<'a> {
 }
 
 /// The edge's answer for a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Verdict {
-    /// Let it through; the client's address as the edge resolved it.
-    Allow { client: IpAddr },
-    /// Over a limit: refuse with 429 and when to try again.
+    /// Let it through (after `wait_us`, when a flow rule queues it); hold the admission until
+    /// the response is done — it keeps the request's places among those in flight.
+    Allow(Admission),
+    /// Over a client's limit: 429 and when to try again.
     Limited {
         client: IpAddr,
         limit: String,
         retry_after_us: u64,
     },
+    /// The route as a whole is at its rate or its cap in flight: 429 (rate) or 503 (in flight).
+    FlowFull {
+        client: IpAddr,
+        rule: String,
+        in_flight: bool,
+    },
+    /// The server is overloaded and this route may be shed: 503.
+    Shed { client: IpAddr },
+}
+
+impl Verdict {
+    pub fn client(&self) -> IpAddr {
+        match self {
+            Verdict::Allow(a) => a.client,
+            Verdict::Limited { client, .. }
+            | Verdict::FlowFull { client, .. }
+            | Verdict::Shed { client } => *client,
+        }
+    }
+
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Verdict::Allow(_))
+    }
+}
+
+/// A request let through.
+#[derive(Debug)]
+pub struct Admission {
+    pub client: IpAddr,
+    /// How long to hold the request first (a queueing flow rule spaces requests out).
+    pub wait_us: u64,
+    _places: Vec<InFlight>,
 }
 
 /// Why a new policy was not taken.
@@ -62,27 +102,77 @@ pub enum ReloadRefused {
     NotNewer { running: u32, offered: u32 },
 }
 
+/// The running policy with the live state of its flow rules (in the policy's order).
+struct Running {
+    policy: Arc<Policy>,
+    flows: Vec<Arc<FlowState>>,
+}
+
 /// The running policy and the state it keeps.
 pub struct Shield {
-    policy: RwLock<Arc<Policy>>,
+    running: RwLock<Arc<Running>>,
     limits: RwLock<Arc<KeyedLimits>>,
+    load: Load,
+}
+
+fn same_flow(a: &Flow, b: &Flow) -> bool {
+    a.name == b.name
+        && a.qps == b.qps
+        && a.control == b.control
+        && a.max_in_flight == b.max_in_flight
+}
+
+impl Running {
+    /// Live state for `policy`'s flows, kept from `previous` for rules it did not change.
+    fn new(policy: Policy, previous: Option<&Running>) -> Self {
+        let flows = policy
+            .flows
+            .iter()
+            .map(|f| {
+                previous
+                    .and_then(|p| {
+                        p.policy
+                            .flows
+                            .iter()
+                            .zip(&p.flows)
+                            .find(|(old, _)| same_flow(old, f))
+                            .map(|(_, state)| state.clone())
+                    })
+                    .unwrap_or_else(|| Arc::new(FlowState::new(f.qps, f.control, f.max_in_flight)))
+            })
+            .collect();
+        Self {
+            policy: Arc::new(policy),
+            flows,
+        }
+    }
 }
 
 impl Shield {
     pub fn new(policy: Policy) -> Self {
         let limits = KeyedLimits::new(policy.max_keys);
         Self {
-            policy: RwLock::new(Arc::new(policy)),
+            running: RwLock::new(Arc::new(Running::new(policy, None))),
             limits: RwLock::new(Arc::new(limits)),
+            load: Load::default(),
         }
+    }
+
+    fn running(&self) -> Arc<Running> {
+        self.running
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The running policy.
     pub fn policy(&self) -> Arc<Policy> {
-        self.policy
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.running().policy.clone()
+    }
+
+    /// The server's load as the shield sees it (requests in flight, recent response time).
+    pub fn load(&self) -> &Load {
+        &self.load
     }
 
     fn state(&self) -> Arc<KeyedLimits> {
@@ -95,7 +185,8 @@ impl Shield {
     /// Takes a newer policy. The state of limits it leaves unchanged is kept (unless the
     /// table's size changed); a changed limit starts afresh.
     pub fn reload(&self, next: Policy) -> Result<(), ReloadRefused> {
-        let running = self.policy();
+        let current = self.running();
+        let running = &current.policy;
         if next.version <= running.version {
             if next.version == running.version && next.digest == running.digest {
                 return Ok(());
@@ -114,15 +205,17 @@ impl Shield {
             to = next.version,
             "traffic-protection policy reloaded"
         );
-        *self.policy.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
+        let next = Arc::new(Running::new(next, Some(&current)));
+        *self.running.write().unwrap_or_else(|p| p.into_inner()) = next;
         Ok(())
     }
 
-    /// The verdict on a request at `now_us` (microseconds on a monotonic clock). Every limit
-    /// that covers the request and whose key the request carries is counted; the first one
-    /// over refuses it.
+    /// The verdict on a request at `now_us` (microseconds on a monotonic clock): the client's
+    /// limits first (every limit that covers the request and whose key it carries is counted;
+    /// the first one over refuses it), then shedding, then the route's flow rules.
     pub fn check(&self, facts: &RequestFacts<'_>, now_us: u64) -> Verdict {
-        let policy = self.policy();
+        let running = self.running();
+        let policy = &running.policy;
         let state = self.state();
         let client = policy
             .trusted_proxies
@@ -152,7 +245,52 @@ impl Shield {
                 };
             }
         }
-        Verdict::Allow { client }
+        let mut places = Vec::new();
+        if let Some(shedding) = &policy.shedding {
+            let kept = shedding
+                .keep
+                .iter()
+                .any(|k| k.matches(facts.method, facts.path));
+            if !kept && self.load.overloaded(shedding, now_us) {
+                return Verdict::Shed { client };
+            }
+        }
+        places.push(self.load.enter());
+        let mut wait_us = 0;
+        for (flow, live) in policy.flows.iter().zip(&running.flows) {
+            if !flow.covers(facts.method, facts.path) {
+                continue;
+            }
+            let Some(place) = live.enter() else {
+                return Verdict::FlowFull {
+                    client,
+                    rule: flow.name.clone(),
+                    in_flight: true,
+                };
+            };
+            places.push(place);
+            match live.admit(now_us) {
+                FlowDecision::Pass => {}
+                FlowDecision::Wait(us) => wait_us = wait_us.max(us),
+                FlowDecision::Reject => {
+                    return Verdict::FlowFull {
+                        client,
+                        rule: flow.name.clone(),
+                        in_flight: false,
+                    }
+                }
+            }
+        }
+        Verdict::Allow(Admission {
+            client,
+            wait_us,
+            _places: places,
+        })
+    }
+
+    /// Reports a finished request's response time, for latency-based shedding.
+    pub fn finished(&self, latency_us: u64, now_us: u64) {
+        self.load.record(latency_us, now_us);
     }
 
     /// Counts a key a route reads from the request's body (a phone, an ID number's blind
@@ -165,9 +303,9 @@ impl Shield {
         value: &[u8],
         now_us: u64,
     ) -> Result<(), (String, OverLimit)> {
-        let policy = self.policy();
+        let running = self.running();
         let state = self.state();
-        for limit in &policy.limits {
+        for limit in &running.policy.limits {
             if limit.key != kind || !limit.covers(method, path) {
                 continue;
             }
@@ -234,8 +372,8 @@ per_secs = 60
     fn each_covering_limit_counts_and_the_first_over_refuses() {
         let s = shield(TWO_PER_MINUTE);
         let f = facts("POST", "/api/v1/orders", "198.51.100.7");
-        assert!(matches!(s.check(&f, SEC), Verdict::Allow { .. }));
-        assert!(matches!(s.check(&f, SEC), Verdict::Allow { .. }));
+        assert!(s.check(&f, SEC).is_allowed());
+        assert!(s.check(&f, SEC).is_allowed());
         match s.check(&f, SEC) {
             Verdict::Limited {
                 limit,
@@ -248,14 +386,12 @@ per_secs = 60
             other => panic!("{other:?}"),
         }
         // Other routes and other addresses are not counted.
-        assert!(matches!(
-            s.check(&facts("GET", "/api/v1/orders", "198.51.100.7"), SEC),
-            Verdict::Allow { .. }
-        ));
-        assert!(matches!(
-            s.check(&facts("POST", "/api/v1/orders", "198.51.100.8"), SEC),
-            Verdict::Allow { .. }
-        ));
+        assert!(s
+            .check(&facts("GET", "/api/v1/orders", "198.51.100.7"), SEC)
+            .is_allowed());
+        assert!(s
+            .check(&facts("POST", "/api/v1/orders", "198.51.100.8"), SEC)
+            .is_allowed());
         // The account limit follows the account across addresses.
         let mut f = facts("POST", "/api/v1/orders", "203.0.113.1");
         f.account = Some("acct-1");
@@ -264,7 +400,7 @@ per_secs = 60
             let peer = format!("203.0.113.{}", 10 + i);
             let mut g = f;
             g.peer = peer.parse().unwrap();
-            if matches!(s.check(&g, SEC), Verdict::Allow { .. }) {
+            if s.check(&g, SEC).is_allowed() {
                 allowed += 1;
             }
         }
@@ -277,27 +413,21 @@ per_secs = 60
         let hops = ["198.51.100.7"];
         let mut f = facts("POST", "/api/v1/orders", "10.0.0.5");
         f.forwarded_for = &hops;
-        assert_eq!(
-            s.check(&f, SEC),
-            Verdict::Allow {
-                client: "198.51.100.7".parse().unwrap()
-            }
-        );
+        let v = s.check(&f, SEC);
+        assert!(v.is_allowed());
+        assert_eq!(v.client(), "198.51.100.7".parse::<IpAddr>().unwrap());
         let others = ["198.51.100.8"];
         let mut g = f;
         g.forwarded_for = &others;
         for _ in 0..2 {
-            assert!(matches!(s.check(&g, SEC), Verdict::Allow { .. }));
+            assert!(s.check(&g, SEC).is_allowed());
         }
         // The forged header of an untrusted peer changes nothing.
         let mut h = facts("POST", "/api/v1/orders", "203.0.113.50");
         h.forwarded_for = &others;
-        assert_eq!(
-            s.check(&h, SEC),
-            Verdict::Allow {
-                client: "203.0.113.50".parse().unwrap()
-            }
-        );
+        let v = s.check(&h, SEC);
+        assert!(v.is_allowed());
+        assert_eq!(v.client(), "203.0.113.50".parse::<IpAddr>().unwrap());
     }
 
     #[test]
@@ -318,7 +448,7 @@ per_secs = 60
         // The edge itself never counts a phone limit.
         let f = facts("POST", "/api/v1/auth/phone/code", "198.51.100.7");
         for _ in 0..5 {
-            assert!(matches!(s.check(&f, SEC), Verdict::Allow { .. }));
+            assert!(s.check(&f, SEC).is_allowed());
         }
     }
 
@@ -351,6 +481,66 @@ per_secs = 60
             matches!(s.check(&f, SEC), Verdict::Limited { .. }),
             "the burst spent before the reload stays spent"
         );
-        assert!(matches!(s.check(&f, 31 * SEC), Verdict::Allow { .. }));
+        assert!(s.check(&f, 31 * SEC).is_allowed());
+    }
+
+    const FLOWS: &str = r#"
+version = 1
+[[flow]]
+name = "orders"
+route = "POST /api/v1/orders"
+qps = 3
+[[flow]]
+name = "slow reports"
+route = "GET /api/v1/admin/*"
+qps = 1000
+max_in_flight = 1
+[shedding]
+max_in_flight = 3
+keep = ["POST /api/v1/orders"]
+"#;
+
+    #[test]
+    fn a_route_at_its_rate_or_cap_is_full_and_the_server_sheds_what_it_may() {
+        let s = shield(FLOWS);
+        let order = facts("POST", "/api/v1/orders", "198.51.100.1");
+        let passed = (0..5)
+            .filter(|_| s.check(&order, 5 * SEC).is_allowed())
+            .count();
+        assert_eq!(passed, 3, "the route's rate, whoever asks");
+        match s.check(&facts("POST", "/api/v1/orders", "198.51.100.2"), 5 * SEC) {
+            Verdict::FlowFull {
+                rule, in_flight, ..
+            } => {
+                assert_eq!((rule.as_str(), in_flight), ("orders", false));
+            }
+            other => panic!("{other:?}"),
+        }
+        // One report at a time: the second is full while the first is in flight.
+        let report = facts("GET", "/api/v1/admin/audit", "198.51.100.3");
+        let first = s.check(&report, 6 * SEC);
+        assert!(first.is_allowed());
+        assert!(matches!(
+            s.check(&report, 6 * SEC),
+            Verdict::FlowFull {
+                in_flight: true,
+                ..
+            }
+        ));
+        drop(first);
+        let again = s.check(&report, 6 * SEC);
+        assert!(again.is_allowed());
+        // Three requests in flight: anything sheddable is shed; orders are kept.
+        let home = facts("GET", "/api/v1/products", "198.51.100.4");
+        let a = s.check(&home, 7 * SEC);
+        let b = s.check(&home, 7 * SEC);
+        assert!(a.is_allowed() && b.is_allowed());
+        assert!(matches!(s.check(&home, 7 * SEC), Verdict::Shed { .. }));
+        assert!(
+            s.check(&order, 7 * SEC).is_allowed(),
+            "the booking path is kept"
+        );
+        drop((a, b, again));
+        assert!(s.check(&home, 7 * SEC).is_allowed());
     }
 }

@@ -20,6 +20,7 @@
 use serde::Deserialize;
 
 use crate::client_ip::TrustedProxies;
+use crate::flow::Control;
 use crate::keyed::Gcra;
 use crate::routes::RoutePattern;
 
@@ -63,6 +64,51 @@ struct PolicyFile {
     state: StateSection,
     #[serde(default, rename = "limit")]
     limits: Vec<LimitSection>,
+    #[serde(default, rename = "flow")]
+    flows: Vec<FlowSection>,
+    #[serde(default)]
+    shedding: Option<SheddingSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlowSection {
+    name: String,
+    route: String,
+    #[serde(default)]
+    except: Vec<String>,
+    /// Requests per second for the route as a whole.
+    qps: u32,
+    #[serde(default)]
+    control: ControlKind,
+    /// For `queue`: the longest a request may wait for its turn.
+    max_wait_ms: Option<u64>,
+    /// For `warm_up`: how long the climb from the cold rate takes, and how much lower it starts.
+    warm_up_secs: Option<u32>,
+    cold_factor: Option<u32>,
+    /// Requests of the route in flight at once (none: no cap).
+    max_in_flight: Option<u32>,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ControlKind {
+    #[default]
+    Reject,
+    Queue,
+    WarmUp,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SheddingSection {
+    /// Shed when more requests than this are in flight in the whole server…
+    max_in_flight: u32,
+    /// …or when the recent response time (a moving average) passes this.
+    max_latency_ms: Option<u64>,
+    /// Routes never shed (the booking path itself): shedding the rest keeps them responsive.
+    #[serde(default)]
+    keep: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -140,6 +186,32 @@ impl Limit {
     }
 }
 
+/// One compiled flow rule.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub name: String,
+    pub route: RoutePattern,
+    pub except: Vec<RoutePattern>,
+    pub qps: u32,
+    pub control: Control,
+    /// 0: no cap.
+    pub max_in_flight: u32,
+}
+
+impl Flow {
+    pub fn covers(&self, method: &str, path: &str) -> bool {
+        self.route.matches(method, path) && !self.except.iter().any(|e| e.matches(method, path))
+    }
+}
+
+/// Adaptive shedding, compiled.
+#[derive(Debug, Clone)]
+pub struct Shedding {
+    pub max_in_flight: u32,
+    pub max_latency_us: Option<u64>,
+    pub keep: Vec<RoutePattern>,
+}
+
 /// A checked, compiled policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -149,6 +221,8 @@ pub struct Policy {
     pub trusted_proxies: TrustedProxies,
     pub max_keys: usize,
     pub limits: Vec<Limit>,
+    pub flows: Vec<Flow>,
+    pub shedding: Option<Shedding>,
 }
 
 /// The most limits a policy may hold.
@@ -229,14 +303,132 @@ impl Policy {
                 gcra: Gcra::new(l.burst, l.per_secs),
             });
         }
+        let flows = file
+            .flows
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| compile_flow(i, f))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, f) in flows.iter().enumerate() {
+            if flows.iter().take(i).any(|g| g.name == f.name) {
+                return Err(bad(
+                    format!("flow[{i}].name"),
+                    "is used by another flow rule",
+                ));
+            }
+        }
+        let shedding = file.shedding.map(compile_shedding).transpose()?;
         Ok(Self {
             version: file.version,
             digest: digest(text),
             trusted_proxies: TrustedProxies::new(nets),
             max_keys: file.state.max_keys,
             limits,
+            flows,
+            shedding,
         })
     }
+}
+
+fn patterns(field: &str, texts: &[String]) -> Result<Vec<RoutePattern>, PolicyError> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(j, e)| RoutePattern::parse(e).map_err(|m| bad(format!("{field}[{j}]"), m)))
+        .collect()
+}
+
+fn compile_flow(i: usize, f: FlowSection) -> Result<Flow, PolicyError> {
+    let field = |x: &str| format!("flow[{i}].{x}");
+    let name = f.name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(bad(field("name"), "must be 1–64 characters"));
+    }
+    let route = RoutePattern::parse(&f.route).map_err(|m| bad(field("route"), m))?;
+    let except = patterns(&field("except"), &f.except)?;
+    if f.qps == 0 || f.qps > 10_000_000 {
+        return Err(bad(field("qps"), "must be between 1 and 10000000"));
+    }
+    let only_for = |set: bool, what: &str, kind: &str| {
+        if set {
+            Err(bad(
+                field(what),
+                format!("applies only to control = \"{kind}\""),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let control = match f.control {
+        ControlKind::Reject => {
+            only_for(f.max_wait_ms.is_some(), "max_wait_ms", "queue")?;
+            only_for(
+                f.warm_up_secs.is_some() || f.cold_factor.is_some(),
+                "warm_up_secs",
+                "warm_up",
+            )?;
+            Control::Reject
+        }
+        ControlKind::Queue => {
+            only_for(
+                f.warm_up_secs.is_some() || f.cold_factor.is_some(),
+                "warm_up_secs",
+                "warm_up",
+            )?;
+            let wait = f
+                .max_wait_ms
+                .ok_or_else(|| bad(field("max_wait_ms"), "is required for a queue"))?;
+            if wait == 0 || wait > 60_000 {
+                return Err(bad(field("max_wait_ms"), "must be between 1 and 60000"));
+            }
+            Control::Queue {
+                max_wait_us: wait * 1_000,
+            }
+        }
+        ControlKind::WarmUp => {
+            only_for(f.max_wait_ms.is_some(), "max_wait_ms", "queue")?;
+            let secs = f.warm_up_secs.unwrap_or(10);
+            let cold = f.cold_factor.unwrap_or(3);
+            if secs == 0 || secs > 3_600 {
+                return Err(bad(field("warm_up_secs"), "must be between 1 and 3600"));
+            }
+            if !(2..=100).contains(&cold) {
+                return Err(bad(field("cold_factor"), "must be between 2 and 100"));
+            }
+            Control::WarmUp {
+                warm_up_secs: secs,
+                cold_factor: cold,
+            }
+        }
+    };
+    if f.max_in_flight == Some(0) {
+        return Err(bad(
+            field("max_in_flight"),
+            "must be at least 1 (leave it out for no cap)",
+        ));
+    }
+    Ok(Flow {
+        name: name.to_owned(),
+        route,
+        except,
+        qps: f.qps,
+        control,
+        max_in_flight: f.max_in_flight.unwrap_or(0),
+    })
+}
+
+fn compile_shedding(s: SheddingSection) -> Result<Shedding, PolicyError> {
+    if s.max_in_flight == 0 {
+        return Err(bad("shedding.max_in_flight", "must be at least 1"));
+    }
+    if s.max_latency_ms == Some(0) {
+        return Err(bad("shedding.max_latency_ms", "must be at least 1"));
+    }
+    Ok(Shedding {
+        max_in_flight: s.max_in_flight,
+        max_latency_us: s.max_latency_ms.map(|ms| ms * 1_000),
+        keep: patterns("shedding.keep", &s.keep)?,
+    })
 }
 
 /// FNV-1a: stable across processes and versions of Rust.
@@ -281,6 +473,14 @@ mod tests {
             ("version = 1\n[[limit]]\nname = \"a\"\nroute = \"/x\"\nkey = \"ip\"\nburst = 1\nper_secs = 0", "limit[0].per_secs"),
             ("version = 1\n[[limit]]\nname = \"a\"\nroute = \"/x\"\nkey = \"ip\"\nburst = 1\nper_secs = 1\n[[limit]]\nname = \"a\"\nroute = \"/x\"\nkey = \"ip\"\nburst = 1\nper_secs = 1", "limit[1].name"),
             ("version = 1\n[[limit]]\nname = \"a\"\nroute = \"/x\"\nkey = \"ip\"\nburst = 1", "limit[0]"),
+            ("version = 1\n[[flow]]\nname = \"f\"\nroute = \"/x\"\nqps = 0", "flow[0].qps"),
+            ("version = 1\n[[flow]]\nname = \"f\"\nroute = \"/x\"\nqps = 5\ncontrol = \"queue\"", "flow[0].max_wait_ms"),
+            ("version = 1\n[[flow]]\nname = \"f\"\nroute = \"/x\"\nqps = 5\nmax_wait_ms = 5", "flow[0].max_wait_ms"),
+            ("version = 1\n[[flow]]\nname = \"f\"\nroute = \"/x\"\nqps = 5\ncontrol = \"warm_up\"\ncold_factor = 1", "flow[0].cold_factor"),
+            ("version = 1\n[[flow]]\nname = \"f\"\nroute = \"/x\"\nqps = 5\ncontrol = \"sideways\"", "flow[0].control"),
+            ("version = 1\n[[flow]]\nname = \"f\"\nroute = \"/x\"\nqps = 5\nmax_in_flight = 0", "flow[0].max_in_flight"),
+            ("version = 1\n[shedding]\nmax_in_flight = 0", "shedding.max_in_flight"),
+            ("version = 1\n[shedding]\nmax_in_flight = 5\nkeep = [\"nope\"]", "shedding.keep[0]"),
         ];
         for (text, field) in cases {
             let e = Policy::from_toml(text).unwrap_err();
