@@ -39,6 +39,27 @@ impl Conn {
         let stream = TcpStream::connect(addr)
             .await
             .with_context(|| format!("connecting to {addr}"))?;
+        Self::handshake(stream, addr).await
+    }
+
+    /// A connection from a chosen local address (on loopback any 127.x.y.z works): a crowd of
+    /// clients with addresses of their own, as traffic protection sees a real crowd.
+    pub async fn open_from(addr: &str, local: std::net::IpAddr) -> anyhow::Result<Self> {
+        let remote: std::net::SocketAddr =
+            addr.parse().with_context(|| format!("address {addr}"))?;
+        let socket = match local {
+            std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.bind(std::net::SocketAddr::new(local, 0))?;
+        let stream = socket
+            .connect(remote)
+            .await
+            .with_context(|| format!("connecting to {addr} from {local}"))?;
+        Self::handshake(stream, addr).await
+    }
+
+    async fn handshake(stream: TcpStream, addr: &str) -> anyhow::Result<Self> {
         stream.set_nodelay(true)?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(async move {

@@ -12,6 +12,7 @@ pub mod seats;
 mod server;
 mod setup;
 mod shield;
+mod shield_http;
 mod signin;
 
 pub use auth::AuthArgs;

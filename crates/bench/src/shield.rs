@@ -23,6 +23,20 @@ pub struct ShieldArgs {
     /// The key bound for the rotation (the policy's `state.max_keys`).
     #[arg(long, default_value_t = 100_000)]
     pub max_keys: usize,
+    /// Sequential requests timed directly and through the gateway.
+    #[arg(long, default_value_t = 20_000)]
+    pub gateway_requests: usize,
+    /// Connections for the on/off throughput comparison.
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// Seconds per throughput round, and rounds (each round runs protection on, then off).
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+    #[arg(long, default_value_t = 2)]
+    pub rounds: usize,
+    /// Only the in-process verdict and rotation figures.
+    #[arg(long)]
+    pub in_process_only: bool,
 }
 
 fn client(i: u32) -> IpAddr {
@@ -101,7 +115,17 @@ pub async fn run(args: ShieldArgs) -> anyhow::Result<serde_json::Value> {
     let rotation_secs = started.elapsed().as_secs_f64();
     let (held, bound) = rotation.keys_held();
     anyhow::ensure!(held <= bound, "the key table grew past its bound");
+    let (gateway, throughput) = if args.in_process_only {
+        (serde_json::Value::Null, serde_json::Value::Null)
+    } else {
+        (
+            crate::shield_http::gateway_overhead(args.gateway_requests).await?,
+            crate::shield_http::api_throughput(args.connections, args.seconds, args.rounds).await?,
+        )
+    };
     Ok(json!({
+        "gateway": gateway,
+        "api_throughput": throughput,
         "bench": "shield",
         "policy": "built-in",
         "limits_in_policy": limits,

@@ -6,7 +6,12 @@
 //! refused request never reaches a route, a body parser or the booking logic. A queueing flow
 //! rule's wait is slept here. [`Edge::watch`] reloads the policy file when it changes.
 //!
+//! The standalone gateway (`gateway.rs`) is the same layer in front of a proxy to any HTTP
+//! service.
+//!
 //! API boundary: the only crate that knows both axum and the shield.
+
+pub mod gateway;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -17,7 +22,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use gatehouse_shield::{Policy, RequestFacts, Shield, Verdict};
+use gatehouse_shield::{Admission, Policy, RequestFacts, Shield, Verdict};
 
 /// The most `X-Forwarded-For` headers read (a request with more is judged by the first ones).
 const MAX_FORWARDED_HEADERS: usize = 8;
@@ -26,6 +31,9 @@ const MAX_FORWARDED_HEADERS: usize = 8;
 pub struct Edge {
     shield: Shield,
     epoch: Instant,
+    /// Off: requests pass unexamined (for measuring what protection costs, and for a service
+    /// whose protection runs elsewhere).
+    enabled: bool,
 }
 
 impl Edge {
@@ -33,6 +41,16 @@ impl Edge {
         Arc::new(Self {
             shield: Shield::new(policy),
             epoch: Instant::now(),
+            enabled: true,
+        })
+    }
+
+    /// An edge that lets everything through.
+    pub fn disabled() -> Arc<Self> {
+        Arc::new(Self {
+            shield: Shield::new(Policy::open()),
+            epoch: Instant::now(),
+            enabled: false,
         })
     }
 
@@ -92,6 +110,29 @@ fn modified(path: &std::path::Path) -> Option<SystemTime> {
 
 /// The middleware: every request passes the shield first.
 pub async fn protect(State(edge): State<Arc<Edge>>, req: Request, next: Next) -> Response {
+    if !edge.enabled {
+        return next.run(req).await;
+    }
+    let started = edge.now_us();
+    // The verdict is reached outside the async state machine: only the admission is held
+    // across the route's await, which keeps the future small.
+    let admission = match judge(&edge, &req, started) {
+        Ok(admission) => admission,
+        Err(refusal) => return refusal,
+    };
+    if admission.wait_us > 0 {
+        tokio::time::sleep(Duration::from_micros(admission.wait_us)).await;
+    }
+    let response = next.run(req).await;
+    let now = edge.now_us();
+    edge.shield.finished(now.saturating_sub(started), now);
+    // The request's places in flight are given back only now.
+    drop(admission);
+    response
+}
+
+/// The shield's verdict on a request, or the refusal to send.
+fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Response> {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -120,31 +161,20 @@ pub async fn protect(State(edge): State<Arc<Edge>>, req: Request, next: Next) ->
         account,
         device,
     };
-    let started = edge.now_us();
-    match edge.shield.check(&facts, started) {
-        Verdict::Allow(admission) => {
-            if admission.wait_us > 0 {
-                tokio::time::sleep(Duration::from_micros(admission.wait_us)).await;
-            }
-            let response = next.run(req).await;
-            let now = edge.now_us();
-            edge.shield.finished(now.saturating_sub(started), now);
-            // The request's places in flight are given back only now.
-            drop(admission);
-            response
-        }
+    match edge.shield.check(&facts, now_us) {
+        Verdict::Allow(admission) => Ok(admission),
         Verdict::Limited {
             client,
             limit,
             retry_after_us,
         } => {
             tracing::debug!(%client, limit = %limit, "request over a traffic limit");
-            refuse(
+            Err(refuse(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 &format!("too many requests ({limit})"),
                 retry_after_us,
-            )
+            ))
         }
         Verdict::FlowFull {
             client,
@@ -152,7 +182,7 @@ pub async fn protect(State(edge): State<Arc<Edge>>, req: Request, next: Next) ->
             in_flight,
         } => {
             tracing::debug!(%client, rule = %rule, in_flight, "route at its flow limit");
-            if in_flight {
+            Err(if in_flight {
                 refuse(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "overloaded",
@@ -166,16 +196,16 @@ pub async fn protect(State(edge): State<Arc<Edge>>, req: Request, next: Next) ->
                     &format!("this service is at its rate ({rule})"),
                     1_000_000,
                 )
-            }
+            })
         }
         Verdict::Shed { client } => {
             tracing::debug!(%client, "request shed under load");
-            refuse(
+            Err(refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "overloaded",
                 "the service is busy",
                 1_000_000,
-            )
+            ))
         }
     }
 }

@@ -243,6 +243,9 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShieldSettings {
+    /// Off: requests pass unexamined (to measure what protection costs, or when another layer
+    /// protects this server).
+    pub enabled: bool,
     /// The policy file (TOML; see `crates/shield/src/default_policy.toml`). Without one the
     /// built-in policy runs.
     pub policy: Option<PathBuf>,
@@ -253,6 +256,7 @@ pub struct ShieldSettings {
 impl Default for ShieldSettings {
     fn default() -> Self {
         Self {
+            enabled: true,
             policy: None,
             reload_secs: 2,
         }
@@ -262,6 +266,10 @@ impl Default for ShieldSettings {
 impl ShieldSettings {
     /// The edge with the configured policy (a bad file stops the start, naming the field).
     pub fn edge(&self) -> anyhow::Result<std::sync::Arc<gatehouse_edge::Edge>> {
+        if !self.enabled {
+            tracing::warn!("traffic protection is off (shield.enabled = false)");
+            return Ok(gatehouse_edge::Edge::disabled());
+        }
         let text = match &self.policy {
             Some(path) => std::fs::read_to_string(path)
                 .with_context(|| format!("reading the shield policy {}", path.display()))?,

@@ -4,6 +4,7 @@
 mod config;
 mod fake_provider;
 mod gate_cli;
+mod gateway_cli;
 mod payments_setup;
 
 use std::path::PathBuf;
@@ -65,6 +66,9 @@ enum Command {
     /// Work a gate: read scanned codes from stdin, check them in online, or offline from the
     /// day's bundle when the server is unreachable (entries are uploaded on reconnect).
     Gate(gate_cli::GateArgs),
+    /// Protect any HTTP service: the traffic-protection layer (the `shield.*` settings and
+    /// policy file) in front of a proxy to `--upstream`.
+    Gateway(gateway_cli::GatewayArgs),
     /// Print the OpenAPI document.
     Openapi,
     /// Run a local payment provider (for the demo, tests and benchmarks): it checks and signs
@@ -106,6 +110,9 @@ fn main() -> anyhow::Result<()> {
         Command::Bench { bench } => runtime.block_on(gatehouse_bench::run(bench)),
         Command::FakeProvider { provider } => runtime.block_on(fake_provider::run(provider)),
         Command::Gate(args) => runtime.block_on(gate_cli::run(args)),
+        Command::Gateway(args) => {
+            runtime.block_on(gateway_cli::run(Config::load(cli.config.as_deref())?, args))
+        }
         Command::Openapi => {
             let doc = serde_json::to_string_pretty(&gatehouse_api::openapi())?;
             #[allow(clippy::print_stdout)]

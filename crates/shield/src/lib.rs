@@ -21,7 +21,9 @@ mod routes;
 mod shedding;
 
 use std::net::IpAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 pub use flow::{Control, FlowDecision, FlowState, InFlight};
 pub use shedding::Load;
@@ -29,7 +31,7 @@ pub use shedding::Load;
 pub use client_ip::{address_key, canonical, prefix_key, TrustedProxies};
 pub use keyed::{Gcra, KeyedLimits, OverLimit};
 pub use policy::{Flow, KeyKind, Limit, Policy, PolicyError, Shedding, DEFAULT_POLICY, MAX_LIMITS};
-pub use routes::RoutePattern;
+pub use routes::{Path, RoutePattern};
 
 /// What the edge knows of a request before any route runs.
 #[derive(Debug, Clone, Copy)]
@@ -90,7 +92,10 @@ pub struct Admission {
     pub client: IpAddr,
     /// How long to hold the request first (a queueing flow rule spaces requests out).
     pub wait_us: u64,
-    _places: Vec<InFlight>,
+    /// Its place among the server's requests in flight (when the policy sheds by load).
+    _load: Option<InFlight>,
+    /// Its places among the requests in flight of the flow rules covering it.
+    _flows: Vec<InFlight>,
 }
 
 /// Why a new policy was not taken.
@@ -102,16 +107,17 @@ pub enum ReloadRefused {
     NotNewer { running: u32, offered: u32 },
 }
 
-/// The running policy with the live state of its flow rules (in the policy's order).
+/// The running policy with the live state of its flow rules (in the policy's order) and of its
+/// keyed limits. Swapped whole on reload; read by every request without a lock.
 struct Running {
     policy: Arc<Policy>,
     flows: Vec<Arc<FlowState>>,
+    limits: Arc<KeyedLimits>,
 }
 
 /// The running policy and the state it keeps.
 pub struct Shield {
-    running: RwLock<Arc<Running>>,
-    limits: RwLock<Arc<KeyedLimits>>,
+    running: ArcSwap<Running>,
     load: Load,
 }
 
@@ -123,8 +129,13 @@ fn same_flow(a: &Flow, b: &Flow) -> bool {
 }
 
 impl Running {
-    /// Live state for `policy`'s flows, kept from `previous` for rules it did not change.
+    /// Live state for `policy`'s flows and limits, kept from `previous` for flow rules it did
+    /// not change and for the limits unless the table's size changed.
     fn new(policy: Policy, previous: Option<&Running>) -> Self {
+        let limits = match previous {
+            Some(p) if p.policy.max_keys == policy.max_keys => p.limits.clone(),
+            _ => Arc::new(KeyedLimits::new(policy.max_keys)),
+        };
         let flows = policy
             .flows
             .iter()
@@ -144,30 +155,22 @@ impl Running {
         Self {
             policy: Arc::new(policy),
             flows,
+            limits,
         }
     }
 }
 
 impl Shield {
     pub fn new(policy: Policy) -> Self {
-        let limits = KeyedLimits::new(policy.max_keys);
         Self {
-            running: RwLock::new(Arc::new(Running::new(policy, None))),
-            limits: RwLock::new(Arc::new(limits)),
+            running: ArcSwap::from_pointee(Running::new(policy, None)),
             load: Load::default(),
         }
     }
 
-    fn running(&self) -> Arc<Running> {
-        self.running
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
     /// The running policy.
     pub fn policy(&self) -> Arc<Policy> {
-        self.running().policy.clone()
+        self.running.load().policy.clone()
     }
 
     /// The server's load as the shield sees it (requests in flight, recent response time).
@@ -175,17 +178,10 @@ impl Shield {
         &self.load
     }
 
-    fn state(&self) -> Arc<KeyedLimits> {
-        self.limits
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
     /// Takes a newer policy. The state of limits it leaves unchanged is kept (unless the
     /// table's size changed); a changed limit starts afresh.
     pub fn reload(&self, next: Policy) -> Result<(), ReloadRefused> {
-        let current = self.running();
+        let current = self.running.load_full();
         let running = &current.policy;
         if next.version <= running.version {
             if next.version == running.version && next.digest == running.digest {
@@ -196,17 +192,13 @@ impl Shield {
                 offered: next.version,
             });
         }
-        if next.max_keys != running.max_keys {
-            *self.limits.write().unwrap_or_else(|p| p.into_inner()) =
-                Arc::new(KeyedLimits::new(next.max_keys));
-        }
         tracing::info!(
             from = running.version,
             to = next.version,
             "traffic-protection policy reloaded"
         );
-        let next = Arc::new(Running::new(next, Some(&current)));
-        *self.running.write().unwrap_or_else(|p| p.into_inner()) = next;
+        self.running
+            .store(Arc::new(Running::new(next, Some(&current))));
         Ok(())
     }
 
@@ -214,14 +206,15 @@ impl Shield {
     /// limits first (every limit that covers the request and whose key it carries is counted;
     /// the first one over refuses it), then shedding, then the route's flow rules.
     pub fn check(&self, facts: &RequestFacts<'_>, now_us: u64) -> Verdict {
-        let running = self.running();
+        let running = self.running.load();
         let policy = &running.policy;
-        let state = self.state();
+        let state = &running.limits;
         let client = policy
             .trusted_proxies
             .client_ip(facts.peer, facts.forwarded_for);
+        let path = Path::split(facts.path);
         for limit in &policy.limits {
-            if !limit.key.from_request() || !limit.covers(facts.method, facts.path) {
+            if !limit.key.from_request() || !limit.covers(facts.method, &path) {
                 continue;
             }
             let key = match limit.key {
@@ -245,20 +238,21 @@ impl Shield {
                 };
             }
         }
-        let mut places = Vec::new();
+        let mut load = None;
         if let Some(shedding) = &policy.shedding {
             let kept = shedding
                 .keep
                 .iter()
-                .any(|k| k.matches(facts.method, facts.path));
+                .any(|k| k.matches_split(facts.method, &path));
             if !kept && self.load.overloaded(shedding, now_us) {
                 return Verdict::Shed { client };
             }
+            load = Some(self.load.enter());
         }
-        places.push(self.load.enter());
+        let mut places = Vec::new();
         let mut wait_us = 0;
         for (flow, live) in policy.flows.iter().zip(&running.flows) {
-            if !flow.covers(facts.method, facts.path) {
+            if !flow.covers(facts.method, &path) {
                 continue;
             }
             let Some(place) = live.enter() else {
@@ -284,7 +278,8 @@ impl Shield {
         Verdict::Allow(Admission {
             client,
             wait_us,
-            _places: places,
+            _load: load,
+            _flows: places,
         })
     }
 
@@ -303,10 +298,11 @@ impl Shield {
         value: &[u8],
         now_us: u64,
     ) -> Result<(), (String, OverLimit)> {
-        let running = self.running();
-        let state = self.state();
+        let running = self.running.load();
+        let state = &running.limits;
+        let path = Path::split(path);
         for limit in &running.policy.limits {
-            if limit.key != kind || !limit.covers(method, path) {
+            if limit.key != kind || !limit.covers(method, &path) {
                 continue;
             }
             state
@@ -318,8 +314,8 @@ impl Shield {
 
     /// Keys held for keyed limits now, and the most there can be.
     pub fn keys_held(&self) -> (usize, usize) {
-        let state = self.state();
-        (state.len(), state.max_keys())
+        let running = self.running.load();
+        (running.limits.len(), running.limits.max_keys())
     }
 }
 

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use crate::client_ip::TrustedProxies;
 use crate::flow::Control;
 use crate::keyed::Gcra;
-use crate::routes::RoutePattern;
+use crate::routes::{Path, RoutePattern};
 
 /// What a limit counts by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -181,9 +181,13 @@ pub struct Limit {
 
 impl Limit {
     /// Whether the limit applies to a request.
-    pub fn covers(&self, method: &str, path: &str) -> bool {
-        self.route.matches(method, path) && !self.except.iter().any(|e| e.matches(method, path))
+    pub fn covers(&self, method: &str, path: &Path<'_>) -> bool {
+        covers(&self.route, &self.except, method, path)
     }
+}
+
+fn covers(route: &RoutePattern, except: &[RoutePattern], method: &str, path: &Path<'_>) -> bool {
+    route.matches_split(method, path) && !except.iter().any(|e| e.matches_split(method, path))
 }
 
 /// One compiled flow rule.
@@ -199,8 +203,8 @@ pub struct Flow {
 }
 
 impl Flow {
-    pub fn covers(&self, method: &str, path: &str) -> bool {
-        self.route.matches(method, path) && !self.except.iter().any(|e| e.matches(method, path))
+    pub fn covers(&self, method: &str, path: &Path<'_>) -> bool {
+        covers(&self.route, &self.except, method, path)
     }
 }
 
@@ -231,6 +235,19 @@ pub const MAX_LIMITS: usize = 256;
 const MAX_KEYS_RANGE: std::ops::RangeInclusive<usize> = 1_024..=100_000_000;
 
 impl Policy {
+    /// A policy with no limits, flows or shedding (version 1).
+    pub fn open() -> Self {
+        Self {
+            version: 1,
+            digest: digest(""),
+            trusted_proxies: TrustedProxies::default(),
+            max_keys: MAX_KEYS_RANGE.start().to_owned(),
+            limits: Vec::new(),
+            flows: Vec::new(),
+            shedding: None,
+        }
+    }
+
     /// Reads and checks a policy file's text.
     pub fn from_toml(text: &str) -> Result<Self, PolicyError> {
         let deserializer = toml::Deserializer::new(text);

@@ -68,10 +68,15 @@ impl RoutePattern {
 
     /// Whether a request (its method, and its path without the query) matches.
     pub fn matches(&self, method: &str, path: &str) -> bool {
+        self.matches_split(method, &Path::split(path))
+    }
+
+    /// [`Self::matches`] over a path split once for all the patterns a request meets.
+    pub fn matches_split(&self, method: &str, path: &Path<'_>) -> bool {
         if self.method.as_deref().is_some_and(|m| m != method) {
             return false;
         }
-        let mut parts = path.strip_prefix('/').unwrap_or(path).split('/');
+        let mut parts = path.segments();
         for segment in &self.segments {
             match (segment, parts.next()) {
                 (_, None) => return false,
@@ -88,6 +93,54 @@ impl RoutePattern {
             }
         }
         self.rest || parts.next().is_none()
+    }
+}
+
+/// The most segments kept from a path; a longer path's remaining segments are one segment
+/// (no policy pattern is that long).
+const MAX_SEGMENTS: usize = 24;
+
+/// A request path split at `/` once.
+pub struct Path<'a> {
+    parts: [&'a str; MAX_SEGMENTS],
+    len: usize,
+}
+
+impl<'a> Path<'a> {
+    pub fn split(path: &'a str) -> Self {
+        let mut parts = [""; MAX_SEGMENTS];
+        let mut len = 0;
+        let mut rest = path.strip_prefix('/').unwrap_or(path);
+        loop {
+            if len + 1 == MAX_SEGMENTS {
+                if let Some(slot) = parts.get_mut(len) {
+                    *slot = rest;
+                }
+                len += 1;
+                break;
+            }
+            match rest.split_once('/') {
+                Some((head, tail)) => {
+                    if let Some(slot) = parts.get_mut(len) {
+                        *slot = head;
+                    }
+                    len += 1;
+                    rest = tail;
+                }
+                None => {
+                    if let Some(slot) = parts.get_mut(len) {
+                        *slot = rest;
+                    }
+                    len += 1;
+                    break;
+                }
+            }
+        }
+        Self { parts, len }
+    }
+
+    fn segments(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.parts.iter().take(self.len).copied()
     }
 }
 
@@ -122,6 +175,14 @@ mod tests {
         assert!(!m("/api/*", "GET", "/apix"));
         assert!(m("/", "GET", "/"));
         assert!(!m("/", "GET", "/a"));
+    }
+
+    #[test]
+    fn very_long_paths_keep_their_tail_in_the_last_segment() {
+        let long = format!("/{}", vec!["a"; 40].join("/"));
+        assert!(m("/a/*", "GET", &long));
+        assert!(!m("/a/a", "GET", &long));
+        assert_eq!(Path::split(&long).len, MAX_SEGMENTS);
     }
 
     #[test]

@@ -17,6 +17,13 @@ const SAMPLE_WEIGHT_SHIFT: u32 = 3;
 /// The average halves for every this many microseconds without a sample.
 const HALF_LIFE_US: u64 = 500_000;
 
+/// One response time in this many (per thread) moves the average.
+const SAMPLE_EVERY: u32 = 8;
+
+thread_local! {
+    static SAMPLE_COUNTER: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
 #[derive(Debug, Default)]
 pub struct Load {
     in_flight: Arc<AtomicU32>,
@@ -35,8 +42,20 @@ impl Load {
         self.in_flight.load(Ordering::Acquire)
     }
 
-    /// Folds a finished request's response time into the average.
+    /// Folds a finished request's response time into the average — one response in
+    /// [`SAMPLE_EVERY`] per thread, so busy threads do not fight over the average's cache line.
     pub fn record(&self, latency_us: u64, now_us: u64) {
+        let sampled = SAMPLE_COUNTER.with(|c| {
+            let n = c.get().wrapping_add(1);
+            c.set(n);
+            n % SAMPLE_EVERY == 0
+        });
+        if sampled {
+            self.record_sample(latency_us, now_us);
+        }
+    }
+
+    fn record_sample(&self, latency_us: u64, now_us: u64) {
         let old = self.average_us(now_us);
         let new = old - (old >> SAMPLE_WEIGHT_SHIFT) + (latency_us >> SAMPLE_WEIGHT_SHIFT);
         self.average_us.store(new, Ordering::Release);
@@ -91,7 +110,7 @@ mod tests {
         let load = Load::default();
         let policy = shedding(1_000, Some(100));
         for i in 0..100 {
-            load.record(400_000, i);
+            load.record_sample(400_000, i);
         }
         assert!(load.average_us(100) > 300_000);
         assert!(load.overloaded(&policy, 100));
@@ -99,7 +118,7 @@ mod tests {
         assert!(load.average_us(2_000_100) < 30_000);
         assert!(!load.overloaded(&policy, 2_000_100));
         // Fast answers bring it down too.
-        for i in 0..100 {
+        for i in 0..800 {
             load.record(1_000, 3_000_000 + i);
         }
         assert!(load.average_us(3_000_100) < 10_000);

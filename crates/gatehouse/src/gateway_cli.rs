@@ -1,0 +1,55 @@
+//! `gatehouse gateway --upstream URL`: traffic protection in front of any HTTP service, with
+//! the same `shield.*` settings and policy file as the server (reloaded when it changes).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::config::Config;
+
+#[derive(clap::Args)]
+pub struct GatewayArgs {
+    /// The service to protect, e.g. `http://127.0.0.1:8080`.
+    #[arg(long, env = "GATEHOUSE_GATEWAY_UPSTREAM")]
+    upstream: String,
+    /// Where the gateway listens; port 0 picks a free port (the address is printed).
+    #[arg(
+        long,
+        env = "GATEHOUSE_GATEWAY_LISTEN",
+        default_value = "127.0.0.1:8081"
+    )]
+    listen: SocketAddr,
+}
+
+pub async fn run(config: Config, args: GatewayArgs) -> anyhow::Result<()> {
+    crate::init_logging(&config.log);
+    let upstream =
+        gatehouse_edge::gateway::Upstream::parse(&args.upstream).map_err(anyhow::Error::msg)?;
+    let edge = config.shield.edge()?;
+    if let Some(path) = &config.shield.policy {
+        edge.watch(
+            path.clone(),
+            Duration::from_secs(config.shield.reload_secs.max(1)),
+        );
+    }
+    let app = gatehouse_edge::gateway::router(edge, upstream);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    #[allow(clippy::print_stdout)]
+    {
+        println!(
+            "Gatehouse gateway listening on http://{addr}, forwarding to {}",
+            args.upstream
+        );
+    }
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(crate::shutdown_signal())
+    .await?;
+    Ok(())
+}
