@@ -118,7 +118,7 @@ pub async fn protect(State(edge): State<Arc<Edge>>, req: Request, next: Next) ->
     // across the route's await, which keeps the future small.
     let admission = match judge(&edge, &req, started) {
         Ok(admission) => admission,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     if admission.wait_us > 0 {
         tokio::time::sleep(Duration::from_micros(admission.wait_us)).await;
@@ -132,7 +132,7 @@ pub async fn protect(State(edge): State<Arc<Edge>>, req: Request, next: Next) ->
 }
 
 /// The shield's verdict on a request, or the refusal to send.
-fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Response> {
+fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Response>> {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -169,12 +169,12 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Response>
             retry_after_us,
         } => {
             tracing::debug!(%client, limit = %limit, "request over a traffic limit");
-            Err(refuse(
+            Err(Box::new(refuse(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 &format!("too many requests ({limit})"),
                 retry_after_us,
-            ))
+            )))
         }
         Verdict::FlowFull {
             client,
@@ -182,7 +182,7 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Response>
             in_flight,
         } => {
             tracing::debug!(%client, rule = %rule, in_flight, "route at its flow limit");
-            Err(if in_flight {
+            Err(Box::new(if in_flight {
                 refuse(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "overloaded",
@@ -196,16 +196,16 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Response>
                     &format!("this service is at its rate ({rule})"),
                     1_000_000,
                 )
-            })
+            }))
         }
         Verdict::Shed { client } => {
             tracing::debug!(%client, "request shed under load");
-            Err(refuse(
+            Err(Box::new(refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "overloaded",
                 "the service is busy",
                 1_000_000,
-            ))
+            )))
         }
     }
 }
