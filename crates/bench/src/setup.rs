@@ -14,11 +14,13 @@ pub fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
 
 /// The `percent`-th percentile of sorted microseconds, in milliseconds.
 pub fn percentile_ms(sorted_us: &[u64], percent: f64) -> f64 {
-    if sorted_us.is_empty() {
-        return 0.0;
-    }
-    let rank = ((percent / 100.0) * (sorted_us.len() - 1) as f64).round() as usize;
-    sorted_us.get(rank).copied().unwrap_or(0) as f64 / 1000.0
+    percentile(sorted_us, percent) as f64 / 1000.0
+}
+
+/// The `percent` percentile of sorted samples (nearest rank; 0 when there are none).
+pub fn percentile(sorted: &[u64], percent: f64) -> u64 {
+    let rank = ((percent / 100.0) * sorted.len().saturating_sub(1) as f64).round() as usize;
+    sorted.get(rank).copied().unwrap_or(0)
 }
 
 /// The museum's tomorrow.

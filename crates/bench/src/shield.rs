@@ -87,10 +87,7 @@ pub async fn run(args: ShieldArgs) -> anyhow::Result<serde_json::Value> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     samples.sort_unstable();
-    let ns = |p: f64| {
-        let rank = ((p / 100.0) * samples.len().saturating_sub(1) as f64).round() as usize;
-        samples.get(rank).copied().unwrap_or(0)
-    };
+    let ns = |p: f64| crate::setup::percentile(&samples, p);
 
     // Rotation: every request from a new address, against a table of max_keys.
     let small = Policy::from_toml(&format!(

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use crate::client::Conn;
 use crate::server::{spawn, ServerSetup};
+use crate::setup::percentile as pct;
 
 /// The built-in policy with every limit raised to a million a second, so no benchmark client
 /// trips one: every check still runs.
@@ -64,11 +65,6 @@ async fn latencies(addr: &str, path: &str, n: usize) -> anyhow::Result<Vec<u64>>
     }
     out.sort_unstable();
     Ok(out)
-}
-
-fn pct(sorted: &[u64], p: f64) -> u64 {
-    let rank = ((p / 100.0) * sorted.len().saturating_sub(1) as f64).round() as usize;
-    sorted.get(rank).copied().unwrap_or(0)
 }
 
 pub async fn gateway_overhead(requests: usize) -> anyhow::Result<Value> {

@@ -57,7 +57,7 @@ fn command(data_dir: &Path, db: &Db) -> Command {
     // Every test client comes from 127.0.0.1: no traffic limits unless a test sets its own.
     let policy = data_dir.join("shield-open.toml");
     if !policy.exists() {
-        std::fs::write(&policy, "version = 1\n").unwrap();
+        std::fs::write(&policy, gatehouse_bench::OPEN_POLICY).unwrap();
     }
     cmd.env("GATEHOUSE_DATA_DIR", data_dir)
         .env("GATEHOUSE_SHIELD__POLICY", &policy)

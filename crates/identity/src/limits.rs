@@ -3,12 +3,13 @@
 //! burst at once and then one event per emission interval, so a limit that an attacker trips
 //! releases gradually instead of locking the real person out for a fixed long spell.
 //!
+//! The algorithm and the bounded key table are traffic protection's
+//! ([`gatehouse_shield::KeyedLimits`]); this is the sign-in side's interface to them: string
+//! keys, the caller's clock, a peek without counting, and a reset after a successful sign-in.
 //! Time is passed in. State is per process; with several nodes each node limits on its own
 //! (a shared limiter in Redis belongs to the traffic-protection work).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
+use gatehouse_shield::{Gcra, KeyedLimits};
 use jiff::{SignedDuration, Timestamp};
 
 /// `burst` events per `period`.
@@ -23,87 +24,69 @@ impl Rate {
         Self { burst, period_secs }
     }
 
-    /// Microseconds between events once the burst is spent (microseconds, so that generous
-    /// rates such as a benchmark's 10^8 per hour do not round to zero).
+    fn gcra(self) -> Gcra {
+        Gcra::new(
+            self.burst,
+            u32::try_from(self.period_secs).unwrap_or(u32::MAX),
+        )
+    }
+
+    /// Microseconds between events once the burst is spent.
+    #[cfg(test)]
     fn interval_us(self) -> i64 {
         let period_us =
             i64::try_from(self.period_secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
         period_us / i64::from(self.burst.max(1))
     }
-
-    fn tolerance_us(self) -> i64 {
-        self.interval_us()
-            .saturating_mul(i64::from(self.burst.max(1)) - 1)
-    }
 }
 
-const SHARDS: usize = 16;
-/// Keys per shard before spent keys are swept.
-const SHARD_SWEEP_AT: usize = 65_536;
+/// Keys one sign-in limit holds at most (phones and addresses an attacker rotates cannot grow
+/// it further; the oldest generation of keys is forgotten first).
+const MAX_KEYS: usize = 1_000_000;
 
 /// A rate limit over many keys.
 pub struct KeyedLimiter {
-    rate: Rate,
-    shards: Vec<Mutex<HashMap<String, i64>>>,
+    rate: Gcra,
+    table: KeyedLimits,
+}
+
+fn micros(now: Timestamp) -> u64 {
+    u64::try_from(now.as_microsecond()).unwrap_or(0)
+}
+
+fn wait(over: gatehouse_shield::OverLimit) -> SignedDuration {
+    SignedDuration::from_micros(i64::try_from(over.retry_after_us).unwrap_or(i64::MAX))
 }
 
 impl KeyedLimiter {
     pub fn new(rate: Rate) -> Self {
         Self {
-            rate,
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            rate: rate.gcra(),
+            table: KeyedLimits::new(MAX_KEYS),
         }
     }
 
-    fn with_shard<T>(&self, key: &str, f: impl FnOnce(&mut HashMap<String, i64>) -> T) -> T {
-        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
-        let index = usize::try_from(hash % SHARDS as u64).unwrap_or(0);
-        let shard = self.shards.get(index).or(self.shards.first());
-        let mut map = match shard {
-            Some(m) => m.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
-            None => return f(&mut HashMap::new()),
-        };
-        f(&mut map)
+    fn key(&self, key: &str) -> u64 {
+        self.table.key(0, key.as_bytes())
     }
 
     /// Counts one event for `key` if the limit allows it; otherwise how long until it would.
     pub fn hit(&self, key: &str, now: Timestamp) -> Result<(), SignedDuration> {
-        let now_us = now.as_microsecond();
-        let (interval, tolerance) = (self.rate.interval_us(), self.rate.tolerance_us());
-        self.with_shard(key, |map| {
-            if map.len() >= SHARD_SWEEP_AT {
-                map.retain(|_, tat| *tat > now_us);
-            }
-            let tat = map.get(key).copied().unwrap_or(now_us).max(now_us);
-            let wait = tat - tolerance - now_us;
-            if wait > 0 {
-                return Err(SignedDuration::from_micros(wait));
-            }
-            map.insert(key.to_owned(), tat.saturating_add(interval));
-            Ok(())
-        })
+        self.table
+            .check(self.key(key), self.rate, micros(now))
+            .map_err(wait)
     }
 
     /// Whether one more event would be allowed now, without counting it.
     pub fn check(&self, key: &str, now: Timestamp) -> Result<(), SignedDuration> {
-        let now_us = now.as_microsecond();
-        let tolerance = self.rate.tolerance_us();
-        self.with_shard(key, |map| {
-            let tat = map.get(key).copied().unwrap_or(now_us).max(now_us);
-            let wait = tat - tolerance - now_us;
-            if wait > 0 {
-                Err(SignedDuration::from_micros(wait))
-            } else {
-                Ok(())
-            }
-        })
+        self.table
+            .peek(self.key(key), self.rate, micros(now))
+            .map_err(wait)
     }
 
     /// Forgets a key (a successful sign-in clears its failure count).
     pub fn reset(&self, key: &str) {
-        self.with_shard(key, |map| map.remove(key));
+        self.table.forget(self.key(key));
     }
 }
 

@@ -126,31 +126,43 @@ impl KeyedLimits {
 
     /// Checks and, if allowed, counts one request of `key` (from [`Self::key`]) at `now_us`.
     pub fn check(&self, key: u64, limit: Gcra, now_us: u64) -> Result<(), OverLimit> {
-        let shard = (key >> 58) as usize % SHARDS;
-        let Some(shard) = self.shards.get(shard) else {
-            return Ok(());
-        };
+        let cap = self.generation_cap;
+        self.with_shard(key, |shard| shard.check(key, limit, now_us, cap))
+            .unwrap_or(Ok(()))
+    }
+
+    /// Whether one more request of `key` would be allowed at `now_us`, without counting it.
+    pub fn peek(&self, key: u64, limit: Gcra, now_us: u64) -> Result<(), OverLimit> {
+        let tat = self
+            .with_shard(key, |shard| {
+                shard
+                    .current
+                    .get(&key)
+                    .or_else(|| shard.previous.get(&key))
+                    .copied()
+            })
+            .flatten();
+        limit
+            .decide(tat, now_us)
+            .map(|_| ())
+            .map_err(|wait| OverLimit {
+                retry_after_us: wait,
+            })
+    }
+
+    /// Forgets a key: its whole burst is back.
+    pub fn forget(&self, key: u64) {
+        self.with_shard(key, |shard| {
+            shard.current.remove(&key);
+            shard.previous.remove(&key);
+        });
+    }
+
+    fn with_shard<T>(&self, key: u64, f: impl FnOnce(&mut Shard) -> T) -> Option<T> {
+        let shard = self.shards.get((key >> 58) as usize % SHARDS)?;
         // A poisoned lock only means another thread panicked mid-update of plain integers.
         let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
-        let tat = match shard.current.get(&key) {
-            Some(t) => Some(*t),
-            None => shard.previous.remove(&key),
-        };
-        match limit.decide(tat, now_us) {
-            Ok(new_tat) => {
-                shard.insert(key, new_tat, self.generation_cap);
-                Ok(())
-            }
-            Err(wait) => {
-                if let Some(t) = tat {
-                    // Keep a limited key in the current generation: it is the one that matters.
-                    shard.insert(key, t, self.generation_cap);
-                }
-                Err(OverLimit {
-                    retry_after_us: wait,
-                })
-            }
-        }
+        Some(f(&mut shard))
     }
 
     /// Keys held now (both generations).
@@ -181,6 +193,28 @@ impl KeyedLimits {
 }
 
 impl Shard {
+    fn check(&mut self, key: u64, limit: Gcra, now_us: u64, cap: usize) -> Result<(), OverLimit> {
+        let tat = match self.current.get(&key) {
+            Some(t) => Some(*t),
+            None => self.previous.remove(&key),
+        };
+        match limit.decide(tat, now_us) {
+            Ok(new_tat) => {
+                self.insert(key, new_tat, cap);
+                Ok(())
+            }
+            Err(wait) => {
+                if let Some(t) = tat {
+                    // Keep a limited key in the current generation: it is the one that matters.
+                    self.insert(key, t, cap);
+                }
+                Err(OverLimit {
+                    retry_after_us: wait,
+                })
+            }
+        }
+    }
+
     fn insert(&mut self, key: u64, tat: u64, cap: usize) {
         if self.current.len() >= cap && !self.current.contains_key(&key) {
             // The current generation is full: it becomes the previous one, whose keys go.
@@ -219,6 +253,19 @@ mod tests {
         for _ in 0..3 {
             assert!(t.check(k, limit, now + 100 * SEC).is_ok());
         }
+    }
+
+    #[test]
+    fn a_peek_does_not_count_and_a_forgotten_key_has_its_burst_back() {
+        let t = KeyedLimits::new(1_000);
+        let limit = Gcra::new(1, 60);
+        let k = t.key(0, b"13800000001");
+        assert!(t.peek(k, limit, SEC).is_ok());
+        assert!(t.peek(k, limit, SEC).is_ok());
+        assert!(t.check(k, limit, SEC).is_ok());
+        assert_eq!(t.peek(k, limit, SEC).unwrap_err().retry_after_us, 60 * SEC);
+        t.forget(k);
+        assert!(t.check(k, limit, SEC).is_ok());
     }
 
     #[test]
