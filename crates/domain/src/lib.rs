@@ -28,6 +28,7 @@ pub mod seats;
 pub mod security;
 pub mod store;
 pub mod ticket_code;
+pub mod traffic;
 pub mod window;
 
 pub use catalogue::{

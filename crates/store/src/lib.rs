@@ -19,6 +19,8 @@ mod sql_gates;
 mod sql_no_shows;
 #[macro_use]
 mod sql_groups;
+#[macro_use]
+mod sql_traffic;
 pub mod postgres;
 mod rows;
 mod rows_payments;

@@ -95,3 +95,5 @@ impl_gate_store!(PgStore, sqlx::Postgres);
 impl_no_show_store!(PgStore, sqlx::Postgres);
 
 impl_group_store!(PgStore, sqlx::Postgres);
+
+impl_traffic_store!(PgStore, sqlx::Postgres);

@@ -120,3 +120,5 @@ impl_gate_store!(SqliteStore, sqlx::Sqlite);
 impl_no_show_store!(SqliteStore, sqlx::Sqlite);
 
 impl_group_store!(SqliteStore, sqlx::Sqlite);
+
+impl_traffic_store!(SqliteStore, sqlx::Sqlite);

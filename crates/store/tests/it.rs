@@ -20,9 +20,12 @@ use gatehouse_domain::group::GroupStore;
 use gatehouse_domain::no_show::NoShowStore;
 use gatehouse_domain::payment_store::PaymentStore;
 use gatehouse_domain::store::Store;
+use gatehouse_domain::traffic::TrafficStore;
 use gatehouse_store::{PgStore, SqliteDurability, SqliteStore};
 
-fn both<S: Store + AccountStore + PaymentStore + GateStore + NoShowStore + GroupStore>(
+fn both<
+    S: Store + AccountStore + PaymentStore + GateStore + NoShowStore + GroupStore + TrafficStore,
+>(
     s: S,
 ) -> Stores {
     let s = Arc::new(s);
@@ -32,7 +35,8 @@ fn both<S: Store + AccountStore + PaymentStore + GateStore + NoShowStore + Group
         payments: s.clone(),
         gates: s.clone(),
         no_shows: s.clone(),
-        groups: s,
+        groups: s.clone(),
+        traffic: s,
     }
 }
 
@@ -115,6 +119,7 @@ on_both!(
     a_seat_is_held_once_per_showing_and_seat_maps_round_trip,
     organisations_are_decided_once,
     group_orders_take_and_return_the_group_stock,
+    traffic_lists_keep_entries_until_they_end_or_are_removed,
 );
 
 /// A database made by the booking core's schema (migration 1) with an account, its token and an

@@ -4,9 +4,11 @@
 pub mod accounts;
 pub mod gates;
 pub mod payments;
+pub mod traffic;
 pub use accounts::*;
 pub use gates::*;
 pub use payments::*;
+pub use traffic::*;
 
 use std::sync::Arc;
 
@@ -38,6 +40,7 @@ pub struct Stores {
     pub gates: Arc<dyn gatehouse_domain::gate::GateStore>,
     pub no_shows: Arc<dyn gatehouse_domain::no_show::NoShowStore>,
     pub groups: Arc<dyn gatehouse_domain::group::GroupStore>,
+    pub traffic: Arc<dyn gatehouse_domain::traffic::TrafficStore>,
 }
 
 fn visitor() -> Roles {
