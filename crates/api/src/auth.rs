@@ -140,6 +140,9 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let (session, carrier) = authenticate(parts, state).await?;
+        if let Some((entry, _)) = state.edge.account_blocked(session.account.id) {
+            return Err(ApiError::Blocked(entry));
+        }
         parts.extensions.insert(carrier);
         Ok(Caller(session))
     }
@@ -179,6 +182,7 @@ pub mod perm {
         PaymentsReconcile,
         SecurityEventsRead,
         GatesManage,
+        TrafficManage,
     );
 }
 

@@ -76,6 +76,12 @@ pub enum ApiError {
     Gate(#[from] GateError),
     #[error(transparent)]
     Group(#[from] gatehouse_groups::GroupError),
+    #[error(transparent)]
+    Traffic(#[from] gatehouse_edge::ListError),
+    /// The signed-in account is on a block list (caught here when the edge could not yet tell
+    /// whose session it was).
+    #[error("requests from this account are blocked; if this is a mistake, contact the museum quoting reference {0}")]
+    Blocked(i64),
     /// A ticket the gate must not let in, with what the gate shows.
     #[error("{message}")]
     ScanRefused {
@@ -338,6 +344,29 @@ impl IntoResponse for ApiError {
                 body.code = code;
                 body.field = field;
                 status
+            }
+            ApiError::Traffic(e) => {
+                use gatehouse_edge::ListError;
+                let (status, code, field) = match e {
+                    ListError::Invalid(i) => (
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_field",
+                        Some(i.field.to_owned()),
+                    ),
+                    ListError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
+                    ListError::NoStore => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
+                    ListError::Store(_) => {
+                        body.message = "internal error".into();
+                        (StatusCode::INTERNAL_SERVER_ERROR, "internal", None)
+                    }
+                };
+                body.code = code;
+                body.field = field;
+                status
+            }
+            ApiError::Blocked(_) => {
+                body.code = "blocked";
+                StatusCode::FORBIDDEN
             }
             ApiError::ScanRefused { refused, .. } => {
                 body.code = refused.code();

@@ -20,10 +20,12 @@ mod routes_payments;
 mod routes_public;
 mod routes_seats;
 mod routes_tickets;
+mod routes_traffic;
 pub mod wire;
 pub mod wire_gates;
 pub mod wire_identity;
 pub mod wire_payments;
+pub mod wire_traffic;
 
 pub use routes_no_shows::sweep_no_shows;
 
@@ -70,7 +72,7 @@ pub struct AppState {
     info(title = "Gatehouse", description = "Timed, real-name museum booking with its own risk control."),
     modifiers(&BearerAuth),
     components(schemas(error::ErrorBody)),
-    tags((name = "catalogue", description = "Products, slots and availability"), (name = "orders", description = "Booking, cancelling and refunding"), (name = "auth", description = "Sign-in and sessions"), (name = "me", description = "The visitor's profile and frequent visitors"), (name = "face", description = "Face verification with consent"), (name = "payments", description = "Paying, provider notifications, money ledgers and reconciliation"), (name = "gates", description = "Gate devices, check-in online and offline, live counts"), (name = "groups", description = "Group bookings: organisations and member lists"), (name = "admin", description = "Staff operations"))
+    tags((name = "catalogue", description = "Products, slots and availability"), (name = "orders", description = "Booking, cancelling and refunding"), (name = "auth", description = "Sign-in and sessions"), (name = "me", description = "The visitor's profile and frequent visitors"), (name = "face", description = "Face verification with consent"), (name = "payments", description = "Paying, provider notifications, money ledgers and reconciliation"), (name = "gates", description = "Gate devices, check-in online and offline, live counts"), (name = "groups", description = "Group bookings: organisations and member lists"), (name = "traffic", description = "Traffic protection: block and allow lists"), (name = "admin", description = "Staff operations"))
 )]
 struct ApiDoc;
 
@@ -189,6 +191,20 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes_groups::decide_organisation))
         .routes(routes!(routes_groups::set_group_capacity))
         .routes(routes!(routes_groups::book_group))
+        .routes(routes!(
+            routes_traffic::list_entries,
+            routes_traffic::add_entry
+        ))
+        .routes(routes!(routes_traffic::remove_entry))
+}
+
+/// Lets the edge key requests by the account behind a cached session.
+struct CachedSessions(Arc<IdentityService>);
+
+impl gatehouse_edge::AccountResolver for CachedSessions {
+    fn cached_account(&self, bearer: &str) -> Option<gatehouse_domain::AccountId> {
+        self.0.cached_account(bearer)
+    }
 }
 
 /// The OpenAPI document of every route.
@@ -198,6 +214,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
+    state
+        .edge
+        .resolve_accounts(Arc::new(CachedSessions(state.identity.clone())));
     let (routes, doc) = api().split_for_parts();
     let doc = Arc::new(doc);
     routes

@@ -40,6 +40,8 @@ mod gates;
 mod groups;
 #[path = "it/identity.rs"]
 mod identity;
+#[path = "it/lists.rs"]
+mod lists;
 #[path = "it/payments.rs"]
 mod payments;
 #[path = "it/seats.rs"]
@@ -58,6 +60,8 @@ struct Api {
     state: AppState,
     clock: Arc<ManualClock>,
     identity: Arc<IdentityService>,
+    /// Where the edge keeps its lists and writes security events.
+    traffic: Arc<dyn gatehouse_domain::traffic::TrafficStore>,
     /// The local WeChat Pay the payment routes talk to (notifications are not sent: tests post
     /// them through the router).
     wechat: gatehouse_providers::wechatpay_fake::FakeWeChatPay,
@@ -204,7 +208,11 @@ async fn api() -> Api {
         gates,
         groups,
         // No limits: these tests are about the routes; `edge.rs` tests the protection.
-        edge: gatehouse_edge::Edge::new(gatehouse_shield::Policy::open()),
+        edge: gatehouse_edge::Edge::with_store(
+            gatehouse_shield::Policy::open(),
+            store.clone(),
+            clock.clone(),
+        ),
     };
     let app = router(state.clone());
     let (s, p) = call(
@@ -248,6 +256,7 @@ async fn api() -> Api {
         state,
         clock,
         identity,
+        traffic: store,
         wechat,
         _wechat_server: wechat_server,
         admin,

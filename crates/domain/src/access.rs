@@ -73,6 +73,7 @@ impl Role {
                 PaymentsReconcile,
                 SecurityEventsRead,
                 GatesManage,
+                TrafficManage,
             ],
             Role::CatalogueOperator => &[CatalogueManage],
             Role::GateStaff => &[CheckIn],
@@ -83,6 +84,7 @@ impl Role {
                 FirewallManage,
                 IntelManage,
                 SecurityEventsRead,
+                TrafficManage,
             ],
             Role::Auditor => &[AuditRead],
             Role::Finance => &[PaymentsReconcile],
@@ -120,10 +122,12 @@ pub enum Permission {
     SecurityEventsRead,
     /// Registering and revoking gate devices (their credentials admit visitors).
     GatesManage,
+    /// Traffic protection: block and allow lists, usage.
+    TrafficManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 15] = [
+    pub const ALL: [Permission; 16] = [
         Permission::SelfService,
         Permission::CatalogueManage,
         Permission::OrdersRead,
@@ -139,6 +143,7 @@ impl Permission {
         Permission::PaymentsReconcile,
         Permission::SecurityEventsRead,
         Permission::GatesManage,
+        Permission::TrafficManage,
     ];
 
     /// The name routes declare in the OpenAPI document (as the bearer scheme's scope).
@@ -159,6 +164,7 @@ impl Permission {
             Permission::PaymentsReconcile => "payments_reconcile",
             Permission::SecurityEventsRead => "security_events_read",
             Permission::GatesManage => "gates_manage",
+            Permission::TrafficManage => "traffic_manage",
         }
     }
 

@@ -7,11 +7,16 @@
 //! rule's wait is slept here. [`Edge::watch`] reloads the policy file when it changes.
 //!
 //! The standalone gateway (`gateway.rs`) is the same layer in front of a proxy to any HTTP
-//! service.
+//! service. `lists.rs` manages the block and allow lists; `events.rs` turns refusals into
+//! security events without letting a flood become a flood of rows.
 //!
 //! API boundary: the only crate that knows both axum and the shield.
 
+pub mod events;
 pub mod gateway;
+pub mod lists;
+
+pub use lists::{ListError, LIST_REFRESH};
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -22,7 +27,18 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use gatehouse_domain::order::AccountId;
+use gatehouse_domain::traffic::TrafficStore;
+use gatehouse_domain::{Clock, SystemClock};
 use gatehouse_shield::{Admission, Policy, RequestFacts, Shield, Verdict};
+
+use crate::events::{Refusal, Refusals, FLUSH_EVERY};
+
+/// Finds the account behind a bearer credential without waiting on anything (a cache). When it
+/// cannot, the edge keys the request by the credential itself.
+pub trait AccountResolver: Send + Sync + 'static {
+    fn cached_account(&self, bearer: &str) -> Option<AccountId>;
+}
 
 /// The most `X-Forwarded-For` headers read (a request with more is judged by the first ones).
 const MAX_FORWARDED_HEADERS: usize = 8;
@@ -34,24 +50,99 @@ pub struct Edge {
     /// Off: requests pass unexamined (for measuring what protection costs, and for a service
     /// whose protection runs elsewhere).
     enabled: bool,
+    /// Where the lists live and security events go; none for a gateway without a database.
+    store: Option<Arc<dyn TrafficStore>>,
+    clock: Arc<dyn Clock>,
+    accounts: std::sync::OnceLock<Arc<dyn AccountResolver>>,
+    refusals: Refusals,
 }
 
 impl Edge {
-    pub fn new(policy: Policy) -> Arc<Self> {
+    fn build(
+        policy: Policy,
+        enabled: bool,
+        store: Option<Arc<dyn TrafficStore>>,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             shield: Shield::new(policy),
             epoch: Instant::now(),
-            enabled: true,
+            enabled,
+            store,
+            clock,
+            accounts: std::sync::OnceLock::new(),
+            refusals: Refusals::default(),
         })
+    }
+
+    /// An edge without lists or security events (nothing stored).
+    pub fn new(policy: Policy) -> Arc<Self> {
+        Self::build(policy, true, None, Arc::new(SystemClock))
+    }
+
+    /// An edge whose lists and security events live in `store`; `clock` is wall-clock time
+    /// (entries' ends, events' instants).
+    pub fn with_store(
+        policy: Policy,
+        store: Arc<dyn TrafficStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Self> {
+        Self::build(policy, true, Some(store), clock)
     }
 
     /// An edge that lets everything through.
     pub fn disabled() -> Arc<Self> {
-        Arc::new(Self {
-            shield: Shield::new(Policy::open()),
-            epoch: Instant::now(),
-            enabled: false,
-        })
+        Self::build(Policy::open(), false, None, Arc::new(SystemClock))
+    }
+
+    /// Lets the edge key requests by account instead of by session (set once).
+    pub fn resolve_accounts(&self, resolver: Arc<dyn AccountResolver>) {
+        let _ = self.accounts.set(resolver);
+    }
+
+    /// Reads the lists, then keeps them fresh and writes counted refusals as security events,
+    /// until the runtime stops.
+    pub async fn start_background(self: &Arc<Self>) -> Result<(), ListError> {
+        self.refresh_lists().await?;
+        let Some(store) = self.store.clone() else {
+            return Ok(());
+        };
+        let edge = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(LIST_REFRESH);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = edge.refresh_lists().await {
+                    tracing::warn!(error = %e, "traffic lists not refreshed; the previous ones stay in force");
+                }
+            }
+        });
+        let edge = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(FLUSH_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                edge.flush_refusals(store.as_ref()).await;
+            }
+        });
+        Ok(())
+    }
+
+    /// Writes the refusals counted since the last flush as security events.
+    pub async fn flush_refusals(&self, store: &dyn TrafficStore) {
+        for event in self.refusals.drain(self.clock.now(), FLUSH_EVERY) {
+            if let Err(e) = store.record_security_event(&event).await {
+                tracing::warn!(error = %e, "security event not recorded");
+            }
+        }
+    }
+
+    /// The store the edge writes to, if any.
+    pub fn store(&self) -> Option<&Arc<dyn TrafficStore>> {
+        self.store.as_ref()
     }
 
     pub fn shield(&self) -> &Shield {
@@ -148,10 +239,15 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Respo
         *slot = value.to_str().unwrap_or("");
         n += 1;
     }
-    let account = headers
+    let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
+    // The account behind the session when the cache knows it, else the session itself.
+    let resolved = bearer
+        .and_then(|b| edge.accounts.get().and_then(|r| r.cached_account(b)))
+        .map(|id| id.0.to_string());
+    let account = resolved.as_deref().or(bearer);
     let device = headers.get("x-device-id").and_then(|v| v.to_str().ok());
     let facts = RequestFacts {
         method: req.method().as_str(),
@@ -169,10 +265,18 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Respo
             retry_after_us,
         } => {
             tracing::debug!(%client, limit = %limit, "request over a traffic limit");
+            let message = format!("too many requests ({limit})");
+            edge.refusals.note(
+                client,
+                Refusal {
+                    kind: "traffic_refused",
+                    what: format!("rate_limited: {limit}"),
+                },
+            );
             Err(Box::new(refuse(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
-                &format!("too many requests ({limit})"),
+                &message,
                 retry_after_us,
             )))
         }
@@ -182,6 +286,20 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Respo
             in_flight,
         } => {
             tracing::debug!(%client, rule = %rule, in_flight, "route at its flow limit");
+            edge.refusals.note(
+                client,
+                Refusal {
+                    kind: "traffic_refused",
+                    what: format!(
+                        "{}: {rule}",
+                        if in_flight {
+                            "overloaded"
+                        } else {
+                            "flow_limited"
+                        }
+                    ),
+                },
+            );
             Err(Box::new(if in_flight {
                 refuse(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -198,8 +316,30 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Respo
                 )
             }))
         }
+        Verdict::Blocked {
+            client,
+            entry,
+            reason,
+        } => {
+            tracing::debug!(%client, entry, "request from a blocked client");
+            edge.refusals.note(
+                client,
+                Refusal {
+                    kind: "traffic_blocked",
+                    what: format!("blocked by list entry {entry} ({reason})"),
+                },
+            );
+            Err(Box::new(blocked(entry)))
+        }
         Verdict::Shed { client } => {
             tracing::debug!(%client, "request shed under load");
+            edge.refusals.note(
+                client,
+                Refusal {
+                    kind: "traffic_refused",
+                    what: "overloaded: shed under load".into(),
+                },
+            );
             Err(Box::new(refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "overloaded",
@@ -208,6 +348,16 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Respo
             )))
         }
     }
+}
+
+/// 403 for a client on a block list: the entry's number as a reference, never its reason.
+fn blocked(entry: i64) -> Response {
+    let body = serde_json::json!({
+        "code": "blocked",
+        "message": format!("requests from this client are blocked; if this is a mistake, contact the museum quoting reference {entry}"),
+        "field": null,
+    });
+    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
 }
 
 /// A refusal with the API's error shape and `Retry-After` in whole seconds (rounded up).

@@ -264,8 +264,32 @@ impl Default for ShieldSettings {
 }
 
 impl ShieldSettings {
+    /// The edge with the configured policy (a bad file stops the start, naming the field), its
+    /// lists read from `store`, the policy file watched and refusals written as security events.
+    pub async fn start_edge(
+        &self,
+        store: Option<std::sync::Arc<dyn gatehouse_domain::traffic::TrafficStore>>,
+        clock: std::sync::Arc<dyn gatehouse_domain::Clock>,
+    ) -> anyhow::Result<std::sync::Arc<gatehouse_edge::Edge>> {
+        let edge = self.edge(store, clock)?;
+        edge.start_background()
+            .await
+            .context("reading the traffic lists")?;
+        if let Some(path) = &self.policy {
+            edge.watch(
+                path.clone(),
+                std::time::Duration::from_secs(self.reload_secs.max(1)),
+            );
+        }
+        Ok(edge)
+    }
+
     /// The edge with the configured policy (a bad file stops the start, naming the field).
-    pub fn edge(&self) -> anyhow::Result<std::sync::Arc<gatehouse_edge::Edge>> {
+    pub fn edge(
+        &self,
+        store: Option<std::sync::Arc<dyn gatehouse_domain::traffic::TrafficStore>>,
+        clock: std::sync::Arc<dyn gatehouse_domain::Clock>,
+    ) -> anyhow::Result<std::sync::Arc<gatehouse_edge::Edge>> {
         if !self.enabled {
             tracing::warn!("traffic protection is off (shield.enabled = false)");
             return Ok(gatehouse_edge::Edge::disabled());
@@ -284,7 +308,10 @@ impl ShieldSettings {
                     .unwrap_or_else(|| "(built in)".into())
             )
         })?;
-        Ok(gatehouse_edge::Edge::new(policy))
+        Ok(match store {
+            Some(store) => gatehouse_edge::Edge::with_store(policy, store, clock),
+            None => gatehouse_edge::Edge::new(policy),
+        })
     }
 }
 

@@ -1,8 +1,9 @@
 //! `gatehouse gateway --upstream URL`: traffic protection in front of any HTTP service, with
-//! the same `shield.*` settings and policy file as the server (reloaded when it changes).
+//! the same `shield.*` settings and policy file as the server (reloaded when it changes), and
+//! the same database's block and allow lists.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::Arc;
 
 use anyhow::Context;
 
@@ -26,13 +27,13 @@ pub async fn run(config: Config, args: GatewayArgs) -> anyhow::Result<()> {
     crate::init_logging(&config.log);
     let upstream =
         gatehouse_edge::gateway::Upstream::parse(&args.upstream).map_err(anyhow::Error::msg)?;
-    let edge = config.shield.edge()?;
-    if let Some(path) = &config.shield.policy {
-        edge.watch(
-            path.clone(),
-            Duration::from_secs(config.shield.reload_secs.max(1)),
-        );
-    }
+    // The same database as the server: its block and allow lists apply here too, and the
+    // gateway's refusals become security events staff see there.
+    let (.., traffic) = crate::open_stores(&config).await?;
+    let edge = config
+        .shield
+        .start_edge(Some(traffic), Arc::new(gatehouse_domain::SystemClock))
+        .await?;
     let app = gatehouse_edge::gateway::router(edge, upstream);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -21,6 +21,7 @@ use gatehouse_domain::group::GroupStore;
 use gatehouse_domain::no_show::NoShowStore;
 use gatehouse_domain::payment_store::PaymentStore;
 use gatehouse_domain::store::Store;
+use gatehouse_domain::traffic::TrafficStore;
 use gatehouse_domain::SystemClock;
 use gatehouse_gates::GateService;
 use gatehouse_identity::{IdentityService, LocalSms};
@@ -140,6 +141,7 @@ struct Services {
     payment_store: Arc<dyn PaymentStore>,
     gates: Arc<GateService>,
     groups: Arc<gatehouse_groups::GroupService>,
+    traffic: Arc<dyn TrafficStore>,
     clock: Arc<dyn gatehouse_domain::Clock>,
 }
 
@@ -152,17 +154,20 @@ type Ports = (
     Arc<dyn AccountStore>,
     Arc<dyn PaymentStore>,
     Arc<dyn GateStores>,
+    Arc<dyn TrafficStore>,
 );
 
-fn ports<S: Store + AccountStore + PaymentStore + GateStores>(s: S) -> Ports {
+fn ports<S: Store + AccountStore + PaymentStore + GateStores + TrafficStore>(s: S) -> Ports {
     let s = Arc::new(s);
-    (s.clone(), s.clone(), s.clone(), s)
+    (s.clone(), s.clone(), s.clone(), s.clone(), s)
 }
 
-async fn open(config: &Config) -> anyhow::Result<Services> {
+/// The configured database (PostgreSQL, or the SQLite file in the data directory) through
+/// each of its ports.
+async fn open_stores(config: &Config) -> anyhow::Result<Ports> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let (store, accounts, payment_store, gate_store) = match &config.database.url {
+    Ok(match &config.database.url {
         Some(url) => ports(
             PgStore::connect(url.expose(), config.database.pg_schema.as_deref())
                 .await
@@ -181,7 +186,11 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
                     .with_context(|| format!("opening {}", path.display()))?,
             )
         }
-    };
+    })
+}
+
+async fn open(config: &Config) -> anyhow::Result<Services> {
+    let (store, accounts, payment_store, gate_store, traffic) = open_stores(config).await?;
     let keys = match &config.keys {
         Some(text) => Keyring::from_text(text.expose())?,
         None => Keyring::load_or_create(&config.key_file())?,
@@ -274,6 +283,7 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
         payment_store,
         gates,
         groups,
+        traffic,
         clock,
     })
 }
@@ -286,6 +296,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         payment_store,
         gates,
         groups,
+        traffic,
         clock,
     } = open(&config).await?;
     if config.demo_catalogue {
@@ -297,7 +308,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     // Notification URLs need the address the server listens on, so providers come after the bind.
-    let gateways = config.payments.gateways(addr, clock).await?;
+    let gateways = config.payments.gateways(addr, clock.clone()).await?;
     let payments = PaymentService::new(
         service.clone(),
         payment_store,
@@ -315,13 +326,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         println!("Gatehouse listening on http://{addr}");
     }
     tracing::info!(%addr, database = if config.database.url.is_some() { "postgresql" } else { "sqlite" }, "serving");
-    let edge = config.shield.edge()?;
-    if let Some(path) = &config.shield.policy {
-        edge.watch(
-            path.clone(),
-            Duration::from_secs(config.shield.reload_secs.max(1)),
-        );
-    }
+    let edge = config.shield.start_edge(Some(traffic), clock).await?;
     let state = gatehouse_api::AppState {
         service,
         identity,

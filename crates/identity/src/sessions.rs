@@ -388,6 +388,19 @@ impl crate::IdentityService {
         Ok(n)
     }
 
+    /// The account a bearer token belongs to, if its live session is in the cache — no lookup
+    /// beyond it. For the traffic edge, which must not wait on the database before its verdict.
+    pub fn cached_account(&self, token: &str) -> Option<AccountId> {
+        if !well_formed(token, ACCESS_PREFIX) {
+            return None;
+        }
+        let now = self.clock.now();
+        self.cache
+            .get(&token_hash(token))
+            .filter(|found| found.expires_at > now)
+            .map(|found| found.account.id)
+    }
+
     /// Drops an account's cached sessions (after its roles or lock changed), so the next request
     /// reads the account afresh.
     pub fn forget_account(&self, account: AccountId) {

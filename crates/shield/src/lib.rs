@@ -7,6 +7,7 @@
 //! - `client_ip.rs`: the client's address through trusted proxy hops; /24 and /64 keys.
 //! - `keyed.rs`: GCRA limits over a bounded, sharded table.
 //! - `flow.rs`: Sentinel-style flow control per route (reject, queue, warm-up, in-flight cap).
+//! - `lists.rs`: staff's block and allow lists (addresses, networks, accounts, devices).
 //! - `shedding.rs`: adaptive shedding when the server has too much in flight or answers slowly.
 //! - `routes.rs`: the policy's route patterns.
 //!
@@ -16,6 +17,7 @@
 mod client_ip;
 mod flow;
 mod keyed;
+mod lists;
 mod policy;
 mod routes;
 mod shedding;
@@ -30,6 +32,7 @@ pub use shedding::Load;
 
 pub use client_ip::{address_key, canonical, prefix_key, TrustedProxies};
 pub use keyed::{Gcra, KeyedLimits, OverLimit};
+pub use lists::{ListKey, ListRule, Listed, Lists};
 pub use policy::{Flow, KeyKind, Limit, Policy, PolicyError, Shedding, DEFAULT_POLICY, MAX_LIMITS};
 pub use routes::{Path, RoutePattern};
 
@@ -69,6 +72,13 @@ pub enum Verdict {
     },
     /// The server is overloaded and this route may be shed: 503.
     Shed { client: IpAddr },
+    /// On a block list: 403.
+    Blocked {
+        client: IpAddr,
+        /// The list entry's id (shown to the client as a reference) and why it was added.
+        entry: i64,
+        reason: Arc<str>,
+    },
 }
 
 impl Verdict {
@@ -77,7 +87,8 @@ impl Verdict {
             Verdict::Allow(a) => a.client,
             Verdict::Limited { client, .. }
             | Verdict::FlowFull { client, .. }
-            | Verdict::Shed { client } => *client,
+            | Verdict::Shed { client }
+            | Verdict::Blocked { client, .. } => *client,
         }
     }
 
@@ -118,6 +129,7 @@ struct Running {
 /// The running policy and the state it keeps.
 pub struct Shield {
     running: ArcSwap<Running>,
+    lists: ArcSwap<Lists>,
     load: Load,
 }
 
@@ -164,6 +176,7 @@ impl Shield {
     pub fn new(policy: Policy) -> Self {
         Self {
             running: ArcSwap::from_pointee(Running::new(policy, None)),
+            lists: ArcSwap::from_pointee(Lists::default()),
             load: Load::default(),
         }
     }
@@ -202,9 +215,20 @@ impl Shield {
         Ok(())
     }
 
-    /// The verdict on a request at `now_us` (microseconds on a monotonic clock): the client's
-    /// limits first (every limit that covers the request and whose key it carries is counted;
-    /// the first one over refuses it), then shedding, then the route's flow rules.
+    /// Takes new block and allow lists.
+    pub fn set_lists(&self, lists: Lists) {
+        self.lists.store(Arc::new(lists));
+    }
+
+    /// The block and allow lists in force.
+    pub fn lists(&self) -> Arc<Lists> {
+        self.lists.load_full()
+    }
+
+    /// The verdict on a request at `now_us` (microseconds on a monotonic clock): the block and
+    /// allow lists first, then the client's limits (every limit that covers the request and
+    /// whose key it carries is counted; the first one over refuses it) unless an allow entry
+    /// covers it, then shedding, then the route's flow rules.
     pub fn check(&self, facts: &RequestFacts<'_>, now_us: u64) -> Verdict {
         let running = self.running.load();
         let policy = &running.policy;
@@ -212,9 +236,21 @@ impl Shield {
         let client = policy
             .trusted_proxies
             .client_ip(facts.peer, facts.forwarded_for);
+        let lists = self.lists.load();
+        let allowed = match lists.find(client, facts.account, facts.device, now_us) {
+            Some(Listed::Blocked(rule)) => {
+                return Verdict::Blocked {
+                    client,
+                    entry: rule.id,
+                    reason: rule.reason.clone(),
+                }
+            }
+            Some(Listed::Allowed(_)) => true,
+            None => false,
+        };
         let path = Path::split(facts.path);
         for limit in &policy.limits {
-            if !limit.key.from_request() || !limit.covers(facts.method, &path) {
+            if allowed || !limit.key.from_request() || !limit.covers(facts.method, &path) {
                 continue;
             }
             let key = match limit.key {
@@ -363,6 +399,50 @@ key = "phone"
 burst = 1
 per_secs = 60
 "#;
+
+    #[test]
+    fn a_block_entry_refuses_first_and_an_allow_entry_skips_the_client_limits() {
+        let s = shield(TWO_PER_MINUTE);
+        s.set_lists(Lists::new(vec![
+            ListRule {
+                id: 5,
+                allow: false,
+                key: ListKey::Network {
+                    addr: "198.51.100.0".parse().unwrap(),
+                    prefix: 24,
+                },
+                reason: "scraper farm".into(),
+                ends_us: Some(10 * SEC),
+            },
+            ListRule {
+                id: 6,
+                allow: true,
+                key: ListKey::Network {
+                    addr: "192.0.2.0".parse().unwrap(),
+                    prefix: 24,
+                },
+                reason: "museum office".into(),
+                ends_us: None,
+            },
+        ]));
+        let blocked = facts("GET", "/api/v1/products", "198.51.100.7");
+        match s.check(&blocked, SEC) {
+            Verdict::Blocked { entry, reason, .. } => {
+                assert_eq!(entry, 5);
+                assert_eq!(&*reason, "scraper farm");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(s.check(&blocked, 10 * SEC).is_allowed(), "the entry ended");
+        let office = facts("POST", "/api/v1/orders", "192.0.2.20");
+        for _ in 0..10 {
+            assert!(s.check(&office, SEC).is_allowed(), "no per-client limit");
+        }
+        s.set_lists(Lists::default());
+        assert!(s.check(&office, SEC).is_allowed());
+        assert!(s.check(&office, SEC).is_allowed());
+        assert!(!s.check(&office, SEC).is_allowed(), "counted once removed");
+    }
 
     #[test]
     fn each_covering_limit_counts_and_the_first_over_refuses() {

@@ -167,7 +167,8 @@ fn the_role_table_is_least_privilege() {
             RiskManage,
             FirewallManage,
             IntelManage,
-            SecurityEventsRead
+            SecurityEventsRead,
+            TrafficManage
         ]
     );
     assert_eq!(grants(Role::Auditor), vec![AuditRead]);

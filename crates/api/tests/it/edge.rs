@@ -7,7 +7,7 @@ use axum::extract::ConnectInfo;
 use gatehouse_edge::Edge;
 use gatehouse_shield::Policy;
 
-const POLICY: &str = r#"
+pub(crate) const POLICY: &str = r#"
 version = 1
 [client_ip]
 trusted_proxies = ["10.0.0.0/8"]
@@ -19,15 +19,19 @@ burst = 2
 per_secs = 60
 "#;
 
-fn protected(a: &Api, policy: &str) -> (Router, Arc<Edge>) {
+pub(crate) fn protected(a: &Api, policy: &str) -> (Router, Arc<Edge>) {
     let mut state = a.state.clone();
-    let edge = Edge::new(Policy::from_toml(policy).unwrap());
+    let edge = Edge::with_store(
+        Policy::from_toml(policy).unwrap(),
+        a.traffic.clone(),
+        a.clock.clone(),
+    );
     state.edge = edge.clone();
     (router(state), edge)
 }
 
 /// A request from `peer` (and any headers), as the server's listener would hand it over.
-async fn from(
+pub(crate) async fn from(
     app: &Router,
     peer: &str,
     method: &str,

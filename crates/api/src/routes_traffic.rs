@@ -1,0 +1,117 @@
+//! Traffic protection for staff: the block and allow lists. A change is in force on this node
+//! at once and on every other node within `LIST_REFRESH`; each change is audited.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use gatehouse_domain::traffic::{ListAction, ListSubject, NewListEntry};
+use jiff::{SignedDuration, Timestamp};
+
+use crate::auth::{perm, Allowed};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiPath};
+use crate::wire_traffic::{ListEntriesResponse, ListEntryResponse, NewListEntryRequest};
+use crate::AppState;
+
+/// The longest an entry may be set to last by `expires_in_secs`.
+const MAX_ENTRY_SECS: u64 = 366 * 24 * 3600;
+
+/// Block and allow entries in force, oldest first.
+#[utoipa::path(get, path = "/api/v1/admin/traffic/lists", tag = "traffic", security(("bearer" = ["traffic_manage"])),
+    responses((status = 200, body = ListEntriesResponse), (status = 403, body = ErrorBody)))]
+pub async fn list_entries(
+    State(app): State<AppState>,
+    _: Allowed<perm::TrafficManage>,
+) -> Result<Json<ListEntriesResponse>, ApiError> {
+    let entries = app.edge.list_entries().await?;
+    Ok(Json(ListEntriesResponse {
+        entries: entries.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Put an address, network, account or device on the block or allow list.
+#[utoipa::path(post, path = "/api/v1/admin/traffic/lists", tag = "traffic", security(("bearer" = ["traffic_manage"])),
+    request_body = NewListEntryRequest,
+    responses((status = 201, body = ListEntryResponse), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn add_entry(
+    State(app): State<AppState>,
+    Allowed(staff, ..): Allowed<perm::TrafficManage>,
+    ApiJson(req): ApiJson<NewListEntryRequest>,
+) -> Result<(StatusCode, Json<ListEntryResponse>), ApiError> {
+    let action = ListAction::parse(&req.action)
+        .ok_or_else(|| ApiError::field("action", "action is block or allow"))?;
+    let subject = ListSubject::parse(&req.kind, &req.value)
+        .map_err(|e| ApiError::field(e.field, e.message))?;
+    let now = app.identity.now();
+    let expires_at = match (&req.expires_at, req.expires_in_secs) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::field(
+                "expires_in_secs",
+                "give expires_at or expires_in_secs, not both",
+            ))
+        }
+        (Some(at), None) => Some(at.parse::<Timestamp>().map_err(|_| {
+            ApiError::field(
+                "expires_at",
+                "an RFC 3339 instant, e.g. 2026-12-01T09:00:00+08:00",
+            )
+        })?),
+        (None, Some(secs)) => {
+            if secs == 0 || secs > MAX_ENTRY_SECS {
+                return Err(ApiError::field(
+                    "expires_in_secs",
+                    format!("between 1 and {MAX_ENTRY_SECS} seconds"),
+                ));
+            }
+            let secs = i64::try_from(secs).unwrap_or(i64::MAX);
+            Some(
+                now.checked_add(SignedDuration::from_secs(secs))
+                    .map_err(|_| ApiError::field("expires_in_secs", "too far ahead"))?,
+            )
+        }
+        (None, None) => None,
+    };
+    let entry = NewListEntry {
+        action,
+        subject,
+        reason: req.reason.trim().to_owned(),
+        expires_at,
+        added_by: Some(staff.account.id),
+        added_at: now,
+    };
+    let added = app.edge.add_list_entry(entry).await?;
+    app.identity
+        .audit(
+            Some(staff.account.id),
+            "traffic_list_entry_added",
+            &format!(
+                "entry {}: {} {} {} ({})",
+                added.id,
+                added.entry.action.as_str(),
+                added.entry.subject.kind(),
+                added.entry.subject.value(),
+                added.entry.reason
+            ),
+        )
+        .await;
+    Ok((StatusCode::CREATED, Json(added.into())))
+}
+
+/// Take an entry off its list.
+#[utoipa::path(delete, path = "/api/v1/admin/traffic/lists/{id}", tag = "traffic", security(("bearer" = ["traffic_manage"])), params(("id" = i64, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn remove_entry(
+    State(app): State<AppState>,
+    Allowed(staff, ..): Allowed<perm::TrafficManage>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    app.edge.remove_list_entry(id).await?;
+    app.identity
+        .audit(
+            Some(staff.account.id),
+            "traffic_list_entry_removed",
+            &format!("entry {id}"),
+        )
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
