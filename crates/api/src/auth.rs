@@ -12,7 +12,7 @@ use std::marker::PhantomData;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
+use axum::http::header::{AUTHORIZATION, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method};
 use gatehouse_domain::access::Permission;
@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::error::ApiError;
 use crate::AppState;
 
-pub const SESSION_COOKIE: &str = "gh_session";
+pub use gatehouse_edge::SESSION_COOKIE;
 pub const REFRESH_COOKIE: &str = "gh_refresh";
 pub const CSRF_COOKIE: &str = "gh_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -33,17 +33,7 @@ pub fn csrf_token(session_token: &str) -> String {
     hex::encode(digest.get(..16).unwrap_or_default())
 }
 
-/// A cookie's value from the request, if present once.
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
+pub use gatehouse_edge::cookie;
 
 /// `Set-Cookie` headers that carry a session to the browser.
 pub fn session_cookies(

@@ -196,6 +196,8 @@ fn api() -> OpenApiRouter<AppState> {
             routes_traffic::add_entry
         ))
         .routes(routes!(routes_traffic::remove_entry))
+        .routes(routes!(routes_traffic::challenge_sms_code))
+        .routes(routes!(routes_traffic::challenge_sms_verify))
 }
 
 /// Lets the edge key requests by the account behind a cached session.
@@ -217,6 +219,7 @@ pub fn router(state: AppState) -> Router {
     state
         .edge
         .resolve_accounts(Arc::new(CachedSessions(state.identity.clone())));
+    state.edge.offer_sms();
     let (routes, doc) = api().split_for_parts();
     let doc = Arc::new(doc);
     routes

@@ -1,5 +1,6 @@
-//! Traffic protection for staff: the block and allow lists. A change is in force on this node
-//! at once and on every other node within `LIST_REFRESH`; each change is audited.
+//! Traffic protection's routes: the block and allow lists for staff (a change is in force on this
+//! node at once and on every other node within `LIST_REFRESH`; each change is audited), and the
+//! SMS path of challenges for visitors who cannot run the work.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -7,10 +8,15 @@ use axum::Json;
 use gatehouse_domain::traffic::{ListAction, ListSubject, NewListEntry};
 use jiff::{SignedDuration, Timestamp};
 
-use crate::auth::{perm, Allowed};
+use axum::extract::FromRequest;
+
+use crate::auth::{perm, Allowed, ClientIp};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath};
-use crate::wire_traffic::{ListEntriesResponse, ListEntryResponse, NewListEntryRequest};
+use crate::wire_identity::{PhoneCodeRequest, PhoneCodeResponse};
+use crate::wire_traffic::{
+    ListEntriesResponse, ListEntryResponse, NewListEntryRequest, PassResponse, SmsPassRequest,
+};
 use crate::AppState;
 
 /// The longest an entry may be set to last by `expires_in_secs`.
@@ -114,4 +120,52 @@ pub async fn remove_entry(
         )
         .await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The SMS path of a challenge, for people whose device cannot do the work: a code to a phone
+/// (the same code, limits and text as phone sign-in).
+#[utoipa::path(post, path = "/.gatehouse/sms/code", tag = "traffic", request_body = PhoneCodeRequest,
+    responses((status = 202, body = PhoneCodeResponse), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "rate_limited, with Retry-After")))]
+pub async fn challenge_sms_code(
+    app: State<AppState>,
+    ip: ClientIp,
+    req: ApiJson<PhoneCodeRequest>,
+) -> Result<(StatusCode, Json<PhoneCodeResponse>), ApiError> {
+    crate::routes_auth::send_phone_code(app, ip, req).await
+}
+
+/// The SMS path's second step: the code, and the challenge the client was given. The answer
+/// is a pass, as for solved work (cookie `gh_pass` and the `pass` field).
+#[utoipa::path(post, path = "/.gatehouse/sms/verify", tag = "traffic", request_body = SmsPassRequest,
+    responses((status = 200, body = PassResponse), (status = 401, body = ErrorBody, description = "code_wrong, code_expired"),
+        (status = 403, body = ErrorBody, description = "challenge_other_client"), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn challenge_sms_verify(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    request: axum::extract::Request,
+) -> Result<axum::response::Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let ApiJson(req) = ApiJson::<SmsPassRequest>::from_request(
+        axum::extract::Request::from_parts(parts.clone(), body),
+        &app,
+    )
+    .await?;
+    let phone = app
+        .identity
+        .verify_phone_code(&req.phone, &req.code, &ip)
+        .await?;
+    let answer = app
+        .edge
+        .sms_pass(&parts.headers, &parts.extensions, &req.token, &req.sale);
+    if answer.status().is_success() {
+        app.identity
+            .audit(
+                None,
+                "challenge_passed_by_sms",
+                &format!("phone {}, sale {}", phone.masked(), req.sale),
+            )
+            .await;
+    }
+    Ok(answer)
 }

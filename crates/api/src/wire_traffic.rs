@@ -61,3 +61,23 @@ impl From<ListEntry> for ListEntryResponse {
 pub struct ListEntriesResponse {
     pub entries: Vec<ListEntryResponse>,
 }
+
+/// The SMS path's second step.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmsPassRequest {
+    pub phone: String,
+    /// The 6-digit code sent to the phone.
+    pub code: String,
+    /// The challenge token the client was given (`challenge.token`).
+    pub token: String,
+    /// The challenge's sale (`challenge.sale`).
+    pub sale: String,
+}
+
+/// A pass: also set as the `gh_pass` cookie; API clients send it in `X-Gatehouse-Pass`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PassResponse {
+    pub pass: String,
+    pub expires_in_secs: u64,
+}

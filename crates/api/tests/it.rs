@@ -30,6 +30,8 @@ use tower::ServiceExt;
 
 #[path = "it/access.rs"]
 mod access;
+#[path = "it/challenge.rs"]
+mod challenge;
 #[path = "it/edge.rs"]
 mod edge;
 #[path = "it/face.rs"]

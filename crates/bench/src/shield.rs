@@ -74,6 +74,10 @@ pub async fn run(args: ShieldArgs) -> anyhow::Result<serde_json::Value> {
             forwarded_for: &[],
             account: accounts.get(c as usize).map(String::as_str),
             device: None,
+            user_agent: Some("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"),
+            session: accounts.get(c as usize).map(String::as_str),
+            pass: None,
+            unix_now: 1_800_000_000,
         };
         // The shield's clock: a request every 120 µs, so each client books about once every six
         // seconds and most decisions pass every limit (the full cost; a refusal stops early).
@@ -106,6 +110,10 @@ pub async fn run(args: ShieldArgs) -> anyhow::Result<serde_json::Value> {
             forwarded_for: &[],
             account: None,
             device: None,
+            user_agent: None,
+            session: None,
+            pass: None,
+            unix_now: 1_800_000_000,
         };
         let _ = rotation.check(&facts, u64::from(i));
     }

@@ -12,6 +12,7 @@
 //!
 //! API boundary: the only crate that knows both axum and the shield.
 
+pub mod challenge;
 pub mod events;
 pub mod gateway;
 pub mod lists;
@@ -24,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use gatehouse_domain::order::AccountId;
@@ -55,6 +56,10 @@ pub struct Edge {
     clock: Arc<dyn Clock>,
     accounts: std::sync::OnceLock<Arc<dyn AccountResolver>>,
     refusals: Refusals,
+    /// Challenge answers per client network (bounded like every keyed table).
+    attempts: gatehouse_shield::KeyedLimits,
+    /// The host serves the SMS path of challenges (`/.gatehouse/sms/…`).
+    sms: std::sync::atomic::AtomicBool,
 }
 
 impl Edge {
@@ -72,6 +77,8 @@ impl Edge {
             clock,
             accounts: std::sync::OnceLock::new(),
             refusals: Refusals::default(),
+            attempts: gatehouse_shield::KeyedLimits::new(100_000),
+            sms: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -93,6 +100,36 @@ impl Edge {
     /// An edge that lets everything through.
     pub fn disabled() -> Arc<Self> {
         Self::build(Policy::open(), false, None, Arc::new(SystemClock))
+    }
+
+    /// Wall-clock seconds since the Unix epoch (passes end in wall time).
+    pub fn unix_now(&self) -> u64 {
+        u64::try_from(self.clock.now().as_second()).unwrap_or(0)
+    }
+
+    /// Says the host serves the SMS path of challenges, so the challenge page offers it.
+    pub fn offer_sms(&self) {
+        self.sms.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn sms_offered(&self) -> bool {
+        self.sms.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The client a request comes from (through trusted proxy hops only).
+    pub(crate) fn client_of(&self, view: &RequestView<'_>) -> IpAddr {
+        self.shield
+            .policy()
+            .trusted_proxies
+            .client_ip(view.peer, view.forwarded())
+    }
+
+    /// The refusal for a client on a block list (by address or network alone).
+    pub(crate) fn listed_block(&self, client: IpAddr) -> Option<Response> {
+        match self.shield.lists().find(client, None, None, self.now_us()) {
+            Some(gatehouse_shield::Listed::Blocked(rule)) => Some(blocked(rule.id)),
+            _ => None,
+        }
     }
 
     /// Lets the edge key requests by account instead of by session (set once).
@@ -204,6 +241,14 @@ pub async fn protect(State(edge): State<Arc<Edge>>, req: Request, next: Next) ->
     if !edge.enabled {
         return next.run(req).await;
     }
+    let req = if req.uri().path().starts_with(challenge::OWN_PREFIX) {
+        match edge.own_path(req).await {
+            Ok(answer) => return answer,
+            Err(req) => req,
+        }
+    } else {
+        req
+    };
     let started = edge.now_us();
     // The verdict is reached outside the async state machine: only the admission is held
     // across the route's await, which keeps the future small.
@@ -222,40 +267,103 @@ pub async fn protect(State(edge): State<Arc<Edge>>, req: Request, next: Next) ->
     response
 }
 
+/// A cookie's value from the request, if present.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The session cookie Gatehouse's API sets (the edge binds passes to the session).
+pub const SESSION_COOKIE: &str = "gh_session";
+
+/// What the edge reads from a request's head.
+pub(crate) struct RequestView<'a> {
+    peer: IpAddr,
+    forwarded: [&'a str; MAX_FORWARDED_HEADERS],
+    n_forwarded: usize,
+    headers: &'a HeaderMap,
+}
+
+impl<'a> RequestView<'a> {
+    pub(crate) fn of(headers: &'a HeaderMap, extensions: &axum::http::Extensions) -> Self {
+        let peer = extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let mut forwarded = [""; MAX_FORWARDED_HEADERS];
+        let mut n_forwarded = 0;
+        for (slot, value) in forwarded
+            .iter_mut()
+            .zip(headers.get_all("x-forwarded-for").iter())
+        {
+            *slot = value.to_str().unwrap_or("");
+            n_forwarded += 1;
+        }
+        Self {
+            peer,
+            forwarded,
+            n_forwarded,
+            headers,
+        }
+    }
+
+    fn forwarded(&self) -> &[&'a str] {
+        self.forwarded.get(..self.n_forwarded).unwrap_or(&[])
+    }
+
+    fn header(&self, name: &str) -> Option<&'a str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn bearer(&self) -> Option<&'a str> {
+        self.header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+    }
+
+    pub(crate) fn user_agent(&self) -> &'a str {
+        self.header("user-agent").unwrap_or("")
+    }
+
+    /// The session credential as sent: the bearer token, else the session cookie.
+    pub(crate) fn session(&self) -> &'a str {
+        self.bearer()
+            .or_else(|| cookie(self.headers, SESSION_COOKIE))
+            .unwrap_or("")
+    }
+
+    fn pass(&self) -> Option<&'a str> {
+        self.header(challenge::PASS_HEADER)
+            .or_else(|| cookie(self.headers, challenge::PASS_COOKIE))
+    }
+}
+
 /// The shield's verdict on a request, or the refusal to send.
 fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Response>> {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let headers = req.headers();
-    let mut forwarded = [""; MAX_FORWARDED_HEADERS];
-    let mut n = 0;
-    for (slot, value) in forwarded
-        .iter_mut()
-        .zip(headers.get_all("x-forwarded-for").iter())
-    {
-        *slot = value.to_str().unwrap_or("");
-        n += 1;
-    }
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+    let view = RequestView::of(req.headers(), req.extensions());
+    let bearer = view.bearer();
     // The account behind the session when the cache knows it, else the session itself.
     let resolved = bearer
         .and_then(|b| edge.accounts.get().and_then(|r| r.cached_account(b)))
         .map(|id| id.0.to_string());
     let account = resolved.as_deref().or(bearer);
-    let device = headers.get("x-device-id").and_then(|v| v.to_str().ok());
+    let session = view.session();
     let facts = RequestFacts {
         method: req.method().as_str(),
         path: req.uri().path(),
-        peer,
-        forwarded_for: forwarded.get(..n).unwrap_or(&[]),
+        peer: view.peer,
+        forwarded_for: view.forwarded(),
         account,
-        device,
+        device: view.header("x-device-id"),
+        user_agent: Some(view.user_agent()),
+        session: (!session.is_empty()).then_some(session),
+        pass: view.pass(),
+        unix_now: edge.unix_now(),
     };
     match edge.shield.check(&facts, now_us) {
         Verdict::Allow(admission) => Ok(admission),
@@ -331,6 +439,26 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Respo
             );
             Err(Box::new(blocked(entry)))
         }
+        Verdict::Challenge {
+            client,
+            sale,
+            binding,
+        } => {
+            tracing::debug!(%client, sale = %sale, "challenged");
+            edge.refusals.note(
+                client,
+                Refusal {
+                    kind: "traffic_challenged",
+                    what: format!("challenged: {sale}"),
+                },
+            );
+            Err(Box::new(edge.challenge_response(
+                req.method(),
+                req.headers(),
+                binding,
+                &sale,
+            )))
+        }
         Verdict::Shed { client } => {
             tracing::debug!(%client, "request shed under load");
             edge.refusals.note(
@@ -361,7 +489,7 @@ fn blocked(entry: i64) -> Response {
 }
 
 /// A refusal with the API's error shape and `Retry-After` in whole seconds (rounded up).
-fn refuse(status: StatusCode, code: &str, what: &str, retry_after_us: u64) -> Response {
+pub(crate) fn refuse(status: StatusCode, code: &str, what: &str, retry_after_us: u64) -> Response {
     let secs = retry_after_us.div_ceil(1_000_000).max(1);
     let body = serde_json::json!({
         "code": code,

@@ -119,13 +119,14 @@ impl IdentityService {
         })
     }
 
-    /// Signs in with a phone and the code sent to it; creates the account on first sign-in.
-    pub async fn sign_in_with_phone(
+    /// Checks the code sent to a phone and uses it up. Wrong codes count against the phone's
+    /// attempts and the address's failures; each failure is audited (phone masked).
+    pub async fn verify_phone_code(
         &self,
         phone: &str,
         code: &str,
         ip: &str,
-    ) -> Result<IssuedSession, IdentityError> {
+    ) -> Result<Phone, IdentityError> {
         let phone = parse_phone(phone)?;
         let now = self.clock.now();
         let failures = &self.limits.code_failures_per_ip;
@@ -155,6 +156,19 @@ impl IdentityService {
             .await;
             return Err(refused);
         }
+        Ok(phone)
+    }
+
+    /// Signs in with a phone and the code sent to it; creates the account on first sign-in.
+    pub async fn sign_in_with_phone(
+        &self,
+        phone: &str,
+        code: &str,
+        ip: &str,
+    ) -> Result<IssuedSession, IdentityError> {
+        let phone = self.verify_phone_code(phone, code, ip).await?;
+        let now = self.clock.now();
+        let index = BlindIndex(self.keys.blind_index(PHONE_INDEX, phone.as_str()));
         let sealed = Sealed(self.keys.seal(phone.as_str(), &phone_context(&index)));
         let account = self
             .store

@@ -14,11 +14,13 @@
 //! Architecture invariant: the keyed state never holds more than the policy's `max_keys` keys,
 //! whatever the traffic; a reload keeps the state of every limit it leaves unchanged.
 
+mod challenge;
 mod client_ip;
 mod flow;
 mod keyed;
 mod lists;
 mod policy;
+mod policy_challenge;
 mod routes;
 mod shedding;
 
@@ -27,6 +29,9 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+pub use challenge::{
+    leading_zero_bits, solves, work_hash, Binding, Challenge, PassKey, TokenRefused, Via, Work,
+};
 pub use flow::{Control, FlowDecision, FlowState, InFlight};
 pub use shedding::Load;
 
@@ -34,7 +39,12 @@ pub use client_ip::{address_key, canonical, prefix_key, TrustedProxies};
 pub use keyed::{Gcra, KeyedLimits, OverLimit};
 pub use lists::{ListKey, ListRule, Listed, Lists};
 pub use policy::{Flow, KeyKind, Limit, Policy, PolicyError, Shedding, DEFAULT_POLICY, MAX_LIMITS};
+pub use policy_challenge::{ChallengeRule, Challenges, When};
 pub use routes::{Path, RoutePattern};
+
+/// The prefix of the paths a challenged client uses to earn its pass (the solver, the answer,
+/// the SMS path): no challenge rule covers them.
+pub const OWN_PATHS: &str = "/.gatehouse/";
 
 /// What the edge knows of a request before any route runs.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +60,15 @@ pub struct RequestFacts<'a> {
     pub account: Option<&'a str>,
     /// The client's device id (`X-Device-Id`).
     pub device: Option<&'a str>,
+    /// The client's `User-Agent`.
+    pub user_agent: Option<&'a str>,
+    /// The session credential as sent (bearer or cookie), for binding passes to it.
+    pub session: Option<&'a str>,
+    /// A pass the client shows (`gh_pass` cookie or `X-Gatehouse-Pass`).
+    pub pass: Option<&'a str>,
+    /// Wall-clock seconds since the Unix epoch (passes and challenges end in wall time, so
+    /// every node agrees).
+    pub unix_now: u64,
 }
 
 /// The edge's answer for a request.
@@ -72,6 +91,14 @@ pub enum Verdict {
     },
     /// The server is overloaded and this route may be shed: 503.
     Shed { client: IpAddr },
+    /// A challenge rule covers the request and it shows no valid pass: answer with a
+    /// challenge for `binding` (see [`Shield::challenge`]).
+    Challenge {
+        client: IpAddr,
+        /// The sale (the rule's name) the pass will be bound to.
+        sale: Arc<str>,
+        binding: Binding,
+    },
     /// On a block list: 403.
     Blocked {
         client: IpAddr,
@@ -88,7 +115,8 @@ impl Verdict {
             Verdict::Limited { client, .. }
             | Verdict::FlowFull { client, .. }
             | Verdict::Shed { client }
-            | Verdict::Blocked { client, .. } => *client,
+            | Verdict::Blocked { client, .. }
+            | Verdict::Challenge { client, .. } => *client,
         }
     }
 
@@ -130,6 +158,9 @@ struct Running {
 pub struct Shield {
     running: ArcSwap<Running>,
     lists: ArcSwap<Lists>,
+    passes: ArcSwap<PassKey>,
+    /// DDoS cleaning engaged: `when = "cleaning"` challenge rules apply.
+    cleaning: std::sync::atomic::AtomicBool,
     load: Load,
 }
 
@@ -177,6 +208,9 @@ impl Shield {
         Self {
             running: ArcSwap::from_pointee(Running::new(policy, None)),
             lists: ArcSwap::from_pointee(Lists::default()),
+            // A key of this process until the shared one is set (`set_pass_key`).
+            passes: ArcSwap::from_pointee(PassKey::new(&rand::random::<[u8; 32]>())),
+            cleaning: std::sync::atomic::AtomicBool::new(false),
             load: Load::default(),
         }
     }
@@ -213,6 +247,39 @@ impl Shield {
         self.running
             .store(Arc::new(Running::new(next, Some(&current))));
         Ok(())
+    }
+
+    /// Sets the key passes and challenges are signed with (every node of a deployment shares it).
+    pub fn set_pass_key(&self, key: &[u8; 32]) {
+        self.passes.store(Arc::new(PassKey::new(key)));
+    }
+
+    /// The key passes and challenges are signed with.
+    pub fn passes(&self) -> Arc<PassKey> {
+        self.passes.load_full()
+    }
+
+    /// Engages or ends DDoS cleaning (`when = "cleaning"` challenge rules).
+    pub fn set_cleaning(&self, on: bool) {
+        self.cleaning
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn cleaning(&self) -> bool {
+        self.cleaning.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A fresh challenge for `binding` under the running policy's work and difficulty.
+    pub fn challenge(&self, binding: Binding, unix_now: u64) -> (String, Challenges) {
+        let settings = self.running.load().policy.challenges;
+        let token = self.passes.load().challenge(
+            settings.work,
+            settings.difficulty,
+            binding,
+            unix_now,
+            rand::random(),
+        );
+        (token, settings)
     }
 
     /// Takes new block and allow lists.
@@ -274,6 +341,11 @@ impl Shield {
                 };
             }
         }
+        if !allowed {
+            if let Some(refusal) = self.challenge_needed(policy, facts, client, &path) {
+                return refusal;
+            }
+        }
         let mut load = None;
         if let Some(shedding) = &policy.shedding {
             let kept = shedding
@@ -317,6 +389,50 @@ impl Shield {
             _load: load,
             _flows: places,
         })
+    }
+
+    /// The challenge a request must answer first: the first challenge rule that covers it and
+    /// applies now (always, or while cleaning) decides; it asks for a valid pass bound to this
+    /// client and the rule's sale.
+    fn challenge_needed(
+        &self,
+        policy: &Policy,
+        facts: &RequestFacts<'_>,
+        client: IpAddr,
+        path: &Path<'_>,
+    ) -> Option<Verdict> {
+        if policy.challenge_rules.is_empty() || facts.path.starts_with(OWN_PATHS) {
+            return None;
+        }
+        for rule in &policy.challenge_rules {
+            let applies = match rule.when {
+                When::Always => true,
+                When::Cleaning => self.cleaning(),
+                // Bot signals are not scored yet: a suspicious-only rule asks nothing.
+                When::Suspicious => false,
+            };
+            if !applies || !rule.covers(facts.method, path) {
+                continue;
+            }
+            let binding = Binding::of(
+                client,
+                facts.user_agent.unwrap_or(""),
+                facts.session.unwrap_or(""),
+                &rule.name,
+            );
+            let shown = facts.pass.is_some_and(|p| {
+                self.passes
+                    .load()
+                    .check_pass(p, binding, facts.unix_now)
+                    .is_ok()
+            });
+            return (!shown).then(|| Verdict::Challenge {
+                client,
+                sale: rule.name.clone(),
+                binding,
+            });
+        }
+        None
     }
 
     /// Reports a finished request's response time, for latency-based shedding.
@@ -373,6 +489,10 @@ mod tests {
             forwarded_for: &[],
             account: None,
             device: None,
+            user_agent: None,
+            session: None,
+            pass: None,
+            unix_now: 1_800_000_000,
         }
     }
 
@@ -399,6 +519,65 @@ key = "phone"
 burst = 1
 per_secs = 60
 "#;
+
+    const CHALLENGED: &str = r#"
+version = 1
+[challenges]
+difficulty = 12
+pass_secs = 600
+[[challenge]]
+name = "morning release"
+route = "POST /api/v1/orders"
+when = "always"
+[[challenge]]
+name = "under attack"
+route = "*"
+when = "cleaning"
+"#;
+
+    #[test]
+    fn a_challenged_route_asks_for_a_pass_bound_to_the_client_and_the_sale() {
+        let s = shield(CHALLENGED);
+        let mut f = facts("POST", "/api/v1/orders", "198.51.100.7");
+        f.user_agent = Some("Mozilla/5.0");
+        let Verdict::Challenge { sale, binding, .. } = s.check(&f, SEC) else {
+            panic!("no pass: challenged");
+        };
+        assert_eq!(&*sale, "morning release");
+        let (token, settings) = s.challenge(binding, f.unix_now);
+        assert_eq!(settings.difficulty, 12);
+        let challenge = s
+            .passes()
+            .open_challenge(&token, binding, f.unix_now, settings.solve_secs)
+            .unwrap();
+        let counter = (0..).find(|c| solves(&challenge, &token, *c)).unwrap();
+        assert!(solves(&challenge, &token, counter));
+        let pass = s
+            .passes()
+            .pass(binding, Via::Work, f.unix_now, settings.pass_secs);
+        f.pass = Some(&pass);
+        assert!(s.check(&f, SEC).is_allowed(), "the pass lets it through");
+        let mut other_browser = f;
+        other_browser.user_agent = Some("python-requests/2.32");
+        assert!(matches!(
+            s.check(&other_browser, SEC),
+            Verdict::Challenge { .. }
+        ));
+        let mut later = f;
+        later.unix_now += 600;
+        assert!(
+            matches!(s.check(&later, SEC), Verdict::Challenge { .. }),
+            "the pass ended"
+        );
+        // Other routes ask nothing until cleaning engages; then everything without a pass does.
+        let browse = facts("GET", "/api/v1/products", "198.51.100.7");
+        assert!(s.check(&browse, SEC).is_allowed());
+        s.set_cleaning(true);
+        match s.check(&browse, SEC) {
+            Verdict::Challenge { sale, .. } => assert_eq!(&*sale, "under attack"),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn a_block_entry_refuses_first_and_an_allow_entry_skips_the_client_limits() {

@@ -22,6 +22,10 @@ use serde::Deserialize;
 use crate::client_ip::TrustedProxies;
 use crate::flow::Control;
 use crate::keyed::Gcra;
+use crate::policy_challenge::{
+    compile_challenges, compile_rules, ChallengeRule, ChallengeSection, Challenges,
+    ChallengesSection,
+};
 use crate::routes::{Path, RoutePattern};
 
 /// What a limit counts by.
@@ -68,6 +72,10 @@ struct PolicyFile {
     flows: Vec<FlowSection>,
     #[serde(default)]
     shedding: Option<SheddingSection>,
+    #[serde(default)]
+    challenges: Option<ChallengesSection>,
+    #[serde(default, rename = "challenge")]
+    challenge_rules: Vec<ChallengeSection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,7 +166,7 @@ pub struct PolicyError {
     pub message: String,
 }
 
-fn bad(field: impl Into<String>, message: impl Into<String>) -> PolicyError {
+pub(crate) fn bad(field: impl Into<String>, message: impl Into<String>) -> PolicyError {
     PolicyError {
         field: field.into(),
         message: message.into(),
@@ -227,6 +235,8 @@ pub struct Policy {
     pub limits: Vec<Limit>,
     pub flows: Vec<Flow>,
     pub shedding: Option<Shedding>,
+    pub challenges: Challenges,
+    pub challenge_rules: Vec<ChallengeRule>,
 }
 
 /// The most limits a policy may hold.
@@ -245,6 +255,8 @@ impl Policy {
             limits: Vec::new(),
             flows: Vec::new(),
             shedding: None,
+            challenges: Challenges::default(),
+            challenge_rules: Vec::new(),
         }
     }
 
@@ -335,6 +347,8 @@ impl Policy {
             }
         }
         let shedding = file.shedding.map(compile_shedding).transpose()?;
+        let challenges = compile_challenges(file.challenges)?;
+        let challenge_rules = compile_rules(file.challenge_rules)?;
         Ok(Self {
             version: file.version,
             digest: digest(text),
@@ -343,11 +357,13 @@ impl Policy {
             limits,
             flows,
             shedding,
+            challenges,
+            challenge_rules,
         })
     }
 }
 
-fn patterns(field: &str, texts: &[String]) -> Result<Vec<RoutePattern>, PolicyError> {
+pub(crate) fn patterns(field: &str, texts: &[String]) -> Result<Vec<RoutePattern>, PolicyError> {
     texts
         .iter()
         .enumerate()
@@ -484,6 +500,13 @@ mod tests {
             ("version = 1\nunknown = 2", "unknown"),
             ("version = 1\n[client_ip]\ntrusted_proxies = [\"10.0.0.0/33\"]", "client_ip.trusted_proxies[0]"),
             ("version = 1\n[state]\nmax_keys = 5", "state.max_keys"),
+            ("version = 1\n[challenges]\ndifficulty = 40", "challenges.difficulty"),
+            ("version = 1\n[challenges]\nwork = \"sha256\"\nmemory_kib = 64", "challenges.memory_kib"),
+            ("version = 1\n[challenges]\nwork = \"balloon\"\nmemory_kib = 8", "challenges.memory_kib"),
+            ("version = 1\n[challenges]\nwork = \"scrypt\"", "challenges.work"),
+            ("version = 1\n[challenges]\npass_secs = 5", "challenges.pass_secs"),
+            ("version = 1\n[[challenge]]\nname = \"a\"\nroute = \"/x\"\nwhen = \"sometimes\"", "challenge[0].when"),
+            ("version = 1\n[[challenge]]\nname = \"\"\nroute = \"/x\"\nwhen = \"always\"", "challenge[0].name"),
             ("version = 1\n[[limit]]\nname = \"a\"\nroute = \"/x\"\nkey = \"ip\"\nburst = 0\nper_secs = 1", "limit[0].burst"),
             ("version = 1\n[[limit]]\nname = \"a\"\nroute = \"x\"\nkey = \"ip\"\nburst = 1\nper_secs = 1", "limit[0].route"),
             ("version = 1\n[[limit]]\nname = \"a\"\nroute = \"/x\"\nkey = \"shoe_size\"\nburst = 1\nper_secs = 1", "limit[0].key"),

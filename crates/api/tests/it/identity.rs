@@ -33,7 +33,7 @@ async fn call_full(
 }
 
 /// The newest code texted to `phone`, read from the local provider's outbox as staff.
-async fn texted_code(a: &Api, phone: &str) -> String {
+pub(crate) async fn texted_code(a: &Api, phone: &str) -> String {
     let (s, outbox) = call(
         &a.app,
         "GET",

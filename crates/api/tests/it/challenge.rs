@@ -1,0 +1,472 @@
+//! Challenges through the router: a challenged route answers 403 `challenge_required` with a
+//! challenge bound to the client (JSON for API clients, a page with the solver for browsers)
+//! before any booking logic; a solved challenge earns a pass that works only for that client,
+//! browser, session and sale; wrong or foreign answers get clear errors; the SMS path earns
+//! the same pass; the JavaScript solver's answers (run in Node, GH_TEST_PEERS=1) are accepted.
+
+use super::edge::protected;
+use super::identity::texted_code;
+use super::*;
+use axum::extract::ConnectInfo;
+
+const CHALLENGED: &str = r#"
+version = 1
+[challenges]
+difficulty = 8
+[[challenge]]
+name = "morning release"
+route = "POST /api/v1/orders"
+when = "always"
+[[challenge]]
+name = "browsing"
+route = "GET /api/v1/products"
+when = "always"
+"#;
+
+const MEMORY_HARD: &str = r#"
+version = 1
+[challenges]
+work = "balloon"
+memory_kib = 16
+difficulty = 2
+[[challenge]]
+name = "morning release"
+route = "POST /api/v1/orders"
+when = "always"
+"#;
+
+const UA: &str = "Mozilla/5.0 (iPhone) museum-test";
+
+/// A request from `peer` with a browser's user agent; the status, headers and JSON (or text).
+async fn send(
+    app: &Router,
+    peer: &str,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("user-agent", UA)
+        .header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut req = req.body(Body::from(body.to_owned())).unwrap();
+    let addr: std::net::SocketAddr = format!("{peer}:40000").parse().unwrap();
+    req.extensions_mut().insert(ConnectInfo(addr));
+    let response = app.clone().oneshot(req).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, headers, value)
+}
+
+/// Finds the counter the challenge asks for, as the server computes the work.
+fn solve(challenge: &Value) -> u64 {
+    let token = challenge["token"].as_str().unwrap();
+    let work = match challenge["work"].as_str().unwrap() {
+        "sha256" => gatehouse_shield::Work::Sha256,
+        _ => gatehouse_shield::Work::Balloon {
+            memory_kib: u16::try_from(challenge["memory_kib"].as_u64().unwrap()).unwrap(),
+        },
+    };
+    let bits = u32::try_from(challenge["difficulty"].as_u64().unwrap()).unwrap();
+    (0..)
+        .find(|c| {
+            gatehouse_shield::leading_zero_bits(&gatehouse_shield::work_hash(work, token, *c))
+                >= bits
+        })
+        .unwrap()
+}
+
+fn answer(challenge: &Value, counter: u64) -> String {
+    json!({"token": challenge["token"], "sale": challenge["sale"], "counter": counter}).to_string()
+}
+
+#[tokio::test]
+async fn a_solved_challenge_earns_a_pass_for_that_client_only() {
+    let a = api().await;
+    let (app, _) = protected(&a, CHALLENGED);
+    let bearer = format!("Bearer {}", a.visitor);
+    let auth = [("authorization", bearer.as_str())];
+    let order = a.booking("11010519491231002X").to_string();
+    let before = a.remaining().await;
+    let (s, _, e) = send(
+        &app,
+        "198.51.100.7",
+        "POST",
+        "/api/v1/orders",
+        &auth,
+        &order,
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{e}");
+    assert_eq!(e["code"], "challenge_required");
+    let challenge = e["challenge"].clone();
+    assert_eq!(challenge["sale"], "morning release");
+    assert_eq!(challenge["work"], "sha256");
+    assert_eq!(challenge["difficulty"], 8);
+    assert_eq!(a.remaining().await, before, "nothing was booked");
+
+    let counter = solve(&challenge);
+    // A wrong counter, a tampered token, and the right answer from another network are refused.
+    let wrong = (0..)
+        .find(|c| {
+            *c != counter
+                && !gatehouse_shield::leading_zero_bits(&gatehouse_shield::work_hash(
+                    gatehouse_shield::Work::Sha256,
+                    challenge["token"].as_str().unwrap(),
+                    *c,
+                ))
+                .ge(&8)
+        })
+        .unwrap();
+    let (s, _, e) = send(
+        &app,
+        "198.51.100.7",
+        "POST",
+        "/.gatehouse/challenge",
+        &auth,
+        &answer(&challenge, wrong),
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str(), e["field"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("work_insufficient"),
+            Some("counter")
+        )
+    );
+    let mut tampered = challenge.clone();
+    let t = tampered["token"].as_str().unwrap().to_owned();
+    let flipped = if t.ends_with('A') { "B" } else { "A" };
+    tampered["token"] = json!(format!("{}{flipped}", &t[..t.len() - 1]));
+    let (s, _, e) = send(
+        &app,
+        "198.51.100.7",
+        "POST",
+        "/.gatehouse/challenge",
+        &auth,
+        &answer(&tampered, counter),
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("challenge_invalid")),
+        "{e}"
+    );
+    let (s, _, e) = send(
+        &app,
+        "203.0.113.50",
+        "POST",
+        "/.gatehouse/challenge",
+        &auth,
+        &answer(&challenge, counter),
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("challenge_other_client")),
+        "{e}"
+    );
+    let (s, _, e) = send(
+        &app,
+        "198.51.100.7",
+        "POST",
+        "/.gatehouse/challenge",
+        &auth,
+        "{\"token\": 1}",
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+
+    // The right answer earns a pass, as a cookie and in JSON.
+    let (s, headers, p) = send(
+        &app,
+        "198.51.100.7",
+        "POST",
+        "/.gatehouse/challenge",
+        &auth,
+        &answer(&challenge, counter),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let pass = p["pass"].as_str().unwrap().to_owned();
+    let cookie = headers["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.starts_with(&format!("gh_pass={pass};")) && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+
+    // With the pass, the booking goes through (same /24 counts as the same client)…
+    let header = [auth[0], ("x-gatehouse-pass", pass.as_str())];
+    let (s, _, o) = send(
+        &app,
+        "198.51.100.99",
+        "POST",
+        "/api/v1/orders",
+        &header,
+        &order,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{o}");
+    // …but not from another network, without the session it was earned in, or for another sale.
+    let (s, _, _) = send(
+        &app,
+        "203.0.113.50",
+        "POST",
+        "/api/v1/orders",
+        &header,
+        &order,
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _, e) = send(
+        &app,
+        "198.51.100.7",
+        "POST",
+        "/api/v1/orders",
+        &[("x-gatehouse-pass", pass.as_str())],
+        &order,
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("challenge_required"))
+    );
+    let (s, _, e) = send(&app, "198.51.100.7", "GET", "/api/v1/products", &header, "").await;
+    assert_eq!(
+        (s, e["challenge"]["sale"].as_str()),
+        (StatusCode::FORBIDDEN, Some("browsing"))
+    );
+    // The cookie works as well as the header.
+    let cookie_header = format!("gh_pass={pass}");
+    let (s, _, e) = send(
+        &app,
+        "198.51.100.7",
+        "POST",
+        "/api/v1/orders",
+        &[auth[0], ("cookie", cookie_header.as_str())],
+        "{not json",
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::BAD_REQUEST,
+        "past the challenge, the route reads the body: {e}"
+    );
+}
+
+#[tokio::test]
+async fn browsers_get_a_page_with_the_solver_and_answers_are_limited() {
+    let a = api().await;
+    let (app, _) = protected(&a, CHALLENGED);
+    let (s, headers, page) = send(
+        &app,
+        "198.51.100.7",
+        "GET",
+        "/api/v1/products",
+        &[("accept", "text/html,application/xhtml+xml")],
+        "",
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let page = page.as_str().unwrap();
+    assert!(
+        page.contains("/.gatehouse/solver.js") && page.contains("\"sale\":\"browsing\""),
+        "{page}"
+    );
+    assert!(page.contains("lang=\"zh-CN\"") && page.contains("Verify by SMS"));
+    let (s, headers, script) = send(
+        &app,
+        "198.51.100.7",
+        "GET",
+        "/.gatehouse/solver.js",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    assert!(script.as_str().unwrap().contains("balloon"));
+    // Guessing is limited per network.
+    let (_, _, e) = send(&app, "198.51.100.7", "GET", "/api/v1/products", &[], "").await;
+    let guess = answer(&e["challenge"], 0);
+    let mut statuses = Vec::new();
+    for _ in 0..31 {
+        statuses.push(
+            send(
+                &app,
+                "198.51.100.7",
+                "POST",
+                "/.gatehouse/challenge",
+                &[],
+                &guess,
+            )
+            .await
+            .0,
+        );
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_memory_hard_work_and_the_sms_path_earn_passes_too() {
+    let a = api().await;
+    let (app, _) = protected(&a, MEMORY_HARD);
+    let bearer = format!("Bearer {}", a.visitor);
+    let auth = [("authorization", bearer.as_str())];
+    let order = a.booking("11010519491231002X").to_string();
+    let (_, _, e) = send(
+        &app,
+        "198.51.100.7",
+        "POST",
+        "/api/v1/orders",
+        &auth,
+        &order,
+    )
+    .await;
+    let challenge = e["challenge"].clone();
+    assert_eq!(
+        (challenge["work"].as_str(), challenge["memory_kib"].as_u64()),
+        (Some("balloon-sha256"), Some(16))
+    );
+    let (s, _, p) = send(
+        &app,
+        "198.51.100.7",
+        "POST",
+        "/.gatehouse/challenge",
+        &auth,
+        &answer(&challenge, solve(&challenge)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+
+    // Someone who cannot run the work verifies by SMS instead.
+    let phone = "13912345678";
+    let (s, _, sent) = send(
+        &app,
+        "203.0.113.9",
+        "POST",
+        "/.gatehouse/sms/code",
+        &auth,
+        &json!({"phone": phone}).to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{sent}");
+    let (_, _, e) = send(&app, "203.0.113.9", "POST", "/api/v1/orders", &auth, &order).await;
+    let challenge = e["challenge"].clone();
+    let verify = |code: &str| {
+        json!({"phone": phone, "code": code, "token": challenge["token"], "sale": challenge["sale"]}).to_string()
+    };
+    let (s, _, e) = send(
+        &app,
+        "203.0.113.9",
+        "POST",
+        "/.gatehouse/sms/verify",
+        &auth,
+        &verify("000000"),
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("code_wrong")),
+        "{e}"
+    );
+    let code = texted_code(&a, phone).await;
+    let (s, _, p) = send(
+        &app,
+        "203.0.113.9",
+        "POST",
+        "/.gatehouse/sms/verify",
+        &auth,
+        &verify(&code),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let pass = p["pass"].as_str().unwrap();
+    let other = a.booking(&synthetic_resident_id(5)).to_string();
+    let (s, _, o) = send(
+        &app,
+        "203.0.113.9",
+        "POST",
+        "/api/v1/orders",
+        &[auth[0], ("x-gatehouse-pass", pass)],
+        &other,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{o}");
+    let (_, trail) = call(&app, "GET", "/api/v1/admin/audit", Some(&a.admin), None).await;
+    assert!(
+        trail.to_string().contains("challenge_passed_by_sms"),
+        "{trail}"
+    );
+    assert!(
+        !trail.to_string().contains(phone),
+        "the phone is masked in the audit trail"
+    );
+}
+
+/// The solver script the page loads, run in Node: its answers to both kinds of work are the
+/// server's answers.
+#[tokio::test]
+async fn the_javascript_solver_answers_as_the_server_checks() {
+    if std::env::var("GH_TEST_PEERS").is_err() {
+        eprintln!("skipped: set GH_TEST_PEERS=1 (needs node)");
+        return;
+    }
+    let a = api().await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../edge/assets/solver.js");
+    for policy in [CHALLENGED, MEMORY_HARD] {
+        let (app, _) = protected(&a, policy);
+        let (_, _, e) = send(&app, "198.51.100.7", "POST", "/api/v1/orders", &[], "{}").await;
+        let challenge = e["challenge"].clone();
+        let out = std::process::Command::new("node")
+            .arg(script)
+            .arg(challenge.to_string())
+            .output()
+            .expect("node runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let counter: u64 = String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            counter,
+            solve(&challenge),
+            "the first solution, as the server finds it"
+        );
+        let (s, _, p) = send(
+            &app,
+            "198.51.100.7",
+            "POST",
+            "/.gatehouse/challenge",
+            &[],
+            &answer(&challenge, counter),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+    }
+}
