@@ -78,6 +78,9 @@ pub async fn run(args: ShieldArgs) -> anyhow::Result<serde_json::Value> {
             session: accounts.get(c as usize).map(String::as_str),
             pass: None,
             unix_now: 1_800_000_000,
+            accept: Some("application/json"),
+            accept_language: Some("zh-CN,zh;q=0.9"),
+            fetch_metadata: true,
         };
         // The shield's clock: a request every 120 µs, so each client books about once every six
         // seconds and most decisions pass every limit (the full cost; a refusal stops early).
@@ -114,6 +117,9 @@ pub async fn run(args: ShieldArgs) -> anyhow::Result<serde_json::Value> {
             session: None,
             pass: None,
             unix_now: 1_800_000_000,
+            accept: None,
+            accept_language: None,
+            fetch_metadata: false,
         };
         let _ = rotation.check(&facts, u64::from(i));
     }

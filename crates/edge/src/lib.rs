@@ -364,6 +364,11 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Respo
         session: (!session.is_empty()).then_some(session),
         pass: view.pass(),
         unix_now: edge.unix_now(),
+        accept: view.header("accept"),
+        accept_language: view.header("accept-language"),
+        fetch_metadata: view.headers.contains_key("sec-fetch-mode")
+            || view.headers.contains_key("sec-fetch-site")
+            || view.headers.contains_key("sec-fetch-dest"),
     };
     match edge.shield.check(&facts, now_us) {
         Verdict::Allow(admission) => Ok(admission),
@@ -443,13 +448,18 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Respo
             client,
             sale,
             binding,
+            score,
         } => {
-            tracing::debug!(%client, sale = %sale, "challenged");
+            tracing::debug!(%client, sale = %sale, %score, "challenged");
             edge.refusals.note(
                 client,
                 Refusal {
                     kind: "traffic_challenged",
-                    what: format!("challenged: {sale}"),
+                    what: if score.total > 0 {
+                        format!("challenged for {sale} ({score})")
+                    } else {
+                        format!("challenged for {sale}")
+                    },
                 },
             );
             Err(Box::new(edge.challenge_response(
@@ -458,6 +468,24 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Respo
                 binding,
                 &sale,
             )))
+        }
+        Verdict::Bot { client, score } => {
+            tracing::debug!(%client, %score, "request refused by the bot signals");
+            edge.refusals.note(
+                client,
+                Refusal {
+                    kind: "traffic_bot_blocked",
+                    what: format!("bot signals ({score})"),
+                },
+            );
+            let body = serde_json::json!({
+                "code": "bot_blocked",
+                "message": "this request looks automated and was refused; if you are a person, try again from a browser",
+                "field": null,
+            });
+            Err(Box::new(
+                (StatusCode::FORBIDDEN, axum::Json(body)).into_response(),
+            ))
         }
         Verdict::Shed { client } => {
             tracing::debug!(%client, "request shed under load");

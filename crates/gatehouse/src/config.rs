@@ -270,8 +270,10 @@ impl ShieldSettings {
         &self,
         store: Option<std::sync::Arc<dyn gatehouse_domain::traffic::TrafficStore>>,
         clock: std::sync::Arc<dyn gatehouse_domain::Clock>,
+        pass_key: &[u8; 32],
     ) -> anyhow::Result<std::sync::Arc<gatehouse_edge::Edge>> {
         let edge = self.edge(store, clock)?;
+        edge.shield().set_pass_key(pass_key);
         edge.start_background()
             .await
             .context("reading the traffic lists")?;

@@ -30,9 +30,15 @@ pub async fn run(config: Config, args: GatewayArgs) -> anyhow::Result<()> {
     // The same database as the server: its block and allow lists apply here too, and the
     // gateway's refusals become security events staff see there.
     let (.., traffic) = crate::open_stores(&config).await?;
+    // The server's keyring: passes earned through either are good at both.
+    let pass_key = crate::pass_key(&crate::load_keys(&config)?);
     let edge = config
         .shield
-        .start_edge(Some(traffic), Arc::new(gatehouse_domain::SystemClock))
+        .start_edge(
+            Some(traffic),
+            Arc::new(gatehouse_domain::SystemClock),
+            &pass_key,
+        )
         .await?;
     let app = gatehouse_edge::gateway::router(edge, upstream);
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -142,6 +142,7 @@ struct Services {
     gates: Arc<GateService>,
     groups: Arc<gatehouse_groups::GroupService>,
     traffic: Arc<dyn TrafficStore>,
+    pass_key: [u8; 32],
     clock: Arc<dyn gatehouse_domain::Clock>,
 }
 
@@ -189,13 +190,25 @@ async fn open_stores(config: &Config) -> anyhow::Result<Ports> {
     })
 }
 
-async fn open(config: &Config) -> anyhow::Result<Services> {
-    let (store, accounts, payment_store, gate_store, traffic) = open_stores(config).await?;
-    let keys = match &config.keys {
+/// The keyring: from the configuration, else the key file (created on first start).
+fn load_keys(config: &Config) -> anyhow::Result<Keyring> {
+    Ok(match &config.keys {
         Some(text) => Keyring::from_text(text.expose())?,
         None => Keyring::load_or_create(&config.key_file())?,
-    };
+    })
+}
+
+/// The key traffic protection signs challenges and passes with: derived from the keyring under
+/// a label of its own, so every node shares it and no other key file is needed.
+fn pass_key(keys: &Keyring) -> [u8; 32] {
+    keys.blind_index("traffic-pass-key", "1")
+}
+
+async fn open(config: &Config) -> anyhow::Result<Services> {
+    let (store, accounts, payment_store, gate_store, traffic) = open_stores(config).await?;
+    let keys = load_keys(config)?;
     let museum_tz = jiff::tz::TimeZone::get(&config.museum_timezone)?;
+    let pass_key = pass_key(&keys);
     let keys = Arc::new(keys);
     let clock: Arc<dyn gatehouse_domain::Clock> = Arc::new(SystemClock);
     let identity = IdentityService::start(
@@ -284,6 +297,7 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
         gates,
         groups,
         traffic,
+        pass_key,
         clock,
     })
 }
@@ -297,6 +311,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         gates,
         groups,
         traffic,
+        pass_key,
         clock,
     } = open(&config).await?;
     if config.demo_catalogue {
@@ -326,7 +341,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         println!("Gatehouse listening on http://{addr}");
     }
     tracing::info!(%addr, database = if config.database.url.is_some() { "postgresql" } else { "sqlite" }, "serving");
-    let edge = config.shield.start_edge(Some(traffic), clock).await?;
+    let edge = config
+        .shield
+        .start_edge(Some(traffic), clock, &pass_key)
+        .await?;
     let state = gatehouse_api::AppState {
         service,
         identity,

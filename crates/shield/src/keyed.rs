@@ -150,6 +150,23 @@ impl KeyedLimits {
             })
     }
 
+    /// Replaces the word kept for `key` by `f` of the old one (None: never seen, or dropped with
+    /// its generation) and returns the new word. The same bound holds as for limits, so other
+    /// per-client state (the bot signals' traces) lives in a table of this kind too.
+    pub fn update(&self, key: u64, f: impl FnOnce(Option<u64>) -> u64) -> u64 {
+        let cap = self.generation_cap;
+        let word = |shard: &mut Shard| {
+            let old = match shard.current.get(&key) {
+                Some(w) => Some(*w),
+                None => shard.previous.remove(&key),
+            };
+            let new = f(old);
+            shard.insert(key, new, cap);
+            new
+        };
+        self.with_shard(key, word).unwrap_or(0)
+    }
+
     /// Forgets a key: its whole burst is back.
     pub fn forget(&self, key: u64) {
         self.with_shard(key, |shard| {

@@ -8,6 +8,8 @@
 //! - `keyed.rs`: GCRA limits over a bounded, sharded table.
 //! - `flow.rs`: Sentinel-style flow control per route (reject, queue, warm-up, in-flight cap).
 //! - `lists.rs`: staff's block and allow lists (addresses, networks, accounts, devices).
+//! - `signals.rs`: crawler and bot signals, weighted into a score (challenge, block).
+//! - `challenge.rs`, `policy_challenge.rs`: proof-of-work challenges and signed passes.
 //! - `shedding.rs`: adaptive shedding when the server has too much in flight or answers slowly.
 //! - `routes.rs`: the policy's route patterns.
 //!
@@ -23,6 +25,7 @@ mod policy;
 mod policy_challenge;
 mod routes;
 mod shedding;
+mod signals;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -34,6 +37,7 @@ pub use challenge::{
 };
 pub use flow::{Control, FlowDecision, FlowState, InFlight};
 pub use shedding::Load;
+pub use signals::{HeaderFacts, Score, Signal, Signals, Weights};
 
 pub use client_ip::{address_key, canonical, prefix_key, TrustedProxies};
 pub use keyed::{Gcra, KeyedLimits, OverLimit};
@@ -66,6 +70,10 @@ pub struct RequestFacts<'a> {
     pub session: Option<&'a str>,
     /// A pass the client shows (`gh_pass` cookie or `X-Gatehouse-Pass`).
     pub pass: Option<&'a str>,
+    /// `Accept`, `Accept-Language`, and whether any `Sec-Fetch-*` header came (bot signals).
+    pub accept: Option<&'a str>,
+    pub accept_language: Option<&'a str>,
+    pub fetch_metadata: bool,
     /// Wall-clock seconds since the Unix epoch (passes and challenges end in wall time, so
     /// every node agrees).
     pub unix_now: u64,
@@ -98,7 +106,11 @@ pub enum Verdict {
         /// The sale (the rule's name) the pass will be bound to.
         sale: Arc<str>,
         binding: Binding,
+        /// The bot signals' score (for a `suspicious` rule, why it applied).
+        score: Score,
     },
+    /// The bot signals add up to the policy's `block_at`: 403.
+    Bot { client: IpAddr, score: Score },
     /// On a block list: 403.
     Blocked {
         client: IpAddr,
@@ -116,6 +128,7 @@ impl Verdict {
             | Verdict::FlowFull { client, .. }
             | Verdict::Shed { client }
             | Verdict::Blocked { client, .. }
+            | Verdict::Bot { client, .. }
             | Verdict::Challenge { client, .. } => *client,
         }
     }
@@ -152,6 +165,8 @@ struct Running {
     policy: Arc<Policy>,
     flows: Vec<Arc<FlowState>>,
     limits: Arc<KeyedLimits>,
+    /// The bot signals' per-client traces (same bound as the limits).
+    traces: Arc<KeyedLimits>,
 }
 
 /// The running policy and the state it keeps.
@@ -175,9 +190,12 @@ impl Running {
     /// Live state for `policy`'s flows and limits, kept from `previous` for flow rules it did
     /// not change and for the limits unless the table's size changed.
     fn new(policy: Policy, previous: Option<&Running>) -> Self {
-        let limits = match previous {
-            Some(p) if p.policy.max_keys == policy.max_keys => p.limits.clone(),
-            _ => Arc::new(KeyedLimits::new(policy.max_keys)),
+        let (limits, traces) = match previous {
+            Some(p) if p.policy.max_keys == policy.max_keys => (p.limits.clone(), p.traces.clone()),
+            _ => (
+                Arc::new(KeyedLimits::new(policy.max_keys)),
+                Arc::new(KeyedLimits::new(policy.max_keys)),
+            ),
         };
         let flows = policy
             .flows
@@ -199,6 +217,7 @@ impl Running {
             policy: Arc::new(policy),
             flows,
             limits,
+            traces,
         }
     }
 }
@@ -316,6 +335,29 @@ impl Shield {
             None => false,
         };
         let path = Path::split(facts.path);
+        let score = match (&policy.signals, allowed) {
+            (Some(signals), false) if signals.covers(facts.method, &path) => {
+                let headers = HeaderFacts {
+                    user_agent: facts.user_agent,
+                    accept: facts.accept,
+                    accept_language: facts.accept_language,
+                    fetch_metadata: facts.fetch_metadata,
+                };
+                let score = signals.score(
+                    &running.traces,
+                    client,
+                    facts.method,
+                    &path,
+                    &headers,
+                    now_us,
+                );
+                if score.total >= signals.block_at {
+                    return Verdict::Bot { client, score };
+                }
+                score
+            }
+            _ => Score::default(),
+        };
         for limit in &policy.limits {
             if allowed || !limit.key.from_request() || !limit.covers(facts.method, &path) {
                 continue;
@@ -342,7 +384,13 @@ impl Shield {
             }
         }
         if !allowed {
-            if let Some(refusal) = self.challenge_needed(policy, facts, client, &path) {
+            let suspicious = policy
+                .signals
+                .as_ref()
+                .is_some_and(|s| score.total >= s.challenge_at);
+            if let Some(refusal) =
+                self.challenge_needed(policy, facts, client, &path, score, suspicious)
+            {
                 return refusal;
             }
         }
@@ -400,6 +448,8 @@ impl Shield {
         facts: &RequestFacts<'_>,
         client: IpAddr,
         path: &Path<'_>,
+        score: Score,
+        suspicious: bool,
     ) -> Option<Verdict> {
         if policy.challenge_rules.is_empty() || facts.path.starts_with(OWN_PATHS) {
             return None;
@@ -408,8 +458,7 @@ impl Shield {
             let applies = match rule.when {
                 When::Always => true,
                 When::Cleaning => self.cleaning(),
-                // Bot signals are not scored yet: a suspicious-only rule asks nothing.
-                When::Suspicious => false,
+                When::Suspicious => suspicious,
             };
             if !applies || !rule.covers(facts.method, path) {
                 continue;
@@ -430,6 +479,7 @@ impl Shield {
                 client,
                 sale: rule.name.clone(),
                 binding,
+                score,
             });
         }
         None
@@ -493,6 +543,9 @@ mod tests {
             session: None,
             pass: None,
             unix_now: 1_800_000_000,
+            accept: None,
+            accept_language: None,
+            fetch_metadata: false,
         }
     }
 

@@ -27,6 +27,7 @@ use crate::policy_challenge::{
     ChallengesSection,
 };
 use crate::routes::{Path, RoutePattern};
+use crate::signals::{compile_signals, Signals, SignalsSection};
 
 /// What a limit counts by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -76,6 +77,8 @@ struct PolicyFile {
     challenges: Option<ChallengesSection>,
     #[serde(default, rename = "challenge")]
     challenge_rules: Vec<ChallengeSection>,
+    #[serde(default)]
+    signals: Option<SignalsSection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -237,6 +240,8 @@ pub struct Policy {
     pub shedding: Option<Shedding>,
     pub challenges: Challenges,
     pub challenge_rules: Vec<ChallengeRule>,
+    /// Bot signals; none: requests are not scored.
+    pub signals: Option<std::sync::Arc<Signals>>,
 }
 
 /// The most limits a policy may hold.
@@ -257,6 +262,7 @@ impl Policy {
             shedding: None,
             challenges: Challenges::default(),
             challenge_rules: Vec::new(),
+            signals: None,
         }
     }
 
@@ -349,6 +355,7 @@ impl Policy {
         let shedding = file.shedding.map(compile_shedding).transpose()?;
         let challenges = compile_challenges(file.challenges)?;
         let challenge_rules = compile_rules(file.challenge_rules)?;
+        let signals = compile_signals(file.signals)?.map(std::sync::Arc::new);
         Ok(Self {
             version: file.version,
             digest: digest(text),
@@ -359,6 +366,7 @@ impl Policy {
             shedding,
             challenges,
             challenge_rules,
+            signals,
         })
     }
 }

@@ -49,8 +49,10 @@ async fn send(
     let mut req = Request::builder()
         .method(method)
         .uri(uri)
-        .header("user-agent", UA)
         .header("content-type", "application/json");
+    if !headers.iter().any(|(k, _)| *k == "user-agent") {
+        req = req.header("user-agent", UA);
+    }
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
@@ -469,4 +471,123 @@ async fn the_javascript_solver_answers_as_the_server_checks() {
         .await;
         assert_eq!(s, StatusCode::OK, "{p}");
     }
+}
+
+const SCORED: &str = r#"
+version = 1
+[signals]
+challenge_at = 50
+block_at = 100
+bad_networks = ["203.0.113.0/24"]
+except = ["/api/v1/gate/*"]
+[signals.weights]
+headers_inconsistent = 50
+[challenges]
+difficulty = 4
+[[challenge]]
+name = "booking"
+route = "POST /api/v1/orders"
+when = "suspicious"
+"#;
+
+#[tokio::test]
+async fn bot_signals_challenge_suspicious_clients_and_block_bad_ones_with_reasons() {
+    let a = api().await;
+    let (app, edge) = protected(&a, SCORED);
+    let bearer = format!("Bearer {}", a.visitor);
+    let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36";
+    let person = [
+        ("authorization", bearer.as_str()),
+        ("user-agent", chrome),
+        ("accept", "application/json"),
+        ("accept-language", "zh-CN,zh;q=0.9"),
+        ("sec-fetch-mode", "cors"),
+    ];
+    let order = a.booking("11010519491231002X").to_string();
+    let (s, _, o) = send(
+        &app,
+        "198.51.100.7",
+        "POST",
+        "/api/v1/orders",
+        &person,
+        &order,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "a person is not challenged: {o}");
+
+    // A script: challenged before booking, with the reason in the security event.
+    let script = [
+        ("authorization", bearer.as_str()),
+        ("user-agent", "python-requests/2.32.3"),
+    ];
+    let other = a.booking(&synthetic_resident_id(9)).to_string();
+    let (s, _, e) = send(
+        &app,
+        "198.51.100.8",
+        "POST",
+        "/api/v1/orders",
+        &script,
+        &other,
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("challenge_required")),
+        "{e}"
+    );
+    // A browser's user agent without a browser's headers is no better (weighed at 50 here).
+    let pretender = [("authorization", bearer.as_str()), ("user-agent", chrome)];
+    let (s, _, e) = send(
+        &app,
+        "198.51.100.9",
+        "POST",
+        "/api/v1/orders",
+        &pretender,
+        &other,
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("challenge_required")),
+        "{e}"
+    );
+    // Reading the catalogue is not challenged, whoever asks.
+    let (s, _, _) = send(&app, "198.51.100.8", "GET", "/api/v1/products", &script, "").await;
+    assert_eq!(s, StatusCode::OK);
+
+    // A known-bad network is refused outright, even looking like a person.
+    let (s, _, e) = send(
+        &app,
+        "203.0.113.40",
+        "GET",
+        "/api/v1/products",
+        &person[1..],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("bot_blocked")),
+        "{e}"
+    );
+
+    edge.flush_refusals(a.traffic.as_ref()).await;
+    let (_, events) = call(
+        &app,
+        "GET",
+        "/api/v1/admin/security-events",
+        Some(&a.admin),
+        None,
+    )
+    .await;
+    let text = events.to_string();
+    assert!(
+        text.contains("traffic_bot_blocked") && text.contains("bad_network"),
+        "{text}"
+    );
+    assert!(
+        text.contains("challenged for booking (score 60: automation_user_agent)"),
+        "{text}"
+    );
+    assert!(text.contains("headers_inconsistent"), "{text}");
 }
