@@ -32,6 +32,8 @@ use tower::ServiceExt;
 mod access;
 #[path = "it/challenge.rs"]
 mod challenge;
+#[path = "it/cleaning.rs"]
+mod cleaning;
 #[path = "it/edge.rs"]
 mod edge;
 #[path = "it/face.rs"]

@@ -13,6 +13,7 @@
 //! API boundary: the only crate that knows both axum and the shield.
 
 pub mod challenge;
+pub mod cleaning;
 pub mod events;
 pub mod gateway;
 pub mod lists;
@@ -60,6 +61,8 @@ pub struct Edge {
     attempts: gatehouse_shield::KeyedLimits,
     /// The host serves the SMS path of challenges (`/.gatehouse/sms/…`).
     sms: std::sync::atomic::AtomicBool,
+    /// Traffic through the edge, for DDoS cleaning's thresholds.
+    meter: cleaning::Meter,
 }
 
 impl Edge {
@@ -79,6 +82,7 @@ impl Edge {
             refusals: Refusals::default(),
             attempts: gatehouse_shield::KeyedLimits::new(100_000),
             sms: std::sync::atomic::AtomicBool::new(false),
+            meter: cleaning::Meter::default(),
         })
     }
 
@@ -141,6 +145,9 @@ impl Edge {
     /// until the runtime stops.
     pub async fn start_background(self: &Arc<Self>) -> Result<(), ListError> {
         self.refresh_lists().await?;
+        if self.enabled {
+            self.spawn_cleaning();
+        }
         let Some(store) = self.store.clone() else {
             return Ok(());
         };
@@ -249,6 +256,7 @@ pub async fn protect(State(edge): State<Arc<Edge>>, req: Request, next: Next) ->
     } else {
         req
     };
+    edge.meter.request(request_bytes(&req));
     let started = edge.now_us();
     // The verdict is reached outside the async state machine: only the admission is held
     // across the route's await, which keeps the future small.
@@ -260,6 +268,11 @@ pub async fn protect(State(edge): State<Arc<Edge>>, req: Request, next: Next) ->
         tokio::time::sleep(Duration::from_micros(admission.wait_us)).await;
     }
     let response = next.run(req).await;
+    edge.meter.response(
+        axum::body::HttpBody::size_hint(response.body())
+            .exact()
+            .unwrap_or(0),
+    );
     let now = edge.now_us();
     edge.shield.finished(now.saturating_sub(started), now);
     // The request's places in flight are given back only now.
@@ -341,6 +354,23 @@ impl<'a> RequestView<'a> {
         self.header(challenge::PASS_HEADER)
             .or_else(|| cookie(self.headers, challenge::PASS_COOKIE))
     }
+}
+
+/// A request's size as the wire carries it, near enough: request line, headers, body.
+fn request_bytes(req: &Request) -> u64 {
+    let head: usize = req.uri().path_and_query().map_or(1, |p| p.as_str().len())
+        + req
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>();
+    let body = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    u64::try_from(head).unwrap_or(u64::MAX).saturating_add(body)
 }
 
 /// The shield's verdict on a request, or the refusal to send.

@@ -10,6 +10,7 @@
 //! - `lists.rs`: staff's block and allow lists (addresses, networks, accounts, devices).
 //! - `signals.rs`: crawler and bot signals, weighted into a score (challenge, block).
 //! - `challenge.rs`, `policy_challenge.rs`: proof-of-work challenges and signed passes.
+//! - `cleaning.rs`: DDoS cleaning's thresholds, hysteresis and top offenders.
 //! - `shedding.rs`: adaptive shedding when the server has too much in flight or answers slowly.
 //! - `routes.rs`: the policy's route patterns.
 //!
@@ -17,6 +18,7 @@
 //! whatever the traffic; a reload keeps the state of every limit it leaves unchanged.
 
 mod challenge;
+mod cleaning;
 mod client_ip;
 mod flow;
 mod keyed;
@@ -35,6 +37,9 @@ use arc_swap::ArcSwap;
 pub use challenge::{
     leading_zero_bits, solves, work_hash, Binding, Challenge, PassKey, TokenRefused, Via, Work,
 };
+pub use cleaning::{
+    received_packets, CleaningPolicy, CleaningState, Episode, HeavyHitters, Rates, Transition,
+};
 pub use flow::{Control, FlowDecision, FlowState, InFlight};
 pub use shedding::Load;
 pub use signals::{HeaderFacts, Score, Signal, Signals, Weights};
@@ -45,6 +50,13 @@ pub use lists::{ListKey, ListRule, Listed, Lists};
 pub use policy::{Flow, KeyKind, Limit, Policy, PolicyError, Shedding, DEFAULT_POLICY, MAX_LIMITS};
 pub use policy_challenge::{ChallengeRule, Challenges, When};
 pub use routes::{Path, RoutePattern};
+
+/// Counters kept for naming DDoS cleaning's top offenders.
+const HEAVY_HITTER_SLOTS: usize = 256;
+
+fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// The prefix of the paths a challenged client uses to earn its pass (the solver, the answer,
 /// the SMS path): no challenge rule covers them.
@@ -174,8 +186,11 @@ pub struct Shield {
     running: ArcSwap<Running>,
     lists: ArcSwap<Lists>,
     passes: ArcSwap<PassKey>,
-    /// DDoS cleaning engaged: `when = "cleaning"` challenge rules apply.
+    /// DDoS cleaning engaged: `when = "cleaning"` challenge rules apply, limits are stricter,
+    /// clients are counted for the top offenders.
     cleaning: std::sync::atomic::AtomicBool,
+    cleaning_state: std::sync::Mutex<CleaningState>,
+    hitters: std::sync::Mutex<HeavyHitters>,
     load: Load,
 }
 
@@ -230,6 +245,8 @@ impl Shield {
             // A key of this process until the shared one is set (`set_pass_key`).
             passes: ArcSwap::from_pointee(PassKey::new(&rand::random::<[u8; 32]>())),
             cleaning: std::sync::atomic::AtomicBool::new(false),
+            cleaning_state: std::sync::Mutex::new(CleaningState::default()),
+            hitters: std::sync::Mutex::new(HeavyHitters::new(HEAVY_HITTER_SLOTS)),
             load: Load::default(),
         }
     }
@@ -288,6 +305,39 @@ impl Shield {
         self.cleaning.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Takes one second's traffic (requests and bits measured by the edge, packets from the
+    /// interfaces) and engages or releases cleaning. Without `[cleaning]` in the policy,
+    /// nothing happens.
+    pub fn tick_cleaning(&self, rates: Rates) -> Option<Transition> {
+        let policy = self.policy();
+        let settings = policy.cleaning.as_ref()?;
+        let transition = locked(&self.cleaning_state).tick(settings, rates);
+        match &transition {
+            Some(Transition::Engaged { .. }) => {
+                locked(&self.hitters).take_top(0, 0);
+                self.set_cleaning(true);
+            }
+            Some(Transition::Released(_)) => self.set_cleaning(false),
+            None => {}
+        }
+        transition
+    }
+
+    /// While cleaning: the clients that sent at least the policy's offender rate over the last
+    /// `secs` seconds, heaviest first, at most `block_top` (counting starts afresh).
+    pub fn take_offenders(&self, secs: f64) -> Vec<(IpAddr, u64)> {
+        let policy = self.policy();
+        let Some(settings) = policy.cleaning.as_ref() else {
+            return Vec::new();
+        };
+        let min = (settings.offender_requests_per_sec as f64 * secs).ceil() as u64;
+        locked(&self.hitters)
+            .take_top(settings.block_top as usize, min.max(1))
+            .into_iter()
+            .map(|(c, n)| (c, (n as f64 / secs.max(0.001)).round() as u64))
+            .collect()
+    }
+
     /// A fresh challenge for `binding` under the running policy's work and difficulty.
     pub fn challenge(&self, binding: Binding, unix_now: u64) -> (String, Challenges) {
         let settings = self.running.load().policy.challenges;
@@ -335,6 +385,10 @@ impl Shield {
             None => false,
         };
         let path = Path::split(facts.path);
+        let cleaning = self.cleaning();
+        if cleaning && !allowed {
+            locked(&self.hitters).count(client);
+        }
         let score = match (&policy.signals, allowed) {
             (Some(signals), false) if signals.covers(facts.method, &path) => {
                 let headers = HeaderFacts {
@@ -362,6 +416,11 @@ impl Shield {
             if allowed || !limit.key.from_request() || !limit.covers(facts.method, &path) {
                 continue;
             }
+            let gcra = if cleaning {
+                limit.cleaning_gcra
+            } else {
+                limit.gcra
+            };
             let key = match limit.key {
                 KeyKind::Ip => state.key(limit.salt, &address_key(client)),
                 KeyKind::IpPrefix => state.key(limit.salt, &prefix_key(client)),
@@ -375,7 +434,7 @@ impl Shield {
                 },
                 KeyKind::Phone | KeyKind::IdNumber => continue,
             };
-            if let Err(over) = state.check(key, limit.gcra, now_us) {
+            if let Err(over) = state.check(key, gcra, now_us) {
                 return Verdict::Limited {
                     client,
                     limit: limit.name.clone(),
@@ -630,6 +689,56 @@ when = "cleaning"
             Verdict::Challenge { sale, .. } => assert_eq!(&*sale, "under attack"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn cleaning_engages_on_a_threshold_tightens_limits_and_names_the_top_offenders() {
+        let s = shield(
+            r#"
+version = 1
+[cleaning]
+max_requests_per_sec = 100
+engage_secs = 1
+release_secs = 1
+stricter = 0.5
+block_top = 1
+offender_requests_per_sec = 5
+[[limit]]
+name = "orders per address"
+route = "POST /api/v1/orders"
+key = "ip"
+burst = 4
+per_secs = 60
+"#,
+        );
+        let calm = Rates {
+            requests: 10,
+            ..Rates::default()
+        };
+        assert_eq!(s.tick_cleaning(calm), None);
+        assert!(!s.cleaning());
+        let flood = Rates {
+            requests: 500,
+            ..Rates::default()
+        };
+        assert!(matches!(
+            s.tick_cleaning(flood),
+            Some(Transition::Engaged { .. })
+        ));
+        assert!(s.cleaning());
+        let f = facts("POST", "/api/v1/orders", "198.51.100.7");
+        let allowed = (0..4).filter(|_| s.check(&f, SEC).is_allowed()).count();
+        assert_eq!(allowed, 2, "half the burst while cleaning");
+        for _ in 0..20 {
+            s.check(&facts("GET", "/", "198.51.100.9"), SEC);
+        }
+        let top = s.take_offenders(1.0);
+        assert_eq!(top, vec![("198.51.100.9".parse().unwrap(), 20)]);
+        assert!(matches!(
+            s.tick_cleaning(calm),
+            Some(Transition::Released(_))
+        ));
+        assert!(!s.cleaning());
     }
 
     #[test]

@@ -19,6 +19,7 @@
 
 use serde::Deserialize;
 
+use crate::cleaning::{compile_cleaning, CleaningPolicy, CleaningSection};
 use crate::client_ip::TrustedProxies;
 use crate::flow::Control;
 use crate::keyed::Gcra;
@@ -79,6 +80,8 @@ struct PolicyFile {
     challenge_rules: Vec<ChallengeSection>,
     #[serde(default)]
     signals: Option<SignalsSection>,
+    #[serde(default)]
+    cleaning: Option<CleaningSection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,9 +191,21 @@ pub struct Limit {
     pub except: Vec<RoutePattern>,
     pub key: KeyKind,
     pub gcra: Gcra,
+    /// The stricter limit in force while DDoS cleaning is engaged.
+    pub cleaning_gcra: Gcra,
+    burst: u32,
+    per_secs: u32,
 }
 
 impl Limit {
+    /// This limit with `share` of its burst (at least 1) over the same period: `share` of its
+    /// rate.
+    fn strict(&self, share: f64) -> Gcra {
+        let burst = (f64::from(self.burst) * share).round().max(1.0);
+        // `burst` is at most the original u32 burst.
+        Gcra::new(burst as u32, self.per_secs)
+    }
+
     /// Whether the limit applies to a request.
     pub fn covers(&self, method: &str, path: &Path<'_>) -> bool {
         covers(&self.route, &self.except, method, path)
@@ -242,6 +257,8 @@ pub struct Policy {
     pub challenge_rules: Vec<ChallengeRule>,
     /// Bot signals; none: requests are not scored.
     pub signals: Option<std::sync::Arc<Signals>>,
+    /// DDoS cleaning's thresholds; none: traffic is not watched.
+    pub cleaning: Option<CleaningPolicy>,
 }
 
 /// The most limits a policy may hold.
@@ -263,6 +280,7 @@ impl Policy {
             challenges: Challenges::default(),
             challenge_rules: Vec::new(),
             signals: None,
+            cleaning: None,
         }
     }
 
@@ -336,6 +354,9 @@ impl Policy {
                 except,
                 key: l.key,
                 gcra: Gcra::new(l.burst, l.per_secs),
+                cleaning_gcra: Gcra::new(l.burst, l.per_secs),
+                burst: l.burst,
+                per_secs: l.per_secs,
             });
         }
         let flows = file
@@ -356,6 +377,11 @@ impl Policy {
         let challenges = compile_challenges(file.challenges)?;
         let challenge_rules = compile_rules(file.challenge_rules)?;
         let signals = compile_signals(file.signals)?.map(std::sync::Arc::new);
+        let cleaning = compile_cleaning(file.cleaning)?;
+        let stricter = cleaning.as_ref().map_or(1.0, |c| c.stricter);
+        for limit in &mut limits {
+            limit.cleaning_gcra = limit.strict(stricter);
+        }
         Ok(Self {
             version: file.version,
             digest: digest(text),
@@ -367,6 +393,7 @@ impl Policy {
             challenges,
             challenge_rules,
             signals,
+            cleaning,
         })
     }
 }

@@ -38,7 +38,7 @@ when = "always"
 const UA: &str = "Mozilla/5.0 (iPhone) museum-test";
 
 /// A request from `peer` with a browser's user agent; the status, headers and JSON (or text).
-async fn send(
+pub(crate) async fn send(
     app: &Router,
     peer: &str,
     method: &str,
