@@ -196,6 +196,7 @@ fn api() -> OpenApiRouter<AppState> {
             routes_traffic::add_entry
         ))
         .routes(routes!(routes_traffic::remove_entry))
+        .routes(routes!(routes_traffic::usage))
         .routes(routes!(routes_traffic::challenge_sms_code))
         .routes(routes!(routes_traffic::challenge_sms_verify))
 }

@@ -16,11 +16,33 @@ use crate::extract::{ApiJson, ApiPath};
 use crate::wire_identity::{PhoneCodeRequest, PhoneCodeResponse};
 use crate::wire_traffic::{
     ListEntriesResponse, ListEntryResponse, NewListEntryRequest, PassResponse, SmsPassRequest,
+    UsageResponse,
 };
 use crate::AppState;
 
 /// The longest an entry may be set to last by `expires_in_secs`.
 const MAX_ENTRY_SECS: u64 = 366 * 24 * 3600;
+
+/// Metered calls across every node (this node's meter saved first), against the quota.
+#[utoipa::path(get, path = "/api/v1/admin/traffic/usage", tag = "traffic", security(("bearer" = ["traffic_manage"])),
+    responses((status = 200, body = UsageResponse), (status = 403, body = ErrorBody)))]
+pub async fn usage(
+    State(app): State<AppState>,
+    _: Allowed<perm::TrafficManage>,
+) -> Result<Json<UsageResponse>, ApiError> {
+    let r = app.edge.fold_usage().await?;
+    Ok(Json(UsageResponse {
+        calls: r.used.calls(),
+        passed: r.used.passed,
+        refused: r.used.refused,
+        challenged: r.used.challenged,
+        blocked: r.used.blocked,
+        quota: r.metering.quota,
+        remaining: r.remaining(),
+        exhausted: r.exhausted,
+        on_exhaustion: format!("{:?}", r.metering.on_exhaustion).to_lowercase(),
+    }))
+}
 
 /// Block and allow entries in force, oldest first.
 #[utoipa::path(get, path = "/api/v1/admin/traffic/lists", tag = "traffic", security(("bearer" = ["traffic_manage"])),

@@ -81,3 +81,22 @@ pub struct PassResponse {
     pub pass: String,
     pub expires_in_secs: u64,
 }
+
+/// Metered calls of the traffic-protection product, across every node.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageResponse {
+    /// Every call the protection handled.
+    pub calls: u64,
+    pub passed: u64,
+    /// Refused by a limit, a flow rule, shedding or the quota.
+    pub refused: u64,
+    pub challenged: u64,
+    /// Refused by a block list or the bot signals.
+    pub blocked: u64,
+    /// Calls bought (`[metering] quota`); none: no quota.
+    pub quota: Option<u64>,
+    pub remaining: Option<u64>,
+    pub exhausted: bool,
+    /// `keep`, `pass` or `refuse`.
+    pub on_exhaustion: String,
+}

@@ -46,6 +46,8 @@ mod groups;
 mod identity;
 #[path = "it/lists.rs"]
 mod lists;
+#[path = "it/metering.rs"]
+mod metering;
 #[path = "it/payments.rs"]
 mod payments;
 #[path = "it/seats.rs"]

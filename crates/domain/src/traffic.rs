@@ -216,9 +216,29 @@ pub struct ListEntry {
     pub entry: NewListEntry,
 }
 
-/// The edge's storage port: the lists, and the security events it records.
+/// Metered calls, by what they came to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub passed: u64,
+    pub refused: u64,
+    pub challenged: u64,
+    pub blocked: u64,
+}
+
+impl Usage {
+    /// Every call counted.
+    pub fn calls(&self) -> u64 {
+        self.passed + self.refused + self.challenged + self.blocked
+    }
+}
+
+/// The edge's storage port: the lists, metered usage, and the security events it records.
 #[async_trait]
 pub trait TrafficStore: Send + Sync + 'static {
+    /// Saves one node's counters as absolute totals (a repeat save changes nothing).
+    async fn save_usage(&self, node: &str, usage: &Usage, at: Timestamp) -> Result<(), StoreError>;
+    /// Every node's counters added up.
+    async fn usage(&self) -> Result<Usage, StoreError>;
     async fn add_list_entry(&self, entry: &NewListEntry) -> Result<ListEntry, StoreError>;
     /// Removes an entry; false when there was none with that id.
     async fn remove_list_entry(&self, id: i64) -> Result<bool, StoreError>;

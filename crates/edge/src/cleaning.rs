@@ -150,7 +150,7 @@ impl Edge {
         }
     }
 
-    async fn security_event(&self, kind: &str, detail: String) {
+    pub(crate) async fn security_event(&self, kind: &str, detail: String) {
         let Some(store) = &self.store else {
             return;
         };

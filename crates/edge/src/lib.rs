@@ -17,6 +17,7 @@ pub mod cleaning;
 pub mod events;
 pub mod gateway;
 pub mod lists;
+pub mod metering;
 
 pub use lists::{ListError, LIST_REFRESH};
 
@@ -34,7 +35,13 @@ use gatehouse_domain::traffic::TrafficStore;
 use gatehouse_domain::{Clock, SystemClock};
 use gatehouse_shield::{Admission, Policy, RequestFacts, Shield, Verdict};
 
+use gatehouse_meter::Counted;
+use gatehouse_shield::Exhaustion;
+
 use crate::events::{Refusal, Refusals, FLUSH_EVERY};
+
+/// The liveness probe's path: never examined, never metered.
+pub const HEALTH_PATH: &str = "/health";
 
 /// Finds the account behind a bearer credential without waiting on anything (a cache). When it
 /// cannot, the edge keys the request by the credential itself.
@@ -63,6 +70,8 @@ pub struct Edge {
     sms: std::sync::atomic::AtomicBool,
     /// Traffic through the edge, for DDoS cleaning's thresholds.
     meter: cleaning::Meter,
+    /// The call meter and whether the quota is used up.
+    metering: metering::MeterState,
 }
 
 impl Edge {
@@ -83,6 +92,7 @@ impl Edge {
             attempts: gatehouse_shield::KeyedLimits::new(100_000),
             sms: std::sync::atomic::AtomicBool::new(false),
             meter: cleaning::Meter::default(),
+            metering: metering::MeterState::default(),
         })
     }
 
@@ -151,6 +161,8 @@ impl Edge {
         let Some(store) = self.store.clone() else {
             return Ok(());
         };
+        // What the meter counted before a crash reaches the database now.
+        self.fold_usage().await?;
         let edge = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(LIST_REFRESH);
@@ -159,6 +171,9 @@ impl Edge {
                 tick.tick().await;
                 if let Err(e) = edge.refresh_lists().await {
                     tracing::warn!(error = %e, "traffic lists not refreshed; the previous ones stay in force");
+                }
+                if let Err(e) = edge.fold_usage().await {
+                    tracing::warn!(error = %e, "metered usage not saved; the meter file keeps it");
                 }
             }
         });
@@ -245,12 +260,32 @@ fn modified(path: &std::path::Path) -> Option<SystemTime> {
 
 /// The middleware: every request passes the shield first.
 pub async fn protect(State(edge): State<Arc<Edge>>, req: Request, next: Next) -> Response {
-    if !edge.enabled {
+    // Load balancers' probes are neither examined nor billed.
+    if !edge.enabled || req.uri().path() == HEALTH_PATH {
         return next.run(req).await;
+    }
+    match edge.exhaustion() {
+        Some(Exhaustion::Pass) => {
+            edge.count(Counted::Passed);
+            return next.run(req).await;
+        }
+        Some(Exhaustion::Refuse) => {
+            edge.count(Counted::Refused);
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "quota_exhausted",
+                "the traffic-protection quota is used up",
+                60_000_000,
+            );
+        }
+        Some(Exhaustion::Keep) | None => {}
     }
     let req = if req.uri().path().starts_with(challenge::OWN_PREFIX) {
         match edge.own_path(req).await {
-            Ok(answer) => return answer,
+            Ok(answer) => {
+                edge.count(Counted::Passed);
+                return answer;
+            }
             Err(req) => req,
         }
     } else {
@@ -401,13 +436,17 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Respo
             || view.headers.contains_key("sec-fetch-dest"),
     };
     match edge.shield.check(&facts, now_us) {
-        Verdict::Allow(admission) => Ok(admission),
+        Verdict::Allow(admission) => {
+            edge.count(Counted::Passed);
+            Ok(admission)
+        }
         Verdict::Limited {
             client,
             limit,
             retry_after_us,
         } => {
             tracing::debug!(%client, limit = %limit, "request over a traffic limit");
+            edge.count(Counted::Refused);
             let message = format!("too many requests ({limit})");
             edge.refusals.note(
                 client,
@@ -429,6 +468,7 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Respo
             in_flight,
         } => {
             tracing::debug!(%client, rule = %rule, in_flight, "route at its flow limit");
+            edge.count(Counted::Refused);
             edge.refusals.note(
                 client,
                 Refusal {
@@ -465,6 +505,7 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Respo
             reason,
         } => {
             tracing::debug!(%client, entry, "request from a blocked client");
+            edge.count(Counted::Blocked);
             edge.refusals.note(
                 client,
                 Refusal {
@@ -481,6 +522,7 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Respo
             score,
         } => {
             tracing::debug!(%client, sale = %sale, %score, "challenged");
+            edge.count(Counted::Challenged);
             edge.refusals.note(
                 client,
                 Refusal {
@@ -501,6 +543,7 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Respo
         }
         Verdict::Bot { client, score } => {
             tracing::debug!(%client, %score, "request refused by the bot signals");
+            edge.count(Counted::Blocked);
             edge.refusals.note(
                 client,
                 Refusal {
@@ -519,6 +562,7 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Respo
         }
         Verdict::Shed { client } => {
             tracing::debug!(%client, "request shed under load");
+            edge.count(Counted::Refused);
             edge.refusals.note(
                 client,
                 Refusal {

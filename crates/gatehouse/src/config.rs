@@ -271,9 +271,13 @@ impl ShieldSettings {
         store: Option<std::sync::Arc<dyn gatehouse_domain::traffic::TrafficStore>>,
         clock: std::sync::Arc<dyn gatehouse_domain::Clock>,
         pass_key: &[u8; 32],
+        meter_file: &std::path::Path,
     ) -> anyhow::Result<std::sync::Arc<gatehouse_edge::Edge>> {
         let edge = self.edge(store, clock)?;
         edge.shield().set_pass_key(pass_key);
+        let meter = gatehouse_meter::CallMeter::open(meter_file)
+            .with_context(|| format!("opening the call meter {}", meter_file.display()))?;
+        edge.attach_meter(std::sync::Arc::new(meter));
         edge.start_background()
             .await
             .context("reading the traffic lists")?;

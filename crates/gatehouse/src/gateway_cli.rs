@@ -38,6 +38,8 @@ pub async fn run(config: Config, args: GatewayArgs) -> anyhow::Result<()> {
             Some(traffic),
             Arc::new(gatehouse_domain::SystemClock),
             &pass_key,
+            // Its own meter: it is another node, and may run beside the server.
+            &config.data_dir.join("gateway-meter"),
         )
         .await?;
     let app = gatehouse_edge::gateway::router(edge, upstream);

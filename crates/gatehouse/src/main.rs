@@ -343,7 +343,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(%addr, database = if config.database.url.is_some() { "postgresql" } else { "sqlite" }, "serving");
     let edge = config
         .shield
-        .start_edge(Some(traffic), clock, &pass_key)
+        .start_edge(
+            Some(traffic),
+            clock,
+            &pass_key,
+            &config.data_dir.join("traffic-meter"),
+        )
         .await?;
     let state = gatehouse_api::AppState {
         service,

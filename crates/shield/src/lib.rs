@@ -47,7 +47,10 @@ pub use signals::{HeaderFacts, Score, Signal, Signals, Weights};
 pub use client_ip::{address_key, canonical, prefix_key, TrustedProxies};
 pub use keyed::{Gcra, KeyedLimits, OverLimit};
 pub use lists::{ListKey, ListRule, Listed, Lists};
-pub use policy::{Flow, KeyKind, Limit, Policy, PolicyError, Shedding, DEFAULT_POLICY, MAX_LIMITS};
+pub use policy::{
+    Exhaustion, Flow, KeyKind, Limit, Metering, Policy, PolicyError, Shedding, DEFAULT_POLICY,
+    MAX_LIMITS,
+};
 pub use policy_challenge::{ChallengeRule, Challenges, When};
 pub use routes::{Path, RoutePattern};
 

@@ -82,6 +82,37 @@ struct PolicyFile {
     signals: Option<SignalsSection>,
     #[serde(default)]
     cleaning: Option<CleaningSection>,
+    #[serde(default)]
+    metering: MeteringSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MeteringSection {
+    /// Calls bought (none: no quota).
+    quota: Option<u64>,
+    #[serde(default)]
+    on_exhaustion: Exhaustion,
+}
+
+/// What happens once the calls bought are used up.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Exhaustion {
+    /// Keep protecting and counting; staff are alerted (a security event) and see the overrun.
+    #[default]
+    Keep,
+    /// Stop examining requests: they pass unprotected (still counted).
+    Pass,
+    /// Refuse every request with 503 `quota_exhausted`.
+    Refuse,
+}
+
+/// Metering's settings.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Metering {
+    pub quota: Option<u64>,
+    pub on_exhaustion: Exhaustion,
 }
 
 #[derive(Debug, Deserialize)]
@@ -259,6 +290,7 @@ pub struct Policy {
     pub signals: Option<std::sync::Arc<Signals>>,
     /// DDoS cleaning's thresholds; none: traffic is not watched.
     pub cleaning: Option<CleaningPolicy>,
+    pub metering: Metering,
 }
 
 /// The most limits a policy may hold.
@@ -281,6 +313,7 @@ impl Policy {
             challenge_rules: Vec::new(),
             signals: None,
             cleaning: None,
+            metering: Metering::default(),
         }
     }
 
@@ -394,6 +427,13 @@ impl Policy {
             challenge_rules,
             signals,
             cleaning,
+            metering: Metering {
+                quota: match file.metering.quota {
+                    Some(0) => return Err(bad("metering.quota", "must be at least 1")),
+                    q => q,
+                },
+                on_exhaustion: file.metering.on_exhaustion,
+            },
         })
     }
 }

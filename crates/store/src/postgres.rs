@@ -96,4 +96,4 @@ impl_no_show_store!(PgStore, sqlx::Postgres);
 
 impl_group_store!(PgStore, sqlx::Postgres);
 
-impl_traffic_store!(PgStore, sqlx::Postgres);
+impl_traffic_store!(PgStore, sqlx::Postgres, "GREATEST");

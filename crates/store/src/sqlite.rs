@@ -121,4 +121,4 @@ impl_no_show_store!(SqliteStore, sqlx::Sqlite);
 
 impl_group_store!(SqliteStore, sqlx::Sqlite);
 
-impl_traffic_store!(SqliteStore, sqlx::Sqlite);
+impl_traffic_store!(SqliteStore, sqlx::Sqlite, "MAX");

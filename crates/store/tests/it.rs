@@ -120,6 +120,7 @@ on_both!(
     organisations_are_decided_once,
     group_orders_take_and_return_the_group_stock,
     traffic_lists_keep_entries_until_they_end_or_are_removed,
+    metered_usage_adds_up_nodes_and_never_goes_back,
 );
 
 /// A database made by the booking core's schema (migration 1) with an account, its token and an

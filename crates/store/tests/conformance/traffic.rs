@@ -48,3 +48,43 @@ pub async fn traffic_lists_keep_entries_until_they_end_or_are_removed(stores: St
     assert!(!t.remove_list_entry(net.id).await.unwrap(), "removed once");
     assert_eq!(t.list_entries(at(60)).await.unwrap(), vec![acc]);
 }
+
+pub async fn metered_usage_adds_up_nodes_and_never_goes_back(stores: Stores) {
+    use gatehouse_domain::traffic::Usage;
+    let t = stores.traffic.clone();
+    assert_eq!(t.usage().await.unwrap(), Usage::default());
+    let a = Usage {
+        passed: 100,
+        refused: 5,
+        challenged: 2,
+        blocked: 1,
+    };
+    t.save_usage("node-a", &a, at(1)).await.unwrap();
+    t.save_usage("node-a", &a, at(2)).await.unwrap();
+    let b = Usage {
+        passed: 7,
+        ..Usage::default()
+    };
+    t.save_usage("node-b", &b, at(2)).await.unwrap();
+    let sum = t.usage().await.unwrap();
+    assert_eq!(
+        sum,
+        Usage {
+            passed: 107,
+            refused: 5,
+            challenged: 2,
+            blocked: 1
+        },
+        "a repeat save counts nothing twice"
+    );
+    assert_eq!(sum.calls(), 115);
+    // A late save of older totals does not lower them.
+    t.save_usage("node-a", &Usage { passed: 90, ..a }, at(3))
+        .await
+        .unwrap();
+    assert_eq!(t.usage().await.unwrap().passed, 107);
+    t.save_usage("node-a", &Usage { passed: 150, ..a }, at(4))
+        .await
+        .unwrap();
+    assert_eq!(t.usage().await.unwrap().passed, 157);
+}
