@@ -52,6 +52,8 @@ mod metering;
 mod payments;
 #[path = "it/seats.rs"]
 mod seats;
+#[path = "it/shared.rs"]
+mod shared;
 #[path = "it/sso.rs"]
 mod sso;
 #[path = "it/tickets.rs"]

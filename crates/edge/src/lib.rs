@@ -18,6 +18,7 @@ pub mod events;
 pub mod gateway;
 pub mod lists;
 pub mod metering;
+pub mod shared;
 
 pub use lists::{ListError, LIST_REFRESH};
 
@@ -72,6 +73,8 @@ pub struct Edge {
     meter: cleaning::Meter,
     /// The call meter and whether the quota is used up.
     metering: metering::MeterState,
+    /// Limits shared across nodes (Redis), when configured.
+    shared: std::sync::OnceLock<Arc<shared::SharedLimits>>,
 }
 
 impl Edge {
@@ -93,6 +96,7 @@ impl Edge {
             sms: std::sync::atomic::AtomicBool::new(false),
             meter: cleaning::Meter::default(),
             metering: metering::MeterState::default(),
+            shared: std::sync::OnceLock::new(),
         })
     }
 
@@ -299,6 +303,29 @@ pub async fn protect(State(edge): State<Arc<Edge>>, req: Request, next: Next) ->
         Ok(admission) => admission,
         Err(refusal) => return *refusal,
     };
+    if !admission.shared.is_empty() {
+        if let shared::SharedVerdict::Over {
+            limit,
+            retry_after_us,
+        } = edge.check_shared(&admission.shared).await
+        {
+            edge.count(Counted::Refused);
+            edge.refusals.note(
+                admission.client,
+                Refusal {
+                    kind: "traffic_refused",
+                    what: format!("rate_limited: {limit}"),
+                },
+            );
+            return refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                &format!("too many requests ({limit})"),
+                retry_after_us,
+            );
+        }
+    }
+    edge.count(Counted::Passed);
     if admission.wait_us > 0 {
         tokio::time::sleep(Duration::from_micros(admission.wait_us)).await;
     }
@@ -436,10 +463,7 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Respo
             || view.headers.contains_key("sec-fetch-dest"),
     };
     match edge.shield.check(&facts, now_us) {
-        Verdict::Allow(admission) => {
-            edge.count(Counted::Passed);
-            Ok(admission)
-        }
+        Verdict::Allow(admission) => Ok(admission),
         Verdict::Limited {
             client,
             limit,

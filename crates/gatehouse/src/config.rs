@@ -251,6 +251,11 @@ pub struct ShieldSettings {
     pub policy: Option<PathBuf>,
     /// How often the policy file is checked for changes, in seconds.
     pub reload_secs: u64,
+    /// Redis shared by every node (`redis://host:6379`): per-client limits are counted there,
+    /// exactly across nodes. Unset: each node counts its own.
+    pub redis_url: Option<Secret>,
+    /// The prefix of the limits' keys in Redis (one per deployment sharing a Redis).
+    pub redis_prefix: String,
 }
 
 impl Default for ShieldSettings {
@@ -259,6 +264,8 @@ impl Default for ShieldSettings {
             enabled: true,
             policy: None,
             reload_secs: 2,
+            redis_url: None,
+            redis_prefix: "gh".into(),
         }
     }
 }
@@ -278,6 +285,11 @@ impl ShieldSettings {
         let meter = gatehouse_meter::CallMeter::open(meter_file)
             .with_context(|| format!("opening the call meter {}", meter_file.display()))?;
         edge.attach_meter(std::sync::Arc::new(meter));
+        if let Some(url) = &self.redis_url {
+            edge.share_limits(url.expose(), &self.redis_prefix)
+                .await
+                .map_err(anyhow::Error::msg)?;
+        }
         edge.start_background()
             .await
             .context("reading the traffic lists")?;

@@ -35,6 +35,16 @@ impl Gcra {
         }
     }
 
+    /// The time between two requests at the sustained rate, in microseconds.
+    pub fn interval_us(self) -> u64 {
+        self.interval_us
+    }
+
+    /// How far ahead of now a key's TAT may run (the burst beyond one), in microseconds.
+    pub fn tolerance_us(self) -> u64 {
+        self.tolerance_us
+    }
+
     /// Decides one request against a key's TAT (None: a key never seen, or forgotten); returns
     /// the new TAT if allowed, or how long until it would be.
     fn decide(self, tat: Option<u64>, now_us: u64) -> Result<u64, u64> {

@@ -54,6 +54,17 @@ pub use policy::{
 pub use policy_challenge::{ChallengeRule, Challenges, When};
 pub use routes::{Path, RoutePattern};
 
+/// A limit's key in the shared store: the same on every node.
+fn shared_key(salt: u64, bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut key = String::with_capacity(17 + bytes.len() * 2);
+    let _ = write!(key, "{salt:016x}:");
+    for b in bytes {
+        let _ = write!(key, "{b:02x}");
+    }
+    key
+}
+
 /// Counters kept for naming DDoS cleaning's top offenders.
 const HEAVY_HITTER_SLOTS: usize = 256;
 
@@ -163,6 +174,20 @@ pub struct Admission {
     _load: Option<InFlight>,
     /// Its places among the requests in flight of the flow rules covering it.
     _flows: Vec<InFlight>,
+    /// With shared limits on: the limits covering it, for the edge to count in the shared
+    /// store (in one atomic step) before the request goes on.
+    pub shared: Vec<SharedCheck>,
+}
+
+/// One limit to count in the shared store: its key there, and the same limit locally (for when
+/// the shared store is out of reach).
+#[derive(Debug, Clone)]
+pub struct SharedCheck {
+    /// The same on every node: the limit's salt and the key's bytes, in hex.
+    pub key: String,
+    pub gcra: Gcra,
+    pub limit: Arc<str>,
+    local_key: u64,
 }
 
 /// Why a new policy was not taken.
@@ -193,6 +218,8 @@ pub struct Shield {
     /// clients are counted for the top offenders.
     cleaning: std::sync::atomic::AtomicBool,
     cleaning_state: std::sync::Mutex<CleaningState>,
+    /// Limits are counted in a store shared by every node (the edge does it); off: here.
+    shared: std::sync::atomic::AtomicBool,
     hitters: std::sync::Mutex<HeavyHitters>,
     load: Load,
 }
@@ -249,6 +276,7 @@ impl Shield {
             passes: ArcSwap::from_pointee(PassKey::new(&rand::random::<[u8; 32]>())),
             cleaning: std::sync::atomic::AtomicBool::new(false),
             cleaning_state: std::sync::Mutex::new(CleaningState::default()),
+            shared: std::sync::atomic::AtomicBool::new(false),
             hitters: std::sync::Mutex::new(HeavyHitters::new(HEAVY_HITTER_SLOTS)),
             load: Load::default(),
         }
@@ -306,6 +334,33 @@ impl Shield {
 
     pub fn cleaning(&self) -> bool {
         self.cleaning.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts the per-client limits in the shared store (on) or here (off, and when the shared
+    /// store is out of reach).
+    pub fn set_shared(&self, on: bool) {
+        self.shared.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn shared(&self) -> bool {
+        self.shared.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts shared checks here instead (the shared store did not answer). The first over
+    /// refuses, naming its limit.
+    pub fn check_here(
+        &self,
+        checks: &[SharedCheck],
+        now_us: u64,
+    ) -> Result<(), (Arc<str>, OverLimit)> {
+        let running = self.running.load();
+        for c in checks {
+            running
+                .limits
+                .check(c.local_key, c.gcra, now_us)
+                .map_err(|over| (c.limit.clone(), over))?;
+        }
+        Ok(())
     }
 
     /// Takes one second's traffic (requests and bits measured by the edge, packets from the
@@ -415,6 +470,8 @@ impl Shield {
             }
             _ => Score::default(),
         };
+        let shared = self.shared();
+        let mut shared_checks = Vec::new();
         for limit in &policy.limits {
             if allowed || !limit.key.from_request() || !limit.covers(facts.method, &path) {
                 continue;
@@ -424,19 +481,36 @@ impl Shield {
             } else {
                 limit.gcra
             };
-            let key = match limit.key {
-                KeyKind::Ip => state.key(limit.salt, &address_key(client)),
-                KeyKind::IpPrefix => state.key(limit.salt, &prefix_key(client)),
+            let (address, prefix);
+            let bytes: &[u8] = match limit.key {
+                KeyKind::Ip => {
+                    address = address_key(client);
+                    &address
+                }
+                KeyKind::IpPrefix => {
+                    prefix = prefix_key(client);
+                    &prefix
+                }
                 KeyKind::Account => match facts.account {
-                    Some(a) => state.key(limit.salt, a.as_bytes()),
+                    Some(a) => a.as_bytes(),
                     None => continue,
                 },
                 KeyKind::Device => match facts.device {
-                    Some(d) => state.key(limit.salt, d.as_bytes()),
+                    Some(d) => d.as_bytes(),
                     None => continue,
                 },
                 KeyKind::Phone | KeyKind::IdNumber => continue,
             };
+            let key = state.key(limit.salt, bytes);
+            if shared {
+                shared_checks.push(SharedCheck {
+                    key: shared_key(limit.salt, bytes),
+                    gcra,
+                    limit: limit.name.as_str().into(),
+                    local_key: key,
+                });
+                continue;
+            }
             if let Err(over) = state.check(key, gcra, now_us) {
                 return Verdict::Limited {
                     client,
@@ -498,6 +572,7 @@ impl Shield {
             wait_us,
             _load: load,
             _flows: places,
+            shared: shared_checks,
         })
     }
 
