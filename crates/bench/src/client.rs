@@ -85,6 +85,23 @@ impl Conn {
         self.request(method, path, token, payload).await
     }
 
+    /// [`Conn::send`] with more headers.
+    pub async fn send_with(
+        &mut self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Reply> {
+        let payload = match body {
+            Some(b) => Some(serde_json::to_vec(b)?),
+            None => None,
+        };
+        self.request_with(method, path, token, payload, headers)
+            .await
+    }
+
     /// Sends an already-serialised JSON body.
     pub async fn send_raw(
         &mut self,
@@ -129,12 +146,26 @@ impl Conn {
         token: Option<&str>,
         json: Option<Vec<u8>>,
     ) -> anyhow::Result<Reply> {
+        self.request_with(method, path, token, json, &[]).await
+    }
+
+    async fn request_with(
+        &mut self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        json: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Reply> {
         let mut req = Request::builder()
             .method(method)
             .uri(path)
             .header("host", &self.host);
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
         }
         let payload = match json {
             Some(b) => {

@@ -4,6 +4,7 @@
 
 mod auth;
 mod client;
+mod flood;
 mod gate;
 mod gate_online;
 mod pay;

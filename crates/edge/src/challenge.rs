@@ -23,8 +23,8 @@ pub const SOLVER_PATH: &str = "/.gatehouse/solver.js";
 pub const OWN_PREFIX: &str = gatehouse_shield::OWN_PATHS;
 pub const PASS_COOKIE: &str = "gh_pass";
 pub const PASS_HEADER: &str = "x-gatehouse-pass";
-/// Solutions checked per client (IPv4 /24 or IPv6 /64): a wrong solution to a memory-hard
-/// challenge costs the server one hash, so attempts are limited.
+/// Solutions checked per client address (of challenges we signed for it): a wrong solution to
+/// a memory-hard challenge costs the server one hash, so attempts are limited.
 fn attempts_allowed() -> Gcra {
     Gcra::new(30, 60)
 }
@@ -166,15 +166,6 @@ impl Edge {
         if let Some(refusal) = self.listed_block(client) {
             return refusal;
         }
-        let key = self.attempts_key(client);
-        if let Err(over) = self.attempts.check(key, attempts_allowed(), self.now_us()) {
-            return crate::refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "too many challenge answers",
-                over.retry_after_us,
-            );
-        }
         let bytes = match axum::body::to_bytes(Body::new(body), MAX_ANSWER_BYTES).await {
             Ok(b) => b,
             Err(_) => {
@@ -206,6 +197,16 @@ impl Edge {
                 Ok(c) => c,
                 Err(e) => return refused(e),
             };
+        // Only answers to challenges we signed for this client cost a check of the work.
+        let key = self.attempts_key(client);
+        if let Err(over) = self.attempts.check(key, attempts_allowed(), self.now_us()) {
+            return crate::refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many challenge answers",
+                over.retry_after_us,
+            );
+        }
         if !solves(&challenge, &answer.token, answer.counter) {
             return refused(TokenRefused::WorkInsufficient);
         }
@@ -237,6 +238,6 @@ impl Edge {
 
     fn attempts_key(&self, client: IpAddr) -> u64 {
         self.attempts
-            .key(0x6368_616c, &gatehouse_shield::prefix_key(client))
+            .key(0x6368_616c, &gatehouse_shield::address_key(client))
     }
 }

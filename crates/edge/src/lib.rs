@@ -301,7 +301,14 @@ pub async fn protect(State(edge): State<Arc<Edge>>, req: Request, next: Next) ->
     // across the route's await, which keeps the future small.
     let admission = match judge(&edge, &req, started) {
         Ok(admission) => admission,
-        Err(refusal) => return *refusal,
+        Err(refusal) => {
+            // A tarpit: the refusal is held a while, so a client waiting on each answer slows
+            // down; holding it costs a timer, not a thread.
+            if let Some(Hold(d)) = refusal.extensions().get::<Hold>().copied() {
+                tokio::time::sleep(d).await;
+            }
+            return *refusal;
+        }
     };
     if !admission.shared.is_empty() {
         if let shared::SharedVerdict::Over {
@@ -418,6 +425,19 @@ impl<'a> RequestView<'a> {
     }
 }
 
+/// How long a refusal is held before it is sent (the policy's `[tarpit]`).
+#[derive(Debug, Clone, Copy)]
+struct Hold(Duration);
+
+fn held(mut response: Response, ms: u32) -> Box<Response> {
+    if ms > 0 {
+        response
+            .extensions_mut()
+            .insert(Hold(Duration::from_millis(u64::from(ms))));
+    }
+    Box::new(response)
+}
+
 /// A request's size as the wire carries it, near enough: request line, headers, body.
 fn request_bytes(req: &Request) -> u64 {
     let head: usize = req.uri().path_and_query().map_or(1, |p| p.as_str().len())
@@ -479,12 +499,16 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Respo
                     what: format!("rate_limited: {limit}"),
                 },
             );
-            Err(Box::new(refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                &message,
-                retry_after_us,
-            )))
+            let hold = edge.shield.policy().tarpit.limited_ms;
+            Err(held(
+                refuse(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    &message,
+                    retry_after_us,
+                ),
+                hold,
+            ))
         }
         Verdict::FlowFull {
             client,
@@ -537,7 +561,7 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Respo
                     what: format!("blocked by list entry {entry} ({reason})"),
                 },
             );
-            Err(Box::new(blocked(entry)))
+            Err(held(blocked(entry), edge.shield.policy().tarpit.blocked_ms))
         }
         Verdict::Challenge {
             client,
@@ -580,8 +604,9 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Respo
                 "message": "this request looks automated and was refused; if you are a person, try again from a browser",
                 "field": null,
             });
-            Err(Box::new(
+            Err(held(
                 (StatusCode::FORBIDDEN, axum::Json(body)).into_response(),
+                edge.shield.policy().tarpit.blocked_ms,
             ))
         }
         Verdict::Shed { client } => {

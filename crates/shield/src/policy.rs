@@ -84,6 +84,20 @@ struct PolicyFile {
     cleaning: Option<CleaningSection>,
     #[serde(default)]
     metering: MeteringSection,
+    #[serde(default)]
+    tarpit: Tarpit,
+}
+
+/// How long refusals are held before they are sent. A client that floods over a few
+/// connections, waiting for each answer, is slowed to a few requests a second; a person over a
+/// limit only waits a little longer for an answer that says to wait anyway.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tarpit {
+    /// Blocked clients (lists, bot signals).
+    pub blocked_ms: u32,
+    /// Clients over a limit.
+    pub limited_ms: u32,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -291,6 +305,7 @@ pub struct Policy {
     /// DDoS cleaning's thresholds; none: traffic is not watched.
     pub cleaning: Option<CleaningPolicy>,
     pub metering: Metering,
+    pub tarpit: Tarpit,
 }
 
 /// The most limits a policy may hold.
@@ -314,6 +329,7 @@ impl Policy {
             signals: None,
             cleaning: None,
             metering: Metering::default(),
+            tarpit: Tarpit::default(),
         }
     }
 
@@ -433,6 +449,11 @@ impl Policy {
                     q => q,
                 },
                 on_exhaustion: file.metering.on_exhaustion,
+            },
+            tarpit: if file.tarpit.blocked_ms > 10_000 || file.tarpit.limited_ms > 10_000 {
+                return Err(bad("tarpit", "hold refusals at most 10000 ms"));
+            } else {
+                file.tarpit
             },
         })
     }

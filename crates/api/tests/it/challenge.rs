@@ -304,7 +304,7 @@ async fn browsers_get_a_page_with_the_solver_and_answers_are_limited() {
         .unwrap()
         .starts_with("text/javascript"));
     assert!(script.as_str().unwrap().contains("balloon"));
-    // Guessing is limited per network.
+    // Guessing is limited per address.
     let (_, _, e) = send(&app, "198.51.100.7", "GET", "/api/v1/products", &[], "").await;
     let guess = answer(&e["challenge"], 0);
     let mut statuses = Vec::new();
