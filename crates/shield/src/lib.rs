@@ -67,6 +67,8 @@ fn shared_key(salt: u64, bytes: &[u8]) -> String {
 
 /// Counters kept for naming DDoS cleaning's top offenders.
 const HEAVY_HITTER_SLOTS: usize = 256;
+/// One request in this many is counted for the top offenders.
+const HITTER_SAMPLE: u64 = 8;
 
 fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -221,6 +223,7 @@ pub struct Shield {
     /// Limits are counted in a store shared by every node (the edge does it); off: here.
     shared: std::sync::atomic::AtomicBool,
     hitters: std::sync::Mutex<HeavyHitters>,
+    sampled: std::sync::atomic::AtomicU64,
     load: Load,
 }
 
@@ -278,6 +281,7 @@ impl Shield {
             cleaning_state: std::sync::Mutex::new(CleaningState::default()),
             shared: std::sync::atomic::AtomicBool::new(false),
             hitters: std::sync::Mutex::new(HeavyHitters::new(HEAVY_HITTER_SLOTS)),
+            sampled: std::sync::atomic::AtomicU64::new(0),
             load: Load::default(),
         }
     }
@@ -388,11 +392,12 @@ impl Shield {
         let Some(settings) = policy.cleaning.as_ref() else {
             return Vec::new();
         };
-        let min = (settings.offender_requests_per_sec as f64 * secs).ceil() as u64;
+        let per_sample = HITTER_SAMPLE as f64;
+        let min = (settings.offender_requests_per_sec as f64 * secs / per_sample).ceil() as u64;
         locked(&self.hitters)
             .take_top(settings.block_top as usize, min.max(1))
             .into_iter()
-            .map(|(c, n)| (c, (n as f64 / secs.max(0.001)).round() as u64))
+            .map(|(c, n)| (c, (n as f64 * per_sample / secs.max(0.001)).round() as u64))
             .collect()
     }
 
@@ -444,7 +449,15 @@ impl Shield {
         };
         let path = Path::split(facts.path);
         let cleaning = self.cleaning();
-        if cleaning && !allowed {
+        // One request in HITTER_SAMPLE is counted: a flooder sends so many that it still
+        // stands out, and the count costs most requests nothing.
+        if cleaning
+            && !allowed
+            && self
+                .sampled
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                .is_multiple_of(HITTER_SAMPLE)
+        {
             locked(&self.hitters).count(client);
         }
         let score = match (&policy.signals, allowed) {
@@ -807,11 +820,15 @@ per_secs = 60
         let f = facts("POST", "/api/v1/orders", "198.51.100.7");
         let allowed = (0..4).filter(|_| s.check(&f, SEC).is_allowed()).count();
         assert_eq!(allowed, 2, "half the burst while cleaning");
-        for _ in 0..20 {
+        for _ in 0..160 {
             s.check(&facts("GET", "/", "198.51.100.9"), SEC);
         }
         let top = s.take_offenders(1.0);
-        assert_eq!(top, vec![("198.51.100.9".parse().unwrap(), 20)]);
+        assert_eq!(
+            top,
+            vec![("198.51.100.9".parse().unwrap(), 160)],
+            "1 in 8 counted, scaled back"
+        );
         assert!(matches!(
             s.tick_cleaning(calm),
             Some(Transition::Released(_))

@@ -217,7 +217,7 @@ pub(crate) fn compile_signals(
     }))
 }
 
-/// User agents of HTTP libraries and automation tools (lower case).
+/// User agents of HTTP libraries and automation tools (matched ignoring case).
 const AUTOMATION: [&str; 22] = [
     "curl/",
     "wget/",
@@ -243,11 +243,17 @@ const AUTOMATION: [&str; 22] = [
     "spider",
 ];
 
-fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
-    haystack
-        .as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+/// All of [`AUTOMATION`] in one pass over the user agent.
+static AUTOMATION_MATCHER: std::sync::LazyLock<Option<aho_corasick::AhoCorasick>> =
+    std::sync::LazyLock::new(|| {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(AUTOMATION)
+            .ok()
+    });
+
+fn automation(ua: &str) -> bool {
+    AUTOMATION_MATCHER.as_ref().is_some_and(|m| m.is_match(ua))
 }
 
 /// What the user agent claims: a browser, a mini-program (WeChat, Alipay — not browsers), or
@@ -337,7 +343,7 @@ impl Signals {
         let browser = claims_browser(ua);
         if ua.is_empty() {
             score.add(Signal::NoUserAgent, w.no_user_agent);
-        } else if AUTOMATION.iter().any(|a| contains_ignore_case(ua, a)) {
+        } else if automation(ua) {
             score.add(Signal::AutomationUserAgent, w.automation_user_agent);
         } else if browser
             && (headers.accept_language.is_none_or(str::is_empty)
