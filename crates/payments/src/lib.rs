@@ -8,6 +8,7 @@
 //! change it belongs to (through the booking service's committer), and the provider is called
 //! only after our side is durable, with ids that make the call safe to repeat.
 
+pub mod breaker;
 mod housekeeping;
 mod notify;
 mod pay;
@@ -16,6 +17,7 @@ mod refunds;
 use std::sync::Arc;
 
 use gatehouse_booking::BookingService;
+use gatehouse_domain::breaker::BreakerPolicy;
 use gatehouse_domain::order::OrderId;
 use gatehouse_domain::payment::{MoneyLine, Movement, Payment, PaymentId, PaymentProvider, Refund};
 use gatehouse_domain::payment_gateway::{GatewayError, NotificationRefused, PaymentGateway};
@@ -104,6 +106,14 @@ impl PaymentService {
         config: PaymentConfig,
     ) -> Arc<Self> {
         let clock = booking.clock().clone();
+        // Every provider behind its own circuit breaker.
+        let gateways = gateways
+            .into_iter()
+            .map(|g| {
+                Arc::new(breaker::Guarded::new(g, BreakerPolicy::default()))
+                    as Arc<dyn PaymentGateway>
+            })
+            .collect();
         Arc::new(Self {
             booking,
             store,
