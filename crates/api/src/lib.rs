@@ -246,13 +246,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn limit_headers(req: Request, next: Next) -> Response {
-    let size: usize = req.uri().to_string().len()
-        + req
-            .headers()
-            .iter()
-            .map(|(k, v)| k.as_str().len() + v.len() + 4)
-            .sum::<usize>();
-    if size > MAX_HEADER_BYTES {
+    if gatehouse_edge::head_bytes(&req) > MAX_HEADER_BYTES {
         return ApiError::HeadersTooLarge.into_response();
     }
     next.run(req).await

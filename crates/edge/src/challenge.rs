@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use gatehouse_shield::{solves, Binding, Gcra, TokenRefused, Via};
+use gatehouse_shield::{solves, Binding, Challenge, Gcra, TokenRefused, Via};
 use serde::Deserialize;
 
 use crate::{Edge, RequestView};
@@ -41,10 +41,7 @@ struct Answer {
     counter: u64,
 }
 
-fn error(status: StatusCode, code: &str, message: &str, field: Option<&str>) -> Response {
-    let body = serde_json::json!({ "code": code, "message": message, "field": field });
-    (status, axum::Json(body)).into_response()
-}
+use crate::error_response as error;
 
 fn refused(e: TokenRefused) -> Response {
     match e {
@@ -188,15 +185,10 @@ impl Edge {
                 )
             }
         };
-        let binding = Binding::of(client, view.user_agent(), view.session(), &answer.sale);
-        let unix_now = self.unix_now();
-        let settings = self.shield.policy().challenges;
-        let passes = self.shield.passes();
-        let challenge =
-            match passes.open_challenge(&answer.token, binding, unix_now, settings.solve_secs) {
-                Ok(c) => c,
-                Err(e) => return refused(e),
-            };
+        let (binding, challenge) = match self.open_for(&view, client, &answer.token, &answer.sale) {
+            Ok(opened) => opened,
+            Err(e) => return refused(e),
+        };
         // Only answers to challenges we signed for this client cost a check of the work.
         let key = self.attempts_key(client);
         if let Err(over) = self.attempts.check(key, attempts_allowed(), self.now_us()) {
@@ -210,8 +202,34 @@ impl Edge {
         if !solves(&challenge, &answer.token, answer.counter) {
             return refused(TokenRefused::WorkInsufficient);
         }
-        let pass = passes.pass(binding, Via::Work, unix_now, settings.pass_secs);
-        pass_response(&pass, settings.pass_secs)
+        self.grant(binding, Via::Work)
+    }
+
+    /// Reads a challenge token back for this client (its network, browser, session) and `sale`.
+    fn open_for(
+        &self,
+        view: &RequestView<'_>,
+        client: IpAddr,
+        token: &str,
+        sale: &str,
+    ) -> Result<(Binding, Challenge), TokenRefused> {
+        let binding = Binding::of(client, view.user_agent(), view.session(), sale);
+        let solve_secs = self.shield.policy().challenges.solve_secs;
+        let challenge =
+            self.shield
+                .passes()
+                .open_challenge(token, binding, self.unix_now(), solve_secs)?;
+        Ok((binding, challenge))
+    }
+
+    /// The pass for `binding`: the cookie, and the token in JSON.
+    fn grant(&self, binding: Binding, via: Via) -> Response {
+        let pass_secs = self.shield.policy().challenges.pass_secs;
+        let pass = self
+            .shield
+            .passes()
+            .pass(binding, via, self.unix_now(), pass_secs);
+        pass_response(&pass, pass_secs)
     }
 
     /// A pass earned by an SMS code (the API checked the code): the challenge token must have
@@ -225,15 +243,10 @@ impl Edge {
     ) -> Response {
         let view = RequestView::of(headers, extensions);
         let client = self.client_of(&view);
-        let binding = Binding::of(client, view.user_agent(), view.session(), sale);
-        let unix_now = self.unix_now();
-        let settings = self.shield.policy().challenges;
-        let passes = self.shield.passes();
-        if let Err(e) = passes.open_challenge(token, binding, unix_now, settings.solve_secs) {
-            return refused(e);
+        match self.open_for(&view, client, token, sale) {
+            Ok((binding, _)) => self.grant(binding, Via::Sms),
+            Err(e) => refused(e),
         }
-        let pass = passes.pass(binding, Via::Sms, unix_now, settings.pass_secs);
-        pass_response(&pass, settings.pass_secs)
     }
 
     fn attempts_key(&self, client: IpAddr) -> u64 {

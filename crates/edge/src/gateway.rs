@@ -13,7 +13,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Router;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -151,11 +151,7 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
 }
 
 fn bad_gateway(message: &str) -> Response {
-    (
-        StatusCode::BAD_GATEWAY,
-        axum::Json(serde_json::json!({"code": "bad_gateway", "message": message, "field": null})),
-    )
-        .into_response()
+    crate::error_response(StatusCode::BAD_GATEWAY, "bad_gateway", message, None)
 }
 
 #[cfg(test)]

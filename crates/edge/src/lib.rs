@@ -440,19 +440,25 @@ fn held(mut response: Response, ms: u32) -> Box<Response> {
 
 /// A request's size as the wire carries it, near enough: request line, headers, body.
 fn request_bytes(req: &Request) -> u64 {
-    let head: usize = req.uri().path_and_query().map_or(1, |p| p.as_str().len())
-        + req
-            .headers()
-            .iter()
-            .map(|(k, v)| k.as_str().len() + v.len() + 4)
-            .sum::<usize>();
     let body = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
-    u64::try_from(head).unwrap_or(u64::MAX).saturating_add(body)
+    u64::try_from(head_bytes(req))
+        .unwrap_or(u64::MAX)
+        .saturating_add(body)
+}
+
+/// A request's line and headers in bytes, near enough (what a header-size limit judges).
+pub fn head_bytes(req: &Request) -> usize {
+    req.uri().path_and_query().map_or(1, |p| p.as_str().len())
+        + req
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>()
 }
 
 /// The shield's verdict on a request, or the refusal to send.
@@ -599,13 +605,13 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Respo
                     what: format!("bot signals ({score})"),
                 },
             );
-            let body = serde_json::json!({
-                "code": "bot_blocked",
-                "message": "this request looks automated and was refused; if you are a person, try again from a browser",
-                "field": null,
-            });
             Err(held(
-                (StatusCode::FORBIDDEN, axum::Json(body)).into_response(),
+                error_response(
+                    StatusCode::FORBIDDEN,
+                    "bot_blocked",
+                    "this request looks automated and was refused; if you are a person, try again from a browser",
+                    None,
+                ),
                 edge.shield.policy().tarpit.blocked_ms,
             ))
         }
@@ -629,25 +635,36 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Respo
     }
 }
 
+/// An answer in the API's error shape: `{code, message, field}`.
+pub(crate) fn error_response(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    field: Option<&str>,
+) -> Response {
+    let body = serde_json::json!({ "code": code, "message": message, "field": field });
+    (status, axum::Json(body)).into_response()
+}
+
 /// 403 for a client on a block list: the entry's number as a reference, never its reason.
 fn blocked(entry: i64) -> Response {
-    let body = serde_json::json!({
-        "code": "blocked",
-        "message": format!("requests from this client are blocked; if this is a mistake, contact the museum quoting reference {entry}"),
-        "field": null,
-    });
-    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+    error_response(
+        StatusCode::FORBIDDEN,
+        "blocked",
+        &format!("requests from this client are blocked; if this is a mistake, contact the museum quoting reference {entry}"),
+        None,
+    )
 }
 
 /// A refusal with the API's error shape and `Retry-After` in whole seconds (rounded up).
 pub(crate) fn refuse(status: StatusCode, code: &str, what: &str, retry_after_us: u64) -> Response {
     let secs = retry_after_us.div_ceil(1_000_000).max(1);
-    let body = serde_json::json!({
-        "code": code,
-        "message": format!("{what}; try again in {secs} s"),
-        "field": null,
-    });
-    let mut response = (status, axum::Json(body)).into_response();
+    let mut response = error_response(
+        status,
+        code,
+        &format!("{what}; try again in {secs} s"),
+        None,
+    );
     if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, v);
     }

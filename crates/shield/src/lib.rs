@@ -116,7 +116,7 @@ pub enum Verdict {
     /// Over a client's limit: 429 and when to try again.
     Limited {
         client: IpAddr,
-        limit: String,
+        limit: Arc<str>,
         retry_after_us: u64,
     },
     /// The route as a whole is at its rate or its cap in flight: 429 (rate) or 503 (in flight).
@@ -519,7 +519,7 @@ impl Shield {
                 shared_checks.push(SharedCheck {
                     key: shared_key(limit.salt, bytes),
                     gcra,
-                    limit: limit.name.as_str().into(),
+                    limit: limit.name.clone(),
                     local_key: key,
                 });
                 continue;
@@ -649,7 +649,7 @@ impl Shield {
         path: &str,
         value: &[u8],
         now_us: u64,
-    ) -> Result<(), (String, OverLimit)> {
+    ) -> Result<(), (Arc<str>, OverLimit)> {
         let running = self.running.load();
         let state = &running.limits;
         let path = Path::split(path);
@@ -892,7 +892,7 @@ per_secs = 60
                 retry_after_us,
                 ..
             } => {
-                assert_eq!(limit, "orders per address");
+                assert_eq!(&*limit, "orders per address");
                 assert_eq!(retry_after_us, 30 * SEC);
             }
             other => panic!("{other:?}"),
@@ -955,7 +955,7 @@ per_secs = 60
             )
         };
         assert!(code(b"13800000001").is_ok());
-        assert_eq!(code(b"13800000001").unwrap_err().0, "codes per phone");
+        assert_eq!(&*code(b"13800000001").unwrap_err().0, "codes per phone");
         assert!(code(b"13800000002").is_ok());
         // The edge itself never counts a phone limit.
         let f = facts("POST", "/api/v1/auth/phone/code", "198.51.100.7");

@@ -231,7 +231,8 @@ pub struct Limit {
     /// reloaded policy keeps the state of each limit it did not change, and a limit whose
     /// numbers changed starts afresh (raising a limit in an incident relieves clients at once).
     pub salt: u64,
-    pub name: String,
+    /// Shared, not copied, by every verdict that names it.
+    pub name: std::sync::Arc<str>,
     pub route: RoutePattern,
     pub except: Vec<RoutePattern>,
     pub key: KeyKind,
@@ -378,7 +379,7 @@ impl Policy {
             if name.is_empty() || name.chars().count() > 64 {
                 return Err(bad(field("name"), "must be 1–64 characters"));
             }
-            if limits.iter().any(|x: &Limit| x.name == name) {
+            if limits.iter().any(|x: &Limit| &*x.name == name) {
                 return Err(bad(field("name"), "is used by another limit"));
             }
             let route = RoutePattern::parse(&l.route).map_err(|m| bad(field("route"), m))?;
@@ -398,7 +399,7 @@ impl Policy {
             }
             limits.push(Limit {
                 salt: fnv(format!("{name}\0{}\0{}", l.burst, l.per_secs).as_bytes()),
-                name: name.to_owned(),
+                name: name.into(),
                 route,
                 except,
                 key: l.key,
