@@ -20,6 +20,7 @@ mod settle;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use gatehouse_domain::breaker::{BreakerPolicy, GuardedCalls};
 use gatehouse_domain::ledger::{Ledger, SlotStock};
 use gatehouse_domain::personal::BlindIndex;
 use gatehouse_domain::store::{Store, StoreError};
@@ -29,7 +30,7 @@ use gatehouse_privacy::Keyring;
 use jiff::tz::TimeZone;
 
 pub use catalogue::{CatalogueView, ProductDetails, SlotAvailability};
-pub use committer::{BatchSink, Committer, GroupCommitter};
+pub use committer::{circuit_open, database_failed, BatchSink, Committer, GroupCommitter};
 pub use orders::{MaskedTicket, OrderDetails, PlaceOrder, VisitorInput};
 pub use seating::ShowingSeats;
 
@@ -38,12 +39,15 @@ pub use seating::ShowingSeats;
 pub struct BookingConfig {
     /// The museum's time zone: booking windows and slot dates are in it.
     pub museum_tz: TimeZone,
+    /// When the ledger's writes stop being tried because the database keeps failing.
+    pub database_breaker: BreakerPolicy,
 }
 
 impl Default for BookingConfig {
     fn default() -> Self {
         Self {
             museum_tz: TimeZone::get("Asia/Shanghai").unwrap_or(TimeZone::UTC),
+            database_breaker: BreakerPolicy::database(),
         }
     }
 }
@@ -77,7 +81,8 @@ impl BookingService {
         clock: Arc<dyn Clock>,
         config: BookingConfig,
     ) -> Result<Arc<Self>, BookingError> {
-        let committer = Committer::start(store.clone()).map_err(|e| {
+        let database = Arc::new(GuardedCalls::new("database", config.database_breaker));
+        let committer = Committer::start(store.clone(), database).map_err(|e| {
             tracing::error!(error = %e, "cannot start the committer thread");
             BookingError::Unavailable
         })?;
@@ -219,6 +224,8 @@ impl BookingService {
                 tracing::error!(error = %msg, "storage failure");
                 BookingError::Unavailable
             }
+            // The breaker logged when it opened; one line per refused request would flood.
+            StoreError::Unavailable { .. } => BookingError::Unavailable,
         }
     }
 

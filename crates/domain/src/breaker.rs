@@ -8,7 +8,9 @@
 //! Plain logic with the time passed in; the services that call a dependency hold one breaker
 //! per dependency and report each call's outcome.
 
-use std::time::Duration;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// When a breaker opens.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -24,6 +26,17 @@ pub struct BreakerPolicy {
     pub slow_call: Duration,
     /// How long an open breaker refuses calls before it lets a probe through.
     pub open_for: Duration,
+}
+
+impl BreakerPolicy {
+    /// The database's: commits take milliseconds, so three seconds is stuck, not slow.
+    pub fn database() -> Self {
+        Self {
+            max_slow_ratio: Some(0.8),
+            slow_call: Duration::from_secs(3),
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for BreakerPolicy {
@@ -47,8 +60,11 @@ pub enum BreakerState {
     Open {
         until_us: u64,
     },
-    /// One probe is out; other calls are refused until it reports.
-    HalfOpen,
+    /// One probe is out (since the instant); other calls are refused until it reports, or
+    /// until `open_for` passed without a report (a lost probe must not keep it shut forever).
+    HalfOpen {
+        since_us: u64,
+    },
 }
 
 /// A call refused because the breaker is open: how long until it may be tried.
@@ -98,13 +114,19 @@ impl Breaker {
         match self.state {
             BreakerState::Closed => Ok(()),
             BreakerState::Open { until_us } if now_us >= until_us => {
-                self.state = BreakerState::HalfOpen;
+                self.state = BreakerState::HalfOpen { since_us: now_us };
                 Ok(())
             }
             BreakerState::Open { until_us } => Err(BreakerOpen {
                 retry_after: Duration::from_micros(until_us - now_us),
             }),
-            BreakerState::HalfOpen => Err(BreakerOpen {
+            BreakerState::HalfOpen { since_us }
+                if now_us.saturating_sub(since_us) >= us(self.policy.open_for) =>
+            {
+                self.state = BreakerState::HalfOpen { since_us: now_us };
+                Ok(())
+            }
+            BreakerState::HalfOpen { .. } => Err(BreakerOpen {
                 retry_after: Duration::from_millis(100),
             }),
         }
@@ -113,7 +135,7 @@ impl Breaker {
     /// Reports how a call allowed by [`Breaker::try_call`] went.
     pub fn record(&mut self, now_us: u64, ok: bool, took: Duration) {
         let slow = took >= self.policy.slow_call;
-        if self.state == BreakerState::HalfOpen {
+        if matches!(self.state, BreakerState::HalfOpen { .. }) {
             let bad = !ok || (self.policy.max_slow_ratio.is_some() && slow);
             self.state = if bad {
                 self.open(now_us)
@@ -170,6 +192,80 @@ impl Breaker {
     }
 }
 
+/// One dependency's breaker, shared by all its callers and run on the monotonic clock: the
+/// adapters (payments, face verification, the booking committer) put each call through
+/// [`GuardedCalls::run`].
+#[derive(Debug)]
+pub struct GuardedCalls {
+    dependency: &'static str,
+    breaker: Mutex<Breaker>,
+    epoch: Instant,
+}
+
+impl GuardedCalls {
+    pub fn new(dependency: &'static str, policy: BreakerPolicy) -> Self {
+        Self {
+            dependency,
+            breaker: Mutex::new(Breaker::new(policy)),
+            epoch: Instant::now(),
+        }
+    }
+
+    pub fn dependency(&self) -> &'static str {
+        self.dependency
+    }
+
+    pub fn state(&self) -> BreakerState {
+        self.lock().state()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Breaker> {
+        self.breaker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn now_us(&self) -> u64 {
+        us(self.epoch.elapsed())
+    }
+
+    /// Runs `call` unless the breaker is open. `failed` says whether its outcome counts as the
+    /// dependency failing (a refusal the dependency answered with is not a failure). A call
+    /// dropped before it finished reports nothing; a lost probe times out after `open_for`.
+    pub async fn run<T>(
+        &self,
+        call: impl Future<Output = T>,
+        failed: impl FnOnce(&T) -> bool,
+    ) -> Result<T, BreakerOpen> {
+        self.lock().try_call(self.now_us())?;
+        let started = Instant::now();
+        let result = call.await;
+        let ok = !failed(&result);
+        let took = started.elapsed();
+        let mut breaker = self.lock();
+        let before = breaker.state();
+        breaker.record(self.now_us(), ok, took);
+        let after = breaker.state();
+        drop(breaker);
+        match (before, after) {
+            (BreakerState::Closed, BreakerState::Open { .. }) => {
+                tracing::error!(
+                    dependency = self.dependency,
+                    "dependency failing: circuit open"
+                );
+            }
+            (BreakerState::HalfOpen { .. }, BreakerState::Closed) => {
+                tracing::warn!(
+                    dependency = self.dependency,
+                    "dependency answering again: circuit closed"
+                );
+            }
+            _ => {}
+        }
+        Ok(result)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,7 +305,7 @@ mod tests {
         // After open_for: one probe; the next caller waits for it.
         let later = t + 5_000 * MS;
         b.try_call(later).unwrap();
-        assert_eq!(b.state(), BreakerState::HalfOpen);
+        assert_eq!(b.state(), BreakerState::HalfOpen { since_us: later });
         assert!(b.try_call(later).is_err());
         b.record(later, true, FAST);
         assert_eq!(b.state(), BreakerState::Closed);
@@ -259,5 +355,67 @@ mod tests {
             matches!(slow.state(), BreakerState::Open { .. }),
             "every call was slow"
         );
+    }
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        // The guarded calls in these tests finish at once: poll until ready.
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let mut f = std::pin::pin!(f);
+        loop {
+            if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
+    }
+
+    #[test]
+    fn guarded_calls_stop_calling_a_failing_dependency_and_count_only_its_failures() {
+        let calls = GuardedCalls::new(
+            "test",
+            BreakerPolicy {
+                min_calls: 4,
+                open_for: Duration::from_secs(60),
+                ..BreakerPolicy::default()
+            },
+        );
+        let reached = std::cell::Cell::new(0);
+        // The count moves only when the call's future runs.
+        let reached = &reached;
+        let refused = |code: u8| async move {
+            reached.set(reached.get() + 1);
+            Err::<(), u8>(code)
+        };
+        // Answers the dependency gave ("no": code 1) keep it closed.
+        for _ in 0..10 {
+            let r = block_on(calls.run(refused(1), |r| r == &Err(2)));
+            assert_eq!(r, Ok(Err(1)));
+        }
+        assert_eq!(calls.state(), BreakerState::Closed);
+        // Failures to answer (code 2) open it; then calls never reach the dependency.
+        for _ in 0..10 {
+            let _ = block_on(calls.run(refused(2), |r| r == &Err(2)));
+        }
+        assert!(matches!(calls.state(), BreakerState::Open { .. }));
+        let before = reached.get();
+        let r = block_on(calls.run(refused(2), |r| r == &Err(2)));
+        assert!(r.is_err_and(|open| open.retry_after > Duration::from_secs(50)));
+        assert_eq!(reached.get(), before, "an open breaker does not call");
+    }
+
+    #[test]
+    fn a_lost_probe_does_not_keep_the_breaker_shut() {
+        let mut b = breaker();
+        let t = 1_000 * MS;
+        for _ in 0..10 {
+            b.record(t, false, FAST);
+        }
+        let probe = t + 5_000 * MS;
+        b.try_call(probe).unwrap();
+        // The probe never reports (its caller went away).
+        assert!(b.try_call(probe + 4_000 * MS).is_err());
+        b.try_call(probe + 5_000 * MS).unwrap();
+        b.record(probe + 5_000 * MS, true, FAST);
+        assert_eq!(b.state(), BreakerState::Closed);
     }
 }

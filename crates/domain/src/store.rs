@@ -29,6 +29,9 @@ pub enum StoreError {
     InUse(&'static str),
     #[error("storage failure: {0}")]
     Backend(String),
+    /// Not tried: the database kept failing and its circuit breaker is open.
+    #[error("database unavailable (circuit open); retry in {retry_after_secs} s")]
+    Unavailable { retry_after_secs: u64 },
 }
 
 pub use crate::account::Account;

@@ -173,6 +173,7 @@ impl IdentitySettings {
     pub fn to_config(
         &self,
         museum_tz: jiff::tz::TimeZone,
+        provider_breaker: gatehouse_domain::breaker::BreakerPolicy,
     ) -> anyhow::Result<gatehouse_identity::IdentityConfig> {
         anyhow::ensure!(
             self.sms_provider == "local",
@@ -208,6 +209,7 @@ impl IdentitySettings {
                 pass_valid_hours: self.face.pass_valid_hours.max(1),
                 callback_url: self.face.callback_url.clone(),
             },
+            provider_breaker,
         })
     }
 }
@@ -237,6 +239,8 @@ pub struct Config {
     pub tickets: TicketSettings,
     pub groups: GroupSettings,
     pub shield: ShieldSettings,
+    /// Circuit breakers around the database and the providers.
+    pub breakers: crate::breaker_settings::Breakers,
 }
 
 /// Traffic protection in front of every route.
@@ -366,7 +370,11 @@ pub struct TicketSettings {
 
 impl TicketSettings {
     /// How the gates work, for the museum's time zone.
-    pub fn gate_config(&self, museum_tz: jiff::tz::TimeZone) -> gatehouse_gates::GateConfig {
+    pub fn gate_config(
+        &self,
+        museum_tz: jiff::tz::TimeZone,
+        database_breaker: gatehouse_domain::breaker::BreakerPolicy,
+    ) -> gatehouse_gates::GateConfig {
         let days = |d: u32| jiff::SignedDuration::from_hours(i64::from(d) * 24);
         gatehouse_gates::GateConfig {
             museum_tz,
@@ -376,6 +384,7 @@ impl TicketSettings {
                 window: days(self.no_show_window_days),
                 lock_for: days(self.no_show_lock_days),
             },
+            database_breaker,
         }
     }
 }
@@ -413,6 +422,7 @@ impl Default for Config {
             tickets: TicketSettings::default(),
             groups: GroupSettings::default(),
             shield: ShieldSettings::default(),
+            breakers: crate::breaker_settings::Breakers::default(),
         }
     }
 }
@@ -440,6 +450,7 @@ impl Config {
             .context("invalid configuration")?;
         jiff::tz::TimeZone::get(&config.museum_timezone)
             .with_context(|| format!("unknown museum_timezone {:?}", config.museum_timezone))?;
+        config.breakers.validate()?;
         Ok(config)
     }
 

@@ -1,6 +1,7 @@
 //! The `gatehouse` binary: parses the command line and configuration, wires the crates together
 //! and runs one command. No logic lives here.
 
+mod breaker_settings;
 mod config;
 mod fake_provider;
 mod gate_cli;
@@ -216,7 +217,9 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
         keys.clone(),
         clock.clone(),
         Arc::new(LocalSms::default()),
-        config.identity.to_config(museum_tz.clone())?,
+        config
+            .identity
+            .to_config(museum_tz.clone(), config.breakers.identity.policy())?,
     );
     if let Some(a) = &config.identity.alipay {
         let client = gatehouse_providers::alipay::AlipayClient::new(
@@ -284,11 +287,21 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
         gate_store.clone(),
         gate_store,
         clock.clone(),
-        config.tickets.gate_config(museum_tz.clone()),
+        config
+            .tickets
+            .gate_config(museum_tz.clone(), config.breakers.database.policy()),
         vec![ticket_codes.public_key()],
     )?);
-    let booking =
-        BookingService::start(store, keys, clock.clone(), BookingConfig { museum_tz }).await?;
+    let booking = BookingService::start(
+        store,
+        keys,
+        clock.clone(),
+        BookingConfig {
+            museum_tz,
+            database_breaker: config.breakers.database.policy(),
+        },
+    )
+    .await?;
     booking.set_code_issuer(Arc::new(ticket_codes));
     Ok(Services {
         booking,
@@ -328,7 +341,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         service.clone(),
         payment_store,
         gateways.gateways,
-        config.payments.service_config()?,
+        config
+            .payments
+            .service_config(config.breakers.payments.policy())?,
     );
     // Payment housekeeping runs the booking service's too (holds expire after their payments
     // were queried).

@@ -107,7 +107,10 @@ pub struct Gateways {
 }
 
 impl PaymentSettings {
-    pub fn service_config(&self) -> anyhow::Result<gatehouse_payments::PaymentConfig> {
+    pub fn service_config(
+        &self,
+        provider_breaker: gatehouse_domain::breaker::BreakerPolicy,
+    ) -> anyhow::Result<gatehouse_payments::PaymentConfig> {
         let reconcile_at =
             jiff::civil::Time::strptime("%H:%M", &self.reconcile_at).with_context(|| {
                 format!("payments.reconcile_at {:?} is not HH:MM", self.reconcile_at)
@@ -118,6 +121,7 @@ impl PaymentSettings {
             )),
             merchant_name: self.merchant_name.clone(),
             reconcile_at,
+            provider_breaker,
         })
     }
 

@@ -19,6 +19,7 @@ mod scan;
 use std::sync::Arc;
 
 use gatehouse_booking::GroupCommitter;
+use gatehouse_domain::breaker::{BreakerPolicy, GuardedCalls};
 use gatehouse_domain::check_in::ScanRefused;
 use gatehouse_domain::gate::GateStore;
 use gatehouse_domain::no_show::{NoShowRule, NoShowStore};
@@ -84,6 +85,8 @@ pub struct GateConfig {
     /// ticket is a no-show only after that.
     pub late_entry: jiff::SignedDuration,
     pub no_show: NoShowRule,
+    /// When check-ins stop being tried because the database keeps failing.
+    pub database_breaker: BreakerPolicy,
 }
 
 impl Default for GateConfig {
@@ -92,6 +95,7 @@ impl Default for GateConfig {
             museum_tz: TimeZone::get("Asia/Shanghai").unwrap_or(TimeZone::UTC),
             late_entry: jiff::SignedDuration::ZERO,
             no_show: NoShowRule::default(),
+            database_breaker: BreakerPolicy::database(),
         }
     }
 }
@@ -119,7 +123,12 @@ impl GateService {
         config: GateConfig,
         public_keys: Vec<(u16, [u8; 32])>,
     ) -> std::io::Result<Self> {
-        let committer = GroupCommitter::start("gatehouse-gates", scan::CheckInSink(store.clone()))?;
+        let database = Arc::new(GuardedCalls::new("database", config.database_breaker));
+        let committer = GroupCommitter::start(
+            "gatehouse-gates",
+            scan::CheckInSink(store.clone()),
+            database,
+        )?;
         Ok(Self {
             verifier: TicketVerifier::new(public_keys.iter().copied()),
             public_keys,

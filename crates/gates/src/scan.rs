@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use gatehouse_booking::BatchSink;
+use gatehouse_domain::breaker::BreakerOpen;
 use gatehouse_domain::catalogue::SlotId;
 use gatehouse_domain::check_in::{tally_group, Entry, GroupTally, ScanRefused};
 use gatehouse_domain::gate::{CheckInAttempt, GateDevice, GateStore};
@@ -68,6 +69,14 @@ impl BatchSink for CheckInSink {
 
     fn stopped() -> Self::Answer {
         Err(StoreError::Backend("check-in committer stopped".into()))
+    }
+
+    fn failed(answer: &Self::Answer) -> bool {
+        gatehouse_booking::database_failed(answer)
+    }
+
+    fn refused(open: BreakerOpen) -> Self::Answer {
+        Err(gatehouse_booking::circuit_open(open))
     }
 }
 

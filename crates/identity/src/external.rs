@@ -70,8 +70,12 @@ fn masked_subject(subject: &str) -> String {
 }
 
 impl IdentityService {
-    /// Makes a provider available for sign-in (at start, from configuration).
+    /// Makes a provider available for sign-in (at start, from configuration), behind a breaker.
     pub fn register_external(&self, provider: Arc<dyn ExternalIdentity>) {
+        let provider: Arc<dyn ExternalIdentity> = Arc::new(crate::guarded::GuardedExternal::new(
+            provider,
+            self.config.provider_breaker,
+        ));
         self.externals
             .0
             .write()

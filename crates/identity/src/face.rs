@@ -93,8 +93,12 @@ impl IdentityService {
             })
     }
 
-    /// Makes a face-verification provider available (at start, from configuration).
+    /// Makes a face-verification provider available (at start, from configuration), behind a
+    /// breaker.
     pub fn register_face_provider(&self, provider: std::sync::Arc<dyn FaceProvider>) {
+        let provider: std::sync::Arc<dyn FaceProvider> = std::sync::Arc::new(
+            crate::guarded::GuardedFace::new(provider, self.config.provider_breaker),
+        );
         *self
             .face
             .write()

@@ -11,6 +11,7 @@
 mod error;
 pub mod external;
 pub mod face;
+mod guarded;
 pub mod limits;
 pub mod phone;
 pub mod sessions;
@@ -94,6 +95,8 @@ pub struct IdentityConfig {
     /// The signature an SMS starts with (【…】), as registered with the SMS provider.
     pub sms_signature: String,
     pub face: FaceConfig,
+    /// The breaker around each provider (face verification, each sign-in provider).
+    pub provider_breaker: gatehouse_domain::breaker::BreakerPolicy,
 }
 
 /// Face verification settings.
@@ -126,6 +129,7 @@ impl Default for IdentityConfig {
             max_frequent_visitors: 20,
             sms_signature: "Gatehouse".into(),
             face: FaceConfig::default(),
+            provider_breaker: gatehouse_domain::breaker::BreakerPolicy::default(),
         }
     }
 }

@@ -4,11 +4,8 @@
 //! seconds instead of each waiting for its own timeout; then one probe call decides whether it
 //! closes. Verifying notifications is local work and never refused.
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use async_trait::async_trait;
-use gatehouse_domain::breaker::{Breaker, BreakerPolicy};
+use gatehouse_domain::breaker::{BreakerPolicy, GuardedCalls};
 use gatehouse_domain::payment::{PaymentChannel, PaymentId, PaymentProvider, RefundId};
 use gatehouse_domain::payment_gateway::{
     BillLine, CheckoutRequest, GatewayError, Notification, NotificationRefused, PaymentGateway,
@@ -20,27 +17,13 @@ use jiff::Timestamp;
 /// A provider behind a circuit breaker.
 pub struct Guarded {
     inner: std::sync::Arc<dyn PaymentGateway>,
-    breaker: Mutex<Breaker>,
-    epoch: Instant,
+    calls: GuardedCalls,
 }
 
 impl Guarded {
     pub fn new(inner: std::sync::Arc<dyn PaymentGateway>, policy: BreakerPolicy) -> Self {
-        Self {
-            inner,
-            breaker: Mutex::new(Breaker::new(policy)),
-            epoch: Instant::now(),
-        }
-    }
-
-    fn now_us(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
-    }
-
-    fn breaker(&self) -> std::sync::MutexGuard<'_, Breaker> {
-        self.breaker
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        let calls = GuardedCalls::new(inner.provider().as_str(), policy);
+        Self { inner, calls }
     }
 
     /// Runs one provider call through the breaker.
@@ -48,30 +31,18 @@ impl Guarded {
         &self,
         call: impl std::future::Future<Output = Result<T, GatewayError>>,
     ) -> Result<T, GatewayError> {
-        if let Err(open) = self.breaker().try_call(self.now_us()) {
-            return Err(GatewayError::Unavailable {
+        // A provider that answered "no" is working; only failures to answer count.
+        let failed =
+            |r: &Result<T, GatewayError>| matches!(r, Err(GatewayError::Unavailable { .. }));
+        self.calls.run(call, failed).await.unwrap_or_else(|open| {
+            Err(GatewayError::Unavailable {
                 provider: self.inner.provider().as_str(),
                 reason: format!(
                     "circuit open after repeated failures; try again in {} s",
                     open.retry_after.as_secs().max(1)
                 ),
-            });
-        }
-        let started = Instant::now();
-        let result = call.await;
-        // A provider that answered "no" is working; only failures to answer count.
-        let answered = !matches!(result, Err(GatewayError::Unavailable { .. }));
-        let took: Duration = started.elapsed();
-        let mut breaker = self.breaker();
-        let was_closed = breaker.state() == gatehouse_domain::breaker::BreakerState::Closed;
-        breaker.record(self.now_us(), answered, took);
-        if was_closed && breaker.state() != gatehouse_domain::breaker::BreakerState::Closed {
-            tracing::error!(
-                provider = self.inner.provider().as_str(),
-                "payment provider failing: circuit open"
-            );
-        }
-        result
+            })
+        })
     }
 }
 
@@ -134,6 +105,7 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Arc;
+    use std::time::Duration;
 
     /// A provider that cannot be reached, counting the calls that got to it.
     struct Down(AtomicU32);

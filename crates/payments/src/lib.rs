@@ -41,6 +41,8 @@ pub struct PaymentConfig {
     /// When, in Beijing time, yesterday's bills are downloaded and reconciled (providers publish
     /// them from about 09:00 / 10:00).
     pub reconcile_at: jiff::civil::Time,
+    /// The breaker around each provider.
+    pub provider_breaker: BreakerPolicy,
 }
 
 impl Default for PaymentConfig {
@@ -49,6 +51,7 @@ impl Default for PaymentConfig {
             query_lead: SignedDuration::from_secs(60),
             merchant_name: "Gatehouse".into(),
             reconcile_at: jiff::civil::time(10, 30, 0, 0),
+            provider_breaker: BreakerPolicy::default(),
         }
     }
 }
@@ -110,7 +113,7 @@ impl PaymentService {
         let gateways = gateways
             .into_iter()
             .map(|g| {
-                Arc::new(breaker::Guarded::new(g, BreakerPolicy::default()))
+                Arc::new(breaker::Guarded::new(g, config.provider_breaker))
                     as Arc<dyn PaymentGateway>
             })
             .collect();
