@@ -82,6 +82,12 @@ pub enum ApiError {
     /// whose session it was).
     #[error("requests from this account are blocked; if this is a mistake, contact the museum quoting reference {0}")]
     Blocked(i64),
+    /// A phone or an ID number the request names is over a traffic-protection limit.
+    #[error("{limited}")]
+    SubjectLimited {
+        field: String,
+        limited: gatehouse_edge::SubjectLimited,
+    },
     /// A ticket the gate must not let in, with what the gate shows.
     #[error("{message}")]
     ScanRefused {
@@ -367,6 +373,12 @@ impl IntoResponse for ApiError {
             ApiError::Blocked(_) => {
                 body.code = "blocked";
                 StatusCode::FORBIDDEN
+            }
+            ApiError::SubjectLimited { field, limited } => {
+                body.code = "rate_limited";
+                body.field = Some(field.clone());
+                retry_after = Some(limited.retry_after_secs);
+                StatusCode::TOO_MANY_REQUESTS
             }
             ApiError::ScanRefused { refused, .. } => {
                 body.code = refused.code();

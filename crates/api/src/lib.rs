@@ -21,6 +21,7 @@ mod routes_public;
 mod routes_seats;
 mod routes_tickets;
 mod routes_traffic;
+mod subjects;
 pub mod wire;
 pub mod wire_gates;
 pub mod wire_identity;

@@ -36,7 +36,19 @@ pub async fn send_phone_code(
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<PhoneCodeRequest>,
 ) -> Result<(StatusCode, Json<PhoneCodeResponse>), ApiError> {
-    let sent = app.identity.send_phone_code(&req.phone, &ip).await?;
+    send_code(&app, &ip, &req, "/api/v1/auth/phone/code").await
+}
+
+/// Sends a sign-in code for the route at `path` (sign-in, or the SMS path of a challenge),
+/// after the phone's own limits.
+pub(crate) async fn send_code(
+    app: &AppState,
+    ip: &str,
+    req: &PhoneCodeRequest,
+    path: &str,
+) -> Result<(StatusCode, Json<PhoneCodeResponse>), ApiError> {
+    crate::subjects::count_phone(app, "POST", path, &req.phone, "phone").await?;
+    let sent = app.identity.send_phone_code(&req.phone, ip).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(PhoneCodeResponse {

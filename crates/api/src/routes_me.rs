@@ -75,12 +75,20 @@ pub async fn list_visitors(
 /// Add a person to the frequent-visitor list.
 #[utoipa::path(post, path = "/api/v1/me/visitors", tag = "me", security(("bearer" = ["self_service"])), request_body = FrequentVisitorRequest,
     responses((status = 201, body = FrequentVisitorResponse), (status = 409, body = ErrorBody, description = "visitor_limit_reached, duplicate_visitor"),
-        (status = 422, body = ErrorBody)))]
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody, description = "rate_limited: the ID number is over a traffic-protection limit")))]
 pub async fn add_visitor(
     State(app): State<AppState>,
     Allowed(session, ..): Allowed<perm::SelfService>,
     ApiJson(req): ApiJson<FrequentVisitorRequest>,
 ) -> Result<(StatusCode, Json<FrequentVisitorResponse>), ApiError> {
+    crate::subjects::count_id_number(
+        &app,
+        "POST",
+        "/api/v1/me/visitors",
+        &req.id_number,
+        "id_number",
+    )
+    .await?;
     let v = app
         .identity
         .add_visitor(session.account.id, &fields(req))

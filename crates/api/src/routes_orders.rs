@@ -44,7 +44,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     request_body = PlaceOrderRequest,
     responses((status = 201, body = OrderResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "window_closed, sold_out, id_limit_reached, order_limit_reached, notice_outdated, seat_taken, no_adjacent_seats"),
-        (status = 422, body = ErrorBody)))]
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody, description = "rate_limited: a visitor's ID number is over a traffic-protection limit, with Retry-After")))]
 pub async fn place_order(
     State(app): State<AppState>,
     Allowed(session, ..): Allowed<perm::SelfService>,
@@ -94,6 +94,14 @@ pub async fn place_order(
                 ))
             }
         };
+        crate::subjects::count_id_number(
+            &app,
+            "POST",
+            "/api/v1/orders",
+            &visitor.id_number,
+            &format!("tickets[{i}]"),
+        )
+        .await?;
         tickets.push((TicketTypeId(t.ticket_type_id), visitor));
     }
     let slot_id = SlotId(req.slot_id);

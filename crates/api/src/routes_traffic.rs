@@ -150,11 +150,11 @@ pub async fn remove_entry(
     responses((status = 202, body = PhoneCodeResponse), (status = 422, body = ErrorBody),
         (status = 429, body = ErrorBody, description = "rate_limited, with Retry-After")))]
 pub async fn challenge_sms_code(
-    app: State<AppState>,
-    ip: ClientIp,
-    req: ApiJson<PhoneCodeRequest>,
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(req): ApiJson<PhoneCodeRequest>,
 ) -> Result<(StatusCode, Json<PhoneCodeResponse>), ApiError> {
-    crate::routes_auth::send_phone_code(app, ip, req).await
+    crate::routes_auth::send_code(&app, &ip, &req, "/.gatehouse/sms/code").await
 }
 
 /// The SMS path's second step: the code, and the challenge the client was given. The answer

@@ -56,6 +56,8 @@ mod seats;
 mod shared;
 #[path = "it/sso.rs"]
 mod sso;
+#[path = "it/subjects.rs"]
+mod subjects;
 #[path = "it/tickets.rs"]
 mod tickets;
 

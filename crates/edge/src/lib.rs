@@ -19,8 +19,11 @@ pub mod gateway;
 pub mod lists;
 pub mod metering;
 pub mod shared;
+pub mod subjects;
 
+pub use gatehouse_shield::KeyKind;
 pub use lists::{ListError, LIST_REFRESH};
+pub use subjects::SubjectLimited;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

@@ -6,8 +6,9 @@
 //! The algorithm and the bounded key table are traffic protection's
 //! ([`gatehouse_shield::KeyedLimits`]); this is the sign-in side's interface to them: string
 //! keys, the caller's clock, a peek without counting, and a reset after a successful sign-in.
-//! Time is passed in. State is per process; with several nodes each node limits on its own
-//! (a shared limiter in Redis belongs to the traffic-protection work).
+//! Time is passed in. State is per process; with several nodes each node limits on its own.
+//! Traffic protection's `phone` limits (counted by the code routes, shared through Redis when
+//! configured) are the exact cross-node bound.
 
 use gatehouse_shield::{Gcra, KeyedLimits};
 use jiff::{SignedDuration, Timestamp};

@@ -185,6 +185,18 @@ impl PassKey {
             .map_err(|_| TokenRefused::Forged)
     }
 
+    /// A person a request names (a phone, an ID number), blinded for the limits keyed by them:
+    /// the same on every node (they share the key), and nothing in it reveals the person — not
+    /// in memory, not in Redis.
+    pub fn blind_subject(&self, kind: &str, normalised: &str) -> [u8; MAC_LEN] {
+        let mut body = Vec::with_capacity(16 + kind.len() + normalised.len());
+        body.extend_from_slice(b"subject-limit\0");
+        body.extend_from_slice(kind.as_bytes());
+        body.push(0);
+        body.extend_from_slice(normalised.as_bytes());
+        self.tag(&body)
+    }
+
     /// A challenge for `binding`, issued at `unix_now` with a fresh random `nonce`.
     pub fn challenge(
         &self,

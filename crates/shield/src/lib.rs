@@ -640,28 +640,52 @@ impl Shield {
         self.load.record(latency_us, now_us);
     }
 
-    /// Counts a key a route reads from the request's body (a phone, an ID number's blind
-    /// index) against the limits of that kind covering the route. Err names the limit.
+    /// Counts a person a route reads from the request's body (a phone, an ID number:
+    /// `normalised` as the route reads it) against the limits of that kind covering the route.
+    /// The person is blinded first (see [`PassKey::blind_subject`]). With shared limits on,
+    /// nothing is counted here: the checks come back for the edge to count in the shared store.
+    /// Err names the limit.
     pub fn check_subject(
         &self,
         kind: KeyKind,
         method: &str,
         path: &str,
-        value: &[u8],
+        normalised: &str,
         now_us: u64,
-    ) -> Result<(), (Arc<str>, OverLimit)> {
+    ) -> Result<Vec<SharedCheck>, (Arc<str>, OverLimit)> {
         let running = self.running.load();
         let state = &running.limits;
         let path = Path::split(path);
+        let cleaning = self.cleaning();
+        let shared = self.shared();
+        let mut blinded = None;
+        let mut checks = Vec::new();
         for limit in &running.policy.limits {
             if limit.key != kind || !limit.covers(method, &path) {
                 continue;
             }
+            let subject = *blinded
+                .get_or_insert_with(|| self.passes.load().blind_subject(kind.as_str(), normalised));
+            let gcra = if cleaning {
+                limit.cleaning_gcra
+            } else {
+                limit.gcra
+            };
+            let key = state.key(limit.salt, &subject);
+            if shared {
+                checks.push(SharedCheck {
+                    key: shared_key(limit.salt, &subject),
+                    gcra,
+                    limit: limit.name.clone(),
+                    local_key: key,
+                });
+                continue;
+            }
             state
-                .check(state.key(limit.salt, value), limit.gcra, now_us)
+                .check(key, gcra, now_us)
                 .map_err(|over| (limit.name.clone(), over))?;
         }
-        Ok(())
+        Ok(checks)
     }
 
     /// Keys held for keyed limits now, and the most there can be.
@@ -945,7 +969,7 @@ per_secs = 60
     #[test]
     fn routes_count_body_keys_themselves() {
         let s = shield(TWO_PER_MINUTE);
-        let code = |phone: &[u8]| {
+        let code = |phone: &str| {
             s.check_subject(
                 KeyKind::Phone,
                 "POST",
@@ -954,9 +978,16 @@ per_secs = 60
                 SEC,
             )
         };
-        assert!(code(b"13800000001").is_ok());
-        assert_eq!(&*code(b"13800000001").unwrap_err().0, "codes per phone");
-        assert!(code(b"13800000002").is_ok());
+        assert!(code("13800000001").is_ok());
+        assert_eq!(&*code("13800000001").unwrap_err().0, "codes per phone");
+        assert!(code("13800000002").is_ok());
+        // Shared: nothing counted here, and the key names no phone.
+        s.set_shared(true);
+        let checks = code("13800000001").unwrap();
+        assert_eq!(checks.len(), 1);
+        let plain: String = b"13800000001".iter().map(|b| format!("{b:02x}")).collect();
+        assert!(!checks[0].key.contains(&plain), "{}", checks[0].key);
+        s.set_shared(false);
         // The edge itself never counts a phone limit.
         let f = facts("POST", "/api/v1/auth/phone/code", "198.51.100.7");
         for _ in 0..5 {

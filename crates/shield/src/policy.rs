@@ -50,6 +50,18 @@ pub enum KeyKind {
 }
 
 impl KeyKind {
+    /// The name a policy file uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Ip => "ip",
+            KeyKind::IpPrefix => "ip_prefix",
+            KeyKind::Account => "account",
+            KeyKind::Device => "device",
+            KeyKind::Phone => "phone",
+            KeyKind::IdNumber => "id_number",
+        }
+    }
+
     /// Keys the edge layer reads from the request itself; the others are counted by the route
     /// that reads the body.
     pub fn from_request(self) -> bool {

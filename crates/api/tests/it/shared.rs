@@ -84,6 +84,19 @@ async fn node(a: &Api, url: &str, prefix: &str) -> (Router, Arc<Edge>) {
     (router(state), edge)
 }
 
+/// A node's edge alone, sharing `policy`'s limits through Redis (and, as every node of a
+/// deployment does, the key people are blinded with).
+async fn shared_edge(a: &Api, policy: &str, url: &str, prefix: &str) -> Arc<Edge> {
+    let edge = Edge::with_store(
+        Policy::from_toml(policy).unwrap(),
+        a.traffic.clone(),
+        a.clock.clone(),
+    );
+    edge.shield().set_pass_key(&[9; 32]);
+    edge.share_limits(url, prefix).await.unwrap();
+    edge
+}
+
 async fn order(app: &Router, peer: &str) -> StatusCode {
     from(app, peer, "POST", "/api/v1/orders", None, "{}", &[])
         .await
@@ -161,5 +174,61 @@ async fn two_nodes_share_limits_and_fall_back_to_their_own_when_redis_dies() {
     assert_eq!(order(&one, fresh).await, StatusCode::UNAUTHORIZED);
     assert_eq!(order(&two, fresh).await, StatusCode::UNAUTHORIZED);
     assert_eq!(order(&one, fresh).await, StatusCode::TOO_MANY_REQUESTS);
+    redis.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_is_counted_once_across_nodes_and_never_stored_in_clear() {
+    if std::env::var("GH_TEST_REDIS").is_err() {
+        eprintln!("skipped: set GH_TEST_REDIS=1 (needs redis-server)");
+        return;
+    }
+    const PER_ID: &str = r#"
+version = 1
+[[limit]]
+name = "orders per ID number"
+route = "POST /api/v1/orders"
+key = "id_number"
+burst = 3
+per_secs = 600
+"#;
+    let a = api().await;
+    let mut redis = Redis::start(free_port());
+    redis.ready().await;
+    let prefix = format!("subjects{}", std::process::id());
+    let one = shared_edge(&a, PER_ID, &redis.url(), &prefix).await;
+    let two = shared_edge(&a, PER_ID, &redis.url(), &prefix).await;
+    let id = "110101199003070011";
+    let count = |edge: &Arc<Edge>| {
+        let edge = edge.clone();
+        async move {
+            edge.count_subject(
+                gatehouse_edge::KeyKind::IdNumber,
+                "POST",
+                "/api/v1/orders",
+                id,
+            )
+            .await
+        }
+    };
+    assert!(count(&one).await.is_ok());
+    assert!(count(&two).await.is_ok());
+    assert!(count(&one).await.is_ok());
+    let refused = count(&two).await.unwrap_err();
+    assert_eq!(&*refused.limit, "orders per ID number");
+    assert!(count(&one).await.is_err(), "both nodes see the same count");
+    // What Redis holds names no one: no key or value contains the number, in any spelling.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let hex: String = id.bytes().map(|b| format!("{b:02x}")).collect();
+    for key in &keys {
+        assert!(!key.contains(id) && !key.contains(&hex), "{key}");
+    }
     redis.kill();
 }
