@@ -28,6 +28,8 @@ use gatehouse_providers::FakeServer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 
+#[path = "it/browser.rs"]
+mod browser;
 #[path = "it/gate.rs"]
 mod gate;
 #[path = "it/seats.rs"]

@@ -1,0 +1,93 @@
+//! Traffic protection's challenge page in a real browser (GH_TEST_BROWSER=1; needs Debian's
+//! `chromium` and `npm ci --prefix tests/browser`, which `.ci/run` installs). For each kind of
+//! work — SHA-256 and the memory-hard Balloon — the real server challenges a page; a
+//! phone-sized Chromium must get the bilingual page, solve it with the served solver, come back
+//! with a pass and see the page; the same pass carried into another browser must not work.
+
+use super::*;
+
+fn node_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser/challenge.mjs")
+}
+
+async fn browse(url: &str) -> Value {
+    let out = tokio::time::timeout(
+        Duration::from_secs(180),
+        Command::new("node").arg(node_script()).arg(url).output(),
+    )
+    .await
+    .expect("the browser did not finish")
+    .expect("node runs (apt-get install nodejs)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+#[tokio::test]
+async fn a_browser_solves_the_challenge_page_and_its_pass_works_nowhere_else() {
+    if std::env::var("GH_TEST_BROWSER").is_err() {
+        eprintln!("skipped: set GH_TEST_BROWSER=1 (needs chromium and tests/browser's packages)");
+        return;
+    }
+    for work in [
+        "work = \"sha256\"\ndifficulty = 16",
+        "work = \"balloon\"\ndifficulty = 3",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = dir.path().join("challenge.toml");
+        std::fs::write(
+            &policy,
+            format!(
+                "version = 1\n[challenges]\n{work}\n\n[[challenge]]\nname = \"catalogue\"\n\
+                 route = \"GET /api/v1/products\"\nwhen = \"always\"\n"
+            ),
+        )
+        .unwrap();
+        let server = Server::start_with(
+            dir.path(),
+            &Db::Sqlite,
+            &dir.path().join("log"),
+            true,
+            &[(
+                "GATEHOUSE_SHIELD__POLICY".into(),
+                policy.display().to_string(),
+            )],
+        )
+        .await;
+        let url = format!("http://{}/api/v1/products", server.addr);
+        let seen = browse(&url).await;
+        assert!(seen["error"].is_null(), "{work}: {seen}");
+        assert_eq!(seen["first_status"], 403, "{work}: {seen}");
+        assert!(
+            seen["title"].as_str().unwrap().contains("正在验证"),
+            "Chinese first: {seen}"
+        );
+        assert_eq!(seen["lang"], "zh-CN");
+        assert_eq!(
+            seen["wider_than_screen"], false,
+            "fits a 360-px phone: {seen}"
+        );
+        assert_eq!(seen["sms_offered"], true);
+        assert_eq!(seen["page_errors"], json!([]), "{seen}");
+        assert_eq!(seen["pass_cookie"], true, "{work}: {seen}");
+        assert_eq!(seen["pass_http_only"], true);
+        assert!(
+            seen["body_after"]
+                .as_str()
+                .unwrap()
+                .contains("\"products\""),
+            "the page itself after the pass: {seen}"
+        );
+        assert_eq!(seen["again_status"], 200, "the pass keeps working: {seen}");
+        assert_eq!(
+            seen["replayed_status"], 403,
+            "a pass carried to another browser is refused: {seen}"
+        );
+        eprintln!("{}: solved in {} ms", work.replace('\n', ", "), seen["solved_ms"]);
+        server.stop().await;
+    }
+}
