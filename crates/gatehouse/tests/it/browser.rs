@@ -87,7 +87,11 @@ async fn a_browser_solves_the_challenge_page_and_its_pass_works_nowhere_else() {
             seen["replayed_status"], 403,
             "a pass carried to another browser is refused: {seen}"
         );
-        eprintln!("{}: solved in {} ms", work.replace('\n', ", "), seen["solved_ms"]);
+        eprintln!(
+            "{}: solved in {} ms",
+            work.replace('\n', ", "),
+            seen["solved_ms"]
+        );
         server.stop().await;
     }
 }
