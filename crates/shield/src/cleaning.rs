@@ -280,7 +280,7 @@ impl CleaningState {
 pub struct HeavyHitters {
     /// (count, client), smallest count first.
     heap: Vec<(u64, IpAddr)>,
-    place: HashMap<IpAddr, usize>,
+    place: HashMap<IpAddr, usize, foldhash::fast::RandomState>,
     slots: usize,
 }
 
@@ -289,7 +289,7 @@ impl HeavyHitters {
         let slots = slots.max(1);
         Self {
             heap: Vec::with_capacity(slots),
-            place: HashMap::with_capacity(slots),
+            place: HashMap::with_capacity_and_hasher(slots, Default::default()),
             slots,
         }
     }
@@ -305,9 +305,7 @@ impl HeavyHitters {
         if self.heap.len() < self.slots {
             // A count of 1 is the smallest there is: it belongs at the top.
             self.heap.push((1, client));
-            let last = self.heap.len() - 1;
-            self.place.insert(client, last);
-            self.sift_up(last);
+            self.sift_up(self.heap.len() - 1);
             return;
         }
         let Some(root) = self.heap.first_mut() else {
@@ -316,7 +314,6 @@ impl HeavyHitters {
         let (smallest, gone) = *root;
         *root = (smallest + 1, client);
         self.place.remove(&gone);
-        self.place.insert(client, 0);
         self.sift_down(0);
     }
 
@@ -324,42 +321,54 @@ impl HeavyHitters {
         self.heap.get(at).map_or(u64::MAX, |e| e.0)
     }
 
-    fn swap(&mut self, a: usize, b: usize) {
-        self.heap.swap(a, b);
-        for at in [a, b] {
-            if let Some(&(_, client)) = self.heap.get(at) {
-                self.place.insert(client, at);
-            }
+    /// Puts `entry` at `at` and records its place.
+    fn set(&mut self, at: usize, entry: (u64, IpAddr)) {
+        if let Some(slot) = self.heap.get_mut(at) {
+            *slot = entry;
+            self.place.insert(entry.1, at);
         }
     }
 
+    /// Moves the entry at `at` up past larger parents (a hole moves down instead of swaps, so
+    /// each moved entry's place is written once).
     fn sift_up(&mut self, mut at: usize) {
+        let Some(&moving) = self.heap.get(at) else {
+            return;
+        };
         while at > 0 {
             let parent = (at - 1) / 2;
-            if self.count_at(parent) <= self.count_at(at) {
-                return;
+            match self.heap.get(parent) {
+                Some(&above) if above.0 > moving.0 => {
+                    self.set(at, above);
+                    at = parent;
+                }
+                _ => break,
             }
-            self.swap(parent, at);
-            at = parent;
         }
+        self.set(at, moving);
     }
 
+    /// Moves the entry at `at` down past smaller children.
     fn sift_down(&mut self, mut at: usize) {
+        let Some(&moving) = self.heap.get(at) else {
+            return;
+        };
         loop {
-            let (left, right) = (2 * at + 1, 2 * at + 2);
-            let mut smallest = at;
-            if self.count_at(left) < self.count_at(smallest) {
-                smallest = left;
+            let left = 2 * at + 1;
+            let child = if self.count_at(left + 1) < self.count_at(left) {
+                left + 1
+            } else {
+                left
+            };
+            match self.heap.get(child) {
+                Some(&below) if below.0 < moving.0 => {
+                    self.set(at, below);
+                    at = child;
+                }
+                _ => break,
             }
-            if self.count_at(right) < self.count_at(smallest) {
-                smallest = right;
-            }
-            if smallest == at {
-                return;
-            }
-            self.swap(at, smallest);
-            at = smallest;
         }
+        self.set(at, moving);
     }
 
     /// The clients counted at least `min` times, heaviest first, at most `top`; then starts
@@ -530,7 +539,7 @@ mod tests {
             slots in 1usize..24,
         ) {
             let mut h = HeavyHitters::new(slots);
-            let mut truth: HashMap<IpAddr, u64> = HashMap::new();
+            let mut truth: std::collections::HashMap<IpAddr, u64> = Default::default();
             for c in &stream {
                 let ip = IpAddr::V4((*c).into());
                 h.count(ip);
