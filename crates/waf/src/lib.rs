@@ -1,0 +1,8 @@
+//! Gatehouse's web application firewall: a SecLang engine that runs the OWASP Core Rule Set.
+//!
+//! `seclang` reads rule files as ModSecurity and Coraza do (directives, rules, their targets,
+//! operators and actions) into plain data; compiling and running the rules builds on that.
+
+pub mod seclang;
+
+pub use seclang::{parse, Directive, ParseError};
