@@ -4,5 +4,6 @@
 //! operators and actions) into plain data; compiling and running the rules builds on that.
 
 pub mod seclang;
+pub mod transform;
 
 pub use seclang::{parse, Directive, ParseError};
