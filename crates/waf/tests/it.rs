@@ -89,3 +89,37 @@ fn every_crs_file_reads_and_nothing_is_lost() {
         "distinct rule ids (900990 in the setup example)"
     );
 }
+
+#[test]
+fn every_crs_operator_compiles() {
+    use gatehouse_waf::operators::Operator;
+    let rules_dir = crs_dir().join("rules");
+    let read = |file: &str| {
+        std::fs::read_to_string(rules_dir.join(file)).map_err(|e| format!("{file}: {e}"))
+    };
+    let (mut compiled, mut deferred, mut libinjection) = (0, 0, 0);
+    let mut failures = Vec::new();
+    for file in crs_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for d in parse(&text, "crs").unwrap() {
+            let Directive::Rule(rule) = d else { continue };
+            let op = &rule.operator;
+            if Operator::needs_expansion(&op.argument) {
+                deferred += 1;
+                continue;
+            }
+            if op.name == "detectSQLi" || op.name == "detectXSS" {
+                libinjection += 1;
+                continue;
+            }
+            match Operator::compile(&op.name, &op.argument, &read) {
+                Ok(_) => compiled += 1,
+                Err(e) => failures.push(format!("line {}: {e}", rule.line)),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert_eq!(compiled + deferred + libinjection, 693);
+    assert_eq!(libinjection, 4);
+    assert!(compiled > 600, "{compiled} compiled, {deferred} deferred");
+}
