@@ -3,7 +3,10 @@
 //! `seclang` reads rule files as ModSecurity and Coraza do (directives, rules, their targets,
 //! operators and actions) into plain data; compiling and running the rules builds on that.
 
+pub mod macros;
 pub mod operators;
+pub mod rule;
+pub mod ruleset;
 pub mod seclang;
 pub mod transform;
 
