@@ -5,9 +5,12 @@
 
 pub mod macros;
 pub mod operators;
+pub mod request;
 pub mod rule;
 pub mod ruleset;
 pub mod seclang;
+pub mod transaction;
 pub mod transform;
+pub mod vars;
 
 pub use seclang::{parse, Directive, ParseError};

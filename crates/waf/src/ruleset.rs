@@ -62,6 +62,8 @@ impl Default for Settings {
 pub struct Ruleset {
     phases: [Vec<Step>; 5],
     defaults: [PhaseDefaults; 5],
+    /// Every `/regex/` member selector of the rules, compiled.
+    selectors: std::collections::HashMap<String, regex::bytes::Regex>,
     pub settings: Settings,
 }
 
@@ -78,6 +80,11 @@ impl Ruleset {
         self.defaults
             .get(usize::from(phase.saturating_sub(1)))
             .map_or(&Disruptive::Pass, |d| &d.disruptive)
+    }
+
+    /// A member selector's compiled regular expression.
+    pub fn selector(&self, pattern: &str) -> Option<&regex::bytes::Regex> {
+        self.selectors.get(pattern)
     }
 
     /// Every rule, chain starters only, in load order within each phase.
@@ -334,6 +341,16 @@ impl Loader {
                 message: format!("rule {} starts a chain that never continues", r.id),
             });
         }
+        let mut selectors = std::collections::HashMap::new();
+        for item in &self.items {
+            if let Item::Rule(rule) = item {
+                collect_selectors(rule, &mut selectors).map_err(|message| LoadError::Rule {
+                    origin: "rules".into(),
+                    line: rule.line,
+                    message,
+                })?;
+            }
+        }
         let mut phases: [Vec<Step>; 5] = Default::default();
         for item in self.items {
             match item {
@@ -352,8 +369,35 @@ impl Loader {
         Ok(Ruleset {
             phases,
             defaults: self.defaults.map(Option::unwrap_or_default),
+            selectors,
             settings: self.settings,
         })
+    }
+}
+
+/// Compiles the `/regex/` selectors of a rule, its chain and its `ctl`s.
+fn collect_selectors(
+    rule: &Rule,
+    into: &mut std::collections::HashMap<String, regex::bytes::Regex>,
+) -> Result<(), String> {
+    use crate::rule::Ctl;
+    use crate::seclang::Selector;
+    let ctl_targets = rule.ctls.iter().filter_map(|c| match c {
+        Ctl::RemoveTargetById(_, t) | Ctl::RemoveTargetByTag(_, t) => Some(t),
+        _ => None,
+    });
+    for target in rule.targets.iter().chain(ctl_targets) {
+        if let Some(Selector::Regex(pattern)) = &target.selector {
+            if !into.contains_key(pattern) {
+                let re = regex::bytes::Regex::new(pattern)
+                    .map_err(|e| format!("selector /{pattern}/ does not compile: {e}"))?;
+                into.insert(pattern.clone(), re);
+            }
+        }
+    }
+    match &rule.chain {
+        Some(link) => collect_selectors(link, into),
+        None => Ok(()),
     }
 }
 

@@ -1,0 +1,480 @@
+//! Running the rules over one request, phase by phase, as ModSecurity v3 does: each rule's
+//! targets resolve to values (less the excluded ones), each value goes through the rule's
+//! transformations and the operator; a rule matches when any value does and its whole chain
+//! matches. Then its actions run once — `setvar`, `capture`d groups into `TX.0`–`TX.9`, `ctl`,
+//! the log entry — and its flow (`skip`, `skipAfter`) and disruptive action apply.
+
+use std::borrow::Cow;
+
+use crate::operators::{Captures, Operator};
+use crate::request::Request;
+use crate::rule::{Ctl, Disruptive, EngineMode, Rule, RuleOperator, SetOp};
+use crate::ruleset::{Ruleset, Step};
+use crate::seclang::{IdRange, Selector, Target};
+use crate::vars::{Named, Vars};
+
+/// A rule that matched and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fired {
+    pub id: u32,
+    pub phase: u8,
+    pub msg: String,
+    pub logdata: String,
+    pub severity: Option<u8>,
+    pub tags: Vec<String>,
+}
+
+/// The request is to be stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interruption {
+    pub rule: u32,
+    pub status: u16,
+    pub action: Disruptive,
+}
+
+/// What a `ctl:` removed for this transaction only.
+#[derive(Debug, Default)]
+struct Removals {
+    ids: Vec<IdRange>,
+    tags: Vec<String>,
+    targets_by_id: Vec<(Vec<IdRange>, Target)>,
+    targets_by_tag: Vec<(String, Target)>,
+}
+
+/// One request going through the rules.
+pub struct Transaction<'r> {
+    rules: &'r Ruleset,
+    pub vars: Vars,
+    engine: EngineMode,
+    removals: Removals,
+    pub fired: Vec<Fired>,
+    pub interruption: Option<Interruption>,
+    /// `allow` stopped the rest of the request's examination.
+    allowed: bool,
+    /// The rule whose actions run (for `%{RULE.id}`).
+    current_rule: u32,
+}
+
+impl<'r> Transaction<'r> {
+    pub fn new(rules: &'r Ruleset, request: &Request, unique_id: String) -> Self {
+        Self {
+            rules,
+            vars: Vars::from_request(request, rules.settings.argument_separator, unique_id),
+            engine: rules.settings.engine,
+            removals: Removals::default(),
+            fired: Vec::new(),
+            interruption: None,
+            allowed: false,
+            current_rule: 0,
+        }
+    }
+
+    /// The engine mode now (a `ctl:ruleEngine` may have changed it).
+    pub fn engine(&self) -> EngineMode {
+        self.engine
+    }
+
+    /// The ids of the rules that fired and log, in order.
+    pub fn fired_ids(&self) -> Vec<u32> {
+        self.fired.iter().map(|f| f.id).collect()
+    }
+
+    /// Runs one phase (1–5). Nothing runs once the request is interrupted or allowed, or
+    /// with the engine off.
+    pub fn run_phase(&mut self, phase: u8) {
+        let rules = self.rules;
+        let steps = rules.phase(phase);
+        let mut skip_after: Option<String> = None;
+        let mut skip = 0u32;
+        for step in steps {
+            if self.interruption.is_some() || self.allowed || self.engine == EngineMode::Off {
+                return;
+            }
+            let rule = match step {
+                Step::Marker(name) => {
+                    if skip_after.as_deref() == Some(name.as_str()) {
+                        skip_after = None;
+                    }
+                    continue;
+                }
+                Step::Rule(rule) => rule,
+            };
+            if skip_after.is_some() {
+                continue;
+            }
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            if self.removed(rule) {
+                continue;
+            }
+            if !self.evaluate(rule) {
+                continue;
+            }
+            self.vars
+                .tx
+                .insert("rule.id".into(), rule.id.to_string().into_bytes());
+            self.act(rule, phase);
+            if let Some(marker) = &rule.skip_after {
+                skip_after = Some(marker.clone());
+            }
+            skip = rule.skip;
+            if matches!(
+                rule.disruptive,
+                Some(Disruptive::Allow { phase_only: true })
+            ) {
+                return;
+            }
+        }
+    }
+
+    fn removed(&self, rule: &Rule) -> bool {
+        self.removals.ids.iter().any(|r| r.contains(rule.id))
+            || rule
+                .tags
+                .iter()
+                .any(|t| self.removals.tags.iter().any(|x| x == t))
+    }
+
+    /// Whether `rule` and its chain match; the matched variables are recorded as they go.
+    fn evaluate(&mut self, rule: &Rule) -> bool {
+        let mut matched_vars: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut captured: Option<Captures> = None;
+        {
+            let values = self.values(rule);
+            let operator = match &rule.operator {
+                RuleOperator::Compiled(op) => Cow::Borrowed(op),
+                RuleOperator::Expanded { name, argument } => {
+                    let text = argument.expand(&|c, k| self.resolve(c, k));
+                    match Operator::compile(name, &String::from_utf8_lossy(&text), &|f| {
+                        Err(format!("no data file {f} at run time"))
+                    }) {
+                        Ok(op) => Cow::Owned(op),
+                        Err(_) => return false,
+                    }
+                }
+            };
+            let mut captures = Captures::new();
+            for named in &values {
+                let mut candidates: Vec<Cow<'_, [u8]>> = Vec::new();
+                let mut current: Cow<'_, [u8]> = Cow::Borrowed(named.value.as_ref());
+                if rule.multi_match {
+                    candidates.push(current.clone());
+                }
+                for t in &rule.transformations {
+                    current = match current {
+                        Cow::Borrowed(b) => t.apply(b),
+                        Cow::Owned(o) => Cow::Owned(t.apply(&o).into_owned()),
+                    };
+                    if rule.multi_match {
+                        candidates.push(current.clone());
+                    }
+                }
+                if !rule.multi_match {
+                    candidates.push(current);
+                }
+                for value in candidates {
+                    let hit = operator.matches(&value, rule.capture.then_some(&mut captures));
+                    if hit != rule.negated {
+                        if rule.capture && hit && captured.is_none() {
+                            captured = Some(captures.clone());
+                        }
+                        matched_vars.push((named.name.clone().into_owned(), value.into_owned()));
+                        if !rule.multi_match {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if matched_vars.is_empty() {
+            return false;
+        }
+        if let Some(groups) = captured {
+            for i in 0..10 {
+                self.vars.tx.remove(&i.to_string());
+            }
+            for (i, g) in groups.into_iter().enumerate() {
+                self.vars.tx.insert(i.to_string(), g);
+            }
+        }
+        self.vars.matched_var = matched_vars.last().cloned();
+        self.vars.matched_vars = matched_vars;
+        match &rule.chain {
+            Some(link) => self.evaluate(link),
+            None => true,
+        }
+    }
+
+    /// The values a rule's targets name, less excluded ones (by the rule, or by `ctl`).
+    fn values(&self, rule: &Rule) -> Vec<Named<'_>> {
+        let rules = self.rules;
+        let regex = |p: &str| rules.selector(p);
+        let mut out = Vec::new();
+        if rule.targets.is_empty() {
+            // SecAction: one empty value for @unconditionalMatch.
+            out.push(Named {
+                name: Cow::Borrowed(""),
+                value: Cow::Borrowed(&[][..]),
+            });
+            return out;
+        }
+        for target in rule.targets.iter().filter(|t| !t.exclude) {
+            self.vars.collect(target, &regex, &mut out);
+        }
+        let by_ctl_id = self
+            .removals
+            .targets_by_id
+            .iter()
+            .filter(|(ids, _)| ids.iter().any(|r| r.contains(rule.id)))
+            .map(|(_, t)| t);
+        let by_ctl_tag = self
+            .removals
+            .targets_by_tag
+            .iter()
+            .filter(|(tag, _)| rule.tags.iter().any(|t| t == tag))
+            .map(|(_, t)| t);
+        let excluded: Vec<&Target> = rule
+            .targets
+            .iter()
+            .filter(|t| t.exclude)
+            .chain(by_ctl_id)
+            .chain(by_ctl_tag)
+            .collect();
+        if !excluded.is_empty() {
+            out.retain(|named| !excluded.iter().any(|t| excludes(t, &named.name, &regex)));
+        }
+        out
+    }
+
+    /// A macro's value: `TX.x`, `MATCHED_VAR`, `REQUEST_HEADERS.host` …
+    fn resolve(&self, collection: &str, key: Option<&str>) -> Option<Vec<u8>> {
+        let rules = self.rules;
+        let target = Target {
+            collection: collection.to_owned(),
+            selector: key.map(|k| Selector::Key(k.to_owned())),
+            count: false,
+            exclude: false,
+        };
+        if collection == "RULE" {
+            return match key {
+                Some("id") => Some(self.current_rule.to_string().into_bytes()),
+                _ => None,
+            };
+        }
+        let mut out = Vec::new();
+        self.vars.collect(&target, &|p| rules.selector(p), &mut out);
+        out.into_iter().next().map(|n| n.value.into_owned())
+    }
+
+    /// A matched rule's actions: its chain's `setvar`s and `ctl`s, the log, the disruption.
+    fn act(&mut self, rule: &Rule, phase: u8) {
+        let mut link = Some(rule);
+        while let Some(r) = link {
+            for ctl in &r.ctls {
+                self.ctl(ctl);
+            }
+            for set in &r.setvars {
+                self.setvar(set);
+            }
+            link = r.chain.as_deref();
+        }
+        if rule.log {
+            let expand = |m: &Option<crate::macros::MacroText>| {
+                m.as_ref().map_or_else(String::new, |m| {
+                    String::from_utf8_lossy(&m.expand(&|c, k| self.resolve(c, k))).into_owned()
+                })
+            };
+            self.fired.push(Fired {
+                id: rule.id,
+                phase,
+                msg: expand(&rule.msg),
+                logdata: expand(&rule.logdata),
+                severity: rule.severity,
+                tags: rule.tags.clone(),
+            });
+        }
+        let action = rule.disruptive_or(self.rules.default_disruptive(phase));
+        match action {
+            Disruptive::Pass | Disruptive::Block => {}
+            Disruptive::Allow { phase_only } => {
+                if !phase_only {
+                    self.allowed = true;
+                }
+            }
+            Disruptive::Deny | Disruptive::Drop | Disruptive::Redirect(_) => {
+                if self.engine == EngineMode::On {
+                    self.interruption = Some(Interruption {
+                        rule: rule.id,
+                        status: rule.status.unwrap_or(403),
+                        action,
+                    });
+                }
+            }
+        }
+    }
+
+    fn setvar(&mut self, set: &crate::rule::SetVar) {
+        if set.collection != "TX" {
+            return;
+        }
+        let name = String::from_utf8_lossy(&set.name.expand(&|c, k| self.resolve(c, k)))
+            .to_ascii_lowercase();
+        let value = |m: &crate::macros::MacroText| m.expand(&|c, k| self.resolve(c, k));
+        let number = |v: Option<&Vec<u8>>| v.map_or(0, |v| crate::operators::atoi(v));
+        let next = match &set.op {
+            SetOp::Delete => {
+                self.vars.tx.remove(&name);
+                return;
+            }
+            SetOp::Set(m) => value(m),
+            SetOp::Add(m) => (number(self.vars.tx.get(&name)) + crate::operators::atoi(&value(m)))
+                .to_string()
+                .into_bytes(),
+            SetOp::Subtract(m) => (number(self.vars.tx.get(&name))
+                - crate::operators::atoi(&value(m)))
+            .to_string()
+            .into_bytes(),
+        };
+        self.vars.tx.insert(name, next);
+    }
+
+    fn ctl(&mut self, ctl: &Ctl) {
+        match ctl {
+            Ctl::RuleEngine(mode) => self.engine = *mode,
+            Ctl::RemoveById(ids) => self.removals.ids.extend(ids.iter().copied()),
+            Ctl::RemoveByTag(tag) => self.removals.tags.push(tag.clone()),
+            Ctl::RemoveTargetById(ids, t) => {
+                self.removals.targets_by_id.push((ids.clone(), t.clone()))
+            }
+            Ctl::RemoveTargetByTag(tag, t) => {
+                self.removals.targets_by_tag.push((tag.clone(), t.clone()))
+            }
+            Ctl::RequestBodyProcessor(p) => self.vars.body_processor = Some(p.clone()),
+            Ctl::RequestBodyAccess(_) | Ctl::ForceRequestBodyVariable(_) | Ctl::Other(_) => {}
+        }
+    }
+}
+
+/// Whether exclusion `t` removes the value named `name` (`ARGS:q`).
+fn excludes<'a>(
+    t: &Target,
+    name: &str,
+    regex: &dyn Fn(&str) -> Option<&'a regex::bytes::Regex>,
+) -> bool {
+    let (collection, member) = name.split_once(':').unwrap_or((name, ""));
+    if !collection.eq_ignore_ascii_case(&t.collection) {
+        return false;
+    }
+    match &t.selector {
+        None => true,
+        Some(Selector::Key(k)) => member.eq_ignore_ascii_case(k),
+        Some(Selector::Regex(p)) => regex(p).is_some_and(|re| re.is_match(member.as_bytes())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::ruleset::Loader;
+
+    fn rules(text: &str) -> Ruleset {
+        let mut l = Loader::new();
+        l.text(text, "t.conf", std::path::Path::new(".")).unwrap();
+        l.finish().unwrap()
+    }
+
+    fn request(uri: &str) -> Request {
+        Request {
+            method: "GET".into(),
+            uri: uri.into(),
+            protocol: "HTTP/1.1".into(),
+            headers: vec![("Host".into(), b"localhost".to_vec())],
+            body: Vec::new(),
+            client: "127.0.0.1".parse().unwrap(),
+            client_port: 40000,
+            server_port: 80,
+        }
+    }
+
+    fn run<'a>(r: &'a Ruleset, uri: &str) -> Transaction<'a> {
+        let mut tx = Transaction::new(r, &request(uri), "id".into());
+        tx.run_phase(1);
+        tx.run_phase(2);
+        tx
+    }
+
+    const SCORING: &str = r#"
+SecDefaultAction "phase:1,log,auditlog,pass"
+SecDefaultAction "phase:2,log,auditlog,pass"
+SecAction "id:900,phase:1,nolog,pass,setvar:tx.threshold=5,setvar:tx.score=0"
+SecRule ARGS "@rx (?i)union\s+select" "id:100,phase:2,block,capture,t:none,t:urlDecodeUni,msg:'SQLi: %{TX.0} in %{MATCHED_VAR_NAME}',logdata:'%{MATCHED_VAR}',setvar:'tx.score=+5'"
+SecRule ARGS_NAMES "@rx ^debug$" "id:101,phase:2,block,setvar:'tx.score=+3',skipAfter:END-101"
+SecRule ARGS "@rx ." "id:102,phase:2,block,setvar:'tx.score=+100'"
+SecMarker END-101
+SecRule TX:score "@ge %{tx.threshold}" "id:949,phase:2,deny,status:403,msg:'Anomaly score %{TX.score}'"
+"#;
+
+    #[test]
+    fn anomaly_scoring_captures_skips_and_blocks() {
+        let r = rules(SCORING);
+        let tx = run(&r, "/?q=1%20UNION%20%20SELECT%20x&debug=1");
+        assert_eq!(
+            tx.fired_ids(),
+            vec![100, 101, 949],
+            "102 skipped by skipAfter"
+        );
+        assert_eq!(tx.fired[0].msg, "SQLi: UNION  SELECT in ARGS:q");
+        assert_eq!(tx.fired[0].logdata, "1 UNION  SELECT x");
+        assert_eq!(tx.vars.tx["score"], b"8");
+        assert_eq!(tx.fired[2].msg, "Anomaly score 8");
+        assert_eq!(
+            tx.interruption,
+            Some(Interruption {
+                rule: 949,
+                status: 403,
+                action: Disruptive::Deny
+            })
+        );
+        let clean = run(&r, "/?q=hello");
+        assert_eq!(
+            clean.fired_ids(),
+            vec![102, 949],
+            "102 alone passes the threshold"
+        );
+        let none = run(&r, "/");
+        assert!(none.fired.is_empty() && none.interruption.is_none());
+    }
+
+    #[test]
+    fn chains_exclusions_ctl_and_detection_only() {
+        let r = rules(
+            r#"
+SecRule REQUEST_METHOD "@streq GET" "id:1,phase:1,pass,nolog,ctl:ruleRemoveTargetById=3;ARGS:safe"
+SecRule ARGS:mode "@streq test" "id:2,phase:1,pass,nolog,ctl:ruleEngine=DetectionOnly"
+SecRule ARGS|!ARGS:token "@rx <script" "id:3,phase:2,deny,t:lowercase,chain"
+    SecRule REQUEST_HEADERS:Host "@streq localhost" "t:none"
+SecRule &ARGS "@gt 3" "id:4,phase:2,deny,status:400"
+"#,
+        );
+        assert_eq!(
+            run(&r, "/?a=%3CSCRIPT%3E").interruption.map(|i| i.rule),
+            Some(3)
+        );
+        assert!(
+            run(&r, "/?token=<script>").fired.is_empty(),
+            "excluded by the rule"
+        );
+        assert!(
+            run(&r, "/?safe=<script>").fired.is_empty(),
+            "excluded by ctl"
+        );
+        let detect = run(&r, "/?mode=test&a=<script>");
+        assert_eq!(detect.fired_ids(), vec![3], "logged");
+        assert_eq!(detect.interruption, None, "but not stopped");
+        let many = run(&r, "/?a=1&b=2&c=3&d=4");
+        assert_eq!(many.interruption.map(|i| i.status), Some(400));
+    }
+}

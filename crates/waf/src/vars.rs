@@ -1,0 +1,339 @@
+//! A transaction's variables: the collections a rule's targets read (`ARGS`, `REQUEST_HEADERS`,
+//! `TX` …), filled from the request and its body, and how one target resolves to named values.
+//! Member names compare without regard to case, as ModSecurity's do.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use crate::request::{decode_path, parse_arguments, Pair, Request};
+use crate::seclang::{Selector, Target};
+
+/// One value a target gave: `ARGS:q` and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Named<'a> {
+    pub name: Cow<'a, str>,
+    pub value: Cow<'a, [u8]>,
+}
+
+/// The variables of one transaction.
+#[derive(Debug, Default)]
+pub struct Vars {
+    pub method: Vec<u8>,
+    pub protocol: Vec<u8>,
+    pub uri: Vec<u8>,
+    pub uri_raw: Vec<u8>,
+    pub filename: Vec<u8>,
+    pub basename: Vec<u8>,
+    pub query: Vec<u8>,
+    pub line: Vec<u8>,
+    pub headers: Vec<Pair>,
+    pub cookies: Vec<Pair>,
+    pub args_get: Vec<Pair>,
+    pub args_post: Vec<Pair>,
+    pub files: Vec<Pair>,
+    pub multipart_part_headers: Vec<Pair>,
+    pub multipart_flags: HashMap<&'static str, bool>,
+    pub xml: Vec<Pair>,
+    pub body: Vec<u8>,
+    pub body_processor: Option<String>,
+    pub body_error: Option<String>,
+    pub remote_addr: Vec<u8>,
+    pub remote_port: Vec<u8>,
+    pub server_port: Vec<u8>,
+    pub unique_id: Vec<u8>,
+    /// `TX`: names in lower case.
+    pub tx: HashMap<String, Vec<u8>>,
+    pub matched_var: Option<(String, Vec<u8>)>,
+    pub matched_vars: Vec<(String, Vec<u8>)>,
+}
+
+fn name_is(a: &[u8], b: &str) -> bool {
+    a.eq_ignore_ascii_case(b.as_bytes())
+}
+
+impl Vars {
+    /// The variables the request line, headers and cookies give (the body comes later).
+    pub fn from_request(r: &Request, separator: u8, unique_id: String) -> Self {
+        let filename = decode_path(r.raw_path());
+        let basename = filename
+            .iter()
+            .rposition(|&b| b == b'/' || b == b'\\')
+            .map_or_else(
+                || filename.clone(),
+                |i| filename.get(i + 1..).unwrap_or(&[]).to_vec(),
+            );
+        Self {
+            method: r.method.as_bytes().to_vec(),
+            protocol: r.protocol.as_bytes().to_vec(),
+            uri: r.uri_without_host().as_bytes().to_vec(),
+            uri_raw: r.uri.as_bytes().to_vec(),
+            filename,
+            basename,
+            query: r.query().as_bytes().to_vec(),
+            line: format!("{} {} {}", r.method, r.uri, r.protocol).into_bytes(),
+            headers: r
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_bytes().to_vec(), v.clone()))
+                .collect(),
+            cookies: r.cookies(),
+            args_get: parse_arguments(r.query().as_bytes(), separator),
+            body: r.body.clone(),
+            remote_addr: r.client.to_string().into_bytes(),
+            remote_port: r.client_port.to_string().into_bytes(),
+            server_port: r.server_port.to_string().into_bytes(),
+            unique_id: unique_id.into_bytes(),
+            ..Self::default()
+        }
+    }
+
+    /// The values `target` names (exclusions are the caller's), appended to `out`.
+    /// `regex` finds a compiled `/regex/` selector.
+    pub fn collect<'a>(
+        &'a self,
+        target: &Target,
+        regex: &dyn Fn(&str) -> Option<&'a regex::bytes::Regex>,
+        out: &mut Vec<Named<'a>>,
+    ) {
+        let c = target.collection.as_str();
+        let start = out.len();
+        let mut pairs = |label: &'static str, list: &'a [Pair], names: bool| {
+            for (n, v) in list {
+                let keep = match &target.selector {
+                    None => true,
+                    Some(Selector::Key(k)) => name_is(n, k),
+                    Some(Selector::Regex(r)) => regex(r).is_some_and(|re| re.is_match(n)),
+                };
+                if keep {
+                    let name = String::from_utf8_lossy(n);
+                    out.push(Named {
+                        name: Cow::Owned(format!("{label}:{name}")),
+                        value: Cow::Borrowed(if names { n.as_slice() } else { v.as_slice() }),
+                    });
+                }
+            }
+        };
+        match c {
+            "ARGS" => {
+                pairs("ARGS", &self.args_get, false);
+                pairs("ARGS", &self.args_post, false);
+            }
+            "ARGS_NAMES" => {
+                pairs("ARGS_NAMES", &self.args_get, true);
+                pairs("ARGS_NAMES", &self.args_post, true);
+            }
+            "ARGS_GET" => pairs("ARGS_GET", &self.args_get, false),
+            "ARGS_GET_NAMES" => pairs("ARGS_GET_NAMES", &self.args_get, true),
+            "ARGS_POST" => pairs("ARGS_POST", &self.args_post, false),
+            "ARGS_POST_NAMES" => pairs("ARGS_POST_NAMES", &self.args_post, true),
+            "REQUEST_HEADERS" => pairs("REQUEST_HEADERS", &self.headers, false),
+            "REQUEST_HEADERS_NAMES" => pairs("REQUEST_HEADERS_NAMES", &self.headers, true),
+            "REQUEST_COOKIES" => pairs("REQUEST_COOKIES", &self.cookies, false),
+            "REQUEST_COOKIES_NAMES" => pairs("REQUEST_COOKIES_NAMES", &self.cookies, true),
+            "FILES" => pairs("FILES", &self.files, false),
+            "FILES_NAMES" => pairs("FILES_NAMES", &self.files, true),
+            "MULTIPART_PART_HEADERS" => pairs(
+                "MULTIPART_PART_HEADERS",
+                &self.multipart_part_headers,
+                false,
+            ),
+            "XML" => pairs("XML", &self.xml, false),
+            "TX" => {
+                for (n, v) in &self.tx {
+                    let keep = match &target.selector {
+                        None => true,
+                        Some(Selector::Key(k)) => n.eq_ignore_ascii_case(k),
+                        Some(Selector::Regex(r)) => {
+                            regex(r).is_some_and(|re| re.is_match(n.as_bytes()))
+                        }
+                    };
+                    if keep {
+                        out.push(Named {
+                            name: Cow::Owned(format!("TX:{n}")),
+                            value: Cow::Borrowed(v),
+                        });
+                    }
+                }
+            }
+            "MATCHED_VARS" => {
+                for (n, v) in &self.matched_vars {
+                    out.push(Named {
+                        name: Cow::Borrowed(n),
+                        value: Cow::Borrowed(v),
+                    });
+                }
+            }
+            "MATCHED_VARS_NAMES" => {
+                for (n, _) in &self.matched_vars {
+                    out.push(Named {
+                        name: Cow::Borrowed(n),
+                        value: Cow::Borrowed(n.as_bytes()),
+                    });
+                }
+            }
+            _ => {
+                if let Some(value) = self.single(c) {
+                    out.push(Named {
+                        name: Cow::Owned(c.to_owned()),
+                        value,
+                    });
+                }
+            }
+        }
+        if target.count {
+            let n = out.len() - start;
+            out.truncate(start);
+            out.push(Named {
+                name: Cow::Owned(c.to_owned()),
+                value: Cow::Owned(n.to_string().into_bytes()),
+            });
+        }
+    }
+
+    /// A variable with one value (or none, when it does not exist in this transaction).
+    pub fn single(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        fn b(v: &[u8]) -> Option<Cow<'_, [u8]>> {
+            Some(Cow::Borrowed(v))
+        }
+        let flag = |on: bool| Some(Cow::Owned(if on { b"1".to_vec() } else { b"0".to_vec() }));
+        match name {
+            "REQUEST_METHOD" => b(&self.method),
+            "REQUEST_PROTOCOL" => b(&self.protocol),
+            "REQUEST_URI" => b(&self.uri),
+            "REQUEST_URI_RAW" => b(&self.uri_raw),
+            "REQUEST_FILENAME" | "PATH_INFO" => b(&self.filename),
+            "REQUEST_BASENAME" => b(&self.basename),
+            "QUERY_STRING" => b(&self.query),
+            "REQUEST_LINE" => b(&self.line),
+            "REQUEST_BODY" => b(&self.body),
+            "REQUEST_BODY_LENGTH" => Some(Cow::Owned(self.body.len().to_string().into_bytes())),
+            "REMOTE_ADDR" => b(&self.remote_addr),
+            "REMOTE_PORT" => b(&self.remote_port),
+            "SERVER_PORT" => b(&self.server_port),
+            "UNIQUE_ID" => b(&self.unique_id),
+            "REQBODY_PROCESSOR" => self
+                .body_processor
+                .as_ref()
+                .map(|p| Cow::Borrowed(p.as_bytes())),
+            "REQBODY_ERROR" | "REQBODY_PROCESSOR_ERROR" => flag(self.body_error.is_some()),
+            "REQBODY_ERROR_MSG" | "REQBODY_PROCESSOR_ERROR_MSG" => Some(Cow::Borrowed(
+                self.body_error.as_deref().unwrap_or("").as_bytes(),
+            )),
+            "MATCHED_VAR" => self
+                .matched_var
+                .as_ref()
+                .map(|(_, v)| Cow::Borrowed(v.as_slice())),
+            "MATCHED_VAR_NAME" => self
+                .matched_var
+                .as_ref()
+                .map(|(n, _)| Cow::Borrowed(n.as_bytes())),
+            "ARGS_COMBINED_SIZE" => Some(Cow::Owned(
+                self.args_get
+                    .iter()
+                    .chain(&self.args_post)
+                    .map(|(n, v)| n.len() + v.len())
+                    .sum::<usize>()
+                    .to_string()
+                    .into_bytes(),
+            )),
+            "FILES_COMBINED_SIZE" => Some(Cow::Owned(b"0".to_vec())),
+            other => other
+                .strip_prefix("MULTIPART_")
+                .and_then(|flag_name| {
+                    self.multipart_flags
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(flag_name))
+                        .map(|(_, v)| *v)
+                })
+                .map(|on| Cow::Owned(if on { b"1".to_vec() } else { b"0".to_vec() })),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::seclang::targets::parse;
+
+    fn vars() -> Vars {
+        let r = Request {
+            method: "GET".into(),
+            uri: "/shop/item.php?id=1&Name=%27x&id=2".into(),
+            protocol: "HTTP/1.1".into(),
+            headers: vec![
+                ("Host".into(), b"museum.example".to_vec()),
+                ("Cookie".into(), b"_ga=1; session=s".to_vec()),
+            ],
+            body: Vec::new(),
+            client: "198.51.100.7".parse().unwrap(),
+            client_port: 40000,
+            server_port: 80,
+        };
+        let mut v = Vars::from_request(&r, b'&', "u1".into());
+        v.tx.insert("score".into(), b"5".to_vec());
+        v
+    }
+
+    fn values(v: &Vars, spec: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let re = regex::bytes::Regex::new("^_g").unwrap();
+        for t in parse(spec).unwrap() {
+            v.collect(&t, &|_| Some(&re), &mut out);
+        }
+        out.into_iter()
+            .map(|n| {
+                (
+                    n.name.into_owned(),
+                    String::from_utf8_lossy(&n.value).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn targets_resolve_to_named_values() {
+        let v = vars();
+        let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        assert_eq!(
+            values(&v, "ARGS"),
+            vec![
+                pair("ARGS:id", "1"),
+                pair("ARGS:Name", "'x"),
+                pair("ARGS:id", "2")
+            ]
+        );
+        assert_eq!(
+            values(&v, "ARGS:name"),
+            vec![pair("ARGS:Name", "'x")],
+            "any case"
+        );
+        assert_eq!(values(&v, "&ARGS:id"), vec![pair("ARGS", "2")]);
+        assert_eq!(values(&v, "&ARGS:missing"), vec![pair("ARGS", "0")]);
+        assert_eq!(
+            values(&v, "REQUEST_HEADERS:host"),
+            vec![pair("REQUEST_HEADERS:Host", "museum.example")]
+        );
+        assert_eq!(
+            values(&v, "REQUEST_COOKIES:/^_g/"),
+            vec![pair("REQUEST_COOKIES:_ga", "1")]
+        );
+        assert_eq!(values(&v, "TX:SCORE"), vec![pair("TX:score", "5")]);
+        assert_eq!(
+            values(&v, "REQUEST_BASENAME|REQUEST_FILENAME"),
+            vec![
+                pair("REQUEST_BASENAME", "item.php"),
+                pair("REQUEST_FILENAME", "/shop/item.php"),
+            ]
+        );
+        assert_eq!(
+            values(&v, "REQBODY_PROCESSOR"),
+            Vec::<(String, String)>::new(),
+            "none yet"
+        );
+        assert_eq!(
+            values(&v, "REQUEST_LINE")[0].1,
+            "GET /shop/item.php?id=1&Name=%27x&id=2 HTTP/1.1"
+        );
+    }
+}
