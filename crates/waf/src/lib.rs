@@ -3,6 +3,7 @@
 //! `seclang` reads rule files as ModSecurity and Coraza do (directives, rules, their targets,
 //! operators and actions) into plain data; compiling and running the rules builds on that.
 
+pub mod body;
 pub mod macros;
 pub mod operators;
 pub mod request;

@@ -57,9 +57,21 @@ pub struct Transaction<'r> {
 
 impl<'r> Transaction<'r> {
     pub fn new(rules: &'r Ruleset, request: &Request, unique_id: String) -> Self {
+        let mut vars = Vars::from_request(request, rules.settings.argument_separator, unique_id);
+        // As ModSecurity: the two form types choose their processor themselves; JSON and XML
+        // are chosen by rules (`ctl:requestBodyProcessor`).
+        let content_type = request
+            .header("content-type")
+            .map(|v| String::from_utf8_lossy(v).to_ascii_lowercase())
+            .unwrap_or_default();
+        if content_type.starts_with("application/x-www-form-urlencoded") {
+            vars.body_processor = Some("URLENCODED".into());
+        } else if content_type.starts_with("multipart/form-data") {
+            vars.body_processor = Some("MULTIPART".into());
+        }
         Self {
             rules,
-            vars: Vars::from_request(request, rules.settings.argument_separator, unique_id),
+            vars,
             engine: rules.settings.engine,
             removals: Removals::default(),
             fired: Vec::new(),
@@ -77,6 +89,43 @@ impl<'r> Transaction<'r> {
     /// The ids of the rules that fired and log, in order.
     pub fn fired_ids(&self) -> Vec<u32> {
         self.fired.iter().map(|f| f.id).collect()
+    }
+
+    /// The request phases: headers (1), the body's processor, the body (2).
+    pub fn run_request(&mut self) {
+        self.run_phase(1);
+        self.process_request_body();
+        self.run_phase(2);
+    }
+
+    /// Turns the body into variables with the processor `REQBODY_PROCESSOR` names. A body the
+    /// processor cannot read, or one over the limit, sets `REQBODY_ERROR` instead.
+    pub fn process_request_body(&mut self) {
+        let settings = &self.rules.settings;
+        if !settings.request_body_access || self.vars.body.is_empty() {
+            return;
+        }
+        if self.vars.body.len() > settings.request_body_limit {
+            self.vars.body_error = Some(format!(
+                "request body is larger than {} bytes",
+                settings.request_body_limit
+            ));
+            return;
+        }
+        let body = &self.vars.body;
+        let parsed = match self.vars.body_processor.as_deref() {
+            Some("URLENCODED") => crate::body::urlencoded(body, settings.argument_separator),
+            Some("JSON") => crate::body::json(body),
+            Some("XML") => crate::body::xml(body),
+            _ => return,
+        };
+        match parsed {
+            Ok(p) => {
+                self.vars.args_post = p.args;
+                self.vars.xml = p.xml;
+            }
+            Err(e) => self.vars.body_error = Some(e),
+        }
     }
 
     /// Runs one phase (1–5). Nothing runs once the request is interrupted or allowed, or
@@ -476,5 +525,47 @@ SecRule &ARGS "@gt 3" "id:4,phase:2,deny,status:400"
         assert_eq!(detect.interruption, None, "but not stopped");
         let many = run(&r, "/?a=1&b=2&c=3&d=4");
         assert_eq!(many.interruption.map(|i| i.status), Some(400));
+    }
+
+    #[test]
+    fn bodies_become_arguments_and_broken_ones_an_error() {
+        let r = rules(
+            r#"
+SecRule REQUEST_HEADERS:Content-Type "@rx ^application/json" "id:200001,phase:1,pass,nolog,t:none,t:lowercase,ctl:requestBodyProcessor=JSON"
+SecRule ARGS_POST:json.visitor.name "@rx <script" "id:1,phase:2,deny"
+SecRule ARGS_POST:comment "@rx <script" "id:2,phase:2,deny"
+SecRule REQBODY_ERROR "!@eq 0" "id:3,phase:2,deny,status:400,msg:'%{REQBODY_ERROR_MSG}'"
+"#,
+        );
+        let post = |ct: &str, body: &str| {
+            let mut req = request("/post");
+            req.method = "POST".into();
+            req.headers
+                .push(("Content-Type".into(), ct.as_bytes().to_vec()));
+            req.body = body.as_bytes().to_vec();
+            let mut tx = Transaction::new(&r, &req, "id".into());
+            tx.run_request();
+            (tx.interruption.map(|i| (i.rule, i.status)), tx.fired)
+        };
+        assert_eq!(
+            post("application/json", r#"{"visitor":{"name":"<script>"}}"#).0,
+            Some((1, 403))
+        );
+        assert_eq!(
+            post("application/x-www-form-urlencoded", "comment=%3Cscript%3E").0,
+            Some((2, 403))
+        );
+        let (stopped, fired) = post("application/json", "{\"visitor\":");
+        assert_eq!(stopped, Some((3, 400)));
+        assert!(
+            fired[0].msg.starts_with("JSON parsing error"),
+            "{}",
+            fired[0].msg
+        );
+        assert_eq!(
+            post("text/plain", "comment=<script>").0,
+            None,
+            "no processor, no arguments"
+        );
     }
 }
