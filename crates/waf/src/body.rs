@@ -113,28 +113,18 @@ pub fn xml(body: &[u8]) -> Result<Parsed, String> {
                 }
             }
             Event::End(_) => depth = depth.saturating_sub(1),
-            Event::Text(t) => {
-                if depth > 0 {
-                    text.extend_from_slice(&t.into_inner());
-                }
-            }
-            Event::CData(c) => {
-                if depth > 0 {
-                    text.extend_from_slice(&c.into_inner());
-                }
-            }
-            Event::GeneralRef(r) => {
-                // Character and predefined references only; any other entity is left out,
-                // never fetched or expanded.
-                if depth > 0 {
-                    if let Some(c) = r.resolve_char_ref().ok().flatten() {
-                        let mut utf8 = [0u8; 4];
-                        text.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
-                    } else if let Some(s) = quick_xml::escape::resolve_predefined_entity(
-                        &String::from_utf8_lossy(&r.into_inner()),
-                    ) {
-                        text.extend_from_slice(s.as_bytes());
-                    }
+            Event::Text(t) if depth > 0 => text.extend_from_slice(&t.into_inner()),
+            Event::CData(c) if depth > 0 => text.extend_from_slice(&c.into_inner()),
+            // Character and predefined references only; any other entity is left out, never
+            // fetched or expanded.
+            Event::GeneralRef(r) if depth > 0 => {
+                if let Some(c) = r.resolve_char_ref().ok().flatten() {
+                    let mut utf8 = [0u8; 4];
+                    text.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+                } else if let Some(s) = quick_xml::escape::resolve_predefined_entity(
+                    &String::from_utf8_lossy(&r.into_inner()),
+                ) {
+                    text.extend_from_slice(s.as_bytes());
                 }
             }
             Event::Eof => break,
