@@ -5,6 +5,7 @@
 
 pub mod body;
 pub mod macros;
+pub mod multipart;
 pub mod operators;
 pub mod request;
 pub mod rule;

@@ -113,6 +113,26 @@ impl<'r> Transaction<'r> {
             return;
         }
         let body = &self.vars.body;
+        if self.vars.body_processor.as_deref() == Some("MULTIPART") {
+            match crate::multipart::parse(&self.vars.content_type, body) {
+                Ok(m) => {
+                    self.vars.args_post = m.args;
+                    self.vars.files = m.files;
+                    self.vars.file_sizes = m.file_sizes;
+                    self.vars.multipart_part_headers = m.part_headers;
+                    for flag in crate::multipart::FLAGS {
+                        self.vars
+                            .multipart_flags
+                            .insert(flag, m.flags.contains(&flag));
+                    }
+                }
+                Err(e) => {
+                    self.vars.body_error = Some(e);
+                    self.vars.multipart_flags.insert("STRICT_ERROR", true);
+                }
+            }
+            return;
+        }
         let parsed = match self.vars.body_processor.as_deref() {
             Some("URLENCODED") => crate::body::urlencoded(body, settings.argument_separator),
             Some("JSON") => crate::body::json(body),
@@ -566,6 +586,38 @@ SecRule REQBODY_ERROR "!@eq 0" "id:3,phase:2,deny,status:400,msg:'%{REQBODY_ERRO
             post("text/plain", "comment=<script>").0,
             None,
             "no processor, no arguments"
+        );
+    }
+
+    #[test]
+    fn multipart_uploads_are_files_and_their_flags_are_variables() {
+        let r = rules(
+            r#"
+SecRule FILES "@rx \.php$" "id:1,phase:2,deny,msg:'upload %{MATCHED_VAR}'"
+SecRule MULTIPART_STRICT_ERROR "!@eq 0" "id:2,phase:2,pass,log"
+SecRule &MULTIPART_PART_HEADERS:upload "@eq 2" "id:3,phase:2,pass,log"
+SecRule FILES_COMBINED_SIZE "@eq 8" "id:4,phase:2,pass,log"
+"#,
+        );
+        let mut req = request("/upload");
+        req.method = "POST".into();
+        req.headers.push((
+            "Content-Type".into(),
+            b"multipart/form-data; boundary=XyZ".to_vec(),
+        ));
+        req.body = b"--XyZ\nContent-Disposition: form-data; name=\"upload\"; filename=\"shell.php\"\nContent-Type: text/plain\n\n<?php ?>\n--XyZ--\n".to_vec();
+        let mut tx = Transaction::new(&r, &req, "id".into());
+        tx.run_request();
+        assert_eq!(tx.fired_ids(), vec![1], "phase 2 stops at the deny");
+        assert_eq!(tx.fired[0].msg, "upload shell.php");
+        let mut detect = r.clone();
+        detect.settings.engine = EngineMode::DetectionOnly;
+        let mut tx = Transaction::new(&detect, &req, "id".into());
+        tx.run_request();
+        assert_eq!(
+            tx.fired_ids(),
+            vec![1, 2, 3, 4],
+            "LF lines are a strict error"
         );
     }
 }

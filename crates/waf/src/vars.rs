@@ -31,6 +31,8 @@ pub struct Vars {
     pub args_get: Vec<Pair>,
     pub args_post: Vec<Pair>,
     pub files: Vec<Pair>,
+    pub file_sizes: Vec<usize>,
+    pub content_type: Vec<u8>,
     pub multipart_part_headers: Vec<Pair>,
     pub multipart_flags: HashMap<&'static str, bool>,
     pub xml: Vec<Pair>,
@@ -79,6 +81,7 @@ impl Vars {
             cookies: r.cookies(),
             args_get: parse_arguments(r.query().as_bytes(), separator),
             body: r.body.clone(),
+            content_type: r.header("content-type").unwrap_or(&[]).to_vec(),
             remote_addr: r.client.to_string().into_bytes(),
             remote_port: r.client_port.to_string().into_bytes(),
             server_port: r.server_port.to_string().into_bytes(),
@@ -236,7 +239,13 @@ impl Vars {
                     .to_string()
                     .into_bytes(),
             )),
-            "FILES_COMBINED_SIZE" => Some(Cow::Owned(b"0".to_vec())),
+            "FILES_COMBINED_SIZE" => Some(Cow::Owned(
+                self.file_sizes
+                    .iter()
+                    .sum::<usize>()
+                    .to_string()
+                    .into_bytes(),
+            )),
             other => other
                 .strip_prefix("MULTIPART_")
                 .and_then(|flag_name| {
