@@ -23,6 +23,26 @@ pub struct Request {
     pub server_port: u16,
 }
 
+/// The response the upstream gave, for the response phases (3 and 4).
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    /// `HTTP/1.1` and the like.
+    pub protocol: String,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first value of a header (named without regard to case).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
 /// A named value of a collection.
 pub type Pair = (Vec<u8>, Vec<u8>);
 

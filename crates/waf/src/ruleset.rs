@@ -42,6 +42,10 @@ pub struct Settings {
     pub request_body_no_files_limit: usize,
     pub argument_separator: u8,
     pub component_signature: Option<String>,
+    pub response_body_access: bool,
+    /// The response bodies examined, by media type.
+    pub response_body_mime_types: Vec<String>,
+    pub response_body_limit: usize,
 }
 
 impl Default for Settings {
@@ -53,6 +57,9 @@ impl Default for Settings {
             request_body_no_files_limit: 131_072,
             argument_separator: b'&',
             component_signature: None,
+            response_body_access: false,
+            response_body_mime_types: vec!["text/plain".into(), "text/html".into()],
+            response_body_limit: 524_288,
         }
     }
 }
@@ -280,6 +287,17 @@ impl Loader {
                 self.settings.request_body_access = first.eq_ignore_ascii_case("on")
             }
             "secrequestbodylimit" => self.settings.request_body_limit = size()?,
+            "secresponsebodyaccess" => {
+                self.settings.response_body_access = first.eq_ignore_ascii_case("on")
+            }
+            "secresponsebodymimetype" => {
+                self.settings.response_body_mime_types = args
+                    .iter()
+                    .flat_map(|a| a.split_whitespace())
+                    .map(str::to_ascii_lowercase)
+                    .collect()
+            }
+            "secresponsebodylimit" => self.settings.response_body_limit = size()?,
             "secrequestbodynofileslimit" => self.settings.request_body_no_files_limit = size()?,
             "secargumentseparator" => {
                 self.settings.argument_separator = *first.as_bytes().first().unwrap_or(&b'&')

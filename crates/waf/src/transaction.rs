@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 use crate::operators::{Captures, Operator};
-use crate::request::Request;
+use crate::request::{Request, Response};
 use crate::rule::{Ctl, Disruptive, EngineMode, Rule, RuleOperator, SetOp};
 use crate::ruleset::{Ruleset, Step};
 use crate::seclang::{IdRange, Selector, Target};
@@ -96,6 +96,34 @@ impl<'r> Transaction<'r> {
         self.run_phase(1);
         self.process_request_body();
         self.run_phase(2);
+    }
+
+    /// The response phases: headers (3), the body (4), then logging (5). The body is examined
+    /// only when response bodies are (`SecResponseBodyAccess`) and its media type is listed.
+    pub fn run_response(&mut self, response: &Response) {
+        let settings = &self.rules.settings;
+        self.vars.response_status = Some(response.status.to_string().into_bytes());
+        self.vars.response_protocol = response.protocol.as_bytes().to_vec();
+        self.vars.response_headers = response
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_bytes().to_vec(), v.clone()))
+            .collect();
+        let content_type = response.header("content-type").unwrap_or(&[]).to_vec();
+        let media = String::from_utf8_lossy(&content_type)
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        self.vars.response_content_type = content_type;
+        self.run_phase(3);
+        if settings.response_body_access && settings.response_body_mime_types.contains(&media) {
+            let limit = response.body.len().min(settings.response_body_limit);
+            self.vars.response_body = response.body.get(..limit).unwrap_or(&[]).to_vec();
+        }
+        self.run_phase(4);
+        self.run_phase(5);
     }
 
     /// Turns the body into variables with the processor `REQBODY_PROCESSOR` names. A body the
@@ -618,6 +646,38 @@ SecRule FILES_COMBINED_SIZE "@eq 8" "id:4,phase:2,pass,log"
             tx.fired_ids(),
             vec![1, 2, 3, 4],
             "LF lines are a strict error"
+        );
+    }
+
+    #[test]
+    fn responses_are_examined_in_phases_three_and_four() {
+        let r = rules(
+            r#"
+SecResponseBodyAccess On
+SecResponseBodyMimeType text/plain text/html
+SecRule RESPONSE_STATUS "@rx ^5" "id:1,phase:3,pass,log"
+SecRule RESPONSE_BODY "@rx ORA-\d{5}" "id:2,phase:4,deny,msg:'%{MATCHED_VAR_NAME}'"
+"#,
+        );
+        let response = |content_type: &str| Response {
+            status: 500,
+            protocol: "HTTP/1.1".into(),
+            headers: vec![("Content-Type".into(), content_type.as_bytes().to_vec())],
+            body: b"error ORA-00933: SQL command not properly ended".to_vec(),
+        };
+        let mut tx = Transaction::new(&r, &request("/"), "id".into());
+        tx.run_request();
+        tx.run_response(&response("text/html; charset=utf-8"));
+        assert_eq!(tx.fired_ids(), vec![1, 2]);
+        assert_eq!(tx.fired[1].msg, "RESPONSE_BODY");
+        assert_eq!(tx.interruption.map(|i| i.rule), Some(2));
+        let mut images = Transaction::new(&r, &request("/"), "id".into());
+        images.run_request();
+        images.run_response(&response("image/png"));
+        assert_eq!(
+            images.fired_ids(),
+            vec![1],
+            "bodies of other types are not read"
         );
     }
 }

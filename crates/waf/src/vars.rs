@@ -43,6 +43,11 @@ pub struct Vars {
     pub remote_port: Vec<u8>,
     pub server_port: Vec<u8>,
     pub unique_id: Vec<u8>,
+    pub response_status: Option<Vec<u8>>,
+    pub response_protocol: Vec<u8>,
+    pub response_headers: Vec<Pair>,
+    pub response_body: Vec<u8>,
+    pub response_content_type: Vec<u8>,
     /// `TX`: names in lower case.
     pub tx: HashMap<String, Vec<u8>>,
     pub matched_var: Option<(String, Vec<u8>)>,
@@ -141,6 +146,10 @@ impl Vars {
                 false,
             ),
             "XML" => pairs("XML", &self.xml, false),
+            "RESPONSE_HEADERS" => pairs("RESPONSE_HEADERS", &self.response_headers, false),
+            "RESPONSE_HEADERS_NAMES" => {
+                pairs("RESPONSE_HEADERS_NAMES", &self.response_headers, true)
+            }
             "TX" => {
                 for (n, v) in &self.tx {
                     let keep = match &target.selector {
@@ -222,6 +231,19 @@ impl Vars {
             "REQBODY_ERROR_MSG" | "REQBODY_PROCESSOR_ERROR_MSG" => Some(Cow::Borrowed(
                 self.body_error.as_deref().unwrap_or("").as_bytes(),
             )),
+            "RESPONSE_STATUS" => self.response_status.as_deref().map(Cow::Borrowed),
+            "RESPONSE_PROTOCOL" => b(&self.response_protocol),
+            "RESPONSE_BODY" => b(&self.response_body),
+            "RESPONSE_CONTENT_TYPE" => b(&self.response_content_type),
+            "RESPONSE_CONTENT_LENGTH" => Some(Cow::Owned(
+                self.response_body.len().to_string().into_bytes(),
+            )),
+            "STATUS_LINE" => self.response_status.as_ref().map(|s| {
+                let mut line = self.response_protocol.clone();
+                line.push(b' ');
+                line.extend_from_slice(s);
+                Cow::Owned(line)
+            }),
             "MATCHED_VAR" => self
                 .matched_var
                 .as_ref()

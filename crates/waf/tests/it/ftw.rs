@@ -3,7 +3,7 @@
 //! rule ids that fired — directly, with no web server or log file in between.
 
 use base64::Engine as _;
-use gatehouse_waf::request::Request;
+use gatehouse_waf::request::{Request, Response};
 use gatehouse_waf::ruleset::Ruleset;
 use gatehouse_waf::transaction::Transaction;
 use yaml_rust2::{Yaml, YamlLoader};
@@ -213,6 +213,46 @@ fn raw_request(bytes: &[u8]) -> Result<Request, String> {
     })
 }
 
+/// What the suite's backend (albedo) answers: `/reflect` sends back the status, headers and
+/// body its JSON request asks for; anything else gets a small 200.
+fn backend(request: &Request) -> Response {
+    let plain = |body: &[u8]| Response {
+        status: 200,
+        protocol: "HTTP/1.1".into(),
+        headers: vec![("Content-Type".into(), b"text/plain; charset=utf-8".to_vec())],
+        body: body.to_vec(),
+    };
+    if !request.uri.starts_with("/reflect") {
+        return plain(b"ok");
+    }
+    let Ok(spec) = serde_json::from_slice::<serde_json::Value>(&request.body) else {
+        return plain(b"");
+    };
+    let mut response = plain(spec["body"].as_str().unwrap_or("").as_bytes());
+    if let Some(encoded) = spec["encodedBody"].as_str() {
+        if let Ok(body) = base64::engine::general_purpose::STANDARD.decode(encoded) {
+            response.body = body;
+        }
+    }
+    if let Some(status) = spec["status"].as_u64().and_then(|s| u16::try_from(s).ok()) {
+        response.status = status;
+    }
+    if let Some(headers) = spec["headers"].as_object() {
+        for (name, value) in headers {
+            let value = value.as_str().unwrap_or("").as_bytes().to_vec();
+            match response
+                .headers
+                .iter_mut()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            {
+                Some(slot) => slot.1 = value,
+                None => response.headers.push((name.clone(), value)),
+            }
+        }
+    }
+    response
+}
+
 /// Runs a test: `Ok` when every stage holds, else what did not.
 pub fn run(rules: &Ruleset, test: &FtwTest) -> Result<(), String> {
     for (i, stage) in test.stages.iter().enumerate() {
@@ -222,6 +262,9 @@ pub fn run(rules: &Ruleset, test: &FtwTest) -> Result<(), String> {
             format!("ftw-{}-{}", test.rule_id, test.test_id),
         );
         tx.run_request();
+        if tx.interruption.is_none() {
+            tx.run_response(&backend(&stage.request));
+        }
         let fired = tx.fired_ids();
         for id in &stage.expect_ids {
             if !fired.contains(id) {
@@ -314,5 +357,13 @@ SecRule ARGS "@rx never" "id:101,phase:2,pass,log"
         let failed = run(&rules, &tests[1]).unwrap_err();
         assert!(failed.contains("100 did not fire"), "{failed}");
         assert_eq!(ids_in_pattern(r#"id "942100""#), vec![942100]);
+        let mut reflect = tests[0].stages[0].request.clone();
+        reflect.uri = "/reflect".into();
+        reflect.body =
+            br#"{"status":503,"headers":{"Content-Type":"text/html"},"body":"ORA-00933"}"#.to_vec();
+        let answer = backend(&reflect);
+        assert_eq!(answer.status, 503);
+        assert_eq!(answer.header("content-type"), Some(&b"text/html"[..]));
+        assert_eq!(answer.body, b"ORA-00933");
     }
 }
