@@ -4,6 +4,7 @@
 //! operators and actions) into plain data; compiling and running the rules builds on that.
 
 pub mod body;
+pub mod libinjection;
 pub mod macros;
 pub mod multipart;
 pub mod operators;

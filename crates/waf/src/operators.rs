@@ -11,6 +11,8 @@
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::bytes::{Regex, RegexBuilder};
 
+use crate::libinjection::SqliData;
+
 /// The most bytes of a regular expression's compiled program (the CRS's largest need a few MB).
 const REGEX_SIZE_LIMIT: usize = 64 << 20;
 
@@ -39,6 +41,16 @@ pub enum Operator {
     IpMatch(Vec<ipnet::IpNet>),
     UnconditionalMatch,
     NoMatch,
+    /// libinjection's SQL injection detection; captures the fingerprint.
+    DetectSqli(std::sync::Arc<SqliData>),
+}
+
+/// What compiling an operator may need besides its argument.
+pub struct Resources<'a> {
+    /// Reads a data file (`@pmFromFile`) by name.
+    pub read_data: &'a dyn Fn(&str) -> Result<String, String>,
+    /// libinjection's tables, for `@detectSQLi`.
+    pub sqli: Option<&'a std::sync::Arc<SqliData>>,
 }
 
 /// What matched, for `capture` (TX.0 … TX.9) and `MATCHED_VAR`-style logging.
@@ -57,8 +69,26 @@ impl Operator {
         argument: &str,
         read_data: &dyn Fn(&str) -> Result<String, String>,
     ) -> Result<Self, String> {
+        Self::compile_with(
+            name,
+            argument,
+            &Resources {
+                read_data,
+                sqli: None,
+            },
+        )
+    }
+
+    /// [`Operator::compile`] with everything operators may need (libinjection's data).
+    pub fn compile_with(name: &str, argument: &str, res: &Resources<'_>) -> Result<Self, String> {
+        let read_data = res.read_data;
         let bytes = || argument.as_bytes().to_vec();
         let op = match name {
+            "detectSQLi" => Operator::DetectSqli(
+                res.sqli
+                    .cloned()
+                    .ok_or("@detectSQLi needs libinjection's data (waf.libinjection_dir)")?,
+            ),
             "rx" => Operator::Rx(regex(argument)?),
             "pm" => Operator::Pm(phrases(argument.split_whitespace())?),
             "pmFromFile" | "pmf" => {
@@ -145,6 +175,16 @@ impl Operator {
                 .is_some_and(|ip| nets.iter().any(|n| n.contains(&ip))),
             Operator::UnconditionalMatch => true,
             Operator::NoMatch => false,
+            Operator::DetectSqli(data) => match crate::libinjection::detect_sqli(value, data) {
+                None => false,
+                Some(fingerprint) => {
+                    if let Some(out) = captures {
+                        out.clear();
+                        out.push(fingerprint);
+                    }
+                    true
+                }
+            },
         }
     }
 }

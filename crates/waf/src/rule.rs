@@ -255,13 +255,14 @@ fn ctl(value: &str) -> Result<Ctl, String> {
 
 impl Rule {
     /// Compiles `spec` under `defaults` (the phase's, chosen by the phase the actions name;
-    /// a chained rule takes `phase` from its chain's start). `read_data` reads data files.
+    /// a chained rule takes `phase` from its chain's start). `res` reads data files and holds
+    /// libinjection's data.
     pub fn compile(
         spec: &RuleSpec,
         actions: &[Action],
         defaults: &dyn Fn(u8) -> PhaseDefaults,
         chained_phase: Option<u8>,
-        read_data: &dyn Fn(&str) -> Result<String, String>,
+        res: &crate::operators::Resources<'_>,
     ) -> Result<Self, String> {
         let mut phase = chained_phase;
         for a in actions.iter().filter(|a| a.name == "phase") {
@@ -275,10 +276,10 @@ impl Rule {
                 argument: MacroText::parse(&spec.operator.argument),
             }
         } else {
-            RuleOperator::Compiled(Operator::compile(
+            RuleOperator::Compiled(Operator::compile_with(
                 &spec.operator.name,
                 &spec.operator.argument,
-                read_data,
+                res,
             )?)
         };
         let mut rule = Rule {
@@ -392,7 +393,12 @@ mod tests {
             transformations: vec![Transformation::Lowercase],
             ..PhaseDefaults::default()
         };
-        Rule::compile(spec, &spec.actions, &defaults, None, &|f| Err(f.into()))
+        let read = |f: &str| Err(f.to_owned());
+        let res = crate::operators::Resources {
+            read_data: &read,
+            sqli: None,
+        };
+        Rule::compile(spec, &spec.actions, &defaults, None, &res)
     }
 
     #[test]

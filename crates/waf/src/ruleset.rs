@@ -113,6 +113,8 @@ pub struct Loader {
     open_chain: Option<usize>,
     settings: Settings,
     depth: usize,
+    /// libinjection's data, for `@detectSQLi`.
+    sqli: Option<Arc<crate::libinjection::SqliData>>,
 }
 
 enum Item {
@@ -126,6 +128,12 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 impl Loader {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Gives `@detectSQLi` libinjection's data (rules using it do not load without).
+    pub fn libinjection(&mut self, data: Arc<crate::libinjection::SqliData>) -> &mut Self {
+        self.sqli = Some(data);
+        self
     }
 
     /// Loads a file; its `Include`s and data files are found relative to its directory.
@@ -314,6 +322,11 @@ impl Loader {
         actions: &[seclang::Action],
         read_data: &dyn Fn(&str) -> Result<String, String>,
     ) -> Result<(), String> {
+        let res = crate::operators::Resources {
+            read_data,
+            sqli: self.sqli.as_ref(),
+        };
+        let res = &res;
         let defaults = |phase: u8| {
             self.defaults
                 .get(usize::from(phase.saturating_sub(1)))
@@ -325,7 +338,7 @@ impl Loader {
             let Some(Item::Rule(start)) = self.items.get(at) else {
                 return Err("a chain lost its start".into());
             };
-            let link = Rule::compile(spec, actions, &defaults, Some(start.phase), read_data)?;
+            let link = Rule::compile(spec, actions, &defaults, Some(start.phase), res)?;
             let continues = link.starts_chain;
             if let Some(Item::Rule(start)) = self.items.get_mut(at) {
                 attach(start, link);
@@ -335,7 +348,7 @@ impl Loader {
             }
             return Ok(());
         }
-        let rule = Rule::compile(spec, actions, &defaults, None, read_data)?;
+        let rule = Rule::compile(spec, actions, &defaults, None, res)?;
         if rule.starts_chain {
             self.open_chain = Some(self.items.len());
         }

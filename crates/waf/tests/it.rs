@@ -14,6 +14,8 @@ use std::path::PathBuf;
 
 #[path = "it/ftw.rs"]
 mod ftw;
+#[path = "it/libinjection.rs"]
+mod libinjection;
 
 use gatehouse_waf::seclang::{parse, Directive};
 

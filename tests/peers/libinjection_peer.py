@@ -1,0 +1,31 @@
+"""Checks Gatehouse's libinjection against the C library, through PyPI's libinjection-python.
+
+Reads lines of `hex(input)<TAB>fingerprint` (the fingerprint empty when Gatehouse found no SQL
+injection), asks the C library about each input, and prints every disagreement. Exit status 1
+when there is one. Run by `crates/waf/tests/it/libinjection.rs` with GH_TEST_PEERS=1.
+"""
+import sys
+
+import libinjection
+
+
+def main(path):
+    compared = 0
+    differ = []
+    with open(path, encoding="ascii") as cases:
+        for line in cases:
+            hexed, _, ours = line.rstrip("\n").partition("\t")
+            text = bytes.fromhex(hexed).decode("utf-8")
+            peer = libinjection.is_sql_injection(text)
+            theirs = peer["fingerprint"] if peer["is_sqli"] else ""
+            compared += 1
+            if theirs != ours:
+                differ.append((text, ours, theirs))
+    for text, ours, theirs in differ[:50]:
+        print(f"DIFFER {text!r}: gatehouse {ours!r}, libinjection {theirs!r}")
+    print(f"{compared} inputs compared, {len(differ)} differ")
+    return 1 if differ else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
