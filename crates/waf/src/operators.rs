@@ -43,6 +43,8 @@ pub enum Operator {
     NoMatch,
     /// libinjection's SQL injection detection; captures the fingerprint.
     DetectSqli(std::sync::Arc<SqliData>),
+    /// libinjection's XSS detection.
+    DetectXss,
 }
 
 /// What compiling an operator may need besides its argument.
@@ -84,6 +86,7 @@ impl Operator {
         let read_data = res.read_data;
         let bytes = || argument.as_bytes().to_vec();
         let op = match name {
+            "detectXSS" => Operator::DetectXss,
             "detectSQLi" => Operator::DetectSqli(
                 res.sqli
                     .cloned()
@@ -175,6 +178,16 @@ impl Operator {
                 .is_some_and(|ip| nets.iter().any(|n| n.contains(&ip))),
             Operator::UnconditionalMatch => true,
             Operator::NoMatch => false,
+            Operator::DetectXss => {
+                let hit = crate::libinjection::detect_xss(value);
+                if hit {
+                    if let Some(out) = captures {
+                        out.clear();
+                        out.push(value.to_vec());
+                    }
+                }
+                hit
+            }
             Operator::DetectSqli(data) => match crate::libinjection::detect_sqli(value, data) {
                 None => false,
                 Some(fingerprint) => {

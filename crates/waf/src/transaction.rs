@@ -140,6 +140,10 @@ impl<'r> Transaction<'r> {
             ));
             return;
         }
+        // As Coraza: a body with no Content-Type at all is read as a form.
+        if self.vars.body_processor.is_none() && self.vars.content_type.is_empty() {
+            self.vars.body_processor = Some("URLENCODED".into());
+        }
         let body = &self.vars.body;
         if self.vars.body_processor.as_deref() == Some("MULTIPART") {
             match crate::multipart::parse(&self.vars.content_type, body) {

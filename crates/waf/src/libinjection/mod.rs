@@ -1,4 +1,5 @@
-//! libinjection, in Rust: SQL injection detection by fingerprint (`@detectSQLi`). The input is
+//! libinjection, in Rust: SQL injection detection by fingerprint (`@detectSQLi`), and XSS
+//! detection over an HTML5 tokenizer (`@detectXSS`, in `xss.rs`). The input is
 //! tokenized and folded as plain text, then as if it followed a single quote and a double quote
 //! (the places an application pastes it into), each time in ANSI and, when comments suggest
 //! it, MySQL dialect; it is SQL injection when a fingerprint is in libinjection's list and
@@ -6,9 +7,12 @@
 
 pub mod data;
 pub mod fold;
+pub mod html5;
 pub mod tokens;
+pub mod xss;
 
 pub use data::SqliData;
+pub use xss::detect_xss;
 
 use tokens::{Flags, Token, Tokenizer, BAREWORD, COMMENT, EVIL, KEYWORD, NUMBER, UNION};
 

@@ -266,6 +266,7 @@ fn the_c_library_agrees() {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/libinjection_peer.py");
     let out = std::process::Command::new("python3")
         .arg(script)
+        .arg("sqli")
         .arg(&file)
         .output()
         .expect("python3 runs");
@@ -281,4 +282,82 @@ fn the_c_library_agrees() {
         "{stdout}"
     );
     eprintln!("{}", stdout.trim());
+}
+
+#[test]
+fn libinjection_html5_vectors() {
+    use gatehouse_waf::libinjection::html5::{Start, Tokenizer as Html5};
+    let (n, failed) = run("test-html5", |input, _| {
+        let mut tk = Html5::new(input, Start::Data);
+        let mut out = String::new();
+        while let Some(t) = tk.next() {
+            let text = input.get(t.start..t.start + t.len).unwrap_or(&[]);
+            out.push_str(&format!("{},{},{}\n", t.kind.name(), t.len, c_str(text)));
+        }
+        out
+    });
+    assert!(n > 50, "{n} vectors");
+    assert!(
+        failed.is_empty(),
+        "{} of {n} failed:\n{}",
+        failed.len(),
+        failed.join("\n---\n")
+    );
+}
+
+/// XSS verdicts agree with the C library on libinjection's XSS samples, its collected false
+/// positives, the html5 vectors and the CRS's own XSS payloads (GH_TEST_PEERS=1).
+#[test]
+fn the_c_library_agrees_on_xss() {
+    if std::env::var("GH_TEST_PEERS").is_err() {
+        eprintln!("skipped: set GH_TEST_PEERS=1 (needs pip's libinjection-python)");
+        return;
+    }
+    let mut inputs: Vec<Vec<u8>> = Vec::new();
+    for entry in std::fs::read_dir(dir().join("data")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !(name.starts_with("xss") || name.starts_with("false")) {
+            continue;
+        }
+        for line in std::fs::read(&path).unwrap().split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if !line.is_empty() && !line.starts_with(b"#") {
+                inputs.push(decoded(line));
+            }
+        }
+    }
+    inputs.extend(vectors("test-html5").into_iter().map(|(_, input, _)| input));
+    let mut cases = String::new();
+    let mut n = 0;
+    let mut positive = 0;
+    for input in inputs.iter().filter(|i| std::str::from_utf8(i).is_ok()) {
+        let ours = gatehouse_waf::libinjection::detect_xss(input);
+        positive += usize::from(ours);
+        let hexed: String = input.iter().map(|b| format!("{b:02x}")).collect();
+        cases.push_str(&format!("{hexed}\t{}\n", u8::from(ours)));
+        n += 1;
+    }
+    let file = std::env::temp_dir().join(format!("gh-xss-{}.txt", std::process::id()));
+    std::fs::write(&file, cases).unwrap();
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/libinjection_peer.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg("xss")
+        .arg(&file)
+        .output()
+        .expect("python3 runs");
+    let _ = std::fs::remove_file(&file);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{positive} of {n} XSS by ours; {}", stdout.trim());
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("{n} inputs compared, 0 differ")),
+        "{stdout}"
+    );
 }
