@@ -236,7 +236,13 @@ fn crs_regression_suite() {
     let report =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/crs-regression-failures.txt");
     let _ = std::fs::write(&report, failed.join("\n") + "\n");
-    println!("{passed} passed, {} failed", failed.len());
+    #[allow(
+        clippy::print_stdout,
+        reason = "the suite's summary line, as the issue asks"
+    )]
+    {
+        println!("{passed} passed, {} failed", failed.len());
+    }
     eprintln!(
         "{passed} passed, {} failed (see {})",
         failed.len(),
