@@ -420,7 +420,10 @@ fn collect_selectors(
     for target in rule.targets.iter().chain(ctl_targets) {
         if let Some(Selector::Regex(pattern)) = &target.selector {
             if !into.contains_key(pattern) {
-                let re = regex::bytes::Regex::new(pattern)
+                // Member names compare without regard to case, so their patterns do too.
+                let re = regex::bytes::RegexBuilder::new(pattern)
+                    .case_insensitive(true)
+                    .build()
                     .map_err(|e| format!("selector /{pattern}/ does not compile: {e}"))?;
                 into.insert(pattern.clone(), re);
             }

@@ -240,8 +240,8 @@ impl<'r> Transaction<'r> {
 
     /// Whether `rule` and its chain match; the matched variables are recorded as they go.
     fn evaluate(&mut self, rule: &Rule) -> bool {
-        let mut matched_vars: Vec<(String, Vec<u8>)> = Vec::new();
-        let mut captured: Option<Captures> = None;
+        // Each match: the variable, its (transformed) value, and what the operator captured.
+        let mut matches: Vec<(String, Vec<u8>, Option<Captures>)> = Vec::new();
         {
             let values = self.values(rule);
             let operator = match &rule.operator {
@@ -278,10 +278,12 @@ impl<'r> Transaction<'r> {
                 for value in candidates {
                     let hit = operator.matches(&value, rule.capture.then_some(&mut captures));
                     if hit != rule.negated {
-                        if rule.capture && hit && captured.is_none() {
-                            captured = Some(captures.clone());
-                        }
-                        matched_vars.push((named.name.clone().into_owned(), value.into_owned()));
+                        let captured = (rule.capture && hit).then(|| captures.clone());
+                        matches.push((
+                            named.name.clone().into_owned(),
+                            value.into_owned(),
+                            captured,
+                        ));
                         if !rule.multi_match {
                             break;
                         }
@@ -289,19 +291,30 @@ impl<'r> Transaction<'r> {
                 }
             }
         }
-        if matched_vars.is_empty() {
+        if matches.is_empty() {
             return false;
         }
-        if let Some(groups) = captured {
-            for i in 0..10 {
-                self.vars.tx.remove(&i.to_string());
+        // As Coraza and ModSecurity: a rule's non-disruptive actions (setvar, ctl) run for each
+        // match, before its chain is tried, with that match as MATCHED_VAR.
+        self.vars.matched_vars.clear();
+        for (name, value, captured) in matches {
+            if let Some(groups) = captured {
+                for i in 0..10 {
+                    self.vars.tx.remove(&i.to_string());
+                }
+                for (i, g) in groups.into_iter().enumerate() {
+                    self.vars.tx.insert(i.to_string(), g);
+                }
             }
-            for (i, g) in groups.into_iter().enumerate() {
-                self.vars.tx.insert(i.to_string(), g);
+            self.vars.matched_var = Some((name.clone(), value.clone()));
+            self.vars.matched_vars.push((name, value));
+            for ctl in &rule.ctls {
+                self.ctl(ctl);
+            }
+            for set in &rule.setvars {
+                self.setvar(set);
             }
         }
-        self.vars.matched_var = matched_vars.last().cloned();
-        self.vars.matched_vars = matched_vars;
         match &rule.chain {
             Some(link) => self.evaluate(link),
             None => true,
@@ -369,18 +382,8 @@ impl<'r> Transaction<'r> {
         out.into_iter().next().map(|n| n.value.into_owned())
     }
 
-    /// A matched rule's actions: its chain's `setvar`s and `ctl`s, the log, the disruption.
+    /// A matched rule's actions after its whole chain matched: the log, the disruption.
     fn act(&mut self, rule: &Rule, phase: u8) {
-        let mut link = Some(rule);
-        while let Some(r) = link {
-            for ctl in &r.ctls {
-                self.ctl(ctl);
-            }
-            for set in &r.setvars {
-                self.setvar(set);
-            }
-            link = r.chain.as_deref();
-        }
         if rule.log {
             let expand = |m: &Option<crate::macros::MacroText>| {
                 m.as_ref().map_or_else(String::new, |m| {

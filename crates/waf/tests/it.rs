@@ -189,6 +189,7 @@ SecAction "id:900005,\
   setvar:tx.max_num_args=255,\
   setvar:tx.max_file_size=64100,\
   setvar:tx.combined_file_sizes=65535"
+SecAction "id:900510,phase:1,pass,t:none,nolog,setvar:'tx.crs_xml_attr_inspect=1'"
 "#;
 
 fn load_crs() -> gatehouse_waf::ruleset::Ruleset {
