@@ -456,7 +456,8 @@ impl<'r> Transaction<'r> {
                 self.removals.targets_by_tag.push((tag.clone(), t.clone()))
             }
             Ctl::RequestBodyProcessor(p) => self.vars.body_processor = Some(p.clone()),
-            Ctl::RequestBodyAccess(_) | Ctl::ForceRequestBodyVariable(_) | Ctl::Other(_) => {}
+            Ctl::ForceRequestBodyVariable(on) => self.vars.force_body_variable = *on,
+            Ctl::RequestBodyAccess(_) | Ctl::Other(_) => {}
         }
     }
 }

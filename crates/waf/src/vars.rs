@@ -38,6 +38,8 @@ pub struct Vars {
     pub xml: Vec<Pair>,
     pub body: Vec<u8>,
     pub body_processor: Option<String>,
+    /// `ctl:forceRequestBodyVariable`: REQUEST_BODY holds the body whatever its processor.
+    pub force_body_variable: bool,
     pub body_error: Option<String>,
     pub remote_addr: Vec<u8>,
     pub remote_port: Vec<u8>,
@@ -217,16 +219,19 @@ impl Vars {
             "REQUEST_BASENAME" => b(&self.basename),
             "QUERY_STRING" => b(&self.query),
             "REQUEST_LINE" => b(&self.line),
-            "REQUEST_BODY" => b(&self.body),
+            // As ModSecurity: the raw body is a variable only for forms, or when forced.
+            "REQUEST_BODY" => (self.force_body_variable
+                || self.body_processor.as_deref() == Some("URLENCODED"))
+            .then_some(Cow::Borrowed(self.body.as_slice())),
             "REQUEST_BODY_LENGTH" => Some(Cow::Owned(self.body.len().to_string().into_bytes())),
             "REMOTE_ADDR" => b(&self.remote_addr),
             "REMOTE_PORT" => b(&self.remote_port),
             "SERVER_PORT" => b(&self.server_port),
             "UNIQUE_ID" => b(&self.unique_id),
-            "REQBODY_PROCESSOR" => self
-                .body_processor
-                .as_ref()
-                .map(|p| Cow::Borrowed(p.as_bytes())),
+            // Empty, not absent, when no processor was chosen (the CRS's 901340 tests it).
+            "REQBODY_PROCESSOR" => Some(Cow::Borrowed(
+                self.body_processor.as_deref().unwrap_or("").as_bytes(),
+            )),
             "REQBODY_ERROR" | "REQBODY_PROCESSOR_ERROR" => flag(self.body_error.is_some()),
             "REQBODY_ERROR_MSG" | "REQBODY_PROCESSOR_ERROR_MSG" => Some(Cow::Borrowed(
                 self.body_error.as_deref().unwrap_or("").as_bytes(),
@@ -359,8 +364,12 @@ mod tests {
         );
         assert_eq!(
             values(&v, "REQBODY_PROCESSOR"),
-            Vec::<(String, String)>::new(),
-            "none yet"
+            vec![pair("REQBODY_PROCESSOR", "")],
+            "none yet: empty, not absent"
+        );
+        assert!(
+            values(&v, "REQUEST_BODY").is_empty(),
+            "only forms, or when forced"
         );
         assert_eq!(
             values(&v, "REQUEST_LINE")[0].1,
