@@ -202,7 +202,49 @@ impl Operator {
     }
 }
 
+/// PCRE without UTF mode reads `\x{e2}` as the byte 0xE2; the `regex` crate reads the braced
+/// form as a code point (so U+00E2, two bytes in UTF-8). Up to 0xFF the braces are dropped.
+fn byte_escapes(pattern: &str) -> std::borrow::Cow<'_, str> {
+    if !pattern.contains("\\x{") {
+        return std::borrow::Cow::Borrowed(pattern);
+    }
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('x') if chars.peek() == Some(&'{') => {
+                let rest: String = chars.clone().skip(1).take_while(|d| *d != '}').collect();
+                let short =
+                    (1..=2).contains(&rest.len()) && rest.chars().all(|d| d.is_ascii_hexdigit());
+                if short {
+                    out.push_str("\\x");
+                    if rest.len() == 1 {
+                        out.push('0');
+                    }
+                    out.push_str(&rest);
+                    for _ in 0..rest.len() + 2 {
+                        chars.next();
+                    }
+                } else {
+                    out.push_str("\\x");
+                }
+            }
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 fn regex(pattern: &str) -> Result<Regex, String> {
+    let pattern = &*byte_escapes(pattern);
     let build = |unicode: bool| {
         RegexBuilder::new(pattern)
             .dot_matches_new_line(true)
@@ -371,6 +413,22 @@ mod tests {
             "bytes, not chars"
         );
         assert!(Operator::compile("rx", "(", &|_| Err(String::new())).is_err());
+        // PCRE's byte escapes: \x{e2}\x80\x99 is U+2019 in UTF-8, byte by byte.
+        let quote = op("rx", r"\x{e2}\x80[\x98\x99]");
+        assert!(quote.matches("1\u{2019}".as_bytes(), None));
+        assert!(
+            !op("rx", r"\x{e2}").matches("\u{e2}".as_bytes(), None),
+            "a byte, not a code point"
+        );
+        assert!(
+            op("rx", r"\\x\{e2\}").matches(br"\x{e2}", None),
+            "escaped backslashes stay"
+        );
+        assert_eq!(
+            byte_escapes(r"a\x{2019}"),
+            r"a\x{2019}",
+            "code points above 0xFF stay"
+        );
     }
 
     #[test]
