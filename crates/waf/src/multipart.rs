@@ -211,7 +211,9 @@ fn disposition_params(
             let mut closed = false;
             while let Some(&c) = rest.get(i) {
                 match c {
-                    b'\\' => {
+                    // A backslash escapes a quote or a backslash; before anything else it is
+                    // kept (Windows paths in file names), as ModSecurity reads it.
+                    b'\\' if matches!(rest.get(i + 1), Some(b'"' | b'\\')) => {
                         flags.push("INVALID_QUOTING");
                         if let Some(&n) = rest.get(i + 1) {
                             v.push(n);

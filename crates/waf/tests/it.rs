@@ -206,6 +206,25 @@ fn load_crs() -> gatehouse_waf::ruleset::Ruleset {
     loader.finish().unwrap()
 }
 
+/// The tests `crs-overrides.yaml` lists as not passing, as `rule-test` ids.
+fn overrides() -> std::collections::BTreeSet<String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/crs-overrides.yaml");
+    let docs =
+        yaml_rust2::YamlLoader::load_from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut out = std::collections::BTreeSet::new();
+    for o in docs[0]["test_overrides"].as_vec().unwrap() {
+        let rule = o["rule_id"].as_i64().unwrap();
+        assert!(
+            o["reason"].as_str().is_some_and(|r| !r.is_empty()),
+            "rule {rule}: no reason"
+        );
+        for t in o["test_ids"].as_vec().unwrap() {
+            out.insert(format!("{rule}-{}", t.as_i64().unwrap()));
+        }
+    }
+    out
+}
+
 /// The CRS regression suite, every test run through the engine. Prints `N passed, M failed` and
 /// writes the failing tests to `target/crs-regression-failures.txt`.
 #[test]
@@ -244,6 +263,21 @@ fn crs_regression_suite() {
     {
         println!("{passed} passed, {} failed", failed.len());
     }
+    let failing: std::collections::BTreeSet<String> = failed
+        .iter()
+        .filter_map(|f| f.split(':').next().map(str::to_owned))
+        .collect();
+    let overridden = overrides();
+    let unexplained: Vec<_> = failing.difference(&overridden).collect();
+    let fixed: Vec<_> = overridden.difference(&failing).collect();
+    assert!(
+        unexplained.is_empty() && fixed.is_empty(),
+        "failing without a reason in crs-overrides.yaml: {unexplained:?}; listed there but passing now: {fixed:?}"
+    );
+    assert!(
+        passed * 100 >= 4_950 * 99,
+        "{passed} passed: under 99 % of 4,950"
+    );
     eprintln!(
         "{passed} passed, {} failed (see {})",
         failed.len(),

@@ -18,6 +18,8 @@ pub struct Stage {
     pub status: Vec<u16>,
     /// A check this runner cannot make (of the response body, say), by name.
     pub unsupported: Option<String>,
+    /// The request as it goes on the wire.
+    pub wire: Vec<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -89,13 +91,18 @@ pub fn parse_file(yaml: &str) -> Result<Vec<FtwTest>, String> {
 }
 
 fn stage(input: &Yaml, output: &Yaml) -> Result<Stage, String> {
-    let request = match text(&input["encoded_request"]) {
-        Some(encoded) => raw_request(
-            &base64::engine::general_purpose::STANDARD
+    let (request, wire) = match text(&input["encoded_request"]) {
+        Some(encoded) => {
+            let raw = base64::engine::general_purpose::STANDARD
                 .decode(encoded.split_whitespace().collect::<String>())
-                .map_err(|e| format!("encoded_request: {e}"))?,
-        )?,
-        None => built_request(input),
+                .map_err(|e| format!("encoded_request: {e}"))?;
+            (raw_request(&raw)?, raw)
+        }
+        None => {
+            let request = built_request(input);
+            let wire = wire_bytes(&request);
+            (request, wire)
+        }
     };
     let log = &output["log"];
     let mut expect_ids = ids(&log["expect_ids"]);
@@ -130,6 +137,7 @@ fn stage(input: &Yaml, output: &Yaml) -> Result<Stage, String> {
         no_expect_ids,
         status,
         unsupported,
+        wire,
     })
 }
 
@@ -172,6 +180,40 @@ fn built_request(input: &Yaml) -> Request {
             .and_then(|p| u16::try_from(p).ok())
             .unwrap_or(80),
     }
+}
+
+/// A built request as go-ftw sends it: request line, headers, a blank line, the body.
+fn wire_bytes(r: &Request) -> Vec<u8> {
+    let mut out = format!("{} {} {}\r\n", r.method, r.uri, r.protocol).into_bytes();
+    for (name, value) in &r.headers {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&r.body);
+    out
+}
+
+/// The status Gatehouse's HTTP layer gives a request before any route or the firewall sees it:
+/// 400 when hyper's parser (httparse) cannot read the request line and headers, or when a
+/// Content-Length is no number; otherwise none.
+fn http_layer_status(wire: &[u8]) -> Option<u16> {
+    let mut headers = [httparse::EMPTY_HEADER; 128];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(wire) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) | Err(_) => return Some(400),
+    }
+    let bad_length = req.headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("content-length")
+            && std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .is_none()
+    });
+    bad_length.then_some(400)
 }
 
 /// A request as sent on the wire: request line, headers, blank line, body.
@@ -277,7 +319,8 @@ pub fn run(rules: &Ruleset, test: &FtwTest) -> Result<(), String> {
             }
         }
         if !stage.status.is_empty() {
-            let status = tx.interruption.as_ref().map_or(200, |i| i.status);
+            let status = http_layer_status(&stage.wire)
+                .unwrap_or_else(|| tx.interruption.as_ref().map_or(200, |i| i.status));
             if !stage.status.contains(&status) {
                 return Err(format!(
                     "stage {i}: status {status}, expected one of {:?}",
