@@ -688,4 +688,29 @@ SecRule RESPONSE_BODY "@rx ORA-\d{5}" "id:2,phase:4,deny,msg:'%{MATCHED_VAR_NAME
             "bodies of other types are not read"
         );
     }
+
+    #[test]
+    fn setvar_runs_per_match_before_the_chain_with_that_match() {
+        // As the CRS's RFI rule: the parent records each match, and its chain reads what it set.
+        let r = rules(
+            r#"
+SecRule ARGS "@rx ^https?://([^/]+)" "id:1,phase:2,pass,log,capture,setvar:'tx.host_%{MATCHED_VAR_NAME}=%{TX.1}',setvar:'tx.hits=+1',chain"
+    SecRule TX:/^host_/ "!@endsWith .museum.example" "t:none"
+"#,
+        );
+        let tx = run(
+            &r,
+            "/?a=https://evil.example/x&b=http://www.museum.example/",
+        );
+        assert_eq!(tx.vars.tx["hits"], b"2", "once per matching argument");
+        assert_eq!(tx.vars.tx["host_args:a"], b"evil.example");
+        assert_eq!(tx.vars.tx["host_args:b"], b"www.museum.example");
+        assert_eq!(tx.fired_ids(), vec![1], "the chain found the foreign host");
+        let local = run(&r, "/?b=http://www.museum.example/");
+        assert!(local.fired.is_empty(), "every host is ours");
+        assert_eq!(
+            local.vars.tx["hits"], b"1",
+            "the parent's setvar ran though the chain failed"
+        );
+    }
 }
