@@ -15,6 +15,7 @@ mod setup;
 mod shield;
 mod shield_http;
 mod signin;
+mod waf;
 
 pub use auth::AuthArgs;
 pub use client::{Conn, Reply};
@@ -25,6 +26,7 @@ pub use seats::SeatsArgs;
 pub use server::OPEN_POLICY;
 pub use shield::ShieldArgs;
 pub use signin::sign_in_visitors;
+pub use waf::WafArgs;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
@@ -42,6 +44,8 @@ pub enum BenchCommand {
     Seats(SeatsArgs),
     /// What traffic protection costs per request, and its memory bound under rotating keys.
     Shield(ShieldArgs),
+    /// What the firewall costs with the whole OWASP CRS: load time, memory, CPU per request.
+    Waf(WafArgs),
 }
 
 /// Runs a benchmark and prints its JSON result on stdout.
@@ -53,6 +57,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Gate(args) => gate::run(args).await?,
         BenchCommand::Seats(args) => seats::run(args).await?,
         BenchCommand::Shield(args) => shield::run(args).await?,
+        BenchCommand::Waf(args) => waf::run(args).await?,
     };
     #[allow(clippy::print_stdout)]
     {

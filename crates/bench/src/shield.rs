@@ -61,7 +61,7 @@ fn client(i: u32) -> IpAddr {
 }
 
 /// Resident set size in bytes (Linux), or 0 where unknown.
-fn rss_bytes() -> u64 {
+pub(crate) fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
