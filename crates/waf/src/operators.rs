@@ -133,6 +133,8 @@ impl Operator {
         match self {
             Operator::Rx(re) => match captures {
                 None => re.is_match(value),
+                // Most values do not match: the cheap search first, groups only for a match.
+                Some(_) if !re.is_match(value) => false,
                 Some(out) => match re.captures(value) {
                     None => false,
                     Some(caps) => {

@@ -279,11 +279,7 @@ impl<'r> Transaction<'r> {
                     let hit = operator.matches(&value, rule.capture.then_some(&mut captures));
                     if hit != rule.negated {
                         let captured = (rule.capture && hit).then(|| captures.clone());
-                        matches.push((
-                            named.name.clone().into_owned(),
-                            value.into_owned(),
-                            captured,
-                        ));
+                        matches.push((named.name(), value.into_owned(), captured));
                         if !rule.multi_match {
                             break;
                         }
@@ -329,7 +325,8 @@ impl<'r> Transaction<'r> {
         if rule.targets.is_empty() {
             // SecAction: one empty value for @unconditionalMatch.
             out.push(Named {
-                name: Cow::Borrowed(""),
+                collection: Cow::Borrowed(""),
+                key: None,
                 value: Cow::Borrowed(&[][..]),
             });
             return out;
@@ -357,7 +354,7 @@ impl<'r> Transaction<'r> {
             .chain(by_ctl_tag)
             .collect();
         if !excluded.is_empty() {
-            out.retain(|named| !excluded.iter().any(|t| excludes(t, &named.name, &regex)));
+            out.retain(|named| !excluded.iter().any(|t| excludes(t, named, &regex)));
         }
         out
     }
@@ -465,17 +462,17 @@ impl<'r> Transaction<'r> {
 /// Whether exclusion `t` removes the value named `name` (`ARGS:q`).
 fn excludes<'a>(
     t: &Target,
-    name: &str,
+    named: &Named<'_>,
     regex: &dyn Fn(&str) -> Option<&'a regex::bytes::Regex>,
 ) -> bool {
-    let (collection, member) = name.split_once(':').unwrap_or((name, ""));
-    if !collection.eq_ignore_ascii_case(&t.collection) {
+    if !named.collection.eq_ignore_ascii_case(&t.collection) {
         return false;
     }
+    let member = named.key.unwrap_or(&[]);
     match &t.selector {
         None => true,
-        Some(Selector::Key(k)) => member.eq_ignore_ascii_case(k),
-        Some(Selector::Regex(p)) => regex(p).is_some_and(|re| re.is_match(member.as_bytes())),
+        Some(Selector::Key(k)) => member.eq_ignore_ascii_case(k.as_bytes()),
+        Some(Selector::Regex(p)) => regex(p).is_some_and(|re| re.is_match(member)),
     }
 }
 

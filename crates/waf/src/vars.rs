@@ -8,11 +8,23 @@ use std::collections::HashMap;
 use crate::request::{decode_path, parse_arguments, Pair, Request};
 use crate::seclang::{Selector, Target};
 
-/// One value a target gave: `ARGS:q` and its bytes.
+/// One value a target gave: its collection (`ARGS`), its member's name (`q`), and its bytes.
+/// The full name (`ARGS:q`) is only put together when a rule needs it, after a match.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Named<'a> {
-    pub name: Cow<'a, str>,
+    pub collection: Cow<'a, str>,
+    pub key: Option<&'a [u8]>,
     pub value: Cow<'a, [u8]>,
+}
+
+impl Named<'_> {
+    /// `ARGS:q`, or the variable's name alone.
+    pub fn name(&self) -> String {
+        match self.key {
+            Some(k) => format!("{}:{}", self.collection, String::from_utf8_lossy(k)),
+            None => self.collection.clone().into_owned(),
+        }
+    }
 }
 
 /// The variables of one transaction.
@@ -115,9 +127,9 @@ impl Vars {
                     Some(Selector::Regex(r)) => regex(r).is_some_and(|re| re.is_match(n)),
                 };
                 if keep {
-                    let name = String::from_utf8_lossy(n);
                     out.push(Named {
-                        name: Cow::Owned(format!("{label}:{name}")),
+                        collection: Cow::Borrowed(label),
+                        key: Some(n.as_slice()),
                         value: Cow::Borrowed(if names { n.as_slice() } else { v.as_slice() }),
                     });
                 }
@@ -163,7 +175,8 @@ impl Vars {
                     };
                     if keep {
                         out.push(Named {
-                            name: Cow::Owned(format!("TX:{n}")),
+                            collection: Cow::Borrowed("TX"),
+                            key: Some(n.as_bytes()),
                             value: Cow::Borrowed(v),
                         });
                     }
@@ -172,7 +185,8 @@ impl Vars {
             "MATCHED_VARS" => {
                 for (n, v) in &self.matched_vars {
                     out.push(Named {
-                        name: Cow::Borrowed(n),
+                        collection: Cow::Borrowed(n),
+                        key: None,
                         value: Cow::Borrowed(v),
                     });
                 }
@@ -180,7 +194,8 @@ impl Vars {
             "MATCHED_VARS_NAMES" => {
                 for (n, _) in &self.matched_vars {
                     out.push(Named {
-                        name: Cow::Borrowed(n),
+                        collection: Cow::Borrowed(n),
+                        key: None,
                         value: Cow::Borrowed(n.as_bytes()),
                     });
                 }
@@ -188,7 +203,8 @@ impl Vars {
             _ => {
                 if let Some(value) = self.single(c) {
                     out.push(Named {
-                        name: Cow::Owned(c.to_owned()),
+                        collection: Cow::Owned(c.to_owned()),
+                        key: None,
                         value,
                     });
                 }
@@ -198,7 +214,8 @@ impl Vars {
             let n = out.len() - start;
             out.truncate(start);
             out.push(Named {
-                name: Cow::Owned(c.to_owned()),
+                collection: Cow::Owned(c.to_owned()),
+                key: None,
                 value: Cow::Owned(n.to_string().into_bytes()),
             });
         }
@@ -318,12 +335,7 @@ mod tests {
             v.collect(&t, &|_| Some(&re), &mut out);
         }
         out.into_iter()
-            .map(|n| {
-                (
-                    n.name.into_owned(),
-                    String::from_utf8_lossy(&n.value).into_owned(),
-                )
-            })
+            .map(|n| (n.name(), String::from_utf8_lossy(&n.value).into_owned()))
             .collect()
     }
 
