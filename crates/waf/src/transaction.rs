@@ -266,7 +266,11 @@ impl<'r> Transaction<'r> {
                 for t in &rule.transformations {
                     current = match current {
                         Cow::Borrowed(b) => t.apply(b),
-                        Cow::Owned(o) => Cow::Owned(t.apply(&o).into_owned()),
+                        // An unchanged value keeps its buffer instead of being copied.
+                        Cow::Owned(o) => match t.apply(&o) {
+                            Cow::Borrowed(_) => Cow::Owned(o),
+                            Cow::Owned(changed) => Cow::Owned(changed),
+                        },
                     };
                     if rule.multi_match {
                         candidates.push(current.clone());
