@@ -258,10 +258,19 @@ impl<'r> Transaction<'r> {
             };
             let mut captures = Captures::new();
             for named in &values {
-                let mut candidates: Vec<Cow<'_, [u8]>> = Vec::new();
+                // Tests one (transformed) value, recording it when the rule matches it.
+                let mut test = |value: Cow<'_, [u8]>| {
+                    let hit = operator.matches(&value, rule.capture.then_some(&mut captures));
+                    if hit != rule.negated {
+                        let captured = (rule.capture && hit).then(|| captures.clone());
+                        matches.push((named.name(), value.into_owned(), captured));
+                    }
+                };
                 let mut current: Cow<'_, [u8]> = Cow::Borrowed(named.value.as_ref());
+                // multiMatch tests the value before and after each transformation (each hit
+                // is a match of its own).
                 if rule.multi_match {
-                    candidates.push(current.clone());
+                    test(current.clone());
                 }
                 for t in &rule.transformations {
                     current = match current {
@@ -273,21 +282,11 @@ impl<'r> Transaction<'r> {
                         },
                     };
                     if rule.multi_match {
-                        candidates.push(current.clone());
+                        test(current.clone());
                     }
                 }
                 if !rule.multi_match {
-                    candidates.push(current);
-                }
-                for value in candidates {
-                    let hit = operator.matches(&value, rule.capture.then_some(&mut captures));
-                    if hit != rule.negated {
-                        let captured = (rule.capture && hit).then(|| captures.clone());
-                        matches.push((named.name(), value.into_owned(), captured));
-                        if !rule.multi_match {
-                            break;
-                        }
-                    }
+                    test(current);
                 }
             }
         }
