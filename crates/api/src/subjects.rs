@@ -3,7 +3,7 @@
 //! as the services do, and has the edge count it before any work is done. A value that does not
 //! parse is left to the service, which refuses it with its own error.
 
-use gatehouse_domain::identity::Phone;
+use gatehouse_domain::identity::{IdDocument, Phone};
 use gatehouse_edge::KeyKind;
 
 use crate::error::ApiError;
@@ -31,12 +31,7 @@ pub async fn count_id_number(
     raw: &str,
     field: &str,
 ) -> Result<(), ApiError> {
-    // As `IdDocument::parse` reads it: no spaces, upper case.
-    let normalised: String = raw
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_ascii_uppercase();
+    let normalised = IdDocument::normalised_number(raw);
     if normalised.is_empty() {
         return Ok(());
     }

@@ -81,14 +81,19 @@ pub fn resident_id_check_char(first17: &[u8]) -> Option<u8> {
 }
 
 impl IdDocument {
-    /// Validates `number` as a document of `kind`. `today` bounds the birth date of resident IDs.
-    pub fn parse(kind: IdKind, number: &str, today: Date) -> Result<Self, String> {
-        let number: String = number
+    /// A document number as it is kept and compared: no spaces, upper case.
+    pub fn normalised_number(number: &str) -> String {
+        number
             .trim()
             .chars()
             .filter(|c| *c != ' ')
             .collect::<String>()
-            .to_ascii_uppercase();
+            .to_ascii_uppercase()
+    }
+
+    /// Validates `number` as a document of `kind`. `today` bounds the birth date of resident IDs.
+    pub fn parse(kind: IdKind, number: &str, today: Date) -> Result<Self, String> {
+        let number = Self::normalised_number(number);
         if !number.is_ascii() {
             return Err("must contain only letters and digits".into());
         }

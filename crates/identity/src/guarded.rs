@@ -3,6 +3,7 @@
 //! failing to answer (not when it answers "no"), calls fail at once as unavailable for a few
 //! seconds instead of each waiting out its timeout; then one probe decides.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -11,15 +12,22 @@ use gatehouse_domain::breaker::{BreakerOpen, BreakerPolicy, GuardedCalls};
 use crate::external::{ExternalIdentity, ProviderFailure};
 use crate::face::{FaceOutcome, FaceProvider, FaceStart, FaceStarted};
 
-fn failed<T>(r: &Result<T, ProviderFailure>) -> bool {
-    matches!(r, Err(ProviderFailure::Unavailable(_)))
-}
-
-fn open(open: BreakerOpen) -> ProviderFailure {
-    ProviderFailure::Unavailable(format!(
-        "circuit open after repeated failures; try again in {} s",
-        open.retry_after.as_secs().max(1)
-    ))
+/// Runs one provider call through `calls`: only "did not answer" counts as a failure, and an
+/// open breaker answers as the provider being unavailable.
+async fn guarded<T>(
+    calls: &GuardedCalls,
+    call: impl Future<Output = Result<T, ProviderFailure>>,
+) -> Result<T, ProviderFailure> {
+    let failed = |r: &Result<T, ProviderFailure>| matches!(r, Err(ProviderFailure::Unavailable(_)));
+    calls
+        .run(call, failed)
+        .await
+        .unwrap_or_else(|open: BreakerOpen| {
+            Err(ProviderFailure::Unavailable(format!(
+                "circuit open after repeated failures; try again in {} s",
+                open.retry_after.as_secs().max(1)
+            )))
+        })
 }
 
 /// A face-verification provider behind a breaker.
@@ -42,17 +50,11 @@ impl FaceProvider for GuardedFace {
     }
 
     async fn start(&self, request: FaceStart<'_>) -> Result<FaceStarted, ProviderFailure> {
-        self.calls
-            .run(self.inner.start(request), failed)
-            .await
-            .unwrap_or_else(|o| Err(open(o)))
+        guarded(&self.calls, self.inner.start(request)).await
     }
 
     async fn outcome(&self, certify_id: &str) -> Result<FaceOutcome, ProviderFailure> {
-        self.calls
-            .run(self.inner.outcome(certify_id), failed)
-            .await
-            .unwrap_or_else(|o| Err(open(o)))
+        guarded(&self.calls, self.inner.outcome(certify_id)).await
     }
 }
 
@@ -76,10 +78,7 @@ impl ExternalIdentity for GuardedExternal {
     }
 
     async fn subject_for_code(&self, code: &str) -> Result<String, ProviderFailure> {
-        self.calls
-            .run(self.inner.subject_for_code(code), failed)
-            .await
-            .unwrap_or_else(|o| Err(open(o)))
+        guarded(&self.calls, self.inner.subject_for_code(code)).await
     }
 }
 

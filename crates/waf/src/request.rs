@@ -36,11 +36,15 @@ pub struct Response {
 impl Response {
     /// The first value of a header (named without regard to case).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+        first_header(&self.headers, name)
     }
+}
+
+fn first_header<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> Option<&'a [u8]> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_slice())
 }
 
 /// A named value of a collection.
@@ -49,10 +53,7 @@ pub type Pair = (Vec<u8>, Vec<u8>);
 impl Request {
     /// The first value of a header (named without regard to case).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+        first_header(&self.headers, name)
     }
 
     /// The URI without a scheme and host (an absolute-form target's path and query).

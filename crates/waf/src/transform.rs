@@ -73,10 +73,10 @@ impl Transformation {
             CmdLine => Cow::Owned(cmd_line(input)),
             CompressWhitespace => compress_whitespace(input),
             CssDecode => when_present(input, b'\\', css_decode),
-            EscapeSeqDecode => when_present(input, b'\\', escape_seq_decode),
+            EscapeSeqDecode => when_present(input, b'\\', |v| backslash_decode(v, false)),
             HexEncode => Cow::Owned(hex(input).into_bytes()),
             HtmlEntityDecode => when_present(input, b'&', html_entity_decode),
-            JsDecode => when_present(input, b'\\', js_decode),
+            JsDecode => when_present(input, b'\\', |v| backslash_decode(v, true)),
             Length => Cow::Owned(input.len().to_string().into_bytes()),
             Lowercase => lowercase(input),
             NormalizePath => Cow::Owned(normalize_path(input)),
@@ -302,7 +302,9 @@ fn entity(input: &[u8], at: usize) -> Option<(u8, usize)> {
     Some((byte, with_semicolon(name_len)))
 }
 
-fn js_decode(input: &[u8]) -> Vec<u8> {
+/// Backslash escapes as JavaScript (`javascript`: also `\uHHHH`, and any other escaped character
+/// stands for itself) or as ANSI C (only the escapes C knows; otherwise the backslash stays).
+fn backslash_decode(input: &[u8], javascript: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
     while let Some(&c) = input.get(i) {
@@ -311,12 +313,12 @@ fn js_decode(input: &[u8]) -> Vec<u8> {
             i += 1;
             continue;
         }
-        let next = input.get(i + 1).copied();
-        match next {
+        match input.get(i + 1).copied() {
             Some(b'u')
-                if input
-                    .get(i + 2..i + 6)
-                    .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
+                if javascript
+                    && input
+                        .get(i + 2..i + 6)
+                        .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
             {
                 out.push(unicode_byte(input, i + 2).unwrap_or(0));
                 i += 6;
@@ -330,7 +332,7 @@ fn js_decode(input: &[u8]) -> Vec<u8> {
                 out.push(value);
                 i += 1 + used;
             }
-            Some(n) => {
+            Some(n @ (b'a' | b'b' | b'f' | b'n' | b'r' | b't' | b'v')) => {
                 out.push(match n {
                     b'a' => 0x07,
                     b'b' => 0x08,
@@ -338,12 +340,16 @@ fn js_decode(input: &[u8]) -> Vec<u8> {
                     b'n' => b'\n',
                     b'r' => b'\r',
                     b't' => b'\t',
-                    b'v' => 0x0b,
-                    other => other,
+                    _ => 0x0b,
                 });
                 i += 2;
             }
-            None => {
+            Some(n) if javascript || matches!(n, b'\\' | b'?' | b'\'' | b'"') => {
+                out.push(n);
+                i += 2;
+            }
+            _ => {
+                // A trailing backslash, or an escape C does not know: the backslash stays.
                 out.push(b'\\');
                 i += 1;
             }
@@ -369,50 +375,6 @@ fn octal(input: &[u8], at: usize) -> (u8, usize) {
     }
     let v = value(digits.get(..used).unwrap_or(&[]));
     ((v & 0xff) as u8, used)
-}
-
-fn escape_seq_decode(input: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while let Some(&c) = input.get(i) {
-        if c != b'\\' {
-            out.push(c);
-            i += 1;
-            continue;
-        }
-        match input.get(i + 1).copied() {
-            Some(b'x') if hex_pair(input, i + 2).is_some() => {
-                out.push(hex_pair(input, i + 2).unwrap_or(0));
-                i += 4;
-            }
-            Some(b'0'..=b'7') => {
-                let (value, used) = octal(input, i + 1);
-                out.push(value);
-                i += 1 + used;
-            }
-            Some(
-                n @ (b'a' | b'b' | b'f' | b'n' | b'r' | b't' | b'v' | b'\\' | b'?' | b'\'' | b'"'),
-            ) => {
-                out.push(match n {
-                    b'a' => 0x07,
-                    b'b' => 0x08,
-                    b'f' => 0x0c,
-                    b'n' => b'\n',
-                    b'r' => b'\r',
-                    b't' => b'\t',
-                    b'v' => 0x0b,
-                    other => other,
-                });
-                i += 2;
-            }
-            _ => {
-                // Not an escape ModSecurity knows: the backslash stays.
-                out.push(b'\\');
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 fn css_decode(input: &[u8]) -> Vec<u8> {

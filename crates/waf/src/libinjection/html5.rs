@@ -105,11 +105,7 @@ impl<'a> Tokenizer<'a> {
     }
 
     fn find(&self, from: usize, ch: u8) -> Option<usize> {
-        self.s
-            .get(from..)?
-            .iter()
-            .position(|&b| b == ch)
-            .map(|i| from + i)
+        super::tokens::find(self.s, from, ch)
     }
 
     fn token(kind: Kind, start: usize, len: usize) -> Option<Token> {

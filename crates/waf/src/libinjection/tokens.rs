@@ -112,7 +112,8 @@ fn find2(s: &[u8], from: usize, a: u8, b: u8) -> Option<usize> {
     hay.windows(2).position(|w| w == [a, b]).map(|i| from + i)
 }
 
-fn find(s: &[u8], from: usize, ch: u8) -> Option<usize> {
+/// Where `ch` first stands in `s` at or after `from`.
+pub(super) fn find(s: &[u8], from: usize, ch: u8) -> Option<usize> {
     s.get(from..)?
         .iter()
         .position(|&b| b == ch)

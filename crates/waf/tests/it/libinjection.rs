@@ -228,18 +228,14 @@ fn libinjection_samples() {
     assert_eq!(flagged.len(), 21, "flagged: {flagged:#?}");
 }
 
-/// Every sample and vector (that is UTF-8, which the Python wrapper needs) gets the same verdict
-/// and fingerprint from the C library, through PyPI's libinjection-python (GH_TEST_PEERS=1).
-#[test]
-fn the_c_library_agrees() {
-    if std::env::var("GH_TEST_PEERS").is_err() {
-        eprintln!("skipped: set GH_TEST_PEERS=1 (needs pip's libinjection-python)");
-        return;
-    }
-    let data = SqliData::load(&dir()).unwrap();
-    let mut inputs: Vec<Vec<u8>> = Vec::new();
+/// The inputs of libinjection's sample files under `data/` whose name `wanted` accepts.
+fn sample_inputs(wanted: impl Fn(&str) -> bool) -> Vec<Vec<u8>> {
+    let mut inputs = Vec::new();
     for entry in std::fs::read_dir(dir().join("data")).unwrap() {
         let path = entry.unwrap().path();
+        if !wanted(&path.file_name().unwrap().to_string_lossy()) {
+            continue;
+        }
         for line in std::fs::read(&path).unwrap().split(|&b| b == b'\n') {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if !line.is_empty() && !line.starts_with(b"#") {
@@ -247,31 +243,37 @@ fn the_c_library_agrees() {
             }
         }
     }
-    for prefix in ["test-tokens", "test-folding", "test-sqli"] {
-        inputs.extend(vectors(prefix).into_iter().map(|(_, input, _)| input));
-    }
+    inputs
+}
+
+/// Hands every UTF-8 input (the Python wrapper needs it) with our answer to the C library through
+/// `tests/peers/libinjection_peer.py <kind>`, asserts it agrees on all of them and returns its
+/// report. `ours` gives our answer as the peer prints it.
+fn the_c_library_agrees_on(
+    kind: &str,
+    inputs: &[Vec<u8>],
+    ours: impl Fn(&[u8]) -> String,
+) -> String {
     let mut cases = String::new();
     let mut n = 0;
     for input in inputs.iter().filter(|i| std::str::from_utf8(i).is_ok()) {
-        let ours = detect_sqli(input, &data)
-            .map(|f| String::from_utf8_lossy(&f).into_owned())
-            .unwrap_or_default();
         let hexed: String = input.iter().map(|b| format!("{b:02x}")).collect();
-        cases.push_str(&format!("{hexed}\t{ours}\n"));
+        cases.push_str(&format!("{hexed}\t{}\n", ours(input)));
         n += 1;
     }
-    let file = std::env::temp_dir().join(format!("gh-libinjection-{}.txt", std::process::id()));
+    let file =
+        std::env::temp_dir().join(format!("gh-libinjection-{kind}-{}.txt", std::process::id()));
     std::fs::write(&file, cases).unwrap();
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/libinjection_peer.py");
     let out = std::process::Command::new("python3")
         .arg(script)
-        .arg("sqli")
+        .arg(kind)
         .arg(&file)
         .output()
         .expect("python3 runs");
     let _ = std::fs::remove_file(&file);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{stdout}{}",
@@ -281,7 +283,28 @@ fn the_c_library_agrees() {
         stdout.contains(&format!("{n} inputs compared, 0 differ")),
         "{stdout}"
     );
-    eprintln!("{}", stdout.trim());
+    stdout
+}
+
+/// Every sample and vector (that is UTF-8, which the Python wrapper needs) gets the same verdict
+/// and fingerprint from the C library, through PyPI's libinjection-python (GH_TEST_PEERS=1).
+#[test]
+fn the_c_library_agrees() {
+    if std::env::var("GH_TEST_PEERS").is_err() {
+        eprintln!("skipped: set GH_TEST_PEERS=1 (needs pip's libinjection-python)");
+        return;
+    }
+    let data = SqliData::load(&dir()).unwrap();
+    let mut inputs = sample_inputs(|_| true);
+    for prefix in ["test-tokens", "test-folding", "test-sqli"] {
+        inputs.extend(vectors(prefix).into_iter().map(|(_, input, _)| input));
+    }
+    let report = the_c_library_agrees_on("sqli", &inputs, |input| {
+        detect_sqli(input, &data)
+            .map(|f| String::from_utf8_lossy(&f).into_owned())
+            .unwrap_or_default()
+    });
+    eprintln!("{}", report.trim());
 }
 
 #[test]
@@ -306,58 +329,20 @@ fn libinjection_html5_vectors() {
 }
 
 /// XSS verdicts agree with the C library on libinjection's XSS samples, its collected false
-/// positives, the html5 vectors and the CRS's own XSS payloads (GH_TEST_PEERS=1).
+/// positives and the html5 vectors (GH_TEST_PEERS=1).
 #[test]
 fn the_c_library_agrees_on_xss() {
     if std::env::var("GH_TEST_PEERS").is_err() {
         eprintln!("skipped: set GH_TEST_PEERS=1 (needs pip's libinjection-python)");
         return;
     }
-    let mut inputs: Vec<Vec<u8>> = Vec::new();
-    for entry in std::fs::read_dir(dir().join("data")).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if !(name.starts_with("xss") || name.starts_with("false")) {
-            continue;
-        }
-        for line in std::fs::read(&path).unwrap().split(|&b| b == b'\n') {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if !line.is_empty() && !line.starts_with(b"#") {
-                inputs.push(decoded(line));
-            }
-        }
-    }
+    let mut inputs = sample_inputs(|name| name.starts_with("xss") || name.starts_with("false"));
     inputs.extend(vectors("test-html5").into_iter().map(|(_, input, _)| input));
-    let mut cases = String::new();
-    let mut n = 0;
-    let mut positive = 0;
-    for input in inputs.iter().filter(|i| std::str::from_utf8(i).is_ok()) {
+    let positive = std::cell::Cell::new(0usize);
+    let report = the_c_library_agrees_on("xss", &inputs, |input| {
         let ours = gatehouse_waf::libinjection::detect_xss(input);
-        positive += usize::from(ours);
-        let hexed: String = input.iter().map(|b| format!("{b:02x}")).collect();
-        cases.push_str(&format!("{hexed}\t{}\n", u8::from(ours)));
-        n += 1;
-    }
-    let file = std::env::temp_dir().join(format!("gh-xss-{}.txt", std::process::id()));
-    std::fs::write(&file, cases).unwrap();
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/libinjection_peer.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .arg("xss")
-        .arg(&file)
-        .output()
-        .expect("python3 runs");
-    let _ = std::fs::remove_file(&file);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{positive} of {n} XSS by ours; {}", stdout.trim());
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains(&format!("{n} inputs compared, 0 differ")),
-        "{stdout}"
-    );
+        positive.set(positive.get() + usize::from(ours));
+        u8::from(ours).to_string()
+    });
+    eprintln!("{} XSS by ours; {}", positive.get(), report.trim());
 }
