@@ -233,6 +233,12 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| std::future::ready(ApiError::NoRoute))
         .with_state(state.clone())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // The firewall reads the body (up to its limit) before any extractor does, and only
+        // for requests the shield let through and whose headers are within bounds.
+        .layer(middleware::from_fn_with_state(
+            state.edge.clone(),
+            gatehouse_edge::firewall::inspect,
+        ))
         .layer(middleware::from_fn(limit_headers))
         .layer(middleware::from_fn(request_log))
         // Outside the log and every parser: a refused request costs a verdict, nothing more.

@@ -38,6 +38,8 @@ mod cleaning;
 mod edge;
 #[path = "it/face.rs"]
 mod face;
+#[path = "it/firewall.rs"]
+mod firewall;
 #[path = "it/gates.rs"]
 mod gates;
 #[path = "it/groups.rs"]

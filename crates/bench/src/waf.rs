@@ -5,12 +5,10 @@
 //! Gatehouse's own requests must fire none.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
-use gatehouse_waf::libinjection::SqliData;
+use gatehouse_waf::firewall::{Firewall, RuleFiles, Setup};
 use gatehouse_waf::request::Request;
-use gatehouse_waf::ruleset::{Loader, Ruleset};
 use gatehouse_waf::transaction::Transaction;
 use serde_json::json;
 
@@ -25,34 +23,6 @@ pub struct WafArgs {
     /// Requests timed per kind.
     #[arg(long, default_value_t = 2_000)]
     pub requests: usize,
-}
-
-/// Engine settings around the CRS as a deployment runs it: bodies read, JSON and XML bodies
-/// parsed, blocking at paranoia level 1 (crs-setup's defaults).
-const SETUP: &str = r#"
-SecRuleEngine On
-SecRequestBodyAccess On
-SecRule REQUEST_HEADERS:Content-Type "^(?:application(?:/soap\+|/)|text/)xml" "id:200000,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=XML"
-SecRule REQUEST_HEADERS:Content-Type "^application/json" "id:200001,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON"
-"#;
-
-fn load(args: &WafArgs) -> anyhow::Result<Ruleset> {
-    let mut loader = Loader::new();
-    loader.libinjection(Arc::new(
-        SqliData::load(&args.libinjection).map_err(|e| anyhow::anyhow!(e))?,
-    ));
-    loader.text(SETUP, "setup", &args.crs.join("rules"))?;
-    loader.file(&args.crs.join("crs-setup.conf.example"))?;
-    let mut files: Vec<PathBuf> = std::fs::read_dir(args.crs.join("rules"))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "conf"))
-        .collect();
-    files.sort();
-    for f in files {
-        loader.file(&f)?;
-    }
-    Ok(loader.finish()?)
 }
 
 fn request(method: &str, uri: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Request {
@@ -168,7 +138,15 @@ fn kinds() -> Vec<(&'static str, Request)> {
 pub async fn run(args: WafArgs) -> anyhow::Result<serde_json::Value> {
     let rss_before = crate::shield::rss_bytes();
     let started = Instant::now();
-    let rules = load(&args)?;
+    // As a deployment runs it: blocking at paranoia level 1, the CRS's default thresholds.
+    let firewall = Firewall::load(
+        &RuleFiles {
+            crs: args.crs.clone(),
+            libinjection: args.libinjection.clone(),
+        },
+        Setup::default(),
+    )?;
+    let rules = firewall.ruleset();
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     let rss_after = crate::shield::rss_bytes();
     let mut results = serde_json::Map::new();
@@ -177,12 +155,12 @@ pub async fn run(args: WafArgs) -> anyhow::Result<serde_json::Value> {
         let mut fired = Vec::new();
         // Warm-up: lazily built regex automata belong to load, not to a request.
         for _ in 0..20 {
-            let mut tx = Transaction::new(&rules, &req, "bench".into());
+            let mut tx = Transaction::new(rules, &req, "bench".into());
             tx.run_request();
         }
         for i in 0..args.requests {
             let t = Instant::now();
-            let mut tx = Transaction::new(&rules, &req, format!("bench-{i}"));
+            let mut tx = Transaction::new(rules, &req, format!("bench-{i}"));
             tx.run_request();
             samples.push(u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX));
             if i == 0 {

@@ -59,7 +59,7 @@ struct Gateway {
     upstream: Upstream,
 }
 
-/// The gateway's application: the shield, then the proxy.
+/// The gateway's application: the shield, the firewall, then the proxy.
 pub fn router(edge: Arc<Edge>, upstream: Upstream) -> Router {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
@@ -70,6 +70,10 @@ pub fn router(edge: Arc<Edge>, upstream: Upstream) -> Router {
     Router::new()
         .fallback(proxy)
         .with_state(gateway)
+        .layer(axum::middleware::from_fn_with_state(
+            edge.clone(),
+            crate::firewall::inspect,
+        ))
         .layer(axum::middleware::from_fn_with_state(edge, crate::protect))
 }
 

@@ -7,14 +7,17 @@
 //! rule's wait is slept here. [`Edge::watch`] reloads the policy file when it changes.
 //!
 //! The standalone gateway (`gateway.rs`) is the same layer in front of a proxy to any HTTP
-//! service. `lists.rs` manages the block and allow lists; `events.rs` turns refusals into
+//! service. `firewall.rs` is the second layer: the web application firewall (the OWASP CRS), with
+//! its audit log in `audit.rs`. `lists.rs` manages the block and allow lists; `events.rs` turns refusals into
 //! security events without letting a flood become a flood of rows.
 //!
 //! API boundary: the only crate that knows both axum and the shield.
 
+mod audit;
 pub mod challenge;
 pub mod cleaning;
 pub mod events;
+pub mod firewall;
 pub mod gateway;
 pub mod lists;
 pub mod metering;
@@ -78,6 +81,8 @@ pub struct Edge {
     metering: metering::MeterState,
     /// Limits shared across nodes (Redis), when configured.
     shared: std::sync::OnceLock<Arc<shared::SharedLimits>>,
+    /// The web application firewall, when its rules are attached.
+    firewall: firewall::FirewallSlot,
 }
 
 impl Edge {
@@ -100,6 +105,7 @@ impl Edge {
             meter: cleaning::Meter::default(),
             metering: metering::MeterState::default(),
             shared: std::sync::OnceLock::new(),
+            firewall: firewall::FirewallSlot::default(),
         })
     }
 
@@ -236,8 +242,10 @@ impl Edge {
                     continue;
                 }
                 seen = now;
-                // Logged inside; the running policy stays on a failure.
-                let _ = edge.reload_from(&path);
+                // Logged inside; the running policy stays on a failure. Off the runtime's
+                // threads: a changed firewall section reloads the rule set.
+                let (edge, path) = (edge.clone(), path.clone());
+                let _ = tokio::task::spawn_blocking(move || edge.reload_from(&path)).await;
             }
         })
     }
@@ -254,8 +262,11 @@ impl Edge {
                     .map(|()| version)
                     .map_err(|e| e.to_string())
             });
-        if let Err(e) = &outcome {
-            tracing::error!(file = %path.display(), error = %e, "traffic-protection policy not reloaded; the running policy stays");
+        match &outcome {
+            Ok(_) => self.refresh_firewall(),
+            Err(e) => {
+                tracing::error!(file = %path.display(), error = %e, "traffic-protection policy not reloaded; the running policy stays");
+            }
         }
         outcome
     }
@@ -339,6 +350,9 @@ pub async fn protect(State(edge): State<Arc<Edge>>, req: Request, next: Next) ->
     if admission.wait_us > 0 {
         tokio::time::sleep(Duration::from_micros(admission.wait_us)).await;
     }
+    let mut req = req;
+    req.extensions_mut()
+        .insert(firewall::Client(admission.client));
     let response = next.run(req).await;
     edge.meter.response(
         axum::body::HttpBody::size_hint(response.body())

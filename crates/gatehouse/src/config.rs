@@ -239,8 +239,49 @@ pub struct Config {
     pub tickets: TicketSettings,
     pub groups: GroupSettings,
     pub shield: ShieldSettings,
+    /// The web application firewall's rule files (how it runs is in the shield's policy).
+    pub waf: WafSettings,
     /// Circuit breakers around the database and the providers.
     pub breakers: crate::breaker_settings::Breakers,
+}
+
+/// Where the web application firewall's rules are. The OWASP CRS and libinjection's data are
+/// not part of Gatehouse: a deployment installs them (a checkout finds them in `../shared`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WafSettings {
+    /// The OWASP CRS v4 directory (`rules/`, `crs-setup.conf.example`); unset: `../shared/crs`
+    /// if it is there, else the firewall is off with a warning.
+    pub crs_dir: Option<PathBuf>,
+    /// libinjection's directory (`src/sqlparse_data.json`); unset: `../shared/libinjection`.
+    pub libinjection_dir: Option<PathBuf>,
+    /// The audit log (JSON lines); unset: audit records go to the log.
+    pub audit_log: Option<PathBuf>,
+}
+
+impl WafSettings {
+    /// The rule files: those configured (which must be there), else the checkout's neighbours.
+    pub fn rule_files(&self) -> anyhow::Result<Option<gatehouse_waf::firewall::RuleFiles>> {
+        let found = |configured: &Option<PathBuf>, default: &str| match configured {
+            Some(dir) => Ok(Some(dir.clone())),
+            None => {
+                let dir = PathBuf::from(default);
+                Ok::<_, anyhow::Error>(dir.is_dir().then_some(dir))
+            }
+        };
+        let crs = found(&self.crs_dir, "../shared/crs")?;
+        let libinjection = found(&self.libinjection_dir, "../shared/libinjection")?;
+        match (crs, libinjection) {
+            (Some(crs), Some(libinjection)) => Ok(Some(gatehouse_waf::firewall::RuleFiles {
+                crs,
+                libinjection,
+            })),
+            _ if self.crs_dir.is_some() || self.libinjection_dir.is_some() => anyhow::bail!(
+                "waf: set both crs_dir and libinjection_dir (or neither, to use ../shared)"
+            ),
+            _ => Ok(None),
+        }
+    }
 }
 
 /// Traffic protection in front of every route.
@@ -283,8 +324,23 @@ impl ShieldSettings {
         clock: std::sync::Arc<dyn gatehouse_domain::Clock>,
         pass_key: &[u8; 32],
         meter_file: &std::path::Path,
+        waf: &WafSettings,
+        body_limit: usize,
     ) -> anyhow::Result<std::sync::Arc<gatehouse_edge::Edge>> {
         let edge = self.edge(store, clock)?;
+        if self.enabled {
+            match waf.rule_files()? {
+                Some(files) => {
+                    let started = std::time::Instant::now();
+                    edge.attach_firewall(files.clone(), body_limit, waf.audit_log.clone())
+                        .map_err(|e| anyhow::anyhow!("web application firewall: {e}"))?;
+                    tracing::info!(crs = %files.crs.display(), ms = started.elapsed().as_millis() as u64, policy = ?edge.firewall_policy().map(|p| p.mode), "web application firewall loaded");
+                }
+                None => tracing::warn!(
+                    "web application firewall off: no rule set (set waf.crs_dir and waf.libinjection_dir)"
+                ),
+            }
+        }
         edge.shield().set_pass_key(pass_key);
         let meter = gatehouse_meter::CallMeter::open(meter_file)
             .with_context(|| format!("opening the call meter {}", meter_file.display()))?;
@@ -422,6 +478,7 @@ impl Default for Config {
             tickets: TicketSettings::default(),
             groups: GroupSettings::default(),
             shield: ShieldSettings::default(),
+            waf: WafSettings::default(),
             breakers: crate::breaker_settings::Breakers::default(),
         }
     }

@@ -1,6 +1,7 @@
 //! `gatehouse gateway --upstream URL`: traffic protection in front of any HTTP service, with
 //! the same `shield.*` settings and policy file as the server (reloaded when it changes), and
-//! the same database's block and allow lists.
+//! the same database's block and allow lists, and the same web application firewall (`waf.*`
+//! and the policy's `[firewall]`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +22,14 @@ pub struct GatewayArgs {
         default_value = "127.0.0.1:8081"
     )]
     listen: SocketAddr,
+    /// The largest request body the firewall reads before the request goes on (bytes); a
+    /// larger one is refused with 413.
+    #[arg(
+        long,
+        env = "GATEHOUSE_GATEWAY_BODY_LIMIT",
+        default_value_t = 1024 * 1024
+    )]
+    body_limit: usize,
 }
 
 pub async fn run(config: Config, args: GatewayArgs) -> anyhow::Result<()> {
@@ -40,6 +49,8 @@ pub async fn run(config: Config, args: GatewayArgs) -> anyhow::Result<()> {
             &pass_key,
             // Its own meter: it is another node, and may run beside the server.
             &config.data_dir.join("gateway-meter"),
+            &config.waf,
+            args.body_limit,
         )
         .await?;
     let app = gatehouse_edge::gateway::router(edge, upstream);

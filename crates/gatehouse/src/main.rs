@@ -363,6 +363,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             clock,
             &pass_key,
             &config.data_dir.join("traffic-meter"),
+            &config.waf,
+            gatehouse_api::MAX_BODY_BYTES,
         )
         .await?;
     let state = gatehouse_api::AppState {

@@ -30,6 +30,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 
 #[path = "it/browser.rs"]
 mod browser;
+#[path = "it/firewall.rs"]
+mod firewall;
 #[path = "it/gate.rs"]
 mod gate;
 #[path = "it/seats.rs"]

@@ -10,6 +10,7 @@
 //! - `lists.rs`: staff's block and allow lists (addresses, networks, accounts, devices).
 //! - `signals.rs`: crawler and bot signals, weighted into a score (challenge, block).
 //! - `challenge.rs`, `policy_challenge.rs`: proof-of-work challenges and signed passes.
+//! - `policy_firewall.rs`: the `[firewall]` section, read and checked for the edge's firewall.
 //! - `cleaning.rs`: DDoS cleaning's thresholds, hysteresis and top offenders.
 //! - `shedding.rs`: adaptive shedding when the server has too much in flight or answers slowly.
 //! - `routes.rs`: the policy's route patterns.
@@ -25,6 +26,7 @@ mod keyed;
 mod lists;
 mod policy;
 mod policy_challenge;
+mod policy_firewall;
 mod routes;
 mod shedding;
 mod signals;
@@ -52,6 +54,7 @@ pub use policy::{
     MAX_LIMITS,
 };
 pub use policy_challenge::{ChallengeRule, Challenges, When};
+pub use policy_firewall::{FirewallExclusion, FirewallMode, FirewallPolicy};
 pub use routes::{Path, RoutePattern};
 
 /// A limit's key in the shared store: the same on every node.

@@ -27,6 +27,7 @@ use crate::policy_challenge::{
     compile_challenges, compile_rules, ChallengeRule, ChallengeSection, Challenges,
     ChallengesSection,
 };
+use crate::policy_firewall::{FirewallPolicy, FirewallSection};
 use crate::routes::{Path, RoutePattern};
 use crate::signals::{compile_signals, Signals, SignalsSection};
 
@@ -98,6 +99,8 @@ struct PolicyFile {
     metering: MeteringSection,
     #[serde(default)]
     tarpit: Tarpit,
+    #[serde(default)]
+    firewall: Option<FirewallSection>,
 }
 
 /// How long refusals are held before they are sent. A client that floods over a few
@@ -319,6 +322,8 @@ pub struct Policy {
     pub cleaning: Option<CleaningPolicy>,
     pub metering: Metering,
     pub tarpit: Tarpit,
+    /// How the web application firewall runs (the shield only carries it).
+    pub firewall: FirewallPolicy,
 }
 
 /// The most limits a policy may hold.
@@ -343,6 +348,7 @@ impl Policy {
             cleaning: None,
             metering: Metering::default(),
             tarpit: Tarpit::default(),
+            firewall: FirewallPolicy::default(),
         }
     }
 
@@ -467,6 +473,10 @@ impl Policy {
                 return Err(bad("tarpit", "hold refusals at most 10000 ms"));
             } else {
                 file.tarpit
+            },
+            firewall: match file.firewall {
+                Some(section) => section.check()?,
+                None => FirewallPolicy::default(),
             },
         })
     }

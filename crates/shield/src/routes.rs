@@ -66,6 +66,33 @@ impl RoutePattern {
         })
     }
 
+    /// The method the pattern names, if any.
+    pub fn method(&self) -> Option<&str> {
+        self.method.as_deref()
+    }
+
+    /// The path part as an anchored regular expression over a whole path (for engines that
+    /// match paths by regex, such as the firewall's rules).
+    pub fn path_regex(&self) -> String {
+        let mut out = String::from("^");
+        for segment in &self.segments {
+            out.push('/');
+            match segment {
+                Segment::Literal(l) => out.push_str(&regex_escape(l)),
+                Segment::Any => out.push_str("[^/]+"),
+            }
+        }
+        if self.rest {
+            out.push_str("(?:/.*)?$");
+        } else {
+            if self.segments.is_empty() {
+                out.push('/');
+            }
+            out.push('$');
+        }
+        out
+    }
+
     /// Whether a request (its method, and its path without the query) matches.
     pub fn matches(&self, method: &str, path: &str) -> bool {
         self.matches_split(method, &Path::split(path))
@@ -94,6 +121,18 @@ impl RoutePattern {
         }
         self.rest || parts.next().is_none()
     }
+}
+
+/// `text` with every character a regular expression gives a meaning to escaped.
+fn regex_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The most segments kept from a path; a longer path's remaining segments are one segment
@@ -183,6 +222,31 @@ mod tests {
         assert!(m("/a/*", "GET", &long));
         assert!(!m("/a/a", "GET", &long));
         assert_eq!(Path::split(&long).len, MAX_SEGMENTS);
+    }
+
+    #[test]
+    fn path_regexes_match_what_the_pattern_matches() {
+        for (pattern, yes, no) in [
+            ("POST /api/v1/orders", "/api/v1/orders", "/api/v1/orders/7"),
+            (
+                "/api/v1/slots/{id}/seats",
+                "/api/v1/slots/42/seats",
+                "/api/v1/slots//seats",
+            ),
+            ("/api/*", "/api/v1/x", "/apix"),
+            ("/a.b", "/a.b", "/axb"),
+        ] {
+            let p = RoutePattern::parse(pattern).unwrap();
+            let re = regex::Regex::new(&p.path_regex()).unwrap();
+            assert!(
+                re.is_match(yes) && p.matches(p.method().unwrap_or("GET"), yes),
+                "{pattern} {yes}"
+            );
+            assert!(
+                !re.is_match(no) && !p.matches(p.method().unwrap_or("GET"), no),
+                "{pattern} {no}"
+            );
+        }
     }
 
     #[test]

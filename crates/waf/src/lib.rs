@@ -2,8 +2,10 @@
 //!
 //! `seclang` reads rule files as ModSecurity and Coraza do (directives, rules, their targets,
 //! operators and actions) into plain data; compiling and running the rules builds on that.
+//! `firewall` is the deployment's view: the CRS behind Gatehouse's setup, one call a request.
 
 pub mod body;
+pub mod firewall;
 pub mod libinjection;
 pub mod macros;
 pub mod multipart;

@@ -23,6 +23,9 @@ pub enum LoadError {
     },
     #[error("{path}: {message}")]
     File { path: String, message: String },
+    /// The deployment's setup (mode, levels, exclusions) or where the rules are.
+    #[error("firewall setup: {message}")]
+    Setup { message: String },
 }
 
 /// One step of a phase.

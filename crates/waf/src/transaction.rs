@@ -22,6 +22,9 @@ pub struct Fired {
     pub logdata: String,
     pub severity: Option<u8>,
     pub tags: Vec<String>,
+    /// The variable (`ARGS:json.name`) and value that matched last, as transformed. It may be
+    /// personal data: whoever logs it masks it.
+    pub matched: Option<(String, Vec<u8>)>,
 }
 
 /// The request is to be stopped.
@@ -49,6 +52,8 @@ pub struct Transaction<'r> {
     removals: Removals,
     pub fired: Vec<Fired>,
     pub interruption: Option<Interruption>,
+    /// Detection only: what would have stopped the request (the first such rule).
+    pub would_interrupt: Option<Interruption>,
     /// `allow` stopped the rest of the request's examination.
     allowed: bool,
     /// The rule whose actions run (for `%{RULE.id}`).
@@ -76,6 +81,7 @@ impl<'r> Transaction<'r> {
             removals: Removals::default(),
             fired: Vec::new(),
             interruption: None,
+            would_interrupt: None,
             allowed: false,
             current_rule: 0,
         }
@@ -397,6 +403,7 @@ impl<'r> Transaction<'r> {
                 logdata: expand(&rule.logdata),
                 severity: rule.severity,
                 tags: rule.tags.clone(),
+                matched: self.vars.matched_var.clone(),
             });
         }
         let action = rule.disruptive_or(self.rules.default_disruptive(phase));
@@ -408,12 +415,17 @@ impl<'r> Transaction<'r> {
                 }
             }
             Disruptive::Deny | Disruptive::Drop | Disruptive::Redirect(_) => {
-                if self.engine == EngineMode::On {
-                    self.interruption = Some(Interruption {
-                        rule: rule.id,
-                        status: rule.status.unwrap_or(403),
-                        action,
-                    });
+                let stop = Interruption {
+                    rule: rule.id,
+                    status: rule.status.unwrap_or(403),
+                    action,
+                };
+                match self.engine {
+                    EngineMode::On => self.interruption = Some(stop),
+                    EngineMode::DetectionOnly if self.would_interrupt.is_none() => {
+                        self.would_interrupt = Some(stop);
+                    }
+                    _ => {}
                 }
             }
         }
