@@ -2,7 +2,8 @@
 //! request (its head and its body, read up to the firewall's limit) to the OWASP CRS as the
 //! policy's `[firewall]` section sets it up, and stops it with 403 `request_blocked` when the
 //! rules do (blocking mode), or lets it through and records what would have stopped it
-//! (detection only). Each request the rules had anything to say about gets one JSON audit record
+//! (detection only); with `inspect_response_bodies`, a response the outbound rules condemn is
+//! replaced by the same 403. Each request the rules had anything to say about gets one JSON audit record
 //! — rule ids, anomaly scores, the matched data with personal fields masked — and is counted
 //! into the security events like every other refusal.
 //!
@@ -189,24 +190,55 @@ pub async fn inspect(State(edge): State<Arc<Edge>>, req: Request, next: Next) ->
         TRANSACTIONS.fetch_add(1, Ordering::Relaxed)
     );
     let request = waf_request(&parts, &body, client);
-    let outcome = firewall.examine_request(&request, id.clone()).outcome();
+    let mut tx = firewall.examine_request(&request, id.clone());
+    let outcome = tx.outcome();
     let path = parts.uri.path().to_owned();
+    let method = request.method.clone();
+    drop(request);
     if !outcome.is_clean() {
-        record(
-            &edge,
-            firewall,
-            &id,
-            client,
-            &request.method,
-            &path,
-            &outcome,
-        );
+        record(&edge, firewall, &id, client, &method, &path, &outcome);
     }
     if let Some(stop) = &outcome.stopped {
         return blocked(stop.status, &id, &outcome);
     }
-    drop(request);
-    next.run(Request::from_parts(parts, Body::from(body))).await
+    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    if !firewall.setup().inspect_response_bodies {
+        return response;
+    }
+    // The response phases: its head, and its body when its size is known and within the limit
+    // (a streamed or larger body goes out unexamined rather than held).
+    let limit = firewall.ruleset().settings.response_body_limit;
+    let (head, body) = response.into_parts();
+    let size = axum::body::HttpBody::size_hint(&body).exact();
+    let body = match size {
+        Some(n) if usize::try_from(n).is_ok_and(|n| n <= limit) => {
+            match axum::body::to_bytes(body, limit).await {
+                Ok(bytes) => bytes,
+                Err(_) => return StatusCode::BAD_GATEWAY.into_response(),
+            }
+        }
+        _ => return Response::from_parts(head, body),
+    };
+    let seen = outcome.fired.len();
+    tx.run_response(&gatehouse_waf::request::Response {
+        status: head.status.as_u16(),
+        protocol: format!("{:?}", head.version),
+        headers: head
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
+            .collect(),
+        body: body.to_vec(),
+    });
+    let outcome = tx.outcome();
+    if outcome.fired.len() > seen || outcome.stopped.is_some() {
+        record(&edge, firewall, &id, client, &method, &path, &outcome);
+    }
+    if let Some(stop) = &outcome.stopped {
+        // What the application answered is not sent: it may be the leak the rules saw.
+        return blocked(stop.status, &id, &outcome);
+    }
+    Response::from_parts(head, Body::from(body))
 }
 
 /// The request as the firewall reads it.

@@ -212,3 +212,52 @@ async fn the_gateways_firewall_stops_attacks_before_the_upstream() {
         "nothing refused reached the upstream"
     );
 }
+
+#[tokio::test]
+async fn with_response_bodies_inspected_a_leak_is_not_sent() {
+    let app = Router::new()
+        .route(
+            "/leak",
+            axum::routing::get(|| async {
+                axum::response::Html("<p>You have an error in your SQL syntax; check the manual that corresponds to your MySQL server version for the right syntax to use near ''' at line 1</p>")
+            }),
+        )
+        .route(
+            "/fine",
+            axum::routing::get(|| async { axum::response::Html("<p>欢迎参观</p>") }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let policy = "version = 1\n[firewall]\ninspect_response_bodies = true";
+    let edge = Edge::new(Policy::from_toml(policy).unwrap());
+    edge.attach_firewall(
+        gatehouse_waf::firewall::RuleFiles::beside_checkout(
+            &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."),
+        ),
+        4096,
+        None,
+    )
+    .unwrap();
+    let app = gateway::router(edge, Upstream::parse(&up).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gw = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    let fine = reqwest::get(format!("{gw}/fine")).await.unwrap();
+    assert_eq!(fine.status(), 200);
+    assert_eq!(fine.text().await.unwrap(), "<p>欢迎参观</p>");
+    let leak = reqwest::get(format!("{gw}/leak")).await.unwrap();
+    assert_eq!(leak.status(), 403);
+    let body = leak.text().await.unwrap();
+    assert!(
+        body.contains("request_blocked") && !body.contains("SQL syntax"),
+        "{body}"
+    );
+}
