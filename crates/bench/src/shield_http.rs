@@ -101,7 +101,7 @@ pub async fn gateway_overhead(requests: usize) -> anyhow::Result<Value> {
 
 /// Requests per second a real server answers on a cheap route over `conns` connections, each
 /// from an address of its own (`crowd`) or all from 127.0.0.1.
-async fn server_rate(
+pub(crate) async fn server_rate(
     env: Vec<(String, String)>,
     conns: usize,
     secs: f64,

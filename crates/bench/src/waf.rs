@@ -2,7 +2,8 @@
 //! level 1 — rule-set load time and memory, then CPU per request (one thread, so wall time is
 //! CPU time) for a typical page GET, Gatehouse's booking POST (JSON, with a Chinese name), a
 //! form POST and a 100 KB multipart upload. It also reports which rules each of these fired:
-//! Gatehouse's own requests must fire none.
+//! Gatehouse's own requests must fire none. Then the requests per second a real server answers
+//! with the firewall on and off.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -23,6 +24,76 @@ pub struct WafArgs {
     /// Requests timed per kind.
     #[arg(long, default_value_t = 2_000)]
     pub requests: usize,
+    /// Seconds per side of the full-server throughput (firewall on, then off; 0 skips it).
+    #[arg(long, default_value_t = 5.0)]
+    pub server_secs: f64,
+    /// Rounds of on/off, alternated so a noisy neighbour hurts both sides alike.
+    #[arg(long, default_value_t = 2)]
+    pub rounds: usize,
+    /// Connections for the throughput.
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+}
+
+/// Requests per second through a real server (the catalogue GET over many connections, each
+/// from an address of its own) with the firewall blocking at paranoia level 1, and with it off.
+async fn server_throughput(args: &WafArgs) -> anyhow::Result<serde_json::Value> {
+    let dir = std::env::temp_dir().join(format!("gatehouse-bench-waf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let absolute = |p: &PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+    let env = |mode: &str| -> anyhow::Result<Vec<(String, String)>> {
+        let policy = dir.join(format!("policy-{mode}.toml"));
+        std::fs::write(
+            &policy,
+            format!("version = 1\n[firewall]\nmode = \"{mode}\"\n"),
+        )?;
+        Ok(vec![
+            (
+                "GATEHOUSE_SHIELD__POLICY".into(),
+                policy.display().to_string(),
+            ),
+            (
+                "GATEHOUSE_WAF__CRS_DIR".into(),
+                absolute(&args.crs).display().to_string(),
+            ),
+            (
+                "GATEHOUSE_WAF__LIBINJECTION_DIR".into(),
+                absolute(&args.libinjection).display().to_string(),
+            ),
+        ])
+    };
+    let (on_env, off_env) = (env("blocking")?, env("off")?);
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for _ in 0..args.rounds.max(1) {
+        on.push(
+            crate::shield_http::server_rate(
+                on_env.clone(),
+                args.connections,
+                args.server_secs,
+                true,
+            )
+            .await?,
+        );
+        off.push(
+            crate::shield_http::server_rate(
+                off_env.clone(),
+                args.connections,
+                args.server_secs,
+                true,
+            )
+            .await?,
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    Ok(json!({
+        "route": "GET /api/v1/products",
+        "connections": args.connections,
+        "seconds_per_round": args.server_secs,
+        "firewall_on_per_sec": on,
+        "firewall_off_per_sec": off,
+        "ratio_on_to_off": mean(&on) / mean(&off),
+    }))
 }
 
 fn request(method: &str, uri: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Request {
@@ -190,5 +261,10 @@ pub async fn run(args: WafArgs) -> anyhow::Result<serde_json::Value> {
         "rss_growth_bytes_for_load": rss_after.saturating_sub(rss_before),
         "requests_per_kind": args.requests,
         "per_request": results,
+        "server": if args.server_secs > 0.0 {
+            server_throughput(&args).await?
+        } else {
+            serde_json::Value::Null
+        },
     }))
 }
