@@ -5,6 +5,7 @@
 //! `firewall` is the deployment's view: the CRS behind Gatehouse's setup, one call a request.
 
 pub mod body;
+pub mod clean;
 pub mod firewall;
 pub mod libinjection;
 pub mod macros;

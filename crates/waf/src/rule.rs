@@ -75,6 +75,9 @@ pub enum RuleOperator {
 pub struct Rule {
     /// 0 for a rule inside a chain.
     pub id: u32,
+    /// Its place among all the rules and chain links of the rule set (for remembered
+    /// non-matches), given when the rule set is finished.
+    pub slot: u32,
     pub phase: u8,
     pub line: usize,
     pub targets: Vec<Target>,
@@ -283,6 +286,7 @@ impl Rule {
             )?)
         };
         let mut rule = Rule {
+            slot: 0,
             id: 0,
             phase,
             line: spec.line,

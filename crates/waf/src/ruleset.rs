@@ -75,6 +75,8 @@ pub struct Ruleset {
     /// Every `/regex/` member selector of the rules, compiled.
     selectors: std::collections::HashMap<String, regex::bytes::Regex>,
     pub settings: Settings,
+    /// Which rules each recently seen value is known not to match.
+    pub(crate) clean: Arc<crate::clean::CleanValues>,
 }
 
 impl Ruleset {
@@ -367,7 +369,7 @@ impl Loader {
     }
 
     /// The ruleset. A chain left open at the end is an error.
-    pub fn finish(self) -> Result<Ruleset, LoadError> {
+    pub fn finish(mut self) -> Result<Ruleset, LoadError> {
         if let Some(Item::Rule(r)) = self.open_chain.and_then(|at| self.items.get(at)) {
             return Err(LoadError::Rule {
                 origin: "rules".into(),
@@ -383,6 +385,17 @@ impl Loader {
                     line: rule.line,
                     message,
                 })?;
+            }
+        }
+        let mut slots = 0u32;
+        for item in &mut self.items {
+            if let Item::Rule(rule) = item {
+                let mut link: Option<&mut Rule> = Some(rule);
+                while let Some(r) = link {
+                    r.slot = slots;
+                    slots += 1;
+                    link = r.chain.as_deref_mut();
+                }
             }
         }
         let mut phases: [Vec<Step>; 5] = Default::default();
@@ -405,6 +418,7 @@ impl Loader {
             defaults: self.defaults.map(Option::unwrap_or_default),
             selectors,
             settings: self.settings,
+            clean: Arc::new(crate::clean::CleanValues::new(slots as usize)),
         })
     }
 }

@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use crate::clean::{known_clean, mark_clean, Passed};
 use crate::operators::{Captures, Operator};
 use crate::request::{Request, Response};
 use crate::rule::{Ctl, Disruptive, EngineMode, Rule, RuleOperator, SetOp};
@@ -44,6 +45,9 @@ struct Removals {
     targets_by_tag: Vec<(String, Target)>,
 }
 
+type PassedMemo =
+    std::collections::HashMap<(usize, usize), Option<Passed>, foldhash::fast::RandomState>;
+
 /// One request going through the rules.
 pub struct Transaction<'r> {
     rules: &'r Ruleset,
@@ -58,6 +62,9 @@ pub struct Transaction<'r> {
     allowed: bool,
     /// The rule whose actions run (for `%{RULE.id}`).
     current_rule: u32,
+    /// This phase's request values (by where their bytes are) and their remembered
+    /// non-matches; emptied at each phase, since only then may the values move.
+    passed: std::cell::RefCell<PassedMemo>,
 }
 
 impl<'r> Transaction<'r> {
@@ -84,6 +91,7 @@ impl<'r> Transaction<'r> {
             would_interrupt: None,
             allowed: false,
             current_rule: 0,
+            passed: std::cell::RefCell::default(),
         }
     }
 
@@ -189,6 +197,7 @@ impl<'r> Transaction<'r> {
     /// Runs one phase (1–5). Nothing runs once the request is interrupted or allowed, or
     /// with the engine off.
     pub fn run_phase(&mut self, phase: u8) {
+        self.passed.get_mut().clear();
         let rules = self.rules;
         let steps = rules.phase(phase);
         let mut skip_after: Option<String> = None;
@@ -263,7 +272,17 @@ impl<'r> Transaction<'r> {
                 }
             };
             let mut captures = Captures::new();
+            // Only a compiled operator gives the same answer for the same bytes every time.
+            let pure = matches!(rule.operator, RuleOperator::Compiled(_));
             for named in &values {
+                let passed = if pure { self.passed_of(named) } else { None };
+                if passed
+                    .as_ref()
+                    .is_some_and(|bits| known_clean(bits, rule.slot))
+                {
+                    continue;
+                }
+                let before = matches.len();
                 // Tests one (transformed) value, recording it when the rule matches it.
                 let mut test = |value: Cow<'_, [u8]>| {
                     let hit = operator.matches(&value, rule.capture.then_some(&mut captures));
@@ -293,6 +312,11 @@ impl<'r> Transaction<'r> {
                 }
                 if !rule.multi_match {
                     test(current);
+                }
+                if matches.len() == before {
+                    if let Some(bits) = &passed {
+                        mark_clean(bits, rule.slot);
+                    }
                 }
             }
         }
@@ -324,6 +348,29 @@ impl<'r> Transaction<'r> {
             Some(link) => self.evaluate(link),
             None => true,
         }
+    }
+
+    /// The remembered non-matches of a request value (one that stays where it is for the
+    /// phase); none for computed and transaction values.
+    fn passed_of(&self, named: &Named<'_>) -> Option<Passed> {
+        let Cow::Borrowed(bytes) = named.value else {
+            return None;
+        };
+        let c = named.collection.as_ref();
+        let request_data = c.starts_with("ARGS")
+            || c.starts_with("REQUEST_")
+            || c.starts_with("FILES")
+            || c == "XML"
+            || c == "QUERY_STRING";
+        if !request_data {
+            return None;
+        }
+        let key = (bytes.as_ptr() as usize, bytes.len());
+        self.passed
+            .borrow_mut()
+            .entry(key)
+            .or_insert_with(|| self.rules.clean.passed(bytes))
+            .clone()
     }
 
     /// The values a rule's targets name, less excluded ones (by the rule, or by `ctl`).
@@ -533,6 +580,30 @@ SecRule ARGS "@rx ." "id:102,phase:2,block,setvar:'tx.score=+100'"
 SecMarker END-101
 SecRule TX:score "@ge %{tx.threshold}" "id:949,phase:2,deny,status:403,msg:'Anomaly score %{TX.score}'"
 "#;
+
+    #[test]
+    fn remembered_non_matches_never_change_an_answer() {
+        // One rule set sees the same values again and again, in other mixes; a fresh rule set
+        // sees each request for the first time. They must agree every time.
+        let shared = rules(SCORING);
+        let uris = [
+            "/?q=1%20UNION%20%20SELECT%20x&debug=1",
+            "/?q=hello&debug=0",
+            "/?q=1%20UNION%20%20SELECT%20x",
+            "/?a=hello&q=hello",
+            "/?debug=1&q=hello",
+            "/",
+        ];
+        for round in 0..3 {
+            for uri in uris {
+                let fresh = rules(SCORING);
+                let want = run(&fresh, uri);
+                let got = run(&shared, uri);
+                assert_eq!(got.fired_ids(), want.fired_ids(), "{uri} (round {round})");
+                assert_eq!(got.vars.tx, want.vars.tx, "{uri} (round {round})");
+            }
+        }
+    }
 
     #[test]
     fn anomaly_scoring_captures_skips_and_blocks() {
