@@ -45,8 +45,34 @@ struct Removals {
     targets_by_tag: Vec<(String, Target)>,
 }
 
-type PassedMemo =
-    std::collections::HashMap<(usize, usize), Option<Passed>, foldhash::fast::RandomState>;
+/// This phase's request values and their remembered non-matches: a small direct-mapped table
+/// by the value's address (a clash only evicts: the rule set's table still answers), holding
+/// indexes into the bits, so a lookup is two comparisons and no reference count.
+struct PassedMemo {
+    /// (address, length, index into `bits` + 1; 0 for empty).
+    places: [(usize, usize, u32); MEMO_PLACES],
+    bits: Vec<Passed>,
+}
+
+const MEMO_PLACES: usize = 128;
+/// The most bits a phase holds (a request with more distinct values goes unremembered).
+const MEMO_MAX: usize = 4_096;
+
+impl Default for PassedMemo {
+    fn default() -> Self {
+        Self {
+            places: [(0, 0, 0); MEMO_PLACES],
+            bits: Vec::new(),
+        }
+    }
+}
+
+impl PassedMemo {
+    fn clear(&mut self) {
+        self.places = [(0, 0, 0); MEMO_PLACES];
+        self.bits.clear();
+    }
+}
 
 /// One request going through the rules.
 pub struct Transaction<'r> {
@@ -276,10 +302,7 @@ impl<'r> Transaction<'r> {
             let pure = matches!(rule.operator, RuleOperator::Compiled(_));
             for named in &values {
                 let passed = if pure { self.passed_of(named) } else { None };
-                if passed
-                    .as_ref()
-                    .is_some_and(|bits| known_clean(bits, rule.slot))
-                {
+                if passed.is_some_and(|i| self.with_bits(i, |bits| known_clean(bits, rule.slot))) {
                     continue;
                 }
                 let before = matches.len();
@@ -314,8 +337,8 @@ impl<'r> Transaction<'r> {
                     test(current);
                 }
                 if matches.len() == before {
-                    if let Some(bits) = &passed {
-                        mark_clean(bits, rule.slot);
+                    if let Some(i) = passed {
+                        self.with_bits(i, |bits| mark_clean(bits, rule.slot));
                     }
                 }
             }
@@ -352,7 +375,7 @@ impl<'r> Transaction<'r> {
 
     /// The remembered non-matches of a request value (one that stays where it is for the
     /// phase); none for computed and transaction values.
-    fn passed_of(&self, named: &Named<'_>) -> Option<Passed> {
+    fn passed_of(&self, named: &Named<'_>) -> Option<u32> {
         let Cow::Borrowed(bytes) = named.value else {
             return None;
         };
@@ -365,12 +388,30 @@ impl<'r> Transaction<'r> {
         if !request_data {
             return None;
         }
-        let key = (bytes.as_ptr() as usize, bytes.len());
-        self.passed
-            .borrow_mut()
-            .entry(key)
-            .or_insert_with(|| self.rules.clean.passed(bytes))
-            .clone()
+        let (address, len) = (bytes.as_ptr() as usize, bytes.len());
+        let mut memo = self.passed.borrow_mut();
+        let place = (address >> 3 ^ len) % MEMO_PLACES;
+        if let Some(&(a, l, i)) = memo.places.get(place) {
+            if a == address && l == len && i > 0 {
+                return Some(i - 1);
+            }
+        }
+        if memo.bits.len() >= MEMO_MAX {
+            return None;
+        }
+        let bits = self.rules.clean.passed(bytes)?;
+        memo.bits.push(bits);
+        let index = u32::try_from(memo.bits.len()).ok()?;
+        if let Some(p) = memo.places.get_mut(place) {
+            *p = (address, len, index);
+        }
+        Some(index - 1)
+    }
+
+    /// Runs `f` over the remembered bits at `index` of this phase's memo.
+    fn with_bits<T>(&self, index: u32, f: impl FnOnce(&[std::sync::atomic::AtomicU64]) -> T) -> T {
+        let memo = self.passed.borrow();
+        f(memo.bits.get(index as usize).map_or(&[], |b| &b[..]))
     }
 
     /// The values a rule's targets name, less excluded ones (by the rule, or by `ctl`).
