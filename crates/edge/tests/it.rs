@@ -52,7 +52,24 @@ async fn upstream() -> (String, Arc<AtomicUsize>) {
 }
 
 async fn gateway_to(upstream: &str, policy: &str) -> String {
+    serve_gateway(Edge::new(Policy::from_toml(policy).unwrap()), upstream).await
+}
+
+/// A gateway in front of `upstream` whose edge has the firewall's rules (CRS) attached.
+async fn firewalled_gateway_to(upstream: &str, policy: &str, body_limit: usize) -> String {
     let edge = Edge::new(Policy::from_toml(policy).unwrap());
+    edge.attach_firewall(
+        gatehouse_waf::firewall::RuleFiles::beside_checkout(
+            &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."),
+        ),
+        body_limit,
+        None,
+    )
+    .unwrap();
+    serve_gateway(edge, upstream).await
+}
+
+async fn serve_gateway(edge: Arc<Edge>, upstream: &str) -> String {
     let app = gateway::router(edge, Upstream::parse(upstream).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -138,27 +155,7 @@ async fn an_unreachable_upstream_is_a_502() {
 #[tokio::test]
 async fn the_gateways_firewall_stops_attacks_before_the_upstream() {
     let (up, seen) = upstream().await;
-    let edge =
-        Edge::new(Policy::from_toml("version = 1\n[firewall]\nmode = \"blocking\"").unwrap());
-    edge.attach_firewall(
-        gatehouse_waf::firewall::RuleFiles::beside_checkout(
-            &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."),
-        ),
-        4096,
-        None,
-    )
-    .unwrap();
-    let app = gateway::router(edge, Upstream::parse(&up).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gw = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap()
-    });
+    let gw = firewalled_gateway_to(&up, "version = 1\n[firewall]\nmode = \"blocking\"", 4096).await;
     let http = reqwest::Client::new();
     // A form post with a Chinese name and an apostrophe goes through whole.
     let ok = http
@@ -230,26 +227,7 @@ async fn with_response_bodies_inspected_a_leak_is_not_sent() {
     let up = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let policy = "version = 1\n[firewall]\ninspect_response_bodies = true";
-    let edge = Edge::new(Policy::from_toml(policy).unwrap());
-    edge.attach_firewall(
-        gatehouse_waf::firewall::RuleFiles::beside_checkout(
-            &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."),
-        ),
-        4096,
-        None,
-    )
-    .unwrap();
-    let app = gateway::router(edge, Upstream::parse(&up).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gw = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap()
-    });
+    let gw = firewalled_gateway_to(&up, policy, 4096).await;
     let fine = reqwest::get(format!("{gw}/fine")).await.unwrap();
     assert_eq!(fine.status(), 200);
     assert_eq!(fine.text().await.unwrap(), "<p>欢迎参观</p>");
