@@ -99,6 +99,17 @@ async fn call(
     call_raw(app, method, uri, token, raw.as_deref(), &[]).await
 }
 
+/// The security events of `kind` in an answer of `GET /api/v1/admin/security-events`.
+fn events_of(events: &Value, kind: &str) -> Vec<Value> {
+    events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == kind)
+        .cloned()
+        .collect()
+}
+
 async fn call_raw(
     app: &Router,
     method: &str,

@@ -285,14 +285,11 @@ fn record(
     path: &str,
     outcome: &Outcome,
 ) {
-    let blocked = outcome.stopped.is_some();
-    let kind = if blocked {
-        "waf_blocked"
-    } else if outcome.would_stop.is_some() {
-        "waf_detected"
+    // Rules that fired without reaching a threshold are audited, not an event.
+    let kind = if outcome.stopped.is_some() {
+        Some("waf_blocked")
     } else {
-        // Rules fired without reaching a threshold: audited, not an event.
-        ""
+        outcome.would_stop.as_ref().map(|_| "waf_detected")
     };
     if let Some(audit) = edge.firewall.audit.get() {
         audit.write(&crate::audit::record(
@@ -305,7 +302,7 @@ fn record(
             outcome,
         ));
     }
-    if !kind.is_empty() {
+    if let Some(kind) = kind {
         let ids: Vec<String> = outcome.fired.iter().map(|f| f.id.to_string()).collect();
         edge.refusals.note(
             client,

@@ -262,15 +262,14 @@ pub struct WafSettings {
 impl WafSettings {
     /// The rule files: those configured (which must be there), else the checkout's neighbours.
     pub fn rule_files(&self) -> anyhow::Result<Option<gatehouse_waf::firewall::RuleFiles>> {
-        let found = |configured: &Option<PathBuf>, default: &str| match configured {
-            Some(dir) => Ok(Some(dir.clone())),
-            None => {
+        let found = |configured: &Option<PathBuf>, default: &str| {
+            configured.clone().or_else(|| {
                 let dir = PathBuf::from(default);
-                Ok::<_, anyhow::Error>(dir.is_dir().then_some(dir))
-            }
+                dir.is_dir().then_some(dir)
+            })
         };
-        let crs = found(&self.crs_dir, "../shared/crs")?;
-        let libinjection = found(&self.libinjection_dir, "../shared/libinjection")?;
+        let crs = found(&self.crs_dir, "../shared/crs");
+        let libinjection = found(&self.libinjection_dir, "../shared/libinjection");
         match (crs, libinjection) {
             (Some(crs), Some(libinjection)) => Ok(Some(gatehouse_waf::firewall::RuleFiles {
                 crs,

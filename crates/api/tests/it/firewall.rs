@@ -250,13 +250,8 @@ async fn gatehouses_own_payloads_pass_and_attacks_are_stopped() {
         None,
     )
     .await;
-    let waf: Vec<&Value> = events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "waf_blocked")
-        .collect();
-    assert!(!waf.is_empty(), "{events}");
+    let waf = events_of(&events, "waf_blocked");
+    assert!(!waf.is_empty(), "{waf:?}");
     assert!(waf.iter().all(|e| e["ip"] == "198.51.100.20"), "{waf:?}");
     assert!(
         waf.iter()

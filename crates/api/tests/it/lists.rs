@@ -78,13 +78,8 @@ async fn a_blocked_network_is_refused_before_any_route_until_the_entry_ends_or_g
         None,
     )
     .await;
-    let blocked: Vec<&Value> = events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "traffic_blocked")
-        .collect();
-    assert_eq!(blocked.len(), 2, "{events}");
+    let blocked = events_of(&events, "traffic_blocked");
+    assert_eq!(blocked.len(), 2, "{blocked:?}");
     assert!(blocked
         .iter()
         .all(|e| e["detail"].as_str().unwrap().contains("scraper farm")));
