@@ -78,6 +78,9 @@ pub struct Rule {
     /// Its place among all the rules and chain links of the rule set (for remembered
     /// non-matches), given when the rule set is finished.
     pub slot: u32,
+    /// Which list of targets it reads, when their values can be found once a phase and shared
+    /// by the rules with the same list (given when the rule set is finished).
+    pub target_list: Option<u32>,
     pub phase: u8,
     pub line: usize,
     pub targets: Vec<Target>,
@@ -287,6 +290,7 @@ impl Rule {
         };
         let mut rule = Rule {
             slot: 0,
+            target_list: None,
             id: 0,
             phase,
             line: spec.line,

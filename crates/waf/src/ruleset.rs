@@ -3,6 +3,7 @@
 //! (`SecRuleUpdateTargetById`, `SecRuleUpdateActionById`, `SecRuleRemoveBy…`) made to the rules
 //! they name. The result is per phase: rules and markers in file order, which is how they run.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -388,12 +389,22 @@ impl Loader {
             }
         }
         let mut slots = 0u32;
+        let mut lists: HashMap<String, u32> = HashMap::new();
         for item in &mut self.items {
             if let Item::Rule(rule) = item {
                 let mut link: Option<&mut Rule> = Some(rule);
                 while let Some(r) = link {
                     r.slot = slots;
                     slots += 1;
+                    let shared = !r.targets.is_empty()
+                        && r.targets
+                            .iter()
+                            .all(|t| t.exclude || crate::vars::is_placed(t));
+                    if shared {
+                        let next = u32::try_from(lists.len()).unwrap_or(u32::MAX);
+                        r.target_list =
+                            Some(*lists.entry(format!("{:?}", r.targets)).or_insert(next));
+                    }
                     link = r.chain.as_deref_mut();
                 }
             }

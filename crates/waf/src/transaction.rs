@@ -12,7 +12,7 @@ use crate::request::{Request, Response};
 use crate::rule::{Ctl, Disruptive, EngineMode, Rule, RuleOperator, SetOp};
 use crate::ruleset::{Ruleset, Step};
 use crate::seclang::{IdRange, Selector, Target};
-use crate::vars::{Named, Vars};
+use crate::vars::{Named, Place, Vars};
 
 /// A rule that matched and logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +91,16 @@ pub struct Transaction<'r> {
     /// This phase's request values (by where their bytes are) and their remembered
     /// non-matches; emptied at each phase, since only then may the values move.
     passed: std::cell::RefCell<PassedMemo>,
+    /// The values of each shared target list this phase, found once (by the list's number);
+    /// emptied with the memo, and by any `ctl` (which may change what a target gives).
+    lists: std::cell::RefCell<Vec<Option<ListValues>>>,
 }
+
+/// A target list's values this phase: where each sits, and its remembered non-matches (an
+/// index into the phase's memo; `NOT_REMEMBERED` for none).
+type ListValues = Vec<(Place, u32)>;
+
+const NOT_REMEMBERED: u32 = u32::MAX;
 
 impl<'r> Transaction<'r> {
     pub fn new(rules: &'r Ruleset, request: &Request, unique_id: String) -> Self {
@@ -118,6 +127,7 @@ impl<'r> Transaction<'r> {
             allowed: false,
             current_rule: 0,
             passed: std::cell::RefCell::default(),
+            lists: std::cell::RefCell::default(),
         }
     }
 
@@ -224,6 +234,7 @@ impl<'r> Transaction<'r> {
     /// with the engine off.
     pub fn run_phase(&mut self, phase: u8) {
         self.passed.get_mut().clear();
+        self.lists.get_mut().clear();
         let rules = self.rules;
         let steps = rules.phase(phase);
         let mut skip_after: Option<String> = None;
@@ -251,12 +262,10 @@ impl<'r> Transaction<'r> {
             if self.removed(rule) {
                 continue;
             }
+            self.current_rule = rule.id;
             if !self.evaluate(rule) {
                 continue;
             }
-            self.vars
-                .tx
-                .insert("rule.id".into(), rule.id.to_string().into_bytes());
             self.act(rule, phase);
             if let Some(marker) = &rule.skip_after {
                 skip_after = Some(marker.clone());
@@ -284,7 +293,6 @@ impl<'r> Transaction<'r> {
         // Each match: the variable, its (transformed) value, and what the operator captured.
         let mut matches: Vec<(String, Vec<u8>, Option<Captures>)> = Vec::new();
         {
-            let values = self.values(rule);
             let operator = match &rule.operator {
                 RuleOperator::Compiled(op) => Cow::Borrowed(op),
                 RuleOperator::Expanded { name, argument } => {
@@ -297,48 +305,47 @@ impl<'r> Transaction<'r> {
                     }
                 }
             };
-            let mut captures = Captures::new();
             // Only a compiled operator gives the same answer for the same bytes every time.
             let pure = matches!(rule.operator, RuleOperator::Compiled(_));
-            for named in &values {
-                let passed = if pure { self.passed_of(named) } else { None };
-                if passed.is_some_and(|i| self.with_bits(i, |bits| known_clean(bits, rule.slot))) {
-                    continue;
-                }
+            let mut captures = Captures::new();
+            let mut examine = |named: &Named<'_>, passed: u32| {
                 let before = matches.len();
-                // Tests one (transformed) value, recording it when the rule matches it.
-                let mut test = |value: Cow<'_, [u8]>| {
-                    let hit = operator.matches(&value, rule.capture.then_some(&mut captures));
-                    if hit != rule.negated {
-                        let captured = (rule.capture && hit).then(|| captures.clone());
-                        matches.push((named.name(), value.into_owned(), captured));
+                self.examine(rule, &operator, named, &mut captures, &mut matches);
+                if pure && passed != NOT_REMEMBERED && matches.len() == before {
+                    self.with_bits(passed, |bits| mark_clean(bits, rule.slot));
+                }
+            };
+            let known_clean_here = |passed: u32| {
+                pure && passed != NOT_REMEMBERED
+                    && self.with_bits(passed, |bits| known_clean(bits, rule.slot))
+            };
+            match rule.target_list {
+                Some(list) => {
+                    let values = self.list_values(rule, list);
+                    let by_ctl = self.removed_targets(rule);
+                    let regex = |p: &str| self.rules.selector(p);
+                    for &(place, passed) in &values {
+                        if known_clean_here(passed) {
+                            continue;
+                        }
+                        let named = self.vars.at(place);
+                        if by_ctl.iter().any(|t| excludes(t, &named, &regex)) {
+                            continue;
+                        }
+                        examine(&named, passed);
                     }
-                };
-                let mut current: Cow<'_, [u8]> = Cow::Borrowed(named.value.as_ref());
-                // multiMatch tests the value before and after each transformation (each hit
-                // is a match of its own).
-                if rule.multi_match {
-                    test(current.clone());
-                }
-                for t in &rule.transformations {
-                    current = match current {
-                        Cow::Borrowed(b) => t.apply(b),
-                        // An unchanged value keeps its buffer instead of being copied.
-                        Cow::Owned(o) => match t.apply(&o) {
-                            Cow::Borrowed(_) => Cow::Owned(o),
-                            Cow::Owned(changed) => Cow::Owned(changed),
-                        },
-                    };
-                    if rule.multi_match {
-                        test(current.clone());
+                    if let Some(slot) = self.lists.borrow_mut().get_mut(list as usize) {
+                        *slot = Some(values);
                     }
                 }
-                if !rule.multi_match {
-                    test(current);
-                }
-                if matches.len() == before {
-                    if let Some(i) = passed {
-                        self.with_bits(i, |bits| mark_clean(bits, rule.slot));
+                None => {
+                    for named in &self.values(rule) {
+                        let passed = if pure { self.passed_of(named) } else { None };
+                        let passed = passed.unwrap_or(NOT_REMEMBERED);
+                        if known_clean_here(passed) {
+                            continue;
+                        }
+                        examine(named, passed);
                     }
                 }
             }
@@ -358,7 +365,10 @@ impl<'r> Transaction<'r> {
                     self.vars.tx.insert(i.to_string(), g);
                 }
             }
-            self.vars.matched_var = Some((name.clone(), value.clone()));
+            // MATCHED_VAR keeps its buffers from match to match.
+            let (var_name, var_value) = self.vars.matched_var.get_or_insert_default();
+            var_name.clone_from(&name);
+            var_value.clone_from(&value);
             self.vars.matched_vars.push((name, value));
             for ctl in &rule.ctls {
                 self.ctl(ctl);
@@ -371,6 +381,99 @@ impl<'r> Transaction<'r> {
             Some(link) => self.evaluate(link),
             None => true,
         }
+    }
+
+    /// Runs `named` through the rule's transformations and `operator`, recording each match
+    /// (with multiMatch, the value before and after every transformation is tested).
+    fn examine(
+        &self,
+        rule: &Rule,
+        operator: &Operator,
+        named: &Named<'_>,
+        captures: &mut Captures,
+        matches: &mut Vec<(String, Vec<u8>, Option<Captures>)>,
+    ) {
+        let mut test = |value: Cow<'_, [u8]>| {
+            let hit = operator.matches(&value, rule.capture.then_some(&mut *captures));
+            if hit != rule.negated {
+                let captured = (rule.capture && hit).then(|| captures.clone());
+                matches.push((named.name(), value.into_owned(), captured));
+            }
+        };
+        let mut current: Cow<'_, [u8]> = Cow::Borrowed(named.value.as_ref());
+        if rule.multi_match {
+            test(current.clone());
+        }
+        for t in &rule.transformations {
+            current = match current {
+                Cow::Borrowed(b) => t.apply(b),
+                // An unchanged value keeps its buffer instead of being copied.
+                Cow::Owned(o) => match t.apply(&o) {
+                    Cow::Borrowed(_) => Cow::Owned(o),
+                    Cow::Owned(changed) => Cow::Owned(changed),
+                },
+            };
+            if rule.multi_match {
+                test(current.clone());
+            }
+        }
+        if !rule.multi_match {
+            test(current);
+        }
+    }
+
+    /// The values of shared target list `list` this phase (found now if not yet), less the
+    /// rule's own exclusions (the same for every rule with the list: they are part of it).
+    /// The caller puts the list back.
+    fn list_values(&self, rule: &Rule, list: u32) -> ListValues {
+        let index = list as usize;
+        if let Some(found) = self
+            .lists
+            .borrow_mut()
+            .get_mut(index)
+            .and_then(Option::take)
+        {
+            return found;
+        }
+        let rules = self.rules;
+        let regex = |p: &str| rules.selector(p);
+        let mut places = Vec::new();
+        for target in rule.targets.iter().filter(|t| !t.exclude) {
+            self.vars.places(target, &regex, &mut places);
+        }
+        let excluded: Vec<&Target> = rule.targets.iter().filter(|t| t.exclude).collect();
+        let values = places
+            .into_iter()
+            .filter_map(|place| {
+                let named = self.vars.at(place);
+                if excluded.iter().any(|t| excludes(t, &named, &regex)) {
+                    return None;
+                }
+                Some((place, self.passed_of(&named).unwrap_or(NOT_REMEMBERED)))
+            })
+            .collect();
+        let mut lists = self.lists.borrow_mut();
+        if lists.len() <= index {
+            lists.resize_with(index + 1, || None);
+        }
+        values
+    }
+
+    /// The targets `ctl`s removed from this rule for this transaction.
+    fn removed_targets(&self, rule: &Rule) -> Vec<&Target> {
+        let by_id = self
+            .removals
+            .targets_by_id
+            .iter()
+            .filter(|(ids, _)| ids.iter().any(|r| r.contains(rule.id)))
+            .map(|(_, t)| t);
+        let by_tag = self
+            .removals
+            .targets_by_tag
+            .iter()
+            .filter(|(tag, _)| rule.tags.iter().any(|t| t == tag))
+            .map(|(_, t)| t);
+        by_id.chain(by_tag).collect()
     }
 
     /// The remembered non-matches of a request value (one that stays where it is for the
@@ -431,24 +534,11 @@ impl<'r> Transaction<'r> {
         for target in rule.targets.iter().filter(|t| !t.exclude) {
             self.vars.collect(target, &regex, &mut out);
         }
-        let by_ctl_id = self
-            .removals
-            .targets_by_id
-            .iter()
-            .filter(|(ids, _)| ids.iter().any(|r| r.contains(rule.id)))
-            .map(|(_, t)| t);
-        let by_ctl_tag = self
-            .removals
-            .targets_by_tag
-            .iter()
-            .filter(|(tag, _)| rule.tags.iter().any(|t| t == tag))
-            .map(|(_, t)| t);
         let excluded: Vec<&Target> = rule
             .targets
             .iter()
             .filter(|t| t.exclude)
-            .chain(by_ctl_id)
-            .chain(by_ctl_tag)
+            .chain(self.removed_targets(rule))
             .collect();
         if !excluded.is_empty() {
             out.retain(|named| !excluded.iter().any(|t| excludes(t, named, &regex)));
@@ -545,6 +635,7 @@ impl<'r> Transaction<'r> {
     }
 
     fn ctl(&mut self, ctl: &Ctl) {
+        self.lists.get_mut().clear();
         match ctl {
             Ctl::RuleEngine(mode) => self.engine = *mode,
             Ctl::RemoveById(ids) => self.removals.ids.extend(ids.iter().copied()),
@@ -644,6 +735,36 @@ SecRule TX:score "@ge %{tx.threshold}" "id:949,phase:2,deny,status:403,msg:'Anom
                 assert_eq!(got.vars.tx, want.vars.tx, "{uri} (round {round})");
             }
         }
+    }
+
+    #[test]
+    fn rules_sharing_a_target_list_keep_their_own_exclusions() {
+        // Rules 2-4 read the same list, found once a phase; what one rule's ctl takes away
+        // and what a ctl adds (REQUEST_BODY, forced) must still show in the right rules only.
+        let r = rules(
+            r#"
+SecRule REQUEST_METHOD "@streq GET" "id:1,phase:1,pass,nolog,ctl:ruleRemoveTargetById=3;ARGS:a"
+SecRule ARGS|REQUEST_BODY|!ARGS:skip "@rx evil" "id:2,phase:1,pass,log"
+SecRule ARGS|REQUEST_BODY|!ARGS:skip "@rx evil" "id:3,phase:1,pass,log"
+SecRule ARGS|REQUEST_BODY|!ARGS:skip "@rx body" "id:4,phase:1,pass,log"
+SecAction "id:5,phase:1,pass,nolog,ctl:forceRequestBodyVariable=On"
+SecRule ARGS|REQUEST_BODY|!ARGS:skip "@rx body" "id:6,phase:1,pass,log"
+"#,
+        );
+        let mut req = request("/?a=evil&skip=evil");
+        req.body = b"the body".to_vec();
+        let mut tx = Transaction::new(&r, &req, "id".into());
+        tx.run_phase(1);
+        assert_eq!(
+            tx.fired_ids(),
+            vec![2, 6],
+            "3 lost ARGS:a; 4 ran before the body was a variable"
+        );
+        let mut req = request("/?b=evil");
+        req.body = b"the body".to_vec();
+        let mut tx = Transaction::new(&r, &req, "id".into());
+        tx.run_phase(1);
+        assert_eq!(tx.fired_ids(), vec![2, 3, 6]);
     }
 
     #[test]

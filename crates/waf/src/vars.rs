@@ -63,9 +63,87 @@ pub struct Vars {
     pub response_body: Vec<u8>,
     pub response_content_type: Vec<u8>,
     /// `TX`: names in lower case.
-    pub tx: HashMap<String, Vec<u8>>,
+    pub tx: HashMap<String, Vec<u8>, foldhash::fast::RandomState>,
     pub matched_var: Option<(String, Vec<u8>)>,
     pub matched_vars: Vec<(String, Vec<u8>)>,
+}
+
+/// A list of members of the transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Members {
+    ArgsGet,
+    ArgsPost,
+    Headers,
+    Cookies,
+    Files,
+    PartHeaders,
+    Xml,
+    ResponseHeaders,
+}
+
+/// Where one value of request (or response) data sits. It stays put while a phase runs, so
+/// the values of a target list can be found once a phase and shared by every rule that has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// A member's value, or its name (`ARGS_NAMES`), shown as `label`.
+    Member {
+        label: &'static str,
+        list: Members,
+        index: u32,
+        name: bool,
+    },
+    /// A variable with one value that borrows the request.
+    Single(&'static str),
+}
+
+/// What a placed collection reads: lists of members, or one value.
+enum Source {
+    Members(&'static [(&'static str, Members, bool)]),
+    Single(&'static str),
+}
+
+/// The collections whose values are places; none for the others.
+fn placed(collection: &str) -> Option<Source> {
+    use Members as M;
+    use Source::{Members as Of, Single};
+    Some(match collection {
+        "ARGS" => Of(&[("ARGS", M::ArgsGet, false), ("ARGS", M::ArgsPost, false)]),
+        "ARGS_NAMES" => Of(&[
+            ("ARGS_NAMES", M::ArgsGet, true),
+            ("ARGS_NAMES", M::ArgsPost, true),
+        ]),
+        "ARGS_GET" => Of(&[("ARGS_GET", M::ArgsGet, false)]),
+        "ARGS_GET_NAMES" => Of(&[("ARGS_GET_NAMES", M::ArgsGet, true)]),
+        "ARGS_POST" => Of(&[("ARGS_POST", M::ArgsPost, false)]),
+        "ARGS_POST_NAMES" => Of(&[("ARGS_POST_NAMES", M::ArgsPost, true)]),
+        "REQUEST_HEADERS" => Of(&[("REQUEST_HEADERS", M::Headers, false)]),
+        "REQUEST_HEADERS_NAMES" => Of(&[("REQUEST_HEADERS_NAMES", M::Headers, true)]),
+        "REQUEST_COOKIES" => Of(&[("REQUEST_COOKIES", M::Cookies, false)]),
+        "REQUEST_COOKIES_NAMES" => Of(&[("REQUEST_COOKIES_NAMES", M::Cookies, true)]),
+        "FILES" => Of(&[("FILES", M::Files, false)]),
+        "FILES_NAMES" => Of(&[("FILES_NAMES", M::Files, true)]),
+        "MULTIPART_PART_HEADERS" => Of(&[("MULTIPART_PART_HEADERS", M::PartHeaders, false)]),
+        "XML" => Of(&[("XML", M::Xml, false)]),
+        "RESPONSE_HEADERS" => Of(&[("RESPONSE_HEADERS", M::ResponseHeaders, false)]),
+        "RESPONSE_HEADERS_NAMES" => Of(&[("RESPONSE_HEADERS_NAMES", M::ResponseHeaders, true)]),
+        "REQUEST_METHOD" => Single("REQUEST_METHOD"),
+        "REQUEST_PROTOCOL" => Single("REQUEST_PROTOCOL"),
+        "REQUEST_URI" => Single("REQUEST_URI"),
+        "REQUEST_URI_RAW" => Single("REQUEST_URI_RAW"),
+        "REQUEST_FILENAME" => Single("REQUEST_FILENAME"),
+        "PATH_INFO" => Single("PATH_INFO"),
+        "REQUEST_BASENAME" => Single("REQUEST_BASENAME"),
+        "QUERY_STRING" => Single("QUERY_STRING"),
+        "REQUEST_LINE" => Single("REQUEST_LINE"),
+        "REQUEST_BODY" => Single("REQUEST_BODY"),
+        _ => return None,
+    })
+}
+
+/// Whether every value `target` gives is a place (so a list of such targets can be found once
+/// a phase).
+pub fn is_placed(target: &Target) -> bool {
+    !target.count && placed(&target.collection).is_some()
 }
 
 fn name_is(a: &[u8], b: &str) -> bool {
@@ -119,61 +197,17 @@ impl Vars {
     ) {
         let c = target.collection.as_str();
         let start = out.len();
-        let mut pairs = |label: &'static str, list: &'a [Pair], names: bool| {
-            for (n, v) in list {
-                let keep = match &target.selector {
-                    None => true,
-                    Some(Selector::Key(k)) => name_is(n, k),
-                    Some(Selector::Regex(r)) => regex(r).is_some_and(|re| re.is_match(n)),
-                };
-                if keep {
-                    out.push(Named {
-                        collection: Cow::Borrowed(label),
-                        key: Some(n.as_slice()),
-                        value: Cow::Borrowed(if names { n.as_slice() } else { v.as_slice() }),
-                    });
-                }
-            }
-        };
         match c {
-            "ARGS" => {
-                pairs("ARGS", &self.args_get, false);
-                pairs("ARGS", &self.args_post, false);
-            }
-            "ARGS_NAMES" => {
-                pairs("ARGS_NAMES", &self.args_get, true);
-                pairs("ARGS_NAMES", &self.args_post, true);
-            }
-            "ARGS_GET" => pairs("ARGS_GET", &self.args_get, false),
-            "ARGS_GET_NAMES" => pairs("ARGS_GET_NAMES", &self.args_get, true),
-            "ARGS_POST" => pairs("ARGS_POST", &self.args_post, false),
-            "ARGS_POST_NAMES" => pairs("ARGS_POST_NAMES", &self.args_post, true),
-            "REQUEST_HEADERS" => pairs("REQUEST_HEADERS", &self.headers, false),
-            "REQUEST_HEADERS_NAMES" => pairs("REQUEST_HEADERS_NAMES", &self.headers, true),
-            "REQUEST_COOKIES" => pairs("REQUEST_COOKIES", &self.cookies, false),
-            "REQUEST_COOKIES_NAMES" => pairs("REQUEST_COOKIES_NAMES", &self.cookies, true),
-            "FILES" => pairs("FILES", &self.files, false),
-            "FILES_NAMES" => pairs("FILES_NAMES", &self.files, true),
-            "MULTIPART_PART_HEADERS" => pairs(
-                "MULTIPART_PART_HEADERS",
-                &self.multipart_part_headers,
-                false,
-            ),
-            "XML" => pairs("XML", &self.xml, false),
-            "RESPONSE_HEADERS" => pairs("RESPONSE_HEADERS", &self.response_headers, false),
-            "RESPONSE_HEADERS_NAMES" => {
-                pairs("RESPONSE_HEADERS_NAMES", &self.response_headers, true)
-            }
-            "TX" => {
-                for (n, v) in &self.tx {
-                    let keep = match &target.selector {
-                        None => true,
-                        Some(Selector::Key(k)) => n.eq_ignore_ascii_case(k),
-                        Some(Selector::Regex(r)) => {
-                            regex(r).is_some_and(|re| re.is_match(n.as_bytes()))
-                        }
-                    };
-                    if keep {
+            "TX" => match &target.selector {
+                // Names are kept in lower case (as the loader writes TX selectors).
+                Some(Selector::Key(k)) => {
+                    let found = self.tx.get_key_value(k.as_str()).or_else(|| {
+                        k.bytes()
+                            .any(|b| b.is_ascii_uppercase())
+                            .then(|| self.tx.get_key_value(&k.to_ascii_lowercase()))
+                            .flatten()
+                    });
+                    if let Some((n, v)) = found {
                         out.push(Named {
                             collection: Cow::Borrowed("TX"),
                             key: Some(n.as_bytes()),
@@ -181,7 +215,24 @@ impl Vars {
                         });
                     }
                 }
-            }
+                selector => {
+                    for (n, v) in &self.tx {
+                        let keep = match selector {
+                            Some(Selector::Regex(r)) => {
+                                regex(r).is_some_and(|re| re.is_match(n.as_bytes()))
+                            }
+                            _ => true,
+                        };
+                        if keep {
+                            out.push(Named {
+                                collection: Cow::Borrowed("TX"),
+                                key: Some(n.as_bytes()),
+                                value: Cow::Borrowed(v),
+                            });
+                        }
+                    }
+                }
+            },
             "MATCHED_VARS" => {
                 for (n, v) in &self.matched_vars {
                     out.push(Named {
@@ -201,7 +252,10 @@ impl Vars {
                 }
             }
             _ => {
-                if let Some(value) = self.single(c) {
+                let mut places = Vec::new();
+                if self.places(target, regex, &mut places) {
+                    out.extend(places.into_iter().map(|p| self.at(p)));
+                } else if let Some(value) = self.single(c) {
                     out.push(Named {
                         collection: Cow::Owned(c.to_owned()),
                         key: None,
@@ -218,6 +272,87 @@ impl Vars {
                 key: None,
                 value: Cow::Owned(n.to_string().into_bytes()),
             });
+        }
+    }
+
+    /// Where the values of `target` sit (its `&` count aside), appended to `out`; false, with
+    /// nothing appended, for a target whose values are not request data that stays put for a
+    /// phase (`TX`, `MATCHED_VAR`, computed lengths …).
+    pub fn places<'a>(
+        &'a self,
+        target: &Target,
+        regex: &dyn Fn(&str) -> Option<&'a regex::bytes::Regex>,
+        out: &mut Vec<Place>,
+    ) -> bool {
+        let Some(source) = placed(&target.collection) else {
+            return false;
+        };
+        match source {
+            Source::Single(label) => {
+                if self.single(label).is_some() {
+                    out.push(Place::Single(label));
+                }
+            }
+            Source::Members(parts) => {
+                for &(label, list, name) in parts {
+                    for (i, (n, _)) in self.members(list).iter().enumerate() {
+                        let keep = match &target.selector {
+                            None => true,
+                            Some(Selector::Key(k)) => name_is(n, k),
+                            Some(Selector::Regex(r)) => regex(r).is_some_and(|re| re.is_match(n)),
+                        };
+                        if keep {
+                            out.push(Place::Member {
+                                label,
+                                list,
+                                index: u32::try_from(i).unwrap_or(u32::MAX),
+                                name,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    fn members(&self, list: Members) -> &[Pair] {
+        match list {
+            Members::ArgsGet => &self.args_get,
+            Members::ArgsPost => &self.args_post,
+            Members::Headers => &self.headers,
+            Members::Cookies => &self.cookies,
+            Members::Files => &self.files,
+            Members::PartHeaders => &self.multipart_part_headers,
+            Members::Xml => &self.xml,
+            Members::ResponseHeaders => &self.response_headers,
+        }
+    }
+
+    /// The value at `place` (empty if the place has gone, which a phase never lets happen).
+    pub fn at(&self, place: Place) -> Named<'_> {
+        match place {
+            Place::Single(label) => Named {
+                collection: Cow::Borrowed(label),
+                key: None,
+                value: self.single(label).unwrap_or(Cow::Borrowed(&[])),
+            },
+            Place::Member {
+                label,
+                list,
+                index,
+                name,
+            } => {
+                let (n, v) = self
+                    .members(list)
+                    .get(index as usize)
+                    .map_or((&[][..], &[][..]), |(n, v)| (n.as_slice(), v.as_slice()));
+                Named {
+                    collection: Cow::Borrowed(label),
+                    key: Some(n),
+                    value: Cow::Borrowed(if name { n } else { v }),
+                }
+            }
         }
     }
 

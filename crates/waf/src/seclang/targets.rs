@@ -161,7 +161,13 @@ pub fn parse(list: &str) -> Result<Vec<Target>, String> {
         if chars.get(at) == Some(&':') {
             at += 1;
             let (selector, next) = selector(&chars, at, target.collection == "XML")?;
-            target.selector = Some(selector);
+            // The transaction keeps TX names in lower case: so do its selectors.
+            target.selector = Some(match selector {
+                Selector::Key(k) if target.collection == "TX" => {
+                    Selector::Key(k.to_ascii_lowercase())
+                }
+                other => other,
+            });
             at = next;
         }
         match chars.get(at) {
