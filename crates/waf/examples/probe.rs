@@ -1,4 +1,4 @@
-#![allow(clippy::all, clippy::pedantic, clippy::restriction)]
+#![allow(clippy::all, clippy::pedantic, clippy::restriction, unsafe_code)]
 use gatehouse_waf::firewall::{Firewall, RuleFiles, Setup};
 use gatehouse_waf::request::Request;
 fn main() {
@@ -69,12 +69,82 @@ fn main() {
             client_port: 40000,
             server_port: 443,
         };
+        if n0 == n_req - 1 {
+            TRACING.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        let a0 = ALLOCS.load(std::sync::atomic::Ordering::Relaxed);
         let t = std::time::Instant::now();
         let tx = fw.examine_request(&req, format!("u{n}"));
         total += t.elapsed();
+        if n0 == n_req - 1 {
+            println!(
+                "allocs {}",
+                ALLOCS.load(std::sync::atomic::Ordering::Relaxed) - a0
+            );
+            dump_sites();
+        }
         assert!(tx.fired.is_empty(), "{:?}", tx.fired_ids());
     }
     println!("mean {:?}", total / n_req as u32);
 }
 #[allow(dead_code)]
 fn _x() {}
+struct Counting;
+pub static ALLOCS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        trace();
+        unsafe { std::alloc::System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        unsafe { std::alloc::System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, n: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        trace();
+        unsafe { std::alloc::System.realloc(p, l, n) }
+    }
+}
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+pub static TRACING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+thread_local! { static IN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) }; static SITES: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) }; }
+fn trace() {
+    if !TRACING.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    if IN.with(|i| i.replace(true)) {
+        return;
+    }
+    let bt = std::backtrace::Backtrace::force_capture().to_string();
+    let frames: Vec<&str> = bt
+        .lines()
+        .map(|l| l.trim())
+        .filter(|l| l.starts_with("at ./crates/waf/src/"))
+        .map(|l| l.trim_start_matches("at ./crates/waf/src/"))
+        .take(3)
+        .collect();
+    let key = frames.join(" <- ");
+    if key.is_empty() && std::env::var("SHOW").is_ok() {
+        IN.with(|i| i.set(true));
+        eprintln!("{bt}");
+        std::process::exit(0);
+    }
+    SITES.with(|s| s.borrow_mut().push(key));
+    IN.with(|i| i.set(false));
+}
+pub fn dump_sites() {
+    TRACING.store(false, std::sync::atomic::Ordering::Relaxed);
+    let v = SITES.with(|s| s.borrow().clone());
+    let mut m = std::collections::HashMap::<String, usize>::new();
+    for k in v {
+        *m.entry(k).or_default() += 1;
+    }
+    let mut v: Vec<_> = m.into_iter().collect();
+    v.sort_by_key(|x| std::cmp::Reverse(x.1));
+    for (k, c) in v.iter().take(30) {
+        println!("{c:5} {k}");
+    }
+}

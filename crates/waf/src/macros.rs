@@ -50,6 +50,15 @@ impl MacroText {
     }
 
     /// Whether there is anything to expand.
+    /// The text, when it has no macros.
+    pub fn literal(&self) -> Option<&str> {
+        match self.parts.as_slice() {
+            [] => Some(""),
+            [Part::Literal(text)] => Some(text),
+            _ => None,
+        }
+    }
+
     pub fn is_literal(&self) -> bool {
         self.parts.iter().all(|p| matches!(p, Part::Literal(_)))
     }

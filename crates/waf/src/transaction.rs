@@ -93,14 +93,38 @@ pub struct Transaction<'r> {
     passed: std::cell::RefCell<PassedMemo>,
     /// The values of each shared target list this phase, found once (by the list's number);
     /// emptied with the memo, and by any `ctl` (which may change what a target gives).
-    lists: std::cell::RefCell<Vec<Option<ListValues>>>,
+    lists: std::cell::RefCell<SharedLists>,
+    /// Buffers of earlier matches (name, value), reused for the next ones.
+    spare: std::cell::RefCell<Vec<(String, Vec<u8>)>>,
+    /// The buffer a rule's matches are gathered in (the variable, its transformed value, and
+    /// what the operator captured), kept from rule to rule.
+    matches: Vec<Match>,
 }
 
-/// A target list's values this phase: where each sits, and its remembered non-matches (an
-/// index into the phase's memo; `NOT_REMEMBERED` for none).
-type ListValues = Vec<(Place, u32)>;
+type Match = (String, Vec<u8>, Option<Captures>);
+
+/// The shared target lists' values this phase, in one buffer: where each value sits, and its
+/// remembered non-matches (an index into the phase's memo; `NOT_REMEMBERED` for none).
+#[derive(Default)]
+struct SharedLists {
+    /// By list number: where its values are in `values`.
+    found: Vec<Option<std::ops::Range<usize>>>,
+    values: Vec<(Place, u32)>,
+    /// Scratch for finding a list.
+    places: Vec<Place>,
+}
+
+impl SharedLists {
+    fn clear(&mut self) {
+        self.found.clear();
+        self.values.clear();
+    }
+}
 
 const NOT_REMEMBERED: u32 = u32::MAX;
+
+/// `TX.0`–`TX.9`, where `capture` puts its groups.
+const CAPTURE_NAMES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
 impl<'r> Transaction<'r> {
     pub fn new(rules: &'r Ruleset, request: &Request, unique_id: String) -> Self {
@@ -128,6 +152,8 @@ impl<'r> Transaction<'r> {
             current_rule: 0,
             passed: std::cell::RefCell::default(),
             lists: std::cell::RefCell::default(),
+            spare: std::cell::RefCell::default(),
+            matches: Vec::new(),
         }
     }
 
@@ -237,7 +263,7 @@ impl<'r> Transaction<'r> {
         self.lists.get_mut().clear();
         let rules = self.rules;
         let steps = rules.phase(phase);
-        let mut skip_after: Option<String> = None;
+        let mut skip_after: Option<&str> = None;
         let mut skip = 0u32;
         for step in steps {
             if self.interruption.is_some() || self.allowed || self.engine == EngineMode::Off {
@@ -245,7 +271,7 @@ impl<'r> Transaction<'r> {
             }
             let rule = match step {
                 Step::Marker(name) => {
-                    if skip_after.as_deref() == Some(name.as_str()) {
+                    if skip_after == Some(name.as_str()) {
                         skip_after = None;
                     }
                     continue;
@@ -268,7 +294,7 @@ impl<'r> Transaction<'r> {
             }
             self.act(rule, phase);
             if let Some(marker) = &rule.skip_after {
-                skip_after = Some(marker.clone());
+                skip_after = Some(marker);
             }
             skip = rule.skip;
             if matches!(
@@ -291,7 +317,7 @@ impl<'r> Transaction<'r> {
     /// Whether `rule` and its chain match; the matched variables are recorded as they go.
     fn evaluate(&mut self, rule: &Rule) -> bool {
         // Each match: the variable, its (transformed) value, and what the operator captured.
-        let mut matches: Vec<(String, Vec<u8>, Option<Captures>)> = Vec::new();
+        let mut matches = std::mem::take(&mut self.matches);
         {
             let operator = match &rule.operator {
                 RuleOperator::Compiled(op) => Cow::Borrowed(op),
@@ -321,48 +347,65 @@ impl<'r> Transaction<'r> {
             };
             match rule.target_list {
                 Some(list) => {
-                    let values = self.list_values(rule, list);
+                    let range = self.list_values(rule, list);
+                    let lists = self.lists.borrow();
                     let by_ctl = self.removed_targets(rule);
                     let regex = |p: &str| self.rules.selector(p);
-                    for &(place, passed) in &values {
+                    for &(place, passed) in lists.values.get(range).unwrap_or(&[]) {
                         if known_clean_here(passed) {
                             continue;
                         }
                         let named = self.vars.at(place);
-                        if by_ctl.iter().any(|t| excludes(t, &named, &regex)) {
+                        if by_ctl.clone().any(|t| excludes(t, &named, &regex)) {
                             continue;
                         }
                         examine(&named, passed);
                     }
-                    if let Some(slot) = self.lists.borrow_mut().get_mut(list as usize) {
-                        *slot = Some(values);
-                    }
                 }
                 None => {
-                    for named in &self.values(rule) {
+                    let mut one = |named: &Named<'_>| {
                         let passed = if pure { self.passed_of(named) } else { None };
                         let passed = passed.unwrap_or(NOT_REMEMBERED);
-                        if known_clean_here(passed) {
-                            continue;
+                        if !known_clean_here(passed) {
+                            examine(named, passed);
                         }
-                        examine(named, passed);
+                    };
+                    let excluding = rule.targets.iter().any(|t| t.exclude)
+                        || self.removed_targets(rule).next().is_some();
+                    if excluding || rule.targets.is_empty() {
+                        for named in &self.values(rule) {
+                            one(named);
+                        }
+                    } else {
+                        // Nothing to take away: each value goes straight to the operator.
+                        let regex = |p: &str| self.rules.selector(p);
+                        for target in &rule.targets {
+                            self.vars.each(target, &regex, &mut |named| one(&named));
+                        }
                     }
                 }
             }
         }
         if matches.is_empty() {
+            self.matches = matches;
             return false;
         }
         // As Coraza and ModSecurity: a rule's non-disruptive actions (setvar, ctl) run for each
         // match, before its chain is tried, with that match as MATCHED_VAR.
-        self.vars.matched_vars.clear();
-        for (name, value, captured) in matches {
+        self.spare.get_mut().append(&mut self.vars.matched_vars);
+        for (name, value, captured) in matches.drain(..) {
             if let Some(groups) = captured {
-                for i in 0..10 {
-                    self.vars.tx.remove(&i.to_string());
-                }
-                for (i, g) in groups.into_iter().enumerate() {
-                    self.vars.tx.insert(i.to_string(), g);
+                let mut groups = groups.into_iter();
+                for name in CAPTURE_NAMES {
+                    match (groups.next(), self.vars.tx.get_mut(name)) {
+                        (Some(g), Some(held)) => *held = g,
+                        (Some(g), None) => {
+                            self.vars.tx.insert(name.to_owned(), g);
+                        }
+                        (None, _) => {
+                            self.vars.tx.remove(name);
+                        }
+                    }
                 }
             }
             // MATCHED_VAR keeps its buffers from match to match.
@@ -377,6 +420,7 @@ impl<'r> Transaction<'r> {
                 self.setvar(set);
             }
         }
+        self.matches = matches;
         match &rule.chain {
             Some(link) => self.evaluate(link),
             None => true,
@@ -391,13 +435,17 @@ impl<'r> Transaction<'r> {
         operator: &Operator,
         named: &Named<'_>,
         captures: &mut Captures,
-        matches: &mut Vec<(String, Vec<u8>, Option<Captures>)>,
+        matches: &mut Vec<Match>,
     ) {
         let mut test = |value: Cow<'_, [u8]>| {
             let hit = operator.matches(&value, rule.capture.then_some(&mut *captures));
             if hit != rule.negated {
                 let captured = (rule.capture && hit).then(|| captures.clone());
-                matches.push((named.name(), value.into_owned(), captured));
+                let (mut name, mut bytes) = self.spare.borrow_mut().pop().unwrap_or_default();
+                named.write_name(&mut name);
+                bytes.clear();
+                bytes.extend_from_slice(&value);
+                matches.push((name, bytes, captured));
             }
         };
         let mut current: Cow<'_, [u8]> = Cow::Borrowed(named.value.as_ref());
@@ -422,45 +470,49 @@ impl<'r> Transaction<'r> {
         }
     }
 
-    /// The values of shared target list `list` this phase (found now if not yet), less the
-    /// rule's own exclusions (the same for every rule with the list: they are part of it).
-    /// The caller puts the list back.
-    fn list_values(&self, rule: &Rule, list: u32) -> ListValues {
+    /// Where the values of shared target list `list` are this phase (found now if not yet),
+    /// less the rule's own exclusions (the same for every rule with the list: they are part
+    /// of it).
+    fn list_values(&self, rule: &Rule, list: u32) -> std::ops::Range<usize> {
         let index = list as usize;
-        if let Some(found) = self
-            .lists
-            .borrow_mut()
-            .get_mut(index)
-            .and_then(Option::take)
-        {
-            return found;
+        let mut lists = self.lists.borrow_mut();
+        if let Some(Some(found)) = lists.found.get(index) {
+            return found.clone();
         }
         let rules = self.rules;
         let regex = |p: &str| rules.selector(p);
-        let mut places = Vec::new();
+        let SharedLists {
+            found,
+            values,
+            places,
+        } = &mut *lists;
+        places.clear();
         for target in rule.targets.iter().filter(|t| !t.exclude) {
-            self.vars.places(target, &regex, &mut places);
+            self.vars.places(target, &regex, places);
         }
-        let excluded: Vec<&Target> = rule.targets.iter().filter(|t| t.exclude).collect();
-        let values = places
-            .into_iter()
-            .filter_map(|place| {
-                let named = self.vars.at(place);
-                if excluded.iter().any(|t| excludes(t, &named, &regex)) {
-                    return None;
-                }
-                Some((place, self.passed_of(&named).unwrap_or(NOT_REMEMBERED)))
-            })
-            .collect();
-        let mut lists = self.lists.borrow_mut();
-        if lists.len() <= index {
-            lists.resize_with(index + 1, || None);
+        let start = values.len();
+        for &place in places.iter() {
+            let named = self.vars.at(place);
+            let excluded = rule
+                .targets
+                .iter()
+                .any(|t| t.exclude && excludes(t, &named, &regex));
+            if !excluded {
+                values.push((place, self.passed_of(&named).unwrap_or(NOT_REMEMBERED)));
+            }
         }
-        values
+        if found.len() <= index {
+            found.resize_with(index + 1, || None);
+        }
+        let range = start..values.len();
+        if let Some(slot) = found.get_mut(index) {
+            *slot = Some(range.clone());
+        }
+        range
     }
 
     /// The targets `ctl`s removed from this rule for this transaction.
-    fn removed_targets(&self, rule: &Rule) -> Vec<&Target> {
+    fn removed_targets<'s>(&'s self, rule: &'s Rule) -> impl Iterator<Item = &'s Target> + Clone {
         let by_id = self
             .removals
             .targets_by_id
@@ -473,7 +525,7 @@ impl<'r> Transaction<'r> {
             .iter()
             .filter(|(tag, _)| rule.tags.iter().any(|t| t == tag))
             .map(|(_, t)| t);
-        by_id.chain(by_tag).collect()
+        by_id.chain(by_tag)
     }
 
     /// The remembered non-matches of a request value (one that stays where it is for the
@@ -548,6 +600,19 @@ impl<'r> Transaction<'r> {
 
     /// A macro's value: `TX.x`, `MATCHED_VAR`, `REQUEST_HEADERS.host` …
     fn resolve(&self, collection: &str, key: Option<&str>) -> Option<Vec<u8>> {
+        // The common ones directly; TX names (like the macros' keys) are lower case.
+        match (collection, key) {
+            ("TX", Some(k)) => return self.vars.tx.get(k).cloned(),
+            ("MATCHED_VAR", None) => return self.vars.matched_var.as_ref().map(|(_, v)| v.clone()),
+            ("MATCHED_VAR_NAME", None) => {
+                return self
+                    .vars
+                    .matched_var
+                    .as_ref()
+                    .map(|(n, _)| n.as_bytes().to_vec())
+            }
+            _ => {}
+        }
         let rules = self.rules;
         let target = Target {
             collection: collection.to_owned(),
@@ -610,28 +675,55 @@ impl<'r> Transaction<'r> {
     }
 
     fn setvar(&mut self, set: &crate::rule::SetVar) {
+        use std::io::Write as _;
         if set.collection != "TX" {
             return;
         }
-        let name = String::from_utf8_lossy(&set.name.expand(&|c, k| self.resolve(c, k)))
-            .to_ascii_lowercase();
-        let value = |m: &crate::macros::MacroText| m.expand(&|c, k| self.resolve(c, k));
-        let number = |v: Option<&Vec<u8>>| v.map_or(0, |v| crate::operators::atoi(v));
-        let next = match &set.op {
+        // Most names and operands are plain text: they are used as they are, not expanded.
+        let name: Cow<'_, str> = match set.name.literal() {
+            Some(text) if !text.bytes().any(|b| b.is_ascii_uppercase()) => Cow::Borrowed(text),
+            _ => Cow::Owned(
+                String::from_utf8_lossy(&set.name.expand(&|c, k| self.resolve(c, k)))
+                    .to_ascii_lowercase(),
+            ),
+        };
+        let text =
+            |m: &crate::macros::MacroText| -> Vec<u8> { m.expand(&|c, k| self.resolve(c, k)) };
+        let (operand, sign) = match &set.op {
             SetOp::Delete => {
-                self.vars.tx.remove(&name);
+                self.vars.tx.remove(name.as_ref());
                 return;
             }
-            SetOp::Set(m) => value(m),
-            SetOp::Add(m) => (number(self.vars.tx.get(&name)) + crate::operators::atoi(&value(m)))
-                .to_string()
-                .into_bytes(),
-            SetOp::Subtract(m) => (number(self.vars.tx.get(&name))
-                - crate::operators::atoi(&value(m)))
-            .to_string()
-            .into_bytes(),
+            SetOp::Set(m) => {
+                let value: Cow<'_, [u8]> = match m.literal() {
+                    Some(plain) => Cow::Borrowed(plain.as_bytes()),
+                    None => Cow::Owned(text(m)),
+                };
+                match self.vars.tx.get_mut(name.as_ref()) {
+                    Some(held) => {
+                        held.clear();
+                        held.extend_from_slice(&value);
+                    }
+                    None => {
+                        self.vars.tx.insert(name.into_owned(), value.into_owned());
+                    }
+                }
+                return;
+            }
+            SetOp::Add(m) => (m, 1),
+            SetOp::Subtract(m) => (m, -1),
         };
-        self.vars.tx.insert(name, next);
+        let delta = match operand.literal() {
+            Some(plain) => crate::operators::atoi(plain.as_bytes()),
+            None => crate::operators::atoi(&text(operand)),
+        };
+        let held = match self.vars.tx.get_mut(name.as_ref()) {
+            Some(held) => held,
+            None => self.vars.tx.entry(name.into_owned()).or_default(),
+        };
+        let next = crate::operators::atoi(held).saturating_add(delta.saturating_mul(sign));
+        held.clear();
+        let _ = write!(held, "{next}");
     }
 
     fn ctl(&mut self, ctl: &Ctl) {

@@ -20,9 +20,18 @@ pub struct Named<'a> {
 impl Named<'_> {
     /// `ARGS:q`, or the variable's name alone.
     pub fn name(&self) -> String {
-        match self.key {
-            Some(k) => format!("{}:{}", self.collection, String::from_utf8_lossy(k)),
-            None => self.collection.clone().into_owned(),
+        let mut out = String::new();
+        self.write_name(&mut out);
+        out
+    }
+
+    /// Writes the name into `out` (emptied first), keeping its buffer.
+    pub fn write_name(&self, out: &mut String) {
+        out.clear();
+        out.push_str(&self.collection);
+        if let Some(k) = self.key {
+            out.push(':');
+            out.push_str(&String::from_utf8_lossy(k));
         }
     }
 }
@@ -146,6 +155,15 @@ pub fn is_placed(target: &Target) -> bool {
     !target.count && placed(&target.collection).is_some()
 }
 
+/// The variable's name as a label that borrows nothing (every known name is static).
+fn label_of(name: &str) -> Cow<'static, str> {
+    let known = crate::seclang::targets::KNOWN;
+    match known.binary_search(&name).ok().and_then(|i| known.get(i)) {
+        Some(label) => Cow::Borrowed(label),
+        None => Cow::Owned(name.to_owned()),
+    }
+}
+
 fn name_is(a: &[u8], b: &str) -> bool {
     a.eq_ignore_ascii_case(b.as_bytes())
 }
@@ -195,8 +213,39 @@ impl Vars {
         regex: &dyn Fn(&str) -> Option<&'a regex::bytes::Regex>,
         out: &mut Vec<Named<'a>>,
     ) {
+        self.each(target, regex, &mut |named| out.push(named));
+    }
+
+    /// Gives each value `target` names (exclusions are the caller's) to `f`, in order; for a
+    /// count (`&ARGS`), their number.
+    pub fn each<'a>(
+        &'a self,
+        target: &Target,
+        regex: &dyn Fn(&str) -> Option<&'a regex::bytes::Regex>,
+        f: &mut dyn FnMut(Named<'a>),
+    ) {
         let c = target.collection.as_str();
-        let start = out.len();
+        if target.count {
+            let mut n = 0usize;
+            self.each_member(target, regex, &mut |_| n += 1);
+            f(Named {
+                collection: label_of(c),
+                key: None,
+                value: Cow::Owned(n.to_string().into_bytes()),
+            });
+        } else {
+            self.each_member(target, regex, f);
+        }
+    }
+
+    /// `each`, the count aside.
+    fn each_member<'a>(
+        &'a self,
+        target: &Target,
+        regex: &dyn Fn(&str) -> Option<&'a regex::bytes::Regex>,
+        f: &mut dyn FnMut(Named<'a>),
+    ) {
+        let c = target.collection.as_str();
         match c {
             "TX" => match &target.selector {
                 // Names are kept in lower case (as the loader writes TX selectors).
@@ -208,7 +257,7 @@ impl Vars {
                             .flatten()
                     });
                     if let Some((n, v)) = found {
-                        out.push(Named {
+                        f(Named {
                             collection: Cow::Borrowed("TX"),
                             key: Some(n.as_bytes()),
                             value: Cow::Borrowed(v),
@@ -224,7 +273,7 @@ impl Vars {
                             _ => true,
                         };
                         if keep {
-                            out.push(Named {
+                            f(Named {
                                 collection: Cow::Borrowed("TX"),
                                 key: Some(n.as_bytes()),
                                 value: Cow::Borrowed(v),
@@ -235,7 +284,7 @@ impl Vars {
             },
             "MATCHED_VARS" => {
                 for (n, v) in &self.matched_vars {
-                    out.push(Named {
+                    f(Named {
                         collection: Cow::Borrowed(n),
                         key: None,
                         value: Cow::Borrowed(v),
@@ -244,7 +293,7 @@ impl Vars {
             }
             "MATCHED_VARS_NAMES" => {
                 for (n, _) in &self.matched_vars {
-                    out.push(Named {
+                    f(Named {
                         collection: Cow::Borrowed(n),
                         key: None,
                         value: Cow::Borrowed(n.as_bytes()),
@@ -252,26 +301,17 @@ impl Vars {
                 }
             }
             _ => {
-                let mut places = Vec::new();
-                if self.places(target, regex, &mut places) {
-                    out.extend(places.into_iter().map(|p| self.at(p)));
-                } else if let Some(value) = self.single(c) {
-                    out.push(Named {
-                        collection: Cow::Owned(c.to_owned()),
-                        key: None,
-                        value,
-                    });
+                let placed = self.each_place(target, regex, &mut |p| f(self.at(p)));
+                if !placed {
+                    if let Some(value) = self.single(c) {
+                        f(Named {
+                            collection: label_of(c),
+                            key: None,
+                            value,
+                        });
+                    }
                 }
             }
-        }
-        if target.count {
-            let n = out.len() - start;
-            out.truncate(start);
-            out.push(Named {
-                collection: Cow::Owned(c.to_owned()),
-                key: None,
-                value: Cow::Owned(n.to_string().into_bytes()),
-            });
         }
     }
 
@@ -284,13 +324,22 @@ impl Vars {
         regex: &dyn Fn(&str) -> Option<&'a regex::bytes::Regex>,
         out: &mut Vec<Place>,
     ) -> bool {
+        self.each_place(target, regex, &mut |p| out.push(p))
+    }
+
+    fn each_place<'a>(
+        &'a self,
+        target: &Target,
+        regex: &dyn Fn(&str) -> Option<&'a regex::bytes::Regex>,
+        f: &mut dyn FnMut(Place),
+    ) -> bool {
         let Some(source) = placed(&target.collection) else {
             return false;
         };
         match source {
             Source::Single(label) => {
                 if self.single(label).is_some() {
-                    out.push(Place::Single(label));
+                    f(Place::Single(label));
                 }
             }
             Source::Members(parts) => {
@@ -302,7 +351,7 @@ impl Vars {
                             Some(Selector::Regex(r)) => regex(r).is_some_and(|re| re.is_match(n)),
                         };
                         if keep {
-                            out.push(Place::Member {
+                            f(Place::Member {
                                 label,
                                 list,
                                 index: u32::try_from(i).unwrap_or(u32::MAX),
