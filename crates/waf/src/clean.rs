@@ -28,14 +28,35 @@ type Shard = HashMap<Box<[u8]>, Passed, foldhash::fast::RandomState>;
 pub struct CleanValues {
     words: usize,
     shards: Vec<Mutex<Shard>>,
+    /// For each class of plain values (`proof::CLASSES`), the rules proven unable to match
+    /// any of its values: a new value of the class starts with their bits set.
+    proven: Vec<Vec<u64>>,
 }
 
 impl CleanValues {
-    /// A table for `rules` rule slots.
+    /// A table for `rules` rule slots, without proofs.
     pub fn new(rules: usize) -> Self {
+        Self::with_proofs(rules, std::iter::empty())
+    }
+
+    /// A table for `rules` rule slots, and the classes each slot's rule is proven never to
+    /// match (one bit per class).
+    pub fn with_proofs(rules: usize, proofs: impl Iterator<Item = (u32, u8)>) -> Self {
+        let words = rules.div_ceil(64).max(1);
+        let mut proven = vec![vec![0u64; words]; crate::proof::CLASSES.len()];
+        for (slot, classes) in proofs {
+            for (class, bits) in proven.iter_mut().enumerate() {
+                if classes & (1 << class) != 0 {
+                    if let Some(w) = bits.get_mut(slot as usize / 64) {
+                        *w |= 1 << (slot % 64);
+                    }
+                }
+            }
+        }
         Self {
-            words: rules.div_ceil(64).max(1),
+            words,
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            proven,
         }
     }
 
@@ -55,7 +76,17 @@ impl CleanValues {
         if map.len() >= MAX_PER_SHARD {
             map.clear();
         }
-        let bits: Passed = (0..self.words).map(|_| AtomicU64::new(0)).collect();
+        let classes = crate::proof::classes_of(value);
+        let proven = |word: usize| -> u64 {
+            self.proven
+                .iter()
+                .enumerate()
+                .filter(|(class, _)| classes & (1 << class) != 0)
+                .fold(0, |acc, (_, bits)| {
+                    acc | bits.get(word).copied().unwrap_or(0)
+                })
+        };
+        let bits: Passed = (0..self.words).map(|w| AtomicU64::new(proven(w))).collect();
         map.insert(value.into(), bits.clone());
         Some(bits)
     }

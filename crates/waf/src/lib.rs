@@ -11,6 +11,7 @@ pub mod libinjection;
 pub mod macros;
 pub mod multipart;
 pub mod operators;
+pub mod proof;
 pub mod request;
 pub mod rule;
 pub mod ruleset;

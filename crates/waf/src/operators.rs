@@ -20,7 +20,8 @@ const REGEX_SIZE_LIMIT: usize = 64 << 20;
 #[derive(Debug, Clone)]
 pub enum Operator {
     Rx(Regex),
-    Pm(AhoCorasick),
+    /// The automaton, and its phrases (for the proofs made at load).
+    Pm(AhoCorasick, Vec<Vec<u8>>),
     BeginsWith(Vec<u8>),
     Contains(Vec<u8>),
     ContainsWord(Vec<u8>),
@@ -93,17 +94,17 @@ impl Operator {
                     .ok_or("@detectSQLi needs libinjection's data (waf.libinjection_dir)")?,
             ),
             "rx" => Operator::Rx(regex(argument)?),
-            "pm" => Operator::Pm(phrases(argument.split_whitespace())?),
+            "pm" => phrases(argument.split_whitespace())?,
             "pmFromFile" | "pmf" => {
                 let mut all = Vec::new();
                 for file in argument.split_whitespace() {
                     all.push(read_data(file)?);
                 }
-                Operator::Pm(phrases(all.iter().flat_map(|text| {
+                phrases(all.iter().flat_map(|text| {
                     text.lines()
                         .map(str::trim)
                         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                }))?)
+                }))?
             }
             "beginsWith" => Operator::BeginsWith(bytes()),
             "contains" => Operator::Contains(bytes()),
@@ -148,7 +149,7 @@ impl Operator {
                     }
                 },
             },
-            Operator::Pm(ac) => match ac.find(value) {
+            Operator::Pm(ac, _) => match ac.find(value) {
                 None => false,
                 Some(m) => {
                     if let Some(out) = captures {
@@ -263,16 +264,20 @@ fn regex(pattern: &str) -> Result<Regex, String> {
         .map_err(|e| format!("@rx does not compile: {e}"))
 }
 
-fn phrases<'a>(list: impl Iterator<Item = &'a str>) -> Result<AhoCorasick, String> {
+fn phrases<'a>(list: impl Iterator<Item = &'a str>) -> Result<Operator, String> {
     let list: Vec<&str> = list.collect();
     if list.is_empty() {
         return Err("@pm needs at least one phrase".into());
     }
-    AhoCorasickBuilder::new()
+    let automaton = AhoCorasickBuilder::new()
         .ascii_case_insensitive(true)
         .match_kind(MatchKind::LeftmostFirst)
         .build(&list)
-        .map_err(|e| format!("@pm does not build: {e}"))
+        .map_err(|e| format!("@pm does not build: {e}"))?;
+    Ok(Operator::Pm(
+        automaton,
+        list.iter().map(|p| p.as_bytes().to_vec()).collect(),
+    ))
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

@@ -97,6 +97,8 @@ pub struct Rule {
     pub msg: Option<MacroText>,
     pub logdata: Option<MacroText>,
     pub tags: Vec<String>,
+    /// Its tags by number (the rule set's), so a `ctl` that names a tag is found by integers.
+    pub tag_ids: Vec<u32>,
     pub severity: Option<u8>,
     pub setvars: Vec<SetVar>,
     pub ctls: Vec<Ctl>,
@@ -308,6 +310,7 @@ impl Rule {
             msg: None,
             logdata: None,
             tags: Vec::new(),
+            tag_ids: Vec::new(),
             severity: None,
             setvars: Vec::new(),
             ctls: Vec::new(),

@@ -75,6 +75,8 @@ pub struct Ruleset {
     defaults: [PhaseDefaults; 5],
     /// Every `/regex/` member selector of the rules, compiled.
     selectors: std::collections::HashMap<String, regex::bytes::Regex>,
+    /// Every tag a rule has, by number.
+    tags: HashMap<String, u32>,
     pub settings: Settings,
     /// Which rules each recently seen value is known not to match.
     pub(crate) clean: Arc<crate::clean::CleanValues>,
@@ -96,6 +98,11 @@ impl Ruleset {
     }
 
     /// A member selector's compiled regular expression.
+    /// The number of `tag`; none when no rule has it.
+    pub(crate) fn tag_id(&self, tag: &str) -> Option<u32> {
+        self.tags.get(tag).copied()
+    }
+
     pub fn selector(&self, pattern: &str) -> Option<&regex::bytes::Regex> {
         self.selectors.get(pattern)
     }
@@ -390,12 +397,21 @@ impl Loader {
         }
         let mut slots = 0u32;
         let mut lists: HashMap<String, u32> = HashMap::new();
+        let mut tags: HashMap<String, u32> = HashMap::new();
         for item in &mut self.items {
             if let Item::Rule(rule) = item {
                 let mut link: Option<&mut Rule> = Some(rule);
                 while let Some(r) = link {
                     r.slot = slots;
                     slots += 1;
+                    r.tag_ids = r
+                        .tags
+                        .iter()
+                        .map(|t| {
+                            let next = u32::try_from(tags.len()).unwrap_or(u32::MAX);
+                            *tags.entry(t.clone()).or_insert(next)
+                        })
+                        .collect();
                     let shared = !r.targets.is_empty()
                         && r.targets
                             .iter()
@@ -406,6 +422,16 @@ impl Loader {
                             Some(*lists.entry(format!("{:?}", r.targets)).or_insert(next));
                     }
                     link = r.chain.as_deref_mut();
+                }
+            }
+        }
+        let mut proofs = Vec::new();
+        for item in &self.items {
+            if let Item::Rule(rule) = item {
+                let mut link: Option<&Rule> = Some(rule);
+                while let Some(r) = link {
+                    proofs.push((r.slot, crate::proof::classes_never_matched(r)));
+                    link = r.chain.as_deref();
                 }
             }
         }
@@ -428,8 +454,12 @@ impl Loader {
             phases,
             defaults: self.defaults.map(Option::unwrap_or_default),
             selectors,
+            tags,
             settings: self.settings,
-            clean: Arc::new(crate::clean::CleanValues::new(slots as usize)),
+            clean: Arc::new(crate::clean::CleanValues::with_proofs(
+                slots as usize,
+                proofs.into_iter(),
+            )),
         })
     }
 }

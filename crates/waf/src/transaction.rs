@@ -40,9 +40,10 @@ pub struct Interruption {
 #[derive(Debug, Default)]
 struct Removals {
     ids: Vec<IdRange>,
-    tags: Vec<String>,
+    /// By tag number: a tag no rule has removes nothing.
+    tags: Vec<u32>,
     targets_by_id: Vec<(Vec<IdRange>, Target)>,
-    targets_by_tag: Vec<(String, Target)>,
+    targets_by_tag: Vec<(u32, Target)>,
 }
 
 /// This phase's request values and their remembered non-matches: a small direct-mapped table
@@ -308,10 +309,7 @@ impl<'r> Transaction<'r> {
 
     fn removed(&self, rule: &Rule) -> bool {
         self.removals.ids.iter().any(|r| r.contains(rule.id))
-            || rule
-                .tags
-                .iter()
-                .any(|t| self.removals.tags.iter().any(|x| x == t))
+            || rule.tag_ids.iter().any(|t| self.removals.tags.contains(t))
     }
 
     /// Whether `rule` and its chain match; the matched variables are recorded as they go.
@@ -523,7 +521,7 @@ impl<'r> Transaction<'r> {
             .removals
             .targets_by_tag
             .iter()
-            .filter(|(tag, _)| rule.tags.iter().any(|t| t == tag))
+            .filter(|(tag, _)| rule.tag_ids.contains(tag))
             .map(|(_, t)| t);
         by_id.chain(by_tag)
     }
@@ -731,12 +729,14 @@ impl<'r> Transaction<'r> {
         match ctl {
             Ctl::RuleEngine(mode) => self.engine = *mode,
             Ctl::RemoveById(ids) => self.removals.ids.extend(ids.iter().copied()),
-            Ctl::RemoveByTag(tag) => self.removals.tags.push(tag.clone()),
+            Ctl::RemoveByTag(tag) => self.removals.tags.extend(self.rules.tag_id(tag)),
             Ctl::RemoveTargetById(ids, t) => {
                 self.removals.targets_by_id.push((ids.clone(), t.clone()))
             }
             Ctl::RemoveTargetByTag(tag, t) => {
-                self.removals.targets_by_tag.push((tag.clone(), t.clone()))
+                if let Some(id) = self.rules.tag_id(tag) {
+                    self.removals.targets_by_tag.push((id, t.clone()));
+                }
             }
             Ctl::RequestBodyProcessor(p) => self.vars.body_processor = Some(p.clone()),
             Ctl::ForceRequestBodyVariable(on) => self.vars.force_body_variable = *on,

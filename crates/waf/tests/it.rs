@@ -16,6 +16,8 @@ use std::path::PathBuf;
 mod ftw;
 #[path = "it/libinjection.rs"]
 mod libinjection;
+#[path = "it/proofs.rs"]
+mod proofs;
 
 use gatehouse_waf::seclang::{parse, Directive};
 
