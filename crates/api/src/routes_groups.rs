@@ -321,26 +321,29 @@ pub async fn book_group(
     let tt = gatehouse_domain::catalogue::TicketTypeId(req.ticket_type_id);
     let mut tickets = vec![(
         tt,
-        gatehouse_booking::VisitorInput {
-            name: req.leader.name,
-            id_kind: req.leader.id_type.into(),
-            id_number: req.leader.id_number,
-        },
+        gatehouse_booking::VisitorInput::new(
+            req.leader.name,
+            req.leader.id_type.into(),
+            req.leader.id_number,
+        ),
     )];
     for (name, document) in rows.into_iter().filter_map(|r| r.member) {
         tickets.push((
             tt,
-            gatehouse_booking::VisitorInput {
-                name: name.as_str().to_owned(),
-                id_kind: document.kind(),
-                id_number: document.normalised().to_owned(),
-            },
+            gatehouse_booking::VisitorInput::new(
+                name.as_str(),
+                document.kind(),
+                document.normalised(),
+            ),
         ));
     }
     let place = gatehouse_booking::PlaceOrder {
         slot_id: SlotId(req.slot_id),
         notice_version: req.notice_version,
-        contact_phone: req.contact_phone,
+        contact_phone: gatehouse_domain::personal::Sensitive::new(
+            gatehouse_domain::personal::PersonalField::ContactPhone,
+            req.contact_phone,
+        ),
         tickets,
         seats: Vec::new(),
         face_passes: Vec::new(),

@@ -50,12 +50,7 @@ pub async fn update_me(
 }
 
 fn fields(req: FrequentVisitorRequest) -> VisitorFields {
-    VisitorFields {
-        name: req.name,
-        id_kind: req.id_type.into(),
-        id_number: req.id_number,
-        phone: req.phone,
-    }
+    VisitorFields::new(req.name, req.id_type.into(), req.id_number, req.phone)
 }
 
 /// The frequent-visitor list, masked.

@@ -6,6 +6,7 @@ use axum::Json;
 use gatehouse_booking::{PlaceOrder, VisitorInput};
 use gatehouse_domain::catalogue::{SlotId, TicketTypeId};
 use gatehouse_domain::order::{OrderId, TicketId};
+use gatehouse_domain::personal::{PersonalField, Sensitive};
 use gatehouse_domain::store::Account;
 use gatehouse_identity::IdentityError;
 
@@ -63,11 +64,7 @@ pub async fn place_order(
     }
     for (i, t) in req.tickets.into_iter().enumerate() {
         let visitor = match (t.visitor, t.visitor_id) {
-            (Some(v), None) => VisitorInput {
-                name: v.name,
-                id_kind: v.id_type.into(),
-                id_number: v.id_number,
-            },
+            (Some(v), None) => VisitorInput::new(v.name, v.id_type.into(), v.id_number),
             (None, Some(id)) => {
                 let mut opened = app
                     .identity
@@ -82,9 +79,9 @@ pub async fn place_order(
                     })?;
                 let v = opened.pop().ok_or(ApiError::Internal)?;
                 VisitorInput {
-                    name: v.name.to_string(),
+                    name: v.name,
                     id_kind: v.id_kind,
-                    id_number: v.id_number.to_string(),
+                    id_number: v.id_number,
                 }
             }
             _ => {
@@ -98,7 +95,7 @@ pub async fn place_order(
             &app,
             "POST",
             "/api/v1/orders",
-            &visitor.id_number,
+            visitor.id_number.expose(),
             &format!("tickets[{i}]"),
         )
         .await?;
@@ -113,7 +110,7 @@ pub async fn place_order(
     let place = PlaceOrder {
         slot_id,
         notice_version: req.notice_version,
-        contact_phone: req.contact_phone,
+        contact_phone: Sensitive::new(PersonalField::ContactPhone, req.contact_phone),
         tickets,
         seats,
         face_passes,

@@ -9,7 +9,7 @@ use gatehouse_domain::ledger::{Pool, Release, ReserveRequest, Seating};
 use gatehouse_domain::order::{
     AccountId, Order, OrderEvent, OrderId, OrderState, Ticket, TicketId, TicketState,
 };
-use gatehouse_domain::personal::{BlindIndex, Sealed};
+use gatehouse_domain::personal::{BlindIndex, PersonalField, Sealed, Sensitive};
 use gatehouse_domain::store::{Account, LedgerWrite, OrderTransition, StoreError};
 use gatehouse_domain::window::BookingWindow;
 use gatehouse_domain::{BookingError, ProductKind};
@@ -17,21 +17,31 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::BookingService;
 
-/// A visitor named on a ticket, as the caller sent it.
-#[derive(Debug, Clone)]
+/// A visitor named on a ticket, as the caller sent it (in clear until sealed: `Sensitive`).
+#[derive(Debug)]
 pub struct VisitorInput {
-    pub name: String,
+    pub name: Sensitive,
     pub id_kind: IdKind,
-    pub id_number: String,
+    pub id_number: Sensitive,
+}
+
+impl VisitorInput {
+    pub fn new(name: impl Into<String>, id_kind: IdKind, id_number: impl Into<String>) -> Self {
+        Self {
+            name: Sensitive::new(PersonalField::VisitorName, name),
+            id_kind,
+            id_number: Sensitive::new(PersonalField::IdNumber, id_number),
+        }
+    }
 }
 
 /// A request to book: one slot, one ticket per visitor.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct PlaceOrder {
     pub slot_id: SlotId,
     /// The notice version the visitor accepted.
     pub notice_version: u32,
-    pub contact_phone: String,
+    pub contact_phone: Sensitive,
     pub tickets: Vec<(TicketTypeId, VisitorInput)>,
     /// For a group order: the approved organisation it books for (the slot's group capacity
     /// is taken, and the per-order maximum does not apply; see `BookingService::place_group_order`).
@@ -61,7 +71,7 @@ pub struct OrderDetails {
     pub order: Order,
     pub product_name: String,
     pub slot: Option<Slot>,
-    pub contact_phone: String,
+    pub contact_phone: String, // personal-data: masked (`138****5678`)
     pub tickets: Vec<MaskedTicket>,
     /// For a group order with valid tickets: one code that admits all its members at once (an
     /// alternative to each member's own code; whichever comes first admits a member once).
@@ -103,7 +113,7 @@ impl BookingService {
         product: &Product,
         now: Timestamp,
     ) -> Result<(Phone, Vec<ValidVisitor>), BookingError> {
-        let phone = Phone::parse(&req.contact_phone)
+        let phone = Phone::parse(req.contact_phone.expose())
             .map_err(|m| BookingError::invalid("contact_phone", m))?;
         if req.tickets.is_empty() {
             return Err(BookingError::invalid(
@@ -132,9 +142,9 @@ impl BookingService {
                         "is not a ticket type of this product",
                     )
                 })?;
-            let name = PersonName::parse(&v.name)
+            let name = PersonName::parse(v.name.expose())
                 .map_err(|m| BookingError::invalid(format!("tickets[{i}].visitor.name"), m))?;
-            let document = IdDocument::parse(v.id_kind, &v.id_number, today)
+            let document = IdDocument::parse(v.id_kind, v.id_number.expose(), today)
                 .map_err(|m| BookingError::invalid(format!("tickets[{i}].visitor.id_number"), m))?;
             let blind = BlindIndex(self.keys.blind_index(ID_NAMESPACE, document.normalised()));
             visitors.push(ValidVisitor {

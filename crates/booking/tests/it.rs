@@ -127,17 +127,16 @@ impl World {
         PlaceOrder {
             slot_id: self.slot.id,
             notice_version: 1,
-            contact_phone: "13812345678".into(),
+            contact_phone: gatehouse_domain::personal::Sensitive::new(
+                gatehouse_domain::personal::PersonalField::ContactPhone,
+                "13812345678",
+            ),
             tickets: ids
                 .iter()
                 .map(|n| {
                     (
                         tt,
-                        VisitorInput {
-                            name: "张三".into(),
-                            id_kind: IdKind::ResidentId,
-                            id_number: synthetic_resident_id(*n),
-                        },
+                        VisitorInput::new("张三", IdKind::ResidentId, synthetic_resident_id(*n)),
                     )
                 })
                 .collect(),

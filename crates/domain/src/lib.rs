@@ -24,6 +24,7 @@ pub mod payment;
 pub mod payment_gateway;
 pub mod payment_store;
 pub mod personal;
+pub mod personal_data;
 pub mod reconcile;
 pub mod seats;
 pub mod security;

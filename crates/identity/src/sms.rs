@@ -12,12 +12,22 @@ use jiff::Timestamp;
 #[error("the SMS provider did not accept the message: {0}")]
 pub struct SmsError(pub String);
 
-/// One text message to one phone.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// One text message to one phone. `Debug` masks the phone and hides the text (it carries codes).
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SmsMessage {
-    pub phone: String,
+    pub phone: String, // personal-data: the number the provider sends to (staff-only outbox)
     pub text: String,
     pub sent_at: Timestamp,
+}
+
+impl std::fmt::Debug for SmsMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmsMessage")
+            .field("phone", &gatehouse_domain::identity::mask_phone(&self.phone))
+            .field("text", &format_args!("({} characters)", self.text.chars().count()))
+            .field("sent_at", &self.sent_at)
+            .finish()
+    }
 }
 
 #[async_trait]

@@ -6,19 +6,35 @@
 use gatehouse_domain::account::FrequentVisitor;
 use gatehouse_domain::identity::{mask_phone, IdDocument, IdKind, PersonName, Phone};
 use gatehouse_domain::order::AccountId;
-use gatehouse_domain::personal::{BlindIndex, Sealed, ID_NUMBER_INDEX};
+use gatehouse_domain::personal::{BlindIndex, PersonalField, Sealed, Sensitive, ID_NUMBER_INDEX};
 use gatehouse_domain::store::StoreError;
 use zeroize::Zeroizing;
 
 use crate::{IdentityError, IdentityService};
 
-/// What a client sends for a frequent visitor.
-#[derive(Debug, Clone)]
+/// What a client sends for a frequent visitor (in clear until sealed: `Sensitive`).
+#[derive(Debug)]
 pub struct VisitorFields {
-    pub name: String,
+    pub name: Sensitive,
     pub id_kind: IdKind,
-    pub id_number: String,
-    pub phone: Option<String>,
+    pub id_number: Sensitive,
+    pub phone: Option<Sensitive>,
+}
+
+impl VisitorFields {
+    pub fn new(
+        name: impl Into<String>,
+        id_kind: IdKind,
+        id_number: impl Into<String>,
+        phone: Option<String>,
+    ) -> Self {
+        Self {
+            name: Sensitive::new(PersonalField::VisitorName, name),
+            id_kind,
+            id_number: Sensitive::new(PersonalField::IdNumber, id_number),
+            phone: phone.map(|p| Sensitive::new(PersonalField::VisitorPhone, p)),
+        }
+    }
 }
 
 /// A frequent visitor as shown: masked.
@@ -31,11 +47,12 @@ pub struct MaskedVisitor {
     pub phone: Option<String>,
 }
 
-/// A frequent visitor opened to book for (never shown, never logged).
+/// A frequent visitor opened to book for (never shown, never logged: `Sensitive`).
+#[derive(Debug)]
 pub struct OpenedVisitor {
-    pub name: Zeroizing<String>,
+    pub name: Sensitive,
     pub id_kind: IdKind,
-    pub id_number: Zeroizing<String>,
+    pub id_number: Sensitive,
 }
 
 /// The account's profile.
@@ -43,7 +60,7 @@ pub struct OpenedVisitor {
 pub struct Profile {
     pub account: gatehouse_domain::account::Account,
     /// The sign-in phone, masked.
-    pub phone: Option<String>,
+    pub phone: Option<String>, // personal-data: masked
 }
 
 fn context(id: &str, field: &str) -> String {
@@ -66,14 +83,15 @@ impl IdentityService {
         created_at: jiff::Timestamp,
     ) -> Result<FrequentVisitor, IdentityError> {
         let now = self.clock.now();
-        let name =
-            PersonName::parse(&fields.name).map_err(|m| IdentityError::invalid("name", m))?;
+        let name = PersonName::parse(fields.name.expose())
+            .map_err(|m| IdentityError::invalid("name", m))?;
         let today = now.to_zoned(self.config.museum_tz.clone()).date();
-        let document = IdDocument::parse(fields.id_kind, &fields.id_number, today)
+        let document = IdDocument::parse(fields.id_kind, fields.id_number.expose(), today)
             .map_err(|m| IdentityError::invalid("id_number", m))?;
         let phone = fields
             .phone
-            .as_deref()
+            .as_ref()
+            .map(Sensitive::expose)
             .filter(|p| !p.trim().is_empty())
             .map(|p| Phone::parse(p).map_err(|m| IdentityError::invalid("phone", m)))
             .transpose()?;
@@ -223,9 +241,15 @@ impl IdentityService {
                     .find(|v| v.id == *id)
                     .ok_or(IdentityError::NotFound { what: "visitor" })?;
                 Ok(OpenedVisitor {
-                    name: self.open_field(&v.name, &v.id, "name")?,
+                    name: Sensitive::new(
+                        PersonalField::VisitorName,
+                        self.open_field(&v.name, &v.id, "name")?.as_str(),
+                    ),
                     id_kind: v.id_kind,
-                    id_number: self.open_field(&v.id_number, &v.id, "id_number")?,
+                    id_number: Sensitive::new(
+                        PersonalField::IdNumber,
+                        self.open_field(&v.id_number, &v.id, "id_number")?.as_str(),
+                    ),
                 })
             })
             .collect()

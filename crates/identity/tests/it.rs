@@ -216,12 +216,12 @@ async fn racing_adds_cannot_pass_the_frequent_visitor_limit() {
                 identity
                     .add_visitor(
                         account.id,
-                        &VisitorFields {
-                            name: "张三".into(),
-                            id_kind: IdKind::ResidentId,
-                            id_number: synthetic_resident_id(n),
-                            phone: None,
-                        },
+                        &VisitorFields::new(
+                            "张三",
+                            IdKind::ResidentId,
+                            synthetic_resident_id(n),
+                            None,
+                        ),
                     )
                     .await
             })
