@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod account;
+pub mod audit;
 pub mod breaker;
 pub mod catalogue;
 pub mod check_in;

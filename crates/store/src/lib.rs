@@ -21,6 +21,8 @@ mod sql_no_shows;
 mod sql_groups;
 #[macro_use]
 mod sql_traffic;
+#[macro_use]
+mod sql_audit;
 pub mod postgres;
 mod rows;
 mod rows_payments;

@@ -97,3 +97,10 @@ impl_no_show_store!(PgStore, sqlx::Postgres);
 impl_group_store!(PgStore, sqlx::Postgres);
 
 impl_traffic_store!(PgStore, sqlx::Postgres, "GREATEST");
+
+impl_audit_store!(
+    PgStore,
+    append: "INSERT INTO audit_log (seq, at, actor, role, action, subject, field, purpose, origin, detail, prev_hash, hash) \
+             SELECT (r->>0)::bigint, (r->>1)::bigint, (r->>2)::bigint, r->>3, r->>4, r->>5, r->>6, r->>7, r->>8, r->>9, decode(r->>10, 'hex'), decode(r->>11, 'hex') \
+             FROM jsonb_array_elements($1::jsonb) AS r"
+);

@@ -122,3 +122,10 @@ impl_no_show_store!(SqliteStore, sqlx::Sqlite);
 impl_group_store!(SqliteStore, sqlx::Sqlite);
 
 impl_traffic_store!(SqliteStore, sqlx::Sqlite, "MAX");
+
+impl_audit_store!(
+    SqliteStore,
+    append: "INSERT INTO audit_log (seq, at, actor, role, action, subject, field, purpose, origin, detail, prev_hash, hash) \
+             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, value->>9, unhex(value->>10), unhex(value->>11) \
+             FROM json_each($1)"
+);

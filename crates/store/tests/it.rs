@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use conformance::Stores;
 use gatehouse_domain::account::AccountStore;
+use gatehouse_domain::audit::AuditStore;
 use gatehouse_domain::gate::GateStore;
 use gatehouse_domain::group::GroupStore;
 use gatehouse_domain::no_show::NoShowStore;
@@ -24,7 +25,14 @@ use gatehouse_domain::traffic::TrafficStore;
 use gatehouse_store::{PgStore, SqliteDurability, SqliteStore};
 
 fn both<
-    S: Store + AccountStore + PaymentStore + GateStore + NoShowStore + GroupStore + TrafficStore,
+    S: Store
+        + AccountStore
+        + PaymentStore
+        + GateStore
+        + NoShowStore
+        + GroupStore
+        + TrafficStore
+        + AuditStore,
 >(
     s: S,
 ) -> Stores {
@@ -36,7 +44,8 @@ fn both<
         gates: s.clone(),
         no_shows: s.clone(),
         groups: s.clone(),
-        traffic: s,
+        traffic: s.clone(),
+        audit: s,
     }
 }
 
@@ -121,6 +130,7 @@ on_both!(
     group_orders_take_and_return_the_group_stock,
     traffic_lists_keep_entries_until_they_end_or_are_removed,
     metered_usage_adds_up_nodes_and_never_goes_back,
+    the_audit_log_keeps_places_and_whole_batches,
 );
 
 /// A database made by the booking core's schema (migration 1) with an account, its token and an

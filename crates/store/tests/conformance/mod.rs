@@ -2,10 +2,12 @@
 //! The identity port's part is in [`accounts`].
 
 pub mod accounts;
+pub mod audit;
 pub mod gates;
 pub mod payments;
 pub mod traffic;
 pub use accounts::*;
+pub use audit::*;
 pub use gates::*;
 pub use payments::*;
 pub use traffic::*;
@@ -41,6 +43,7 @@ pub struct Stores {
     pub no_shows: Arc<dyn gatehouse_domain::no_show::NoShowStore>,
     pub groups: Arc<dyn gatehouse_domain::group::GroupStore>,
     pub traffic: Arc<dyn gatehouse_domain::traffic::TrafficStore>,
+    pub audit: Arc<dyn gatehouse_domain::audit::AuditStore>,
 }
 
 fn visitor() -> Roles {
