@@ -245,25 +245,66 @@ pub async fn set_roles(
     ))
 }
 
-/// The audit trail, newest first: sign-ins, failures, role changes, locks.
+/// The audit log, newest first: sign-ins, failures, role changes, locks, every reveal and
+/// export of personal data. Auditors search it by actor, action, record and time, and export
+/// it (`format=jsonl`); each export is itself recorded.
 #[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin", security(("bearer" = ["audit_read"])),
-    responses((status = 200, body = AuditListResponse), (status = 403, body = ErrorBody)))]
+    params(AuditQuery),
+    responses((status = 200, body = AuditListResponse), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn audit_trail(
     State(app): State<AppState>,
-    _: Allowed<perm::AuditRead>,
-) -> Result<Json<AuditListResponse>, ApiError> {
-    let events = app.identity.audit_trail(200).await?;
-    Ok(Json(AuditListResponse {
-        events: events
-            .into_iter()
-            .map(|e| AuditEventResponse {
-                at: e.at.to_string(),
-                actor: e.actor.map(|a| a.0),
-                action: e.action,
-                detail: e.detail,
-            })
-            .collect(),
-    }))
+    staff: Allowed<perm::AuditRead>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let instant =
+        |field: &'static str, v: &Option<String>| -> Result<Option<jiff::Timestamp>, ApiError> {
+            v.as_deref()
+                .map(|t| {
+                    t.parse()
+                        .map_err(|_| ApiError::field(field, "is not an RFC 3339 instant"))
+                })
+                .transpose()
+        };
+    let filter = gatehouse_domain::audit::AuditFilter {
+        actor: q.actor.map(AccountId),
+        action: q.action.clone(),
+        subject: q.subject.clone(),
+        since: instant("since", &q.since)?,
+        until: instant("until", &q.until)?,
+        after_seq: None,
+    };
+    let export = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("jsonl") => true,
+        Some(_) => return Err(ApiError::field("format", "is json or jsonl")),
+    };
+    let limit = q.limit.unwrap_or(200).clamp(1, 1000);
+    let records = app.identity.audit_trail(&filter, limit).await?;
+    if !export {
+        return Ok(Json(AuditListResponse {
+            events: records.into_iter().map(Into::into).collect(),
+        })
+        .into_response());
+    }
+    let mut entry = gatehouse_domain::audit::AuditEntry::new(
+        app.identity.now(),
+        Some(staff.0.account.id),
+        "audit_export",
+        &format!("{} records", records.len()),
+    );
+    entry.role = Some(staff.0.account.roles.to_string());
+    app.identity.record_durably(entry).await?;
+    let mut body = String::new();
+    for r in records {
+        body.push_str(&serde_json::to_string(&AuditEventResponse::from(r)).unwrap_or_default());
+        body.push('\n');
+    }
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        body,
+    )
+        .into_response())
 }
 
 /// The local SMS provider's outbox (demo and tests; 404 with a real provider).

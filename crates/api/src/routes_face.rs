@@ -90,7 +90,11 @@ pub async fn start_verification(
                     other => other.into(),
                 })?;
             let v = opened.pop().ok_or(ApiError::Internal)?;
-            (v.name.to_string(), v.id_kind, v.id_number.to_string())
+            (
+                v.name.expose().to_owned(),
+                v.id_kind,
+                v.id_number.expose().to_owned(),
+            )
         }
         (None, Some(name), Some(kind), Some(number)) => (name, kind.into(), number),
         _ => {

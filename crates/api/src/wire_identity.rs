@@ -181,10 +181,56 @@ pub struct RolesRequest {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditEventResponse {
+    /// The record's place in the log (1, 2, 3 …).
+    pub seq: u64,
     pub at: String,
     pub actor: Option<i64>,
+    pub role: Option<String>,
     pub action: String,
+    /// The record acted on (`order:…`, `account:7`).
+    pub subject: Option<String>,
+    pub field: Option<String>,
+    pub purpose: Option<String>,
+    /// The client's network, never its address.
+    pub origin: Option<String>,
     pub detail: String,
+    /// The record's chain hash (hex): what `gatehouse audit verify` checks.
+    pub hash: String,
+}
+
+impl From<gatehouse_domain::audit::AuditRecord> for AuditEventResponse {
+    fn from(r: gatehouse_domain::audit::AuditRecord) -> Self {
+        let e = r.entry;
+        Self {
+            seq: r.seq,
+            at: e.at.to_string(),
+            actor: e.actor.map(|a| a.0),
+            role: e.role,
+            action: e.action,
+            subject: e.subject,
+            field: e.field,
+            purpose: e.purpose,
+            origin: e.origin,
+            detail: e.detail,
+            hash: hex::encode(r.hash),
+        }
+    }
+}
+
+/// What auditors search the log by; every part optional.
+#[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    pub actor: Option<i64>,
+    pub action: Option<String>,
+    pub subject: Option<String>,
+    /// RFC 3339 instants.
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// At most this many records (default 200, at most 1000).
+    pub limit: Option<u32>,
+    /// `json` (default) or `jsonl`: one record a line, for export.
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

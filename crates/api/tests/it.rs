@@ -162,6 +162,12 @@ async fn api() -> Api {
         keys.clone(),
         clock.clone(),
         Arc::new(LocalSms::default()),
+        gatehouse_audit::AuditLog::start(
+            store.clone(),
+            Arc::new(gatehouse_audit::CheckpointSigner::from_seed(&[7; 32])),
+            clock.clone(),
+            gatehouse_audit::AppendSettings::default(),
+        ),
         IdentityConfig::default(),
     );
     let service =

@@ -36,6 +36,20 @@ impl std::fmt::Debug for CheckpointSigner {
     }
 }
 
+pub use ed25519_dalek::VerifyingKey as PublicKey;
+
+/// A public key from its 64 hex digits (what `gatehouse audit public-key` prints).
+pub fn public_key_from_hex(text: &str) -> Result<VerifyingKey, String> {
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut bytes).map_err(|_| "is not 64 hex digits".to_owned())?;
+    VerifyingKey::from_bytes(&bytes).map_err(|_| "is not an Ed25519 public key".to_owned())
+}
+
+/// A public key's 64 hex digits.
+pub fn public_key_hex(key: &VerifyingKey) -> String {
+    hex::encode(key.as_bytes())
+}
+
 /// A key's id: the first 16 hex digits of SHA-256 over its public key.
 pub fn key_id(public: &VerifyingKey) -> String {
     hex::encode(Sha256::digest(public.as_bytes()).get(..8).unwrap_or(&[]))

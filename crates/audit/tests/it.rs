@@ -60,11 +60,17 @@ fn entry(n: u64) -> AuditEntry {
     let mut e = AuditEntry::new(
         jiff::Timestamp::from_second(1_800_000_000 + n as i64).unwrap(),
         Some(AccountId((n % 5) as i64 + 1)),
-        if n.is_multiple_of(3) { "reveal" } else { "sign_in" },
+        if n.is_multiple_of(3) {
+            "reveal"
+        } else {
+            "sign_in"
+        },
         "masked only",
     );
     e.subject = Some(format!("order:{n}"));
-    e.purpose = n.is_multiple_of(3).then(|| "the visitor asked for a correction".into());
+    e.purpose = n
+        .is_multiple_of(3)
+        .then(|| "the visitor asked for a correction".into());
     e
 }
 

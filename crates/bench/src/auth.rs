@@ -52,10 +52,16 @@ async fn validation(args: &AuthArgs) -> anyhow::Result<serde_json::Value> {
     let keys = Arc::new(Keyring::from_text(&Keyring::generate_text())?);
     let start = |store: Arc<SqliteStore>| {
         IdentityService::start(
-            store,
+            store.clone(),
             keys.clone(),
             Arc::new(SystemClock),
             Arc::new(LocalSms::default()),
+            gatehouse_audit::AuditLog::start(
+                store,
+                Arc::new(gatehouse_audit::CheckpointSigner::from_seed(&[7; 32])),
+                Arc::new(SystemClock),
+                gatehouse_audit::AppendSettings::default(),
+            ),
             IdentityConfig::default(),
         )
     };

@@ -15,6 +15,7 @@ mod setup;
 mod shield;
 mod shield_http;
 mod signin;
+mod vault;
 mod waf;
 
 pub use auth::AuthArgs;
@@ -46,6 +47,9 @@ pub enum BenchCommand {
     Shield(ShieldArgs),
     /// What the firewall costs with the whole OWASP CRS: load time, memory, CPU per request.
     Waf(WafArgs),
+    /// What protecting personal data costs: sealing and opening a field, audit records made
+    /// durable per second.
+    Vault(vault::VaultArgs),
 }
 
 /// Runs a benchmark and prints its JSON result on stdout.
@@ -58,6 +62,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Seats(args) => seats::run(args).await?,
         BenchCommand::Shield(args) => shield::run(args).await?,
         BenchCommand::Waf(args) => waf::run(args).await?,
+        BenchCommand::Vault(args) => vault::run(args).await?,
     };
     #[allow(clippy::print_stdout)]
     {

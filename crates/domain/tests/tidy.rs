@@ -175,7 +175,11 @@ fn logged_in_clear(source: &str, names: &[&str]) -> Vec<(usize, String)> {
             [
                 format!("%{n}"),
                 format!("= %{n}"),
+                format!("?{n},"),
+                format!("?{n})"),
+                format!("?{n}\n"),
                 format!("{{{n}}}"),
+                format!("{{{n}:?}}"),
                 format!("{n}.as_str()"),
                 format!("{n}.normalised()"),
             ]
@@ -293,5 +297,9 @@ fn the_tidy_rules_catch_what_they_are_for() {
         1
     );
     assert_eq!(logged_in_clear("info!(\"{id_number}\");", &names).len(), 1);
+    assert_eq!(
+        logged_in_clear("debug!(phone = ?contact_phone, \"x\");", &names).len(),
+        1
+    );
     assert!(logged_in_clear("tracing::info!(phone = ?phone.masked(), \"x\");", &names).is_empty());
 }

@@ -226,6 +226,9 @@ pub struct Config {
     pub key_file: Option<PathBuf>,
     /// The keys themselves, in the key file's format, instead of a key file.
     pub keys: Option<Secret>,
+    /// The key that signs the audit log's checkpoints (created with mode 0600 if missing);
+    /// default `data_dir/audit.key`. Nodes sharing a database share this file's contents.
+    pub audit_key_file: Option<PathBuf>,
     /// The museum's IANA time zone: booking windows and slot dates are in it.
     pub museum_timezone: String,
     /// Load the museum's demo catalogue (and keep its next 7 days of slots) at start.
@@ -467,6 +470,7 @@ impl Default for Config {
                 sqlite_durability: "normal".into(),
             },
             key_file: None,
+            audit_key_file: None,
             keys: None,
             museum_timezone: "Asia/Shanghai".into(),
             demo_catalogue: true,
@@ -514,6 +518,12 @@ impl Config {
         self.key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("keys"))
+    }
+
+    pub fn audit_key_file(&self) -> PathBuf {
+        self.audit_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit.key"))
     }
 }
 

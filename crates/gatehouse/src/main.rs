@@ -1,6 +1,7 @@
 //! The `gatehouse` binary: parses the command line and configuration, wires the crates together
 //! and runs one command. No logic lives here.
 
+mod audit_cli;
 mod breaker_settings;
 mod config;
 mod fake_provider;
@@ -17,6 +18,7 @@ use clap::{Parser, Subcommand};
 use gatehouse_booking::{BookingConfig, BookingService};
 use gatehouse_domain::access::Roles;
 use gatehouse_domain::account::{AccountStore, SignInMethod};
+use gatehouse_domain::audit::AuditStore;
 use gatehouse_domain::gate::GateStore;
 use gatehouse_domain::group::GroupStore;
 use gatehouse_domain::no_show::NoShowStore;
@@ -59,6 +61,11 @@ enum Command {
     Admin {
         #[command(subcommand)]
         task: AdminTask,
+    },
+    /// The tamper-evident audit log: verify its chain and checkpoints.
+    Audit {
+        #[command(subcommand)]
+        task: audit_cli::AuditTask,
     },
     /// Benchmarks that print JSON.
     Bench {
@@ -109,6 +116,14 @@ fn main() -> anyhow::Result<()> {
         Command::Admin { task } => {
             runtime.block_on(admin(Config::load(cli.config.as_deref())?, task))
         }
+        Command::Audit { task } => {
+            let code =
+                runtime.block_on(audit_cli::run(Config::load(cli.config.as_deref())?, task))?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+            Ok(())
+        }
         Command::Bench { bench } => runtime.block_on(gatehouse_bench::run(bench)),
         Command::FakeProvider { provider } => runtime.block_on(fake_provider::run(provider)),
         Command::Gate(args) => runtime.block_on(gate_cli::run(args)),
@@ -157,11 +172,14 @@ type Ports = (
     Arc<dyn PaymentStore>,
     Arc<dyn GateStores>,
     Arc<dyn TrafficStore>,
+    Arc<dyn AuditStore>,
 );
 
-fn ports<S: Store + AccountStore + PaymentStore + GateStores + TrafficStore>(s: S) -> Ports {
+fn ports<S: Store + AccountStore + PaymentStore + GateStores + TrafficStore + AuditStore>(
+    s: S,
+) -> Ports {
     let s = Arc::new(s);
-    (s.clone(), s.clone(), s.clone(), s.clone(), s)
+    (s.clone(), s.clone(), s.clone(), s.clone(), s.clone(), s)
 }
 
 /// The configured database (PostgreSQL, or the SQLite file in the data directory) through
@@ -199,6 +217,13 @@ fn load_keys(config: &Config) -> anyhow::Result<Keyring> {
     })
 }
 
+/// The key that signs the audit log's checkpoints (its own file, created on first start).
+fn load_audit_signer(config: &Config) -> anyhow::Result<gatehouse_audit::CheckpointSigner> {
+    let path = config.audit_key_file();
+    gatehouse_audit::CheckpointSigner::load_or_create(&path)
+        .with_context(|| format!("audit key file {}", path.display()))
+}
+
 /// The key traffic protection signs challenges and passes with: derived from the keyring under
 /// a label of its own, so every node shares it and no other key file is needed.
 fn pass_key(keys: &Keyring) -> [u8; 32] {
@@ -206,17 +231,25 @@ fn pass_key(keys: &Keyring) -> [u8; 32] {
 }
 
 async fn open(config: &Config) -> anyhow::Result<Services> {
-    let (store, accounts, payment_store, gate_store, traffic) = open_stores(config).await?;
+    let (store, accounts, payment_store, gate_store, traffic, audit_store) =
+        open_stores(config).await?;
     let keys = load_keys(config)?;
     let museum_tz = jiff::tz::TimeZone::get(&config.museum_timezone)?;
     let pass_key = pass_key(&keys);
     let keys = Arc::new(keys);
     let clock: Arc<dyn gatehouse_domain::Clock> = Arc::new(SystemClock);
+    let audit_log = gatehouse_audit::AuditLog::start(
+        audit_store,
+        Arc::new(load_audit_signer(config)?),
+        clock.clone(),
+        gatehouse_audit::AppendSettings::default(),
+    );
     let identity = IdentityService::start(
         accounts,
         keys.clone(),
         clock.clone(),
         Arc::new(LocalSms::default()),
+        audit_log,
         config
             .identity
             .to_config(museum_tz.clone(), config.breakers.identity.policy())?,

@@ -22,7 +22,8 @@ pub mod visitors;
 
 use std::sync::Arc;
 
-use gatehouse_domain::account::{AccountStore, AuditEvent};
+use gatehouse_domain::account::AccountStore;
+use gatehouse_domain::audit::{AuditEntry, AuditFilter, AuditRecord};
 use gatehouse_domain::order::AccountId;
 use gatehouse_domain::Clock;
 use gatehouse_privacy::Keyring;
@@ -157,6 +158,7 @@ pub struct IdentityService {
     face: std::sync::RwLock<Option<Arc<dyn FaceProvider>>>,
     sso: std::sync::RwLock<Option<Arc<dyn StaffSso>>>,
     pending_sso: staff_sso::PendingSignIns,
+    audit_log: gatehouse_audit::AuditLog,
 }
 
 impl IdentityService {
@@ -166,6 +168,7 @@ impl IdentityService {
         keys: Arc<Keyring>,
         clock: Arc<dyn Clock>,
         sms: Arc<dyn SmsSender>,
+        audit_log: gatehouse_audit::AuditLog,
         config: IdentityConfig,
     ) -> Arc<Self> {
         let l = config.limits;
@@ -189,6 +192,7 @@ impl IdentityService {
             keys,
             clock,
             sms,
+            audit_log,
             config,
         })
     }
@@ -209,20 +213,37 @@ impl IdentityService {
     /// Writes one line of the audit trail; a failure to write is logged, not returned, so an
     /// audit outage does not stop sign-in (it is raised as an error in the log instead).
     pub async fn audit(&self, actor: Option<AccountId>, action: &str, detail: &str) {
-        let event = AuditEvent {
-            at: self.clock.now(),
-            actor,
-            action: action.to_owned(),
-            detail: detail.to_owned(),
-        };
-        if let Err(e) = self.store.record_audit(&event).await {
-            tracing::error!(error = %e, action, "audit event not written");
+        self.record(AuditEntry::new(self.clock.now(), actor, action, detail))
+            .await;
+    }
+
+    /// Writes one record of the audit trail with everything it says (subject, field, purpose,
+    /// origin); a failure is logged, not returned.
+    pub async fn record(&self, entry: AuditEntry) {
+        let action = entry.action.clone();
+        if let Err(e) = self.audit_log.record(entry).await {
+            tracing::error!(error = %e, action, "audit record not written");
         }
     }
 
-    pub async fn audit_trail(&self, limit: u32) -> Result<Vec<AuditEvent>, IdentityError> {
-        self.store
-            .list_audit(limit.min(1000))
+    /// Writes one record that must be durable before the caller goes on (a reveal, an export):
+    /// its place in the log.
+    pub async fn record_durably(&self, entry: AuditEntry) -> Result<u64, IdentityError> {
+        self.audit_log.record(entry).await.map_err(|e| {
+            tracing::error!(error = %e, "audit record not written");
+            IdentityError::Unavailable
+        })
+    }
+
+    /// Audit records matching `filter`, newest first.
+    pub async fn audit_trail(
+        &self,
+        filter: &AuditFilter,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, IdentityError> {
+        self.audit_log
+            .store()
+            .search_audit(filter, limit.min(1000))
             .await
             .map_err(IdentityError::store)
     }

@@ -23,8 +23,14 @@ pub struct SmsMessage {
 impl std::fmt::Debug for SmsMessage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SmsMessage")
-            .field("phone", &gatehouse_domain::identity::mask_phone(&self.phone))
-            .field("text", &format_args!("({} characters)", self.text.chars().count()))
+            .field(
+                "phone",
+                &gatehouse_domain::identity::mask_phone(&self.phone),
+            )
+            .field(
+                "text",
+                &format_args!("({} characters)", self.text.chars().count()),
+            )
             .field("sent_at", &self.sent_at)
             .finish()
     }

@@ -46,6 +46,12 @@ async fn world() -> World {
         keys.clone(),
         clock.clone(),
         sms.clone(),
+        gatehouse_audit::AuditLog::start(
+            store.clone(),
+            Arc::new(gatehouse_audit::CheckpointSigner::from_seed(&[7; 32])),
+            clock.clone(),
+            gatehouse_audit::AppendSettings::default(),
+        ),
         IdentityConfig::default(),
     );
     World {
@@ -95,6 +101,12 @@ async fn cold_sessions_are_looked_up_in_batches_and_forged_ones_refused() {
         w.keys.clone(),
         w.clock.clone(),
         w.sms.clone(),
+        gatehouse_audit::AuditLog::start(
+            w.store.clone(),
+            Arc::new(gatehouse_audit::CheckpointSigner::from_seed(&[7; 32])),
+            w.clock.clone(),
+            gatehouse_audit::AppendSettings::default(),
+        ),
         IdentityConfig::default(),
     );
     let lookups: Vec<_> = issued
