@@ -173,6 +173,7 @@ pub mod perm {
         SecurityEventsRead,
         GatesManage,
         TrafficManage,
+        PersonalDataReveal,
     );
 }
 

@@ -18,6 +18,7 @@ mod routes_no_shows;
 mod routes_orders;
 mod routes_payments;
 mod routes_public;
+mod routes_reveal;
 mod routes_seats;
 mod routes_tickets;
 mod routes_traffic;
@@ -157,6 +158,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes_admin::get_order))
         .routes(routes!(routes_admin::cancel_order))
         .routes(routes!(routes_admin::refund))
+        .routes(routes!(routes_reveal::reveal))
         .routes(routes!(routes_tickets::ticket_qr))
         .routes(routes!(routes_payments::pay))
         .routes(routes!(routes_payments::order_money))

@@ -52,6 +52,8 @@ mod lists;
 mod metering;
 #[path = "it/payments.rs"]
 mod payments;
+#[path = "it/privacy.rs"]
+mod privacy;
 #[path = "it/seats.rs"]
 mod seats;
 #[path = "it/shared.rs"]

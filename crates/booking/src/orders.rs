@@ -81,7 +81,7 @@ pub struct OrderDetails {
 use gatehouse_domain::access::Permission;
 use gatehouse_domain::personal::ID_NUMBER_INDEX as ID_NAMESPACE;
 
-fn ctx(record: &str, id: &str, field: &str) -> String {
+pub(crate) fn ctx(record: &str, id: &str, field: &str) -> String {
     format!("{record}/{id}/{field}")
 }
 

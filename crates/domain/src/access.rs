@@ -74,10 +74,12 @@ impl Role {
                 SecurityEventsRead,
                 GatesManage,
                 TrafficManage,
+                PersonalDataReveal,
             ],
             Role::CatalogueOperator => &[CatalogueManage],
             Role::GateStaff => &[CheckIn],
-            Role::CustomerSupport => &[OrdersRead, OrdersManage],
+            // Support calls visitors back about their orders: it may reveal, with a purpose.
+            Role::CustomerSupport => &[OrdersRead, OrdersManage, PersonalDataReveal],
             Role::SecurityAnalyst => &[
                 AccountsLock,
                 RiskManage,
@@ -124,10 +126,12 @@ pub enum Permission {
     GatesManage,
     /// Traffic protection: block and allow lists, usage.
     TrafficManage,
+    /// Revealing one personal field of one record in clear, with a stated purpose (audited).
+    PersonalDataReveal,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 16] = [
+    pub const ALL: [Permission; 17] = [
         Permission::SelfService,
         Permission::CatalogueManage,
         Permission::OrdersRead,
@@ -144,6 +148,7 @@ impl Permission {
         Permission::SecurityEventsRead,
         Permission::GatesManage,
         Permission::TrafficManage,
+        Permission::PersonalDataReveal,
     ];
 
     /// The name routes declare in the OpenAPI document (as the bearer scheme's scope).
@@ -165,6 +170,7 @@ impl Permission {
             Permission::SecurityEventsRead => "security_events_read",
             Permission::GatesManage => "gates_manage",
             Permission::TrafficManage => "traffic_manage",
+            Permission::PersonalDataReveal => "personal_data_reveal",
         }
     }
 

@@ -161,7 +161,7 @@ fn the_role_table_is_least_privilege() {
     assert_eq!(grants(Role::CatalogueOperator), vec![CatalogueManage]);
     assert_eq!(
         grants(Role::CustomerSupport),
-        vec![OrdersRead, OrdersManage]
+        vec![OrdersRead, OrdersManage, PersonalDataReveal]
     );
     assert_eq!(
         grants(Role::SecurityAnalyst),
