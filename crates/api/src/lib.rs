@@ -19,6 +19,7 @@ mod routes_orders;
 mod routes_payments;
 mod routes_public;
 mod routes_reveal;
+mod routes_rights;
 mod routes_seats;
 mod routes_tickets;
 mod routes_traffic;
@@ -112,6 +113,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes_auth::sign_out_everywhere))
         .routes(routes!(routes_auth::break_glass))
         .routes(routes!(routes_me::me, routes_me::update_me))
+        .routes(routes!(routes_rights::data_export))
         .routes(routes!(routes_me::list_visitors, routes_me::add_visitor))
         .routes(routes!(
             routes_me::get_visitor,

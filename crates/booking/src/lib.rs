@@ -33,7 +33,7 @@ use jiff::tz::TimeZone;
 pub use catalogue::{CatalogueView, ProductDetails, SlotAvailability};
 pub use committer::{circuit_open, database_failed, BatchSink, Committer, GroupCommitter};
 pub use orders::{MaskedTicket, OrderDetails, PlaceOrder, VisitorInput};
-pub use reveal::RevealField;
+pub use reveal::{ExportedOrder, ExportedTicket, RevealField};
 pub use seating::ShowingSeats;
 
 /// How the service runs.

@@ -1,7 +1,9 @@
-//! Revealing one personal field of one order in clear, for staff who hold the permission: the
-//! order's contact phone, or a ticket's visitor name or ID number. The service only opens the
-//! value; the caller has already written the audit record (who, role, record, field, purpose,
-//! when, from where) — a reveal that cannot be audited does not happen.
+//! Orders' personal data opened in clear, the two ways it may be: one field of one order for
+//! staff who hold the permission (the order's contact phone, or a ticket's visitor name or ID
+//! number), and every order of an account for that account's own data export. The service only
+//! opens the values; the caller has already written the audit record (who, role, record,
+//! field, purpose, when, from where) — a reveal or export that cannot be audited does not
+//! happen.
 
 use gatehouse_domain::access::Permission;
 use gatehouse_domain::order::{OrderId, TicketId};
@@ -99,5 +101,100 @@ impl BookingService {
             BookingError::Unavailable
         })?;
         Ok(Sensitive::new(field.personal_field(), clear.as_str()))
+    }
+}
+
+/// A ticket of an exported order, its visitor opened.
+#[derive(Debug)]
+pub struct ExportedTicket {
+    pub id: String,
+    pub visitor_name: Sensitive,
+    pub id_kind: gatehouse_domain::identity::IdKind,
+    pub id_number: Sensitive,
+    pub state: &'static str,
+    pub seat: Option<String>,
+    pub price_fen: u32,
+}
+
+/// An order opened for the account that placed it (its data-subject export).
+#[derive(Debug)]
+pub struct ExportedOrder {
+    pub id: String,
+    pub product: String,
+    pub day: jiff::civil::Date,
+    pub state: &'static str,
+    pub contact_phone: Sensitive,
+    pub total_fen: u64,
+    pub created_at: jiff::Timestamp,
+    pub notice_version: u32,
+    pub tickets: Vec<ExportedTicket>,
+}
+
+/// The most orders one export holds (an account places a few a day at most).
+const EXPORT_MAX_ORDERS: u32 = 10_000;
+
+impl BookingService {
+    /// Every order `account` placed, opened for that account's own export.
+    pub async fn export_orders(
+        &self,
+        account: gatehouse_domain::order::AccountId,
+    ) -> Result<Vec<ExportedOrder>, BookingError> {
+        let orders = self
+            .store
+            .list_orders(account, None, EXPORT_MAX_ORDERS)
+            .await
+            .map_err(|e| self.store_error(e))?;
+        let open =
+            |field: PersonalField, sealed: &gatehouse_domain::personal::Sealed, context: String| {
+                self.keys
+                    .open(&sealed.0, &context)
+                    .map(|clear| Sensitive::new(field, clear.as_str()))
+                    .map_err(|_| {
+                        tracing::error!(context, "a sealed value did not open for an export");
+                        BookingError::Unavailable
+                    })
+            };
+        let mut out = Vec::with_capacity(orders.len());
+        for order in orders {
+            let mut tickets = Vec::with_capacity(order.tickets.len());
+            for t in &order.tickets {
+                tickets.push(ExportedTicket {
+                    visitor_name: open(
+                        PersonalField::VisitorName,
+                        &t.visitor_name,
+                        crate::orders::ctx("ticket", &t.id.0, "visitor_name"),
+                    )?,
+                    id_number: open(
+                        PersonalField::IdNumber,
+                        &t.id_number,
+                        crate::orders::ctx("ticket", &t.id.0, "id_number"),
+                    )?,
+                    id: t.id.0.clone(),
+                    id_kind: t.id_kind,
+                    state: t.state.as_str(),
+                    seat: t.seat.clone(),
+                    price_fen: t.price_fen,
+                });
+            }
+            out.push(ExportedOrder {
+                contact_phone: open(
+                    PersonalField::ContactPhone,
+                    &order.contact_phone,
+                    crate::orders::ctx("order", &order.id.0, "contact_phone"),
+                )?,
+                product: self
+                    .cached_product(order.product_id)
+                    .map(|p| p.spec.name)
+                    .unwrap_or_default(),
+                id: order.id.0,
+                day: order.day,
+                state: order.state.as_str(),
+                total_fen: order.total_fen,
+                created_at: order.created_at,
+                notice_version: order.notice_version,
+                tickets,
+            });
+        }
+        Ok(out)
     }
 }

@@ -239,6 +239,8 @@ pub trait AccountStore: Send + Sync + 'static {
         account: AccountId,
         purpose: &str,
     ) -> Result<Option<Consent>, StoreError>;
+    /// Every consent an account gave, withdrawn ones too, oldest first.
+    async fn list_consents(&self, account: AccountId) -> Result<Vec<Consent>, StoreError>;
     /// Withdraws every consent of an account for a purpose; how many there were.
     async fn withdraw_consent(
         &self,

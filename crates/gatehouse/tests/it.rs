@@ -654,12 +654,19 @@ async fn no_plaintext_personal_data_in_the_database_or_the_logs() {
         let (s, revealed) = send(
             &server.addr,
             Method::POST,
-            &format!("/api/v1/admin/orders/{}/reveal", order["id"].as_str().unwrap()),
+            &format!(
+                "/api/v1/admin/orders/{}/reveal",
+                order["id"].as_str().unwrap()
+            ),
             Some(&admin),
             Some(json!({"field": "contact_phone", "purpose": "calling the visitor back"})),
         )
         .await;
-        assert_eq!((s, revealed["value"].as_str()), (200, Some(phone)), "{revealed}");
+        assert_eq!(
+            (s, revealed["value"].as_str()),
+            (200, Some(phone)),
+            "{revealed}"
+        );
         // A refused booking with the same data is logged too.
         send(
             &server.addr,

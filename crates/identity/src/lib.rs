@@ -14,6 +14,7 @@ pub mod face;
 mod guarded;
 pub mod limits;
 pub mod phone;
+pub mod rights;
 pub mod sessions;
 pub mod sms;
 pub mod staff;

@@ -114,7 +114,7 @@ impl IdentityService {
         })
     }
 
-    fn open_field(
+    pub(crate) fn open_field(
         &self,
         sealed: &Sealed,
         id: &str,

@@ -351,6 +351,17 @@ macro_rules! impl_account_store {
                         .transpose()
                 }
 
+                async fn list_consents(&self, account: AccountId) -> Result<Vec<Consent>, StoreError> {
+                    sqlx::query_as::<_, ConsentRow>(concat!("SELECT ", consent_cols!(), " FROM consents WHERE account_id = $1 ORDER BY given_at, id"))
+                        .bind(account.0)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(map_err)?
+                        .into_iter()
+                        .map(ConsentRow::into_domain)
+                        .collect()
+                }
+
                 async fn withdraw_consent(&self, account: AccountId, purpose: &str, at: Timestamp) -> Result<u64, StoreError> {
                     let done = sqlx::query("UPDATE consents SET withdrawn_at = $1 WHERE account_id = $2 AND purpose = $3 AND withdrawn_at IS NULL")
                         .bind(ms(at))

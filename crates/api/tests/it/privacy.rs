@@ -4,6 +4,7 @@
 
 use axum::http::StatusCode;
 use gatehouse_domain::access::Role;
+use gatehouse_domain::identity::synthetic_resident_id;
 use serde_json::{json, Value};
 
 use super::{api, call, session};
@@ -166,4 +167,85 @@ async fn staff_reveal_one_field_with_a_purpose_and_every_reveal_is_audited() {
         view["tickets"][0]["visitor"]["id_number"],
         "110105********002X"
     );
+}
+
+#[tokio::test]
+async fn a_visitor_exports_everything_held_about_them_and_only_that() {
+    let a = api().await;
+    let (friend_id, other_id) = (synthetic_resident_id(7_001), synthetic_resident_id(7_002));
+    let (s, _) = call(&a.app, "POST", "/api/v1/me/visitors", Some(&a.visitor),
+        Some(json!({"name": "司马相如", "id_type": "resident_id", "id_number": friend_id, "phone": "13511112222"}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, text) = call(&a.app, "GET", "/api/v1/face/consent-text", None, None).await;
+    let (s, _) = call(
+        &a.app,
+        "POST",
+        "/api/v1/me/face-consent",
+        Some(&a.visitor),
+        Some(json!({"text_version": text["version"]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, order) = call(
+        &a.app,
+        "POST",
+        "/api/v1/orders",
+        Some(&a.visitor),
+        Some(a.booking("11010519491231002X")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{order}");
+    // Another person's order must not show in this export.
+    let (s, _) = call(
+        &a.app,
+        "POST",
+        "/api/v1/orders",
+        Some(&a.other),
+        Some(a.booking(&other_id)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    let (s, export) = call(
+        &a.app,
+        "GET",
+        "/api/v1/me/data-export",
+        Some(&a.visitor),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{export}");
+    let visitors = export["frequent_visitors"].as_array().unwrap();
+    assert_eq!(visitors.len(), 1);
+    assert_eq!(visitors[0]["name"], "司马相如");
+    assert_eq!(visitors[0]["id_number"], friend_id.as_str());
+    assert_eq!(visitors[0]["phone"], "13511112222");
+    let orders = export["orders"].as_array().unwrap();
+    assert_eq!(orders.len(), 1, "only this person's orders");
+    assert_eq!(orders[0]["id"], order["id"]);
+    assert_eq!(orders[0]["contact_phone"], "13812345678");
+    assert_eq!(orders[0]["tickets"][0]["visitor_name"], "张三");
+    assert_eq!(orders[0]["tickets"][0]["id_number"], "11010519491231002X");
+    assert_eq!(export["consents"][0]["purpose"], "face_verification");
+    assert!(export["what_we_hold"].as_array().unwrap().len() >= 10);
+    assert!(!export.to_string().contains(&other_id));
+
+    let (_, trail) = call(
+        &a.app,
+        "GET",
+        "/api/v1/admin/audit?action=data_export",
+        Some(&a.admin),
+        None,
+    )
+    .await;
+    let records = trail["events"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{trail}");
+    assert!(records[0]["subject"]
+        .as_str()
+        .unwrap()
+        .starts_with("account:"));
+    assert!(!trail.to_string().contains("13511112222"));
+    // Without a session there is nothing to export.
+    let (s, _) = call(&a.app, "GET", "/api/v1/me/data-export", None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
