@@ -16,8 +16,12 @@ use crate::auth::{perm, Allowed};
 use crate::error::{ApiError, ErrorBody};
 use crate::AppState;
 
+/// The value in clear; null when it was erased after the visit.
 fn clear(v: &Sensitive) -> Value {
-    Value::String(v.expose().to_owned())
+    match v.expose() {
+        "" => Value::Null,
+        text => Value::String(text.to_owned()),
+    }
 }
 
 /// Everything held about the signed-in visitor, in clear (JSON, a file to keep).

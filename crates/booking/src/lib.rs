@@ -14,6 +14,7 @@ mod catalogue;
 mod committer;
 mod groups;
 mod orders;
+mod retention;
 mod reveal;
 mod seating;
 mod seed;
@@ -33,6 +34,7 @@ use jiff::tz::TimeZone;
 pub use catalogue::{CatalogueView, ProductDetails, SlotAvailability};
 pub use committer::{circuit_open, database_failed, BatchSink, Committer, GroupCommitter};
 pub use orders::{MaskedTicket, OrderDetails, PlaceOrder, VisitorInput};
+pub use retention::Purged;
 pub use reveal::{ExportedOrder, ExportedTicket, RevealField};
 pub use seating::ShowingSeats;
 

@@ -81,6 +81,9 @@ pub struct OrderDetails {
 use gatehouse_domain::access::Permission;
 use gatehouse_domain::personal::ID_NUMBER_INDEX as ID_NAMESPACE;
 
+/// What a display shows for personal data erased after the visit.
+pub const ERASED: &str = "(erased)";
+
 pub(crate) fn ctx(record: &str, id: &str, field: &str) -> String {
     format!("{record}/{id}/{field}")
 }
@@ -368,6 +371,10 @@ impl BookingService {
     }
 
     fn open_masked(&self, sealed: &Sealed, context: &str, mask: impl Fn(&str) -> String) -> String {
+        // Erased after the visit (retention): nothing to open.
+        if sealed.0.is_empty() {
+            return ERASED.into();
+        }
         match self.keys.open(&sealed.0, context) {
             Ok(plain) => mask(&plain),
             Err(_) => {

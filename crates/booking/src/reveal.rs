@@ -96,6 +96,11 @@ impl BookingService {
                 }
             }
         };
+        if sealed.0.is_empty() {
+            return Err(BookingError::NotFound {
+                what: "personal data (erased after the visit)",
+            });
+        }
         let clear = self.keys.open(&sealed.0, &context).map_err(|_| {
             tracing::error!(context, "a sealed value did not open for a reveal");
             BookingError::Unavailable
@@ -146,6 +151,10 @@ impl BookingService {
             .map_err(|e| self.store_error(e))?;
         let open =
             |field: PersonalField, sealed: &gatehouse_domain::personal::Sealed, context: String| {
+                // Erased after the visit: an empty value.
+                if sealed.0.is_empty() {
+                    return Ok(Sensitive::new(field, ""));
+                }
                 self.keys
                     .open(&sealed.0, &context)
                     .map(|clear| Sensitive::new(field, clear.as_str()))

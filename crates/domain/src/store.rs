@@ -203,6 +203,22 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Order>, StoreError>;
     /// Unpaid orders whose hold ended at or before `now`.
     async fn due_holds(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>, StoreError>;
+    /// Orders (at most `limit`) visited before `before` whose visitors' personal data is still
+    /// held, with their tickets.
+    async fn orders_to_purge(
+        &self,
+        before: Date,
+        limit: u32,
+    ) -> Result<Vec<(OrderId, Vec<TicketId>)>, StoreError>;
+    /// Erases one order's personal data in one transaction: the contact phone and each ticket's
+    /// name and ID number become empty, each ticket's blind index becomes the fresh random one
+    /// given, and the order is marked purged at `at`. Counts, money, states and seats stay.
+    async fn purge_order_personal_data(
+        &self,
+        order: &OrderId,
+        tickets: &[(TicketId, BlindIndex)],
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
     /// Creates or replaces a theatre's seat map.
     async fn put_seat_map(
         &self,

@@ -246,6 +246,25 @@ pub struct Config {
     pub waf: WafSettings,
     /// Circuit breakers around the database and the providers.
     pub breakers: crate::breaker_settings::Breakers,
+    /// Personal-data protection: retention.
+    pub privacy: PrivacySettings,
+}
+
+/// How long personal data is kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacySettings {
+    /// Visitors' personal data on orders (contact phone, names, ID numbers) is erased this many
+    /// days after the visit (checked every hour; each run that erases is audited).
+    pub visitor_retention_days: u32,
+}
+
+impl Default for PrivacySettings {
+    fn default() -> Self {
+        Self {
+            visitor_retention_days: 30,
+        }
+    }
 }
 
 /// Where the web application firewall's rules are. The OWASP CRS and libinjection's data are
@@ -483,6 +502,7 @@ impl Default for Config {
             shield: ShieldSettings::default(),
             waf: WafSettings::default(),
             breakers: crate::breaker_settings::Breakers::default(),
+            privacy: PrivacySettings::default(),
         }
     }
 }

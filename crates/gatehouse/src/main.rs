@@ -217,6 +217,38 @@ fn load_keys(config: &Config) -> anyhow::Result<Keyring> {
     })
 }
 
+/// Erases visitors' personal data on orders `retention_days` after the visit: at start, then
+/// every hour; each run that erased something is in the audit log.
+fn spawn_retention(
+    service: Arc<BookingService>,
+    identity: Arc<IdentityService>,
+    retention_days: u32,
+) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3600));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            match service.purge_personal_data(retention_days).await {
+                Ok(purged) if purged.orders > 0 => {
+                    identity
+                        .audit(
+                            None,
+                            "retention_purge",
+                            &format!(
+                                "visitors' personal data erased {retention_days} days after the visit: {} orders, {} tickets",
+                                purged.orders, purged.tickets
+                            ),
+                        )
+                        .await;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "retention purge failed"),
+            }
+        }
+    });
+}
+
 /// The key that signs the audit log's checkpoints (its own file, created on first start).
 fn load_audit_signer(config: &Config) -> anyhow::Result<gatehouse_audit::CheckpointSigner> {
     let path = config.audit_key_file();
@@ -383,6 +415,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     payments.spawn_housekeeping(Duration::from_millis(
         config.housekeeping_interval_ms.max(10),
     ));
+    spawn_retention(
+        service.clone(),
+        identity.clone(),
+        config.privacy.visitor_retention_days,
+    );
     let _fakes = gateways.fakes;
     #[allow(clippy::print_stdout)]
     {

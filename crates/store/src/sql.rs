@@ -637,6 +637,51 @@ macro_rules! impl_sql_store {
                 Ok(out)
             }
 
+            async fn orders_to_purge(&self, before: Date, limit: u32) -> Result<Vec<(OrderId, Vec<gatehouse_domain::order::TicketId>)>, StoreError> {
+                let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+                    "SELECT o.id, t.id FROM (SELECT id FROM orders WHERE personal_purged_at IS NULL AND day < $1 ORDER BY day, id LIMIT $2) o \
+                     LEFT JOIN tickets t ON t.order_id = o.id ORDER BY o.id, t.id",
+                )
+                .bind(before.to_string())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+                let mut out: Vec<(OrderId, Vec<gatehouse_domain::order::TicketId>)> = Vec::new();
+                for (order, ticket) in rows {
+                    if out.last().is_none_or(|(o, _)| o.0 != order) {
+                        out.push((OrderId(order), Vec::new()));
+                    }
+                    if let (Some(t), Some((_, tickets))) = (ticket, out.last_mut()) {
+                        tickets.push(gatehouse_domain::order::TicketId(t));
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn purge_order_personal_data(&self, order: &OrderId, tickets: &[(gatehouse_domain::order::TicketId, BlindIndex)], at: Timestamp) -> Result<(), StoreError> {
+                let empty: &[u8] = &[];
+                let mut tx = self.pool.begin().await.map_err(map_err)?;
+                for (ticket, index) in tickets {
+                    sqlx::query("UPDATE tickets SET visitor_name = $1, id_number = $1, id_blind = $2 WHERE id = $3 AND order_id = $4")
+                        .bind(empty)
+                        .bind(index.0.as_slice())
+                        .bind(&ticket.0)
+                        .bind(&order.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                sqlx::query("UPDATE orders SET contact_phone = $1, personal_purged_at = $2 WHERE id = $3 AND personal_purged_at IS NULL")
+                    .bind(empty)
+                    .bind(ms(at))
+                    .bind(&order.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)
+            }
+
             async fn due_holds(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>, StoreError> {
                 let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM orders WHERE state = 'pending_payment' AND expires_at <= $1 ORDER BY expires_at LIMIT $2")
                     .bind(ms(now))

@@ -131,6 +131,7 @@ on_both!(
     traffic_lists_keep_entries_until_they_end_or_are_removed,
     metered_usage_adds_up_nodes_and_never_goes_back,
     the_audit_log_keeps_places_and_whole_batches,
+    retention_erases_an_orders_personal_data_once_and_keeps_its_facts,
 );
 
 /// A database made by the booking core's schema (migration 1) with an account, its token and an

@@ -249,3 +249,89 @@ async fn a_visitor_exports_everything_held_about_them_and_only_that() {
     let (s, _) = call(&a.app, "GET", "/api/v1/me/data-export", None, None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn visitors_personal_data_is_erased_after_the_retention_period_and_facts_stay() {
+    let a = api().await;
+    let (s, order) = call(
+        &a.app,
+        "POST",
+        "/api/v1/orders",
+        Some(&a.visitor),
+        Some(a.booking("11010519491231002X")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{order}");
+    let id = order["id"].as_str().unwrap();
+    let (_, me) = call(&a.app, "GET", "/api/v1/me", Some(&a.visitor), None).await;
+    let visitor_id = gatehouse_domain::order::AccountId(me["account"]["id"].as_i64().unwrap());
+    // The visit (2026-11-25) is 29 days ago: kept.
+    a.clock.set("2026-12-24T04:00:00Z".parse().unwrap());
+    let kept = a.state.service.purge_personal_data(30).await.unwrap();
+    assert_eq!(kept.orders, 0);
+    // 31 days after: erased, once.
+    a.clock.set("2026-12-26T04:00:00Z".parse().unwrap());
+    let purged = a.state.service.purge_personal_data(30).await.unwrap();
+    assert_eq!((purged.orders, purged.tickets), (1, 1));
+    assert_eq!(
+        a.state
+            .service
+            .purge_personal_data(30)
+            .await
+            .unwrap()
+            .orders,
+        0,
+        "once"
+    );
+    // A month on, sessions have ended: sign the visitor and an administrator in again.
+    let visitor_account = a.identity.profile(visitor_id).await.unwrap().account;
+    let visitor = a
+        .identity
+        .issue_session(
+            visitor_account,
+            gatehouse_domain::account::SignInMethod::Console,
+        )
+        .await
+        .unwrap()
+        .access_token;
+    let admin = session(&a.identity, "admin later", &[Role::Administrator]).await;
+
+    let (s, view) = call(
+        &a.app,
+        "GET",
+        &format!("/api/v1/orders/{id}"),
+        Some(&visitor),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(view["contact_phone"], "(erased)");
+    assert_eq!(view["tickets"][0]["visitor"]["name"], "(erased)");
+    assert_eq!(view["tickets"][0]["visitor"]["id_number"], "(erased)");
+    assert_eq!(view["total_fen"], order["total_fen"], "the money stays");
+    assert_eq!(
+        view["tickets"].as_array().unwrap().len(),
+        1,
+        "the count stays"
+    );
+    let (s, _) = call(
+        &a.app,
+        "POST",
+        &format!("/api/v1/admin/orders/{id}/reveal"),
+        Some(&admin),
+        Some(json!({"field": "contact_phone", "purpose": "checking an old complaint"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "nothing left to reveal");
+    let (_, export) = call(
+        &a.app,
+        "GET",
+        "/api/v1/me/data-export",
+        Some(&visitor),
+        None,
+    )
+    .await;
+    assert_eq!(export["orders"][0]["contact_phone"], Value::Null);
+    assert_eq!(export["orders"][0]["tickets"][0]["id_number"], Value::Null);
+    assert!(!export.to_string().contains("11010519491231002X"));
+}

@@ -529,3 +529,52 @@ pub async fn in_use_records_cannot_be_deleted(stores: Stores) {
         Err(StoreError::InUse("product"))
     );
 }
+
+pub async fn retention_erases_an_orders_personal_data_once_and_keeps_its_facts(stores: Stores) {
+    let store = stores.store.clone();
+    let f = fixture(&stores, 5).await;
+    let o = order(&f, 1, &[(1, 0), (2, 0)], 0, None);
+    store.apply(&[place(o.clone())]).await.unwrap();
+    assert!(
+        store.orders_to_purge(day(), 10).await.unwrap().is_empty(),
+        "visited on the cut-off day: kept"
+    );
+    let due = store
+        .orders_to_purge(day().tomorrow().unwrap(), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    let (id, tickets) = &due[0];
+    assert_eq!(id, &o.id);
+    assert_eq!(tickets.len(), 2);
+    let fresh: Vec<(TicketId, BlindIndex)> = tickets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), BlindIndex([200 + i as u8; 32])))
+        .collect();
+    store
+        .purge_order_personal_data(id, &fresh, at(100))
+        .await
+        .unwrap();
+    let after = store.get_order(&o.id).await.unwrap().unwrap();
+    assert!(after.contact_phone.0.is_empty());
+    for t in &after.tickets {
+        assert!(t.visitor_name.0.is_empty() && t.id_number.0.is_empty());
+        assert!(fresh
+            .iter()
+            .any(|(id, index)| *id == t.id && *index == t.id_blind));
+    }
+    assert_eq!(
+        (after.state, after.total_fen, after.tickets.len()),
+        (o.state, o.total_fen, 2),
+        "the facts stay"
+    );
+    assert!(
+        store
+            .orders_to_purge(day().tomorrow().unwrap(), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "once"
+    );
+}
