@@ -5,10 +5,12 @@
 //! (`gatehouse_domain::audit`); the SQL is the store's.
 
 pub mod chain;
+pub mod legacy;
 pub mod log;
 pub mod signer;
 pub mod verify;
 
+pub use legacy::adopt_legacy;
 pub use log::{AppendSettings, AuditError, AuditLog};
 pub use signer::CheckpointSigner;
 pub use verify::{verify, Broken, Verification};

@@ -99,6 +99,24 @@ impl AuditLog {
         answer.await.map_err(|_| AuditError::Stopped)?
     }
 
+    /// Appends `entries` in their order; their places once all are durable.
+    pub async fn record_many(&self, entries: Vec<AuditEntry>) -> Result<Vec<u64>, AuditError> {
+        let mut answers = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let (done, answer) = oneshot::channel();
+            self.queue
+                .send(Pending { entry, done })
+                .await
+                .map_err(|_| AuditError::Stopped)?;
+            answers.push(answer);
+        }
+        let mut places = Vec::with_capacity(answers.len());
+        for answer in answers {
+            places.push(answer.await.map_err(|_| AuditError::Stopped)??);
+        }
+        Ok(places)
+    }
+
     /// The store the log is kept in (for searching it).
     pub fn store(&self) -> &Arc<dyn AuditStore> {
         &self.store

@@ -231,3 +231,43 @@ async fn records_cut_from_the_end_are_named() {
     assert_eq!(seq, last_signed - 9);
     assert!(reason.contains("deleted"), "{reason}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_old_trail_moves_into_the_chain_once_in_order() {
+    use gatehouse_domain::account::{AccountStore, AuditEvent};
+    let w = world(100).await;
+    for n in 0..2_500 {
+        w.store
+            .record_audit(&AuditEvent {
+                at: jiff::Timestamp::from_second(1_700_000_000 + n).unwrap(),
+                actor: Some(AccountId(1)),
+                action: "sign_in".into(),
+                detail: format!("old line {n}"),
+            })
+            .await
+            .unwrap();
+    }
+    let moved = gatehouse_audit::adopt_legacy(&w.log, w.store.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(moved, 2_500);
+    assert!(
+        w.store.legacy_audit(10).await.unwrap().is_empty(),
+        "the old table is empty"
+    );
+    assert_eq!(
+        gatehouse_audit::adopt_legacy(&w.log, w.store.as_ref())
+            .await
+            .unwrap(),
+        0,
+        "once"
+    );
+    let records = w.store.audit_records(0, 10_000).await.unwrap();
+    assert_eq!(records.len(), 2_500);
+    assert_eq!(records[0].entry.detail, "old line 0");
+    assert_eq!(records[2_499].entry.detail, "old line 2499", "in order");
+    assert!(verify(w.store.as_ref(), &w.signer.public())
+        .await
+        .unwrap()
+        .is_intact());
+}

@@ -274,7 +274,12 @@ pub trait AccountStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<Vec<BlindIndex>, StoreError>;
 
-    // Audit trail.
+    // The audit trail from before the hash-chained log (`audit`): nothing writes it any more;
+    // its lines are moved into the chain once, at start (`gatehouse_audit::adopt_legacy`).
+    /// Writes a line the old way (kept for the import's tests).
     async fn record_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
-    async fn list_audit(&self, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
+    /// The oldest `limit` lines still in the old trail, with their ids.
+    async fn legacy_audit(&self, limit: u32) -> Result<Vec<(i64, AuditEvent)>, StoreError>;
+    /// Removes the old trail's lines up to and including `id` (once they are in the chain).
+    async fn forget_legacy_audit(&self, through_id: i64) -> Result<u64, StoreError>;
 }

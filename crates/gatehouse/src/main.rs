@@ -276,6 +276,15 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
         clock.clone(),
         gatehouse_audit::AppendSettings::default(),
     );
+    let adopted = gatehouse_audit::adopt_legacy(&audit_log, accounts.as_ref())
+        .await
+        .context("moving the old audit trail into the chained log")?;
+    if adopted > 0 {
+        tracing::info!(
+            lines = adopted,
+            "the old audit trail is now in the chained log"
+        );
+    }
     let identity = IdentityService::start(
         accounts,
         keys.clone(),

@@ -451,13 +451,24 @@ macro_rules! impl_account_store {
                     Ok(())
                 }
 
-                async fn list_audit(&self, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
-                    let rows: Vec<AuditRow> = sqlx::query_as("SELECT at, actor, action, detail FROM audit_events ORDER BY id DESC LIMIT $1")
+                async fn legacy_audit(&self, limit: u32) -> Result<Vec<(i64, AuditEvent)>, StoreError> {
+                    let rows: Vec<(i64, i64, Option<i64>, String, String)> = sqlx::query_as("SELECT id, at, actor, action, detail FROM audit_events ORDER BY id LIMIT $1")
                         .bind(i64::from(limit))
                         .fetch_all(&self.pool)
                         .await
                         .map_err(map_err)?;
-                    rows.into_iter().map(AuditRow::into_domain).collect()
+                    rows.into_iter()
+                        .map(|(id, at, actor, action, detail)| Ok((id, AuditRow { at, actor, action, detail }.into_domain()?)))
+                        .collect()
+                }
+
+                async fn forget_legacy_audit(&self, through_id: i64) -> Result<u64, StoreError> {
+                    let done = sqlx::query("DELETE FROM audit_events WHERE id <= $1")
+                        .bind(through_id)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(done.rows_affected())
                 }
             }
         };

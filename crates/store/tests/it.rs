@@ -107,7 +107,7 @@ on_both!(
     one_time_codes_count_attempts_and_work_once,
     frequent_visitors_are_scoped_and_limited,
     staff_credentials_refuse_a_totp_step_twice,
-    audit_trail_is_newest_first,
+    the_old_audit_trail_is_read_oldest_first_and_forgotten_through_an_id,
     consents_and_face_verifications,
     placing_an_order_round_trips,
     a_batch_is_all_or_nothing,

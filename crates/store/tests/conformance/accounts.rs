@@ -289,7 +289,7 @@ pub async fn staff_credentials_refuse_a_totp_step_twice(stores: Stores) {
     );
 }
 
-pub async fn audit_trail_is_newest_first(stores: Stores) {
+pub async fn the_old_audit_trail_is_read_oldest_first_and_forgotten_through_an_id(stores: Stores) {
     let s = stores.accounts;
     for n in 0..5 {
         s.record_audit(&AuditEvent {
@@ -301,14 +301,25 @@ pub async fn audit_trail_is_newest_first(stores: Stores) {
         .await
         .unwrap();
     }
-    let trail = s.list_audit(3).await.unwrap();
+    let trail = s.legacy_audit(3).await.unwrap();
     assert_eq!(
-        trail.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
-        vec!["a4", "a3", "a2"]
+        trail
+            .iter()
+            .map(|(_, e)| e.action.as_str())
+            .collect::<Vec<_>>(),
+        vec!["a0", "a1", "a2"]
     );
     assert_eq!(
-        (trail[0].actor, trail[1].actor, trail[0].at),
-        (Some(AccountId(4)), None, at(4))
+        (trail[0].1.actor, trail[1].1.actor, trail[0].1.at),
+        (Some(AccountId(0)), None, at(0))
+    );
+    assert_eq!(s.forget_legacy_audit(trail[2].0).await.unwrap(), 3);
+    let rest = s.legacy_audit(10).await.unwrap();
+    assert_eq!(
+        rest.iter()
+            .map(|(_, e)| e.action.as_str())
+            .collect::<Vec<_>>(),
+        vec!["a3", "a4"]
     );
 }
 
