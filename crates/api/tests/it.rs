@@ -314,6 +314,20 @@ async fn session(identity: &IdentityService, name: &str, roles: &[Role]) -> Stri
 }
 
 impl Api {
+    /// Books one ticket for the holder of `token`, visitor `id_number`: the created order.
+    async fn book(&self, token: &str, id_number: &str) -> Value {
+        let (s, order) = call(
+            &self.app,
+            "POST",
+            "/api/v1/orders",
+            Some(token),
+            Some(self.booking(id_number)),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{order}");
+        order
+    }
+
     fn booking(&self, id_number: &str) -> Value {
         json!({"slot_id": self.slot, "notice_version": 1, "contact_phone": "13812345678",
                "tickets": [{"ticket_type_id": self.ticket_type, "visitor": {"name": "张三", "id_type": "resident_id", "id_number": id_number}}]})

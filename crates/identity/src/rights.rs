@@ -32,6 +32,29 @@ pub struct AccountData {
 }
 
 impl IdentityService {
+    /// The phone `account` signs in with, opened.
+    pub(crate) async fn sign_in_phone(
+        &self,
+        account: AccountId,
+    ) -> Result<Option<Sensitive>, IdentityError> {
+        let Some((index, sealed)) = self
+            .store
+            .phone_of(account)
+            .await
+            .map_err(IdentityError::store)?
+        else {
+            return Ok(None);
+        };
+        let clear = self
+            .keys
+            .open(&sealed.0, &crate::phone::phone_context(&index))
+            .map_err(|_| IdentityError::Unavailable)?;
+        Ok(Some(Sensitive::new(
+            PersonalField::AccountPhone,
+            clear.as_str(),
+        )))
+    }
+
     /// Everything held about `account`, opened (for the person's own export).
     pub async fn account_data(&self, account: AccountId) -> Result<AccountData, IdentityError> {
         let found = self
@@ -40,21 +63,7 @@ impl IdentityService {
             .await
             .map_err(IdentityError::store)?
             .ok_or(IdentityError::NotFound { what: "account" })?;
-        let sign_in_phone = match self
-            .store
-            .phone_of(account)
-            .await
-            .map_err(IdentityError::store)?
-        {
-            Some((index, sealed)) => Some(Sensitive::new(
-                PersonalField::AccountPhone,
-                self.keys
-                    .open(&sealed.0, &crate::phone::phone_context(&index))
-                    .map_err(|_| IdentityError::Unavailable)?
-                    .as_str(),
-            )),
-            None => None,
-        };
+        let sign_in_phone = self.sign_in_phone(account).await?;
         let mut visitors = Vec::new();
         for v in self
             .store

@@ -262,20 +262,7 @@ impl IdentityService {
             .await
             .map_err(IdentityError::store)?
             .ok_or(IdentityError::NotFound { what: "account" })?;
-        let phone = match self
-            .store
-            .phone_of(account)
-            .await
-            .map_err(IdentityError::store)?
-        {
-            Some((index, sealed)) => Some(mask_phone(
-                &self
-                    .keys
-                    .open(&sealed.0, &crate::phone::phone_context(&index))
-                    .map_err(|_| IdentityError::Unavailable)?,
-            )),
-            None => None,
-        };
+        let phone = self.sign_in_phone(account).await?.map(|p| p.masked());
         Ok(Profile {
             account: found,
             phone,

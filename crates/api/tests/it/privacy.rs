@@ -25,15 +25,7 @@ async fn reveals(a: &super::Api) -> Vec<Value> {
 #[tokio::test]
 async fn staff_reveal_one_field_with_a_purpose_and_every_reveal_is_audited() {
     let a = api().await;
-    let (s, order) = call(
-        &a.app,
-        "POST",
-        "/api/v1/orders",
-        Some(&a.visitor),
-        Some(a.booking("11010519491231002X")),
-    )
-    .await;
-    assert_eq!(s, StatusCode::CREATED, "{order}");
+    let order = a.book(&a.visitor, "11010519491231002X").await;
     let id = order["id"].as_str().unwrap();
     let ticket = order["tickets"][0]["id"].as_str().unwrap();
     let uri = format!("/api/v1/admin/orders/{id}/reveal");
@@ -186,25 +178,9 @@ async fn a_visitor_exports_everything_held_about_them_and_only_that() {
     )
     .await;
     assert_eq!(s, StatusCode::CREATED);
-    let (s, order) = call(
-        &a.app,
-        "POST",
-        "/api/v1/orders",
-        Some(&a.visitor),
-        Some(a.booking("11010519491231002X")),
-    )
-    .await;
-    assert_eq!(s, StatusCode::CREATED, "{order}");
+    let order = a.book(&a.visitor, "11010519491231002X").await;
     // Another person's order must not show in this export.
-    let (s, _) = call(
-        &a.app,
-        "POST",
-        "/api/v1/orders",
-        Some(&a.other),
-        Some(a.booking(&other_id)),
-    )
-    .await;
-    assert_eq!(s, StatusCode::CREATED);
+    let _ = a.book(&a.other, &other_id).await;
 
     let (s, export) = call(
         &a.app,
@@ -253,15 +229,7 @@ async fn a_visitor_exports_everything_held_about_them_and_only_that() {
 #[tokio::test]
 async fn visitors_personal_data_is_erased_after_the_retention_period_and_facts_stay() {
     let a = api().await;
-    let (s, order) = call(
-        &a.app,
-        "POST",
-        "/api/v1/orders",
-        Some(&a.visitor),
-        Some(a.booking("11010519491231002X")),
-    )
-    .await;
-    assert_eq!(s, StatusCode::CREATED, "{order}");
+    let order = a.book(&a.visitor, "11010519491231002X").await;
     let id = order["id"].as_str().unwrap();
     let (_, me) = call(&a.app, "GET", "/api/v1/me", Some(&a.visitor), None).await;
     let visitor_id = gatehouse_domain::order::AccountId(me["account"]["id"].as_i64().unwrap());
