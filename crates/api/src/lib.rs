@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 mod routes_admin;
 mod routes_auth;
+mod routes_consents;
 mod routes_face;
 mod routes_gates;
 mod routes_groups;
@@ -114,6 +115,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes_auth::break_glass))
         .routes(routes!(routes_me::me, routes_me::update_me))
         .routes(routes!(routes_rights::data_export))
+        .routes(routes!(routes_consents::texts))
+        .routes(routes!(routes_consents::mine, routes_consents::give))
+        .routes(routes!(routes_consents::withdraw))
         .routes(routes!(routes_me::list_visitors, routes_me::add_visitor))
         .routes(routes!(
             routes_me::get_visitor,

@@ -282,6 +282,8 @@ pub struct ConsentResponse {
     pub collected: String,
     pub reason: String,
     pub given_at: String,
+    /// When it was withdrawn (it no longer counts), if it was.
+    pub withdrawn_at: Option<String>,
 }
 
 impl From<gatehouse_domain::face::Consent> for ConsentResponse {
@@ -293,6 +295,7 @@ impl From<gatehouse_domain::face::Consent> for ConsentResponse {
             collected: c.collected,
             reason: c.reason,
             given_at: c.given_at.to_string(),
+            withdrawn_at: c.withdrawn_at.map(|t| t.to_string()),
         }
     }
 }

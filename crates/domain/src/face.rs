@@ -9,6 +9,9 @@ use crate::personal::BlindIndex;
 
 /// The purpose a face-verification consent is recorded under.
 pub const FACE_PURPOSE: &str = "face_verification";
+/// The consent purpose for the risk service's use of a visitor's data (sign-in and booking
+/// behaviour, device, network) to tell people from scalpers and bots.
+pub const RISK_PURPOSE: &str = "risk_assessment";
 
 /// A visitor's recorded consent: what they agreed to, when, from which session.
 #[derive(Debug, Clone, PartialEq, Eq)]

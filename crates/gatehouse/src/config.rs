@@ -209,6 +209,7 @@ impl IdentitySettings {
                 pass_valid_hours: self.face.pass_valid_hours.max(1),
                 callback_url: self.face.callback_url.clone(),
             },
+            risk_consent: gatehouse_identity::consents::default_risk_text(),
             provider_breaker,
         })
     }

@@ -109,41 +109,13 @@ impl IdentityService {
         &self.config.face.consent
     }
 
-    /// Records the visitor's consent to the current consent text.
+    /// Records the visitor's consent to the current face-verification text.
     pub async fn give_face_consent(
         &self,
         session: &Authenticated,
         text_version: &str,
     ) -> Result<Consent, IdentityError> {
-        let text = &self.config.face.consent;
-        if text_version != text.version {
-            return Err(IdentityError::invalid(
-                "text_version",
-                format!("the current consent text is version {}", text.version),
-            ));
-        }
-        let consent = Consent {
-            id: uuid::Uuid::new_v4().simple().to_string(),
-            account: session.account.id,
-            purpose: FACE_PURPOSE.into(),
-            text_version: text.version.clone(),
-            collected: text.collected.clone(),
-            reason: text.reason.clone(),
-            session_id: session.session_id,
-            given_at: self.clock.now(),
-            withdrawn_at: None,
-        };
-        self.store
-            .insert_consent(&consent)
-            .await
-            .map_err(IdentityError::store)?;
-        self.audit(
-            Some(session.account.id),
-            "consent_given",
-            &format!("{FACE_PURPOSE} {}", text.version),
-        )
-        .await;
-        Ok(consent)
+        self.give_consent(session, FACE_PURPOSE, text_version).await
     }
 
     pub async fn current_face_consent(
@@ -157,14 +129,7 @@ impl IdentityService {
     }
 
     pub async fn withdraw_face_consent(&self, account: AccountId) -> Result<u64, IdentityError> {
-        let n = self
-            .store
-            .withdraw_consent(account, FACE_PURPOSE, self.clock.now())
-            .await
-            .map_err(IdentityError::store)?;
-        self.audit(Some(account), "consent_withdrawn", FACE_PURPOSE)
-            .await;
-        Ok(n)
+        self.withdraw_consent(account, FACE_PURPOSE).await
     }
 
     /// Starts a verification of the person named, after checking consent.

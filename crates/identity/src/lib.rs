@@ -8,6 +8,7 @@
 //! Architecture invariant: secrets are never stored in the clear. Tokens are stored as SHA-256,
 //! codes as keyed MACs, passwords as Argon2id, personal values sealed by the keyring.
 
+pub mod consents;
 mod error;
 pub mod external;
 pub mod face;
@@ -97,6 +98,8 @@ pub struct IdentityConfig {
     /// The signature an SMS starts with (【…】), as registered with the SMS provider.
     pub sms_signature: String,
     pub face: FaceConfig,
+    /// The consent text for the risk service's use of a visitor's data.
+    pub risk_consent: ConsentText,
     /// The breaker around each provider (face verification, each sign-in provider).
     pub provider_breaker: gatehouse_domain::breaker::BreakerPolicy,
 }
@@ -131,6 +134,7 @@ impl Default for IdentityConfig {
             max_frequent_visitors: 20,
             sms_signature: "Gatehouse".into(),
             face: FaceConfig::default(),
+            risk_consent: consents::default_risk_text(),
             provider_breaker: gatehouse_domain::breaker::BreakerPolicy::default(),
         }
     }

@@ -303,3 +303,118 @@ async fn visitors_personal_data_is_erased_after_the_retention_period_and_facts_s
     assert_eq!(export["orders"][0]["tickets"][0]["id_number"], Value::Null);
     assert!(!export.to_string().contains("11010519491231002X"));
 }
+
+#[tokio::test]
+async fn the_consent_ledger_records_gives_and_withdrawals_and_withdrawal_takes_effect() {
+    let a = api().await;
+    let (s, texts) = call(&a.app, "GET", "/api/v1/consent-texts", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let version = |purpose: &str| {
+        texts["texts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["purpose"] == purpose)
+            .unwrap()["version"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (risk, face) = (version("risk_assessment"), version("face_verification"));
+    for (body, field) in [
+        (
+            json!({"purpose": "marketing", "text_version": risk}),
+            "purpose",
+        ),
+        (
+            json!({"purpose": "risk_assessment", "text_version": "old"}),
+            "text_version",
+        ),
+    ] {
+        let (s, err) = call(
+            &a.app,
+            "POST",
+            "/api/v1/me/consents",
+            Some(&a.visitor),
+            Some(body),
+        )
+        .await;
+        assert_eq!(
+            (s, err["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{err}"
+        );
+    }
+    for (purpose, version) in [("risk_assessment", &risk), ("face_verification", &face)] {
+        let (s, given) = call(
+            &a.app,
+            "POST",
+            "/api/v1/me/consents",
+            Some(&a.visitor),
+            Some(json!({"purpose": purpose, "text_version": version})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{given}");
+        assert_eq!(given["withdrawn_at"], Value::Null);
+    }
+    a.book(&a.visitor, "11010519491231002X").await;
+    // Withdrawing face verification takes effect: a verification no longer starts.
+    let (s, _) = call(
+        &a.app,
+        "DELETE",
+        "/api/v1/me/consents/face_verification",
+        Some(&a.visitor),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = call(
+        &a.app,
+        "GET",
+        "/api/v1/me/face-consent",
+        Some(&a.visitor),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "no current face consent");
+    let (s, refused) = call(&a.app, "POST", "/api/v1/me/face-verifications", Some(&a.visitor),
+        Some(json!({"name": "张三", "id_type": "resident_id", "id_number": "11010519491231002X", "return_url": "https://museum.example/back"}))).await;
+    assert!(s.is_client_error(), "{s} {refused}");
+    let (s, _) = call(
+        &a.app,
+        "DELETE",
+        "/api/v1/me/consents/marketing",
+        Some(&a.visitor),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let (s, ledger) = call(&a.app, "GET", "/api/v1/me/consents", Some(&a.visitor), None).await;
+    assert_eq!(s, StatusCode::OK, "{ledger}");
+    let consents = ledger["consents"].as_array().unwrap();
+    assert_eq!(consents.len(), 2, "{ledger}");
+    let of = |purpose: &str| {
+        consents
+            .iter()
+            .find(|c| c["purpose"] == purpose)
+            .unwrap()
+            .clone()
+    };
+    assert!(
+        of("face_verification")["withdrawn_at"].is_string(),
+        "withdrawal recorded"
+    );
+    assert_eq!(of("risk_assessment")["withdrawn_at"], Value::Null);
+    assert_eq!(of("risk_assessment")["text_version"], risk.as_str());
+    assert_eq!(ledger["booking_notices"][0]["notice_version"], 1);
+    let (_, trail) = call(
+        &a.app,
+        "GET",
+        "/api/v1/admin/audit?action=consent_withdrawn",
+        Some(&a.admin),
+        None,
+    )
+    .await;
+    assert_eq!(trail["events"].as_array().unwrap().len(), 1);
+}
