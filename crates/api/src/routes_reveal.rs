@@ -1,7 +1,8 @@
 //! Reveal with purpose: a member of staff whose role grants `personal_data_reveal` sees one
 //! personal field of one order in clear — its contact phone, or a ticket's visitor name or ID
 //! number — after stating why. The audit record (who, role, record, field, purpose, when, the
-//! client's network) is made durable first; a reveal that cannot be audited does not happen.
+//! client's network) is made durable before the value is answered; a reveal that cannot be
+//! audited does not happen.
 //! Everything else staff see stays masked.
 
 use axum::extract::State;
@@ -83,9 +84,9 @@ pub async fn reveal(
         ));
     }
     let order = OrderId(id);
-    app.service
-        .revealable(&staff.account, &order, &field)
-        .await?;
+    // Opened first (one read of the order; a wrong ticket is a 404 with nothing recorded), but
+    // answered only once the audit record is durable.
+    let value = app.service.reveal(&staff.account, &order, &field).await?;
     let (subject, field_name) = field.audit_subject(&order);
     let mut entry = AuditEntry::new(
         app.identity.now(),
@@ -99,7 +100,6 @@ pub async fn reveal(
     entry.purpose = Some(purpose.to_owned());
     entry.origin = Some(mask_as(PersonalField::IpAddress, &ip));
     let audit_seq = app.identity.record_durably(entry).await?;
-    let value = app.service.reveal(&staff.account, &order, &field).await?;
     let body = RevealResponse {
         field: field_name.to_owned(),
         value: value.expose().to_owned(),

@@ -372,7 +372,7 @@ impl BookingService {
 
     fn open_masked(&self, sealed: &Sealed, context: &str, mask: impl Fn(&str) -> String) -> String {
         // Erased after the visit (retention): nothing to open.
-        if sealed.0.is_empty() {
+        if sealed.is_erased() {
             return ERASED.into();
         }
         match self.keys.open(&sealed.0, context) {

@@ -3,7 +3,8 @@
 //! number), and every order of an account for that account's own data export. The service only
 //! opens the values; the caller has already written the audit record (who, role, record,
 //! field, purpose, when, from where) — a reveal or export that cannot be audited does not
-//! happen.
+//! happen: the value may be opened first, but it leaves the server only after the audit
+//! record is durable.
 
 use gatehouse_domain::access::Permission;
 use gatehouse_domain::order::{OrderId, TicketId};
@@ -41,28 +42,6 @@ impl RevealField {
 }
 
 impl BookingService {
-    /// Whether `order` exists and `field` names something in it (checked before the audit
-    /// record is written, so a mistyped ticket id is a 404, not an audited reveal).
-    pub async fn revealable(
-        &self,
-        staff: &Account,
-        order: &OrderId,
-        field: &RevealField,
-    ) -> Result<(), BookingError> {
-        let found = self
-            .owned_order(staff, order, Permission::PersonalDataReveal)
-            .await?;
-        match field {
-            RevealField::ContactPhone => Ok(()),
-            RevealField::VisitorName(t) | RevealField::IdNumber(t) => found
-                .tickets
-                .iter()
-                .any(|x| x.id == *t)
-                .then_some(())
-                .ok_or(BookingError::NotFound { what: "ticket" }),
-        }
-    }
-
     /// The field in clear.
     pub async fn reveal(
         &self,
@@ -96,7 +75,7 @@ impl BookingService {
                 }
             }
         };
-        if sealed.0.is_empty() {
+        if sealed.is_erased() {
             return Err(BookingError::NotFound {
                 what: "personal data (erased after the visit)",
             });
@@ -152,7 +131,7 @@ impl BookingService {
         let open =
             |field: PersonalField, sealed: &gatehouse_domain::personal::Sealed, context: String| {
                 // Erased after the visit: an empty value.
-                if sealed.0.is_empty() {
+                if sealed.is_erased() {
                     return Ok(Sensitive::new(field, ""));
                 }
                 self.keys

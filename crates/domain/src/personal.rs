@@ -15,6 +15,13 @@ pub const PHONE_INDEX: &str = "phone";
 #[derive(Clone, PartialEq, Eq)]
 pub struct Sealed(pub Vec<u8>);
 
+impl Sealed {
+    /// Whether the value was erased (retention, deletion): erased values are kept empty.
+    pub fn is_erased(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 impl fmt::Debug for Sealed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Sealed({} bytes)", self.0.len())
