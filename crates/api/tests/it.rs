@@ -22,7 +22,7 @@ use gatehouse_domain::account::SignInMethod;
 use gatehouse_domain::identity::synthetic_resident_id;
 use gatehouse_domain::ManualClock;
 use gatehouse_identity::{IdentityConfig, IdentityService, LocalSms};
-use gatehouse_privacy::Keyring;
+use gatehouse_privacy::Vault;
 use gatehouse_store::{SqliteDurability, SqliteStore};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -157,8 +157,8 @@ async fn api() -> Api {
             .await
             .unwrap(),
     );
-    let keys = Arc::new(Keyring::from_text(&Keyring::generate_text()).unwrap());
     let clock = Arc::new(ManualClock::new("2026-11-23T01:00:00Z".parse().unwrap()));
+    let keys = Arc::new(Vault::ephemeral(store.clone(), clock.clone()));
     let identity = IdentityService::start(
         store.clone(),
         keys.clone(),

@@ -13,7 +13,7 @@ use gatehouse_domain::access::{Role, Roles};
 use gatehouse_domain::account::{AccountStore, SignInMethod};
 use gatehouse_domain::{Clock, SystemClock};
 use gatehouse_identity::{IdentityConfig, IdentityService, LocalSms};
-use gatehouse_privacy::Keyring;
+use gatehouse_privacy::Vault;
 use gatehouse_store::{SqliteDurability, SqliteStore};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -49,7 +49,7 @@ async fn validation(args: &AuthArgs) -> anyhow::Result<serde_json::Value> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let store = Arc::new(SqliteStore::open(&dir.join("g.db"), SqliteDurability::Normal).await?);
-    let keys = Arc::new(Keyring::from_text(&Keyring::generate_text())?);
+    let keys = Arc::new(Vault::ephemeral(store.clone(), Arc::new(SystemClock)));
     let start = |store: Arc<SqliteStore>| {
         IdentityService::start(
             store.clone(),

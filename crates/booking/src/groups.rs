@@ -29,7 +29,7 @@ impl BookingService {
         Ok(documents
             .iter()
             .map(|d| {
-                let blind = BlindIndex(self.keys.blind_index(ID_NUMBER_INDEX, d.normalised()));
+                let blind = BlindIndex(self.vault.blind_index(ID_NUMBER_INDEX, d.normalised()));
                 ledger.claims_of(blind, slot.date, product.spec.kind) > 0
             })
             .collect())

@@ -23,12 +23,14 @@ mod settle;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use gatehouse_domain::breaker::{BreakerPolicy, GuardedCalls};
+use gatehouse_domain::data_key::DataSubject;
 use gatehouse_domain::ledger::{Ledger, SlotStock};
+use gatehouse_domain::order::AccountId;
 use gatehouse_domain::personal::BlindIndex;
 use gatehouse_domain::store::{Store, StoreError};
 use gatehouse_domain::ticket_code::TicketCodeIssuer;
 use gatehouse_domain::{BookingError, Clock};
-use gatehouse_privacy::Keyring;
+use gatehouse_privacy::{SubjectKey, Vault};
 use jiff::tz::TimeZone;
 
 pub use catalogue::{CatalogueView, ProductDetails, SlotAvailability};
@@ -58,7 +60,7 @@ impl Default for BookingConfig {
 
 pub struct BookingService {
     store: Arc<dyn Store>,
-    keys: Arc<Keyring>,
+    vault: Arc<Vault>,
     clock: Arc<dyn Clock>,
     config: BookingConfig,
     ledger: Mutex<Ledger>,
@@ -81,7 +83,7 @@ impl BookingService {
     /// Loads the catalogue and rebuilds the ledger from the store. Must run inside a tokio runtime.
     pub async fn start(
         store: Arc<dyn Store>,
-        keys: Arc<Keyring>,
+        vault: Arc<Vault>,
         clock: Arc<dyn Clock>,
         config: BookingConfig,
     ) -> Result<Arc<Self>, BookingError> {
@@ -92,7 +94,7 @@ impl BookingService {
         })?;
         let service = Self {
             store,
-            keys,
+            vault,
             clock,
             config,
             ledger: Mutex::new(Ledger::new()),
@@ -214,6 +216,28 @@ impl BookingService {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The account's data key to seal its orders' personal data with (made on first use).
+    pub(crate) async fn sealing_key(
+        &self,
+        account: AccountId,
+    ) -> Result<Arc<SubjectKey>, BookingError> {
+        self.vault
+            .sealing_key(&DataSubject::Account(account))
+            .await
+            .map_err(vault_error)
+    }
+
+    /// The account's data key to open its orders' personal data with (shredded once erased).
+    pub(crate) async fn opening_key(
+        &self,
+        account: AccountId,
+    ) -> Result<Arc<SubjectKey>, BookingError> {
+        self.vault
+            .opening_key(&DataSubject::Account(account))
+            .await
+            .map_err(vault_error)
+    }
+
     /// Maps a storage failure to the domain; unexpected ones are logged, not shown.
     fn store_error(&self, e: StoreError) -> BookingError {
         match e {
@@ -297,4 +321,9 @@ impl BookingService {
             }
         });
     }
+}
+
+fn vault_error(e: gatehouse_privacy::PrivacyError) -> BookingError {
+    tracing::error!(error = %e, "a data key could not be fetched");
+    BookingError::Unavailable
 }

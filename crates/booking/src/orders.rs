@@ -15,6 +15,8 @@ use gatehouse_domain::window::BookingWindow;
 use gatehouse_domain::{BookingError, ProductKind};
 use jiff::{SignedDuration, Timestamp};
 
+use gatehouse_privacy::SubjectKey;
+
 use crate::BookingService;
 
 /// A visitor named on a ticket, as the caller sent it (in clear until sealed: `Sensitive`).
@@ -149,7 +151,7 @@ impl BookingService {
                 .map_err(|m| BookingError::invalid(format!("tickets[{i}].visitor.name"), m))?;
             let document = IdDocument::parse(v.id_kind, v.id_number.expose(), today)
                 .map_err(|m| BookingError::invalid(format!("tickets[{i}].visitor.id_number"), m))?;
-            let blind = BlindIndex(self.keys.blind_index(ID_NAMESPACE, document.normalised()));
+            let blind = BlindIndex(self.vault.blind_index(ID_NAMESPACE, document.normalised()));
             visitors.push(ValidVisitor {
                 ticket_type_id: ticket_type.id,
                 price_fen: ticket_type.price_fen,
@@ -181,7 +183,7 @@ impl BookingService {
         for seat in &req.seats {
             canonical.push_str(&format!("|seat:{seat}"));
         }
-        hex::encode(self.keys.blind_index("request", &canonical))
+        hex::encode(self.vault.blind_index("request", &canonical))
     }
 
     /// Places an order for `account`. Free orders are confirmed at once; others hold their stock
@@ -232,6 +234,7 @@ impl BookingService {
         BookingWindow::of(&slot, &product.spec.rules, &self.config.museum_tz).check(now)?;
 
         let digest = self.request_digest(&req, &phone, &visitors);
+        let data_key = self.sealing_key(account.id).await?;
         if let Some(key) = &idempotency_key {
             if let Some(existing) = self
                 .store
@@ -239,7 +242,7 @@ impl BookingService {
                 .await
                 .map_err(|e| self.store_error(e))?
             {
-                return self.replay(existing, &digest);
+                return self.replay(&data_key, existing, &digest);
             }
         }
 
@@ -283,14 +286,10 @@ impl BookingService {
             .map(|(i, (v, seq))| {
                 let id = uuid::Uuid::now_v7().to_string();
                 Ticket {
-                    visitor_name: Sealed(
-                        self.keys
-                            .seal(v.name.as_str(), &ctx("ticket", &id, "visitor_name")),
-                    ),
-                    id_number: Sealed(
-                        self.keys
-                            .seal(v.document.normalised(), &ctx("ticket", &id, "id_number")),
-                    ),
+                    visitor_name: data_key
+                        .seal(v.name.as_str(), &ctx("ticket", &id, "visitor_name")),
+                    id_number: data_key
+                        .seal(v.document.normalised(), &ctx("ticket", &id, "id_number")),
                     id: TicketId(id),
                     ticket_type_id: v.ticket_type_id,
                     price_fen: v.price_fen,
@@ -303,10 +302,8 @@ impl BookingService {
             })
             .collect();
         let order = Order {
-            contact_phone: Sealed(
-                self.keys
-                    .seal(phone.as_str(), &ctx("order", &order_id.0, "contact_phone")),
-            ),
+            contact_phone: data_key
+                .seal(phone.as_str(), &ctx("order", &order_id.0, "contact_phone")),
             id: order_id,
             account_id: account.id,
             product_id: product.id,
@@ -340,7 +337,7 @@ impl BookingService {
             order_limit: rules.max_orders_per_account_per_day,
         };
         match self.committer.commit(write).await {
-            Ok(()) => Ok(self.details(order, &product, Some(slot))),
+            Ok(()) => Ok(self.details(&data_key, order, &product, Some(slot))),
             Err(e) => {
                 self.ledger().undo(&reservation, &blinds);
                 match (e, idempotency_key) {
@@ -351,7 +348,9 @@ impl BookingService {
                             .order_by_idempotency_key(account.id, &key)
                             .await
                             .map_err(|e| self.store_error(e))?;
-                        existing.map_or(Err(BookingError::Unavailable), |o| self.replay(o, &digest))
+                        existing.map_or(Err(BookingError::Unavailable), |o| {
+                            self.replay(&data_key, o, &digest)
+                        })
                     }
                     (e, _) => Err(self.store_error(e)),
                 }
@@ -359,7 +358,12 @@ impl BookingService {
         }
     }
 
-    fn replay(&self, existing: Order, digest: &str) -> Result<OrderDetails, BookingError> {
+    fn replay(
+        &self,
+        key: &SubjectKey,
+        existing: Order,
+        digest: &str,
+    ) -> Result<OrderDetails, BookingError> {
         if existing.request_digest.as_deref() != Some(digest) {
             return Err(BookingError::IdempotencyMismatch);
         }
@@ -367,15 +371,20 @@ impl BookingService {
             .cached_product(existing.product_id)
             .ok_or(BookingError::NotFound { what: "product" })?;
         let slot = self.cached_slot(existing.slot_id);
-        Ok(self.details(existing, &product, slot))
+        Ok(self.details(key, existing, &product, slot))
     }
 
-    fn open_masked(&self, sealed: &Sealed, context: &str, mask: impl Fn(&str) -> String) -> String {
+    fn open_masked(
+        key: &SubjectKey,
+        sealed: &Sealed,
+        context: &str,
+        mask: impl Fn(&str) -> String,
+    ) -> String {
         // Erased after the visit (retention): nothing to open.
         if sealed.is_erased() {
             return ERASED.into();
         }
-        match self.keys.open(&sealed.0, context) {
+        match key.open(sealed, context) {
             Ok(plain) => mask(&plain),
             Err(_) => {
                 tracing::error!(context, "a sealed value did not open");
@@ -384,8 +393,15 @@ impl BookingService {
         }
     }
 
-    fn details(&self, order: Order, product: &Product, slot: Option<Slot>) -> OrderDetails {
-        let contact_phone = self.open_masked(
+    fn details(
+        &self,
+        key: &SubjectKey,
+        order: Order,
+        product: &Product,
+        slot: Option<Slot>,
+    ) -> OrderDetails {
+        let contact_phone = Self::open_masked(
+            key,
             &order.contact_phone,
             &ctx("order", &order.id.0, "contact_phone"),
             mask_phone,
@@ -405,12 +421,14 @@ impl BookingService {
                     .cached_ticket_type(t.ticket_type_id)
                     .map(|tt| tt.name)
                     .unwrap_or_default(),
-                visitor_name: self.open_masked(
+                visitor_name: Self::open_masked(
+                    key,
                     &t.visitor_name,
                     &ctx("ticket", &t.id.0, "visitor_name"),
                     mask_name,
                 ),
-                id_number: self.open_masked(
+                id_number: Self::open_masked(
+                    key,
                     &t.id_number,
                     &ctx("ticket", &t.id.0, "id_number"),
                     |n| mask_id_number(t.id_kind, n),
@@ -464,7 +482,8 @@ impl BookingService {
                 .map_err(|e| self.store_error(e))?
                 .ok_or(BookingError::NotFound { what: "product" })?,
         };
-        Ok(self.details(order, &product, slot))
+        let key = self.opening_key(order.account_id).await?;
+        Ok(self.details(&key, order, &product, slot))
     }
 
     /// An order of `account`, or any order for staff holding `staff_permission`. Someone else's

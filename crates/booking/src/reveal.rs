@@ -80,7 +80,8 @@ impl BookingService {
                 what: "personal data (erased after the visit)",
             });
         }
-        let clear = self.keys.open(&sealed.0, &context).map_err(|_| {
+        let key = self.opening_key(found.account_id).await?;
+        let clear = key.open(sealed, &context).map_err(|_| {
             tracing::error!(context, "a sealed value did not open for a reveal");
             BookingError::Unavailable
         })?;
@@ -128,14 +129,14 @@ impl BookingService {
             .list_orders(account, None, EXPORT_MAX_ORDERS)
             .await
             .map_err(|e| self.store_error(e))?;
+        let key = self.opening_key(account).await?;
         let open =
             |field: PersonalField, sealed: &gatehouse_domain::personal::Sealed, context: String| {
                 // Erased after the visit: an empty value.
                 if sealed.is_erased() {
                     return Ok(Sensitive::new(field, ""));
                 }
-                self.keys
-                    .open(&sealed.0, &context)
+                key.open(sealed, &context)
                     .map(|clear| Sensitive::new(field, clear.as_str()))
                     .map_err(|_| {
                         tracing::error!(context, "a sealed value did not open for an export");

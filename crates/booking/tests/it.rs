@@ -22,7 +22,7 @@ use gatehouse_domain::identity::{synthetic_resident_id, IdKind};
 use gatehouse_domain::order::{OrderState, TicketState};
 use gatehouse_domain::store::{Account, Store};
 use gatehouse_domain::{BookingError, Clock, ManualClock};
-use gatehouse_privacy::Keyring;
+use gatehouse_privacy::Vault;
 use gatehouse_store::{SqliteDurability, SqliteStore};
 use jiff::civil::{date, time};
 use jiff::{SignedDuration, Timestamp};
@@ -39,7 +39,7 @@ struct World {
     service: Arc<BookingService>,
     store: Arc<dyn Store>,
     accounts: Arc<dyn AccountStore>,
-    keys: Arc<Keyring>,
+    keys: Arc<Vault>,
     clock: Arc<ManualClock>,
     slot: Slot,
     free: TicketTypeId,
@@ -60,9 +60,9 @@ async fn world(capacity: u32, rules: ProductRules) -> World {
             .unwrap(),
     );
     let store: Arc<dyn Store> = sqlite.clone();
-    let accounts: Arc<dyn AccountStore> = sqlite;
-    let keys = Arc::new(Keyring::from_text(&Keyring::generate_text()).unwrap());
+    let accounts: Arc<dyn AccountStore> = sqlite.clone();
     let clock = Arc::new(ManualClock::new(monday_before_nine()));
+    let keys = Arc::new(Vault::ephemeral(sqlite.clone(), clock.clone()));
     let service = BookingService::start(
         store.clone(),
         keys.clone(),

@@ -158,15 +158,17 @@ pub trait AccountStore: Send + Sync + 'static {
         at: Timestamp,
     ) -> Result<Account, StoreError>;
     async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
-    /// The account of a phone, created on first sign-in. Two racing first sign-ins of one phone
-    /// get the same account.
+    /// The account of a phone, created on first sign-in, and whether its phone is sealed yet
+    /// (the phone is sealed under the account's own data key, so only once the account exists).
+    /// Two racing first sign-ins of one phone get the same account.
     async fn phone_account(
         &self,
         phone: BlindIndex,
-        sealed_phone: &Sealed,
         display_name: &str,
         at: Timestamp,
-    ) -> Result<Account, StoreError>;
+    ) -> Result<(Account, bool), StoreError>;
+    /// Stores the account's sealed sign-in phone unless one is stored already.
+    async fn seal_account_phone(&self, id: AccountId, sealed: &Sealed) -> Result<(), StoreError>;
     /// The account linked to an external subject (Alipay user id, WeChat openid, SSO subject),
     /// created with `roles` on first sign-in.
     async fn linked_account(

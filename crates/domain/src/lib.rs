@@ -12,6 +12,7 @@ pub mod breaker;
 pub mod catalogue;
 pub mod check_in;
 pub mod clock;
+pub mod data_key;
 pub mod demo;
 pub mod error;
 pub mod face;

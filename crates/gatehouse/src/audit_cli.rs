@@ -45,7 +45,7 @@ pub async fn run(config: Config, task: AuditTask) -> anyhow::Result<i32> {
         }
         AuditTask::Verify { public_key: given } => {
             let key = public_key(&config, given.as_deref())?;
-            let (.., audit) = crate::open_stores(&config).await?;
+            let audit = crate::open_stores(&config).await?.audit;
             let verification = gatehouse_audit::verify(audit.as_ref(), &key)
                 .await
                 .context("reading the audit log")?;

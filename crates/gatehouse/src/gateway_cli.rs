@@ -38,9 +38,9 @@ pub async fn run(config: Config, args: GatewayArgs) -> anyhow::Result<()> {
         gatehouse_edge::gateway::Upstream::parse(&args.upstream).map_err(anyhow::Error::msg)?;
     // The same database as the server: its block and allow lists apply here too, and the
     // gateway's refusals become security events staff see there.
-    let (.., traffic, _) = crate::open_stores(&config).await?;
-    // The server's keyring: passes earned through either are good at both.
-    let pass_key = crate::pass_key(&crate::load_keys(&config)?);
+    let traffic = crate::open_stores(&config).await?.traffic;
+    // The server's key set: passes earned through either are good at both.
+    let pass_key = crate::pass_key(&crate::keys_cli::load_key_set(&config)?.0);
     let edge = config
         .shield
         .start_edge(

@@ -7,6 +7,7 @@ mod config;
 mod fake_provider;
 mod gate_cli;
 mod gateway_cli;
+mod keys_cli;
 mod payments_setup;
 
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ use gatehouse_booking::{BookingConfig, BookingService};
 use gatehouse_domain::access::Roles;
 use gatehouse_domain::account::{AccountStore, SignInMethod};
 use gatehouse_domain::audit::AuditStore;
+use gatehouse_domain::data_key::DataKeyStore;
 use gatehouse_domain::gate::GateStore;
 use gatehouse_domain::group::GroupStore;
 use gatehouse_domain::no_show::NoShowStore;
@@ -29,7 +31,7 @@ use gatehouse_domain::SystemClock;
 use gatehouse_gates::GateService;
 use gatehouse_identity::{IdentityService, LocalSms};
 use gatehouse_payments::PaymentService;
-use gatehouse_privacy::Keyring;
+use gatehouse_privacy::{KeySet, Vault};
 use gatehouse_store::{PgStore, SqliteDurability, SqliteStore};
 
 use crate::config::Config;
@@ -66,6 +68,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         task: audit_cli::AuditTask,
+    },
+    /// The keys that protect personal data: rotate the master key, show its versions.
+    Keys {
+        #[command(subcommand)]
+        task: keys_cli::KeysTask,
     },
     /// Benchmarks that print JSON.
     Bench {
@@ -124,6 +131,9 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Keys { task } => {
+            runtime.block_on(keys_cli::run(Config::load(cli.config.as_deref())?, task))
+        }
         Command::Bench { bench } => runtime.block_on(gatehouse_bench::run(bench)),
         Command::FakeProvider { provider } => runtime.block_on(fake_provider::run(provider)),
         Command::Gate(args) => runtime.block_on(gate_cli::run(args)),
@@ -166,20 +176,32 @@ struct Services {
 trait GateStores: GateStore + NoShowStore + GroupStore {}
 impl<S: GateStore + NoShowStore + GroupStore> GateStores for S {}
 
-type Ports = (
-    Arc<dyn Store>,
-    Arc<dyn AccountStore>,
-    Arc<dyn PaymentStore>,
-    Arc<dyn GateStores>,
-    Arc<dyn TrafficStore>,
-    Arc<dyn AuditStore>,
-);
+/// The configured database through each of its ports.
+struct Ports {
+    store: Arc<dyn Store>,
+    accounts: Arc<dyn AccountStore>,
+    payments: Arc<dyn PaymentStore>,
+    gates: Arc<dyn GateStores>,
+    traffic: Arc<dyn TrafficStore>,
+    audit: Arc<dyn AuditStore>,
+    data_keys: Arc<dyn DataKeyStore>,
+}
 
-fn ports<S: Store + AccountStore + PaymentStore + GateStores + TrafficStore + AuditStore>(
+fn ports<
+    S: Store + AccountStore + PaymentStore + GateStores + TrafficStore + AuditStore + DataKeyStore,
+>(
     s: S,
 ) -> Ports {
     let s = Arc::new(s);
-    (s.clone(), s.clone(), s.clone(), s.clone(), s.clone(), s)
+    Ports {
+        store: s.clone(),
+        accounts: s.clone(),
+        payments: s.clone(),
+        gates: s.clone(),
+        traffic: s.clone(),
+        audit: s.clone(),
+        data_keys: s,
+    }
 }
 
 /// The configured database (PostgreSQL, or the SQLite file in the data directory) through
@@ -206,14 +228,6 @@ async fn open_stores(config: &Config) -> anyhow::Result<Ports> {
                     .with_context(|| format!("opening {}", path.display()))?,
             )
         }
-    })
-}
-
-/// The keyring: from the configuration, else the key file (created on first start).
-fn load_keys(config: &Config) -> anyhow::Result<Keyring> {
-    Ok(match &config.keys {
-        Some(text) => Keyring::from_text(text.expose())?,
-        None => Keyring::load_or_create(&config.key_file())?,
     })
 }
 
@@ -256,20 +270,42 @@ fn load_audit_signer(config: &Config) -> anyhow::Result<gatehouse_audit::Checkpo
         .with_context(|| format!("audit key file {}", path.display()))
 }
 
-/// The key traffic protection signs challenges and passes with: derived from the keyring under
+/// The key traffic protection signs challenges and passes with: derived from the key set under
 /// a label of its own, so every node shares it and no other key file is needed.
-fn pass_key(keys: &Keyring) -> [u8; 32] {
-    keys.blind_index("traffic-pass-key", "1")
+fn pass_key(keys: &KeySet) -> [u8; 32] {
+    keys.derived_key("traffic-pass-key")
 }
 
 async fn open(config: &Config) -> anyhow::Result<Services> {
-    let (store, accounts, payment_store, gate_store, traffic, audit_store) =
-        open_stores(config).await?;
-    let keys = load_keys(config)?;
+    let Ports {
+        store,
+        accounts,
+        payments: payment_store,
+        gates: gate_store,
+        traffic,
+        audit: audit_store,
+        data_keys,
+    } = open_stores(config).await?;
+    let (key_set, masters) = keys_cli::load_key_set(config)?;
     let museum_tz = jiff::tz::TimeZone::get(&config.museum_timezone)?;
-    let pass_key = pass_key(&keys);
-    let keys = Arc::new(keys);
+    let pass_key = pass_key(&key_set);
     let clock: Arc<dyn gatehouse_domain::Clock> = Arc::new(SystemClock);
+    let keys = Arc::new(
+        Vault::new(&key_set, masters, data_keys, clock.clone())
+            .with_shred_list(keys_cli::shred_list(config)),
+    );
+    // A database restored from a backup must not bring an erased person back.
+    let erased_again = keys
+        .replay_shred_list()
+        .await
+        .context("erasing again the people on the shred list")?;
+    if erased_again > 0 {
+        tracing::warn!(
+            erased_again,
+            "people on the shred list were back in the database (a restored backup?) and are erased again"
+        );
+    }
+    keys_cli::spawn_key_refresh(keys.clone());
     let audit_log = gatehouse_audit::AuditLog::start(
         audit_store,
         Arc::new(load_audit_signer(config)?),
@@ -347,7 +383,7 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
     // signs with the same key and no other key file is needed. Key id 1 names this derivation.
     let ticket_codes = gatehouse_tickets::TicketCodes::from_secret(
         1,
-        keys.blind_index("ticket-signing-key", "1"),
+        key_set.derived_key("ticket-signing-key"),
         jiff::SignedDuration::from_mins(i64::from(config.tickets.early_entry_minutes)),
         jiff::SignedDuration::from_mins(i64::from(config.tickets.late_entry_minutes)),
     )

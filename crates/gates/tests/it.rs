@@ -24,7 +24,7 @@ use gatehouse_domain::identity::{synthetic_resident_id, IdKind};
 use gatehouse_domain::store::Account;
 use gatehouse_domain::{Clock, ManualClock};
 use gatehouse_gates::{GateError, GateService, OfflineGate};
-use gatehouse_privacy::Keyring;
+use gatehouse_privacy::Vault;
 use gatehouse_store::{SqliteDurability, SqliteStore};
 use gatehouse_tickets::{TicketCodes, TokenRefused};
 use jiff::civil::{date, time};
@@ -70,8 +70,8 @@ async fn world() -> World {
             .await
             .unwrap(),
     );
-    let keys = Arc::new(Keyring::from_text(&Keyring::generate_text()).unwrap());
     let clock = Arc::new(ManualClock::new("2026-11-23T01:00:00Z".parse().unwrap()));
+    let keys = Arc::new(Vault::ephemeral(sqlite.clone(), clock.clone()));
     let booking = BookingService::start(
         sqlite.clone(),
         keys,

@@ -189,7 +189,7 @@ impl IdentityService {
             account: session.account.id,
             consent_id: consent.id,
             id_blind: BlindIndex(
-                self.keys
+                self.vault
                     .blind_index(ID_NUMBER_INDEX, document.normalised()),
             ),
             provider: provider.name().into(),

@@ -26,9 +26,10 @@ use std::sync::Arc;
 
 use gatehouse_domain::account::AccountStore;
 use gatehouse_domain::audit::{AuditEntry, AuditFilter, AuditRecord};
+use gatehouse_domain::data_key::DataSubject;
 use gatehouse_domain::order::AccountId;
 use gatehouse_domain::Clock;
-use gatehouse_privacy::Keyring;
+use gatehouse_privacy::{SubjectKey, Vault};
 use jiff::tz::TimeZone;
 
 pub use error::IdentityError;
@@ -151,7 +152,7 @@ struct Limiters {
 
 pub struct IdentityService {
     store: Arc<dyn AccountStore>,
-    keys: Arc<Keyring>,
+    vault: Arc<Vault>,
     clock: Arc<dyn Clock>,
     sms: Arc<dyn SmsSender>,
     config: IdentityConfig,
@@ -170,7 +171,7 @@ impl IdentityService {
     /// Must run inside a tokio runtime (it starts the batched session reader).
     pub fn start(
         store: Arc<dyn AccountStore>,
-        keys: Arc<Keyring>,
+        vault: Arc<Vault>,
         clock: Arc<dyn Clock>,
         sms: Arc<dyn SmsSender>,
         audit_log: gatehouse_audit::AuditLog,
@@ -194,7 +195,7 @@ impl IdentityService {
             sso: std::sync::RwLock::new(None),
             pending_sso: staff_sso::PendingSignIns::default(),
             store,
-            keys,
+            vault,
             clock,
             sms,
             audit_log,
@@ -238,6 +239,22 @@ impl IdentityService {
             tracing::error!(error = %e, "audit record not written");
             IdentityError::Unavailable
         })
+    }
+
+    /// A person's data key to seal with (made on first use).
+    pub(crate) async fn sealing_key(
+        &self,
+        subject: &DataSubject,
+    ) -> Result<Arc<SubjectKey>, IdentityError> {
+        self.vault.sealing_key(subject).await.map_err(vault_error)
+    }
+
+    /// A person's data key to open with (shredded if they were erased).
+    pub(crate) async fn opening_key(
+        &self,
+        subject: &DataSubject,
+    ) -> Result<Arc<SubjectKey>, IdentityError> {
+        self.vault.opening_key(subject).await.map_err(vault_error)
     }
 
     /// Audit records matching `filter`, newest first.
@@ -286,4 +303,9 @@ impl IdentityService {
             .await
             .map_err(IdentityError::store)
     }
+}
+
+fn vault_error(e: gatehouse_privacy::PrivacyError) -> IdentityError {
+    tracing::error!(error = %e, "a data key could not be fetched");
+    IdentityError::Unavailable
 }

@@ -5,8 +5,9 @@
 //! a new phone gets an account on its first successful sign-in.
 
 use gatehouse_domain::account::{OtpAttempt, OtpChallenge, SignInMethod};
+use gatehouse_domain::data_key::DataSubject;
 use gatehouse_domain::identity::Phone;
-use gatehouse_domain::personal::{BlindIndex, Sealed, PHONE_INDEX};
+use gatehouse_domain::personal::{BlindIndex, PHONE_INDEX};
 use jiff::{SignedDuration, Timestamp};
 use rand::Rng;
 
@@ -40,7 +41,7 @@ pub struct CodeSent {
 
 pub(crate) fn code_mac(service: &IdentityService, phone: &Phone, code: &str) -> [u8; 32] {
     service
-        .keys
+        .vault
         .blind_index("otp", &format!("{}:{code}", phone.as_str()))
 }
 
@@ -81,7 +82,7 @@ impl IdentityService {
         let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
         let policy = self.config.otp;
         let expires_at = crate::later(now, SignedDuration::from_secs(i64::from(policy.valid_secs)));
-        let index = BlindIndex(self.keys.blind_index(PHONE_INDEX, phone.as_str()));
+        let index = BlindIndex(self.vault.blind_index(PHONE_INDEX, phone.as_str()));
         self.store
             .put_otp(&OtpChallenge {
                 phone: index,
@@ -135,7 +136,7 @@ impl IdentityService {
             let _ = failures.hit(ip, now);
             return Err(IdentityError::invalid("code", "is 6 digits"));
         }
-        let index = BlindIndex(self.keys.blind_index(PHONE_INDEX, phone.as_str()));
+        let index = BlindIndex(self.vault.blind_index(PHONE_INDEX, phone.as_str()));
         let attempt = self
             .store
             .attempt_otp(index, &code_mac(self, &phone, code), now)
@@ -168,13 +169,22 @@ impl IdentityService {
     ) -> Result<IssuedSession, IdentityError> {
         let phone = self.verify_phone_code(phone, code, ip).await?;
         let now = self.clock.now();
-        let index = BlindIndex(self.keys.blind_index(PHONE_INDEX, phone.as_str()));
-        let sealed = Sealed(self.keys.seal(phone.as_str(), &phone_context(&index)));
-        let account = self
+        let index = BlindIndex(self.vault.blind_index(PHONE_INDEX, phone.as_str()));
+        let (account, phone_sealed) = self
             .store
-            .phone_account(index, &sealed, &phone.masked(), now)
+            .phone_account(index, &phone.masked(), now)
             .await
             .map_err(IdentityError::store)?;
+        if !phone_sealed {
+            let key = self.sealing_key(&DataSubject::Account(account.id)).await?;
+            self.store
+                .seal_account_phone(
+                    account.id,
+                    &key.seal(phone.as_str(), &phone_context(&index)),
+                )
+                .await
+                .map_err(IdentityError::store)?;
+        }
         self.audit(
             Some(account.id),
             "sign_in",

@@ -4,6 +4,7 @@
 //! them. (Orders are the booking service's part of the export.)
 
 use gatehouse_domain::account::Account;
+use gatehouse_domain::data_key::DataSubject;
 use gatehouse_domain::face::Consent;
 use gatehouse_domain::identity::IdKind;
 use gatehouse_domain::order::AccountId;
@@ -45,9 +46,9 @@ impl IdentityService {
         else {
             return Ok(None);
         };
-        let clear = self
-            .keys
-            .open(&sealed.0, &crate::phone::phone_context(&index))
+        let key = self.opening_key(&DataSubject::Account(account)).await?;
+        let clear = key
+            .open(&sealed, &crate::phone::phone_context(&index))
             .map_err(|_| IdentityError::Unavailable)?;
         Ok(Some(Sensitive::new(
             PersonalField::AccountPhone,
@@ -64,6 +65,7 @@ impl IdentityService {
             .map_err(IdentityError::store)?
             .ok_or(IdentityError::NotFound { what: "account" })?;
         let sign_in_phone = self.sign_in_phone(account).await?;
+        let key = self.opening_key(&DataSubject::Account(account)).await?;
         let mut visitors = Vec::new();
         for v in self
             .store
@@ -73,7 +75,7 @@ impl IdentityService {
         {
             let open =
                 |field: PersonalField, sealed: &gatehouse_domain::personal::Sealed, name: &str| {
-                    self.open_field(sealed, &v.id, name)
+                    Self::open_field(&key, sealed, &v.id, name)
                         .map(|clear| Sensitive::new(field, clear.as_str()))
                 };
             visitors.push(ExportedVisitor {

@@ -8,7 +8,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use gatehouse_domain::access::{Role, Roles};
 use gatehouse_domain::account::{Account, SignInMethod, StaffCredential};
-use gatehouse_domain::personal::Sealed;
+use gatehouse_domain::data_key::DataSubject;
 use hmac::{Hmac, Mac};
 use jiff::Timestamp;
 use rand::RngCore;
@@ -123,12 +123,15 @@ impl IdentityService {
                 .map_err(IdentityError::store)?,
         };
         let secret_hex = Zeroizing::new(hex::encode(secret.as_ref()));
+        let key = self
+            .sealing_key(&DataSubject::Staff(username.to_owned()))
+            .await?;
         self.store
             .put_staff_credential(&StaffCredential {
                 account: account.id,
                 username: username.to_owned(),
                 password_hash,
-                totp_secret: Sealed(self.keys.seal(&secret_hex, &credential_context(username))),
+                totp_secret: key.seal(&secret_hex, &credential_context(username)),
                 last_totp_step: 0,
             })
             .await
@@ -237,8 +240,11 @@ impl IdentityService {
         {
             return Ok(false);
         }
-        let Ok(secret_hex) = self.keys.open(
-            &credential.totp_secret.0,
+        let key = self
+            .opening_key(&DataSubject::Staff(credential.username.clone()))
+            .await?;
+        let Ok(secret_hex) = key.open(
+            &credential.totp_secret,
             &credential_context(&credential.username),
         ) else {
             tracing::error!("a staff TOTP secret does not open with the current keys");

@@ -4,10 +4,12 @@
 //! account's entries answer "not found", exactly like ids that do not exist.
 
 use gatehouse_domain::account::FrequentVisitor;
+use gatehouse_domain::data_key::DataSubject;
 use gatehouse_domain::identity::{mask_phone, IdDocument, IdKind, PersonName, Phone};
 use gatehouse_domain::order::AccountId;
 use gatehouse_domain::personal::{BlindIndex, PersonalField, Sealed, Sensitive, ID_NUMBER_INDEX};
 use gatehouse_domain::store::StoreError;
+use gatehouse_privacy::SubjectKey;
 use zeroize::Zeroizing;
 
 use crate::{IdentityError, IdentityService};
@@ -77,6 +79,7 @@ fn visitor_error(e: StoreError) -> IdentityError {
 impl IdentityService {
     fn seal_visitor(
         &self,
+        key: &SubjectKey,
         account: AccountId,
         id: String,
         fields: &VisitorFields,
@@ -97,17 +100,14 @@ impl IdentityService {
             .transpose()?;
         Ok(FrequentVisitor {
             account,
-            name: Sealed(self.keys.seal(name.as_str(), &context(&id, "name"))),
+            name: key.seal(name.as_str(), &context(&id, "name")),
             id_kind: document.kind(),
-            id_number: Sealed(
-                self.keys
-                    .seal(document.normalised(), &context(&id, "id_number")),
-            ),
+            id_number: key.seal(document.normalised(), &context(&id, "id_number")),
             id_blind: BlindIndex(
-                self.keys
+                self.vault
                     .blind_index(ID_NUMBER_INDEX, document.normalised()),
             ),
-            phone: phone.map(|p| Sealed(self.keys.seal(p.as_str(), &context(&id, "phone")))),
+            phone: phone.map(|p| key.seal(p.as_str(), &context(&id, "phone"))),
             id,
             created_at,
             updated_at: now,
@@ -115,12 +115,12 @@ impl IdentityService {
     }
 
     pub(crate) fn open_field(
-        &self,
+        key: &SubjectKey,
         sealed: &Sealed,
         id: &str,
         field: &str,
     ) -> Result<Zeroizing<String>, IdentityError> {
-        self.keys.open(&sealed.0, &context(id, field)).map_err(|_| {
+        key.open(sealed, &context(id, field)).map_err(|_| {
             tracing::error!(
                 field,
                 "a frequent visitor's field does not open with the current keys"
@@ -129,13 +129,13 @@ impl IdentityService {
         })
     }
 
-    fn mask_visitor(&self, v: &FrequentVisitor) -> Result<MaskedVisitor, IdentityError> {
-        let name = self.open_field(&v.name, &v.id, "name")?;
-        let number = self.open_field(&v.id_number, &v.id, "id_number")?;
+    fn mask_visitor(key: &SubjectKey, v: &FrequentVisitor) -> Result<MaskedVisitor, IdentityError> {
+        let name = Self::open_field(key, &v.name, &v.id, "name")?;
+        let number = Self::open_field(key, &v.id_number, &v.id, "id_number")?;
         let phone = v
             .phone
             .as_ref()
-            .map(|p| self.open_field(p, &v.id, "phone").map(|p| mask_phone(&p)))
+            .map(|p| Self::open_field(key, p, &v.id, "phone").map(|p| mask_phone(&p)))
             .transpose()?;
         Ok(MaskedVisitor {
             id: v.id.clone(),
@@ -152,7 +152,8 @@ impl IdentityService {
         fields: &VisitorFields,
     ) -> Result<MaskedVisitor, IdentityError> {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let visitor = self.seal_visitor(account, id, fields, self.clock.now())?;
+        let key = self.sealing_key(&DataSubject::Account(account)).await?;
+        let visitor = self.seal_visitor(&key, account, id, fields, self.clock.now())?;
         let max = self.config.max_frequent_visitors;
         self.store
             .insert_visitor(&visitor, max)
@@ -163,19 +164,20 @@ impl IdentityService {
                 }
                 other => visitor_error(other),
             })?;
-        self.mask_visitor(&visitor)
+        Self::mask_visitor(&key, &visitor)
     }
 
     pub async fn list_visitors(
         &self,
         account: AccountId,
     ) -> Result<Vec<MaskedVisitor>, IdentityError> {
+        let key = self.opening_key(&DataSubject::Account(account)).await?;
         self.store
             .list_visitors(account)
             .await
             .map_err(IdentityError::store)?
             .iter()
-            .map(|v| self.mask_visitor(v))
+            .map(|v| Self::mask_visitor(&key, v))
             .collect()
     }
 
@@ -198,7 +200,8 @@ impl IdentityService {
         account: AccountId,
         id: &str,
     ) -> Result<MaskedVisitor, IdentityError> {
-        self.mask_visitor(&self.find_visitor(account, id).await?)
+        let key = self.opening_key(&DataSubject::Account(account)).await?;
+        Self::mask_visitor(&key, &self.find_visitor(account, id).await?)
     }
 
     pub async fn update_visitor(
@@ -208,12 +211,13 @@ impl IdentityService {
         fields: &VisitorFields,
     ) -> Result<MaskedVisitor, IdentityError> {
         let existing = self.find_visitor(account, id).await?;
-        let visitor = self.seal_visitor(account, existing.id, fields, existing.created_at)?;
+        let key = self.sealing_key(&DataSubject::Account(account)).await?;
+        let visitor = self.seal_visitor(&key, account, existing.id, fields, existing.created_at)?;
         self.store
             .update_visitor(&visitor)
             .await
             .map_err(visitor_error)?;
-        self.mask_visitor(&visitor)
+        Self::mask_visitor(&key, &visitor)
     }
 
     pub async fn delete_visitor(&self, account: AccountId, id: &str) -> Result<(), IdentityError> {
@@ -234,6 +238,7 @@ impl IdentityService {
             .list_visitors(account)
             .await
             .map_err(IdentityError::store)?;
+        let key = self.opening_key(&DataSubject::Account(account)).await?;
         ids.iter()
             .map(|id| {
                 let v = list
@@ -243,12 +248,12 @@ impl IdentityService {
                 Ok(OpenedVisitor {
                     name: Sensitive::new(
                         PersonalField::VisitorName,
-                        self.open_field(&v.name, &v.id, "name")?.as_str(),
+                        Self::open_field(&key, &v.name, &v.id, "name")?.as_str(),
                     ),
                     id_kind: v.id_kind,
                     id_number: Sensitive::new(
                         PersonalField::IdNumber,
-                        self.open_field(&v.id_number, &v.id, "id_number")?.as_str(),
+                        Self::open_field(&key, &v.id_number, &v.id, "id_number")?.as_str(),
                     ),
                 })
             })

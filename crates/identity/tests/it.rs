@@ -19,12 +19,12 @@ use gatehouse_domain::ManualClock;
 use gatehouse_identity::{
     IdentityConfig, IdentityError, IdentityService, LocalSms, SmsSender, VisitorFields,
 };
-use gatehouse_privacy::Keyring;
+use gatehouse_privacy::Vault;
 use gatehouse_store::{SqliteDurability, SqliteStore};
 
 struct World {
     store: Arc<SqliteStore>,
-    keys: Arc<Keyring>,
+    keys: Arc<Vault>,
     clock: Arc<ManualClock>,
     sms: Arc<LocalSms>,
     identity: Arc<IdentityService>,
@@ -38,8 +38,8 @@ async fn world() -> World {
             .await
             .unwrap(),
     );
-    let keys = Arc::new(Keyring::from_text(&Keyring::generate_text()).unwrap());
     let clock = Arc::new(ManualClock::new("2026-11-23T01:00:00Z".parse().unwrap()));
+    let keys = Arc::new(Vault::ephemeral(store.clone(), clock.clone()));
     let sms = Arc::new(LocalSms::default());
     let identity = IdentityService::start(
         store.clone(),

@@ -30,7 +30,7 @@ use gatehouse_domain::reconcile::DifferenceKind;
 use gatehouse_domain::store::Account;
 use gatehouse_domain::{BookingError, Clock, ManualClock};
 use gatehouse_payments::{PaymentConfig, PaymentError, PaymentService};
-use gatehouse_privacy::Keyring;
+use gatehouse_privacy::Vault;
 use gatehouse_providers::alipay::AlipayConfig;
 use gatehouse_providers::alipay_fake::FakeAlipay;
 use gatehouse_providers::alipay_pay::AlipayPay;
@@ -72,8 +72,8 @@ async fn world() -> World {
             .await
             .unwrap(),
     );
-    let keys = Arc::new(Keyring::from_text(&Keyring::generate_text()).unwrap());
     let clock = Arc::new(ManualClock::new("2026-11-23T01:00:00Z".parse().unwrap()));
+    let keys = Arc::new(Vault::ephemeral(sqlite.clone(), clock.clone()));
     let booking = BookingService::start(
         sqlite.clone(),
         keys,

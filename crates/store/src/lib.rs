@@ -23,6 +23,8 @@ mod sql_groups;
 mod sql_traffic;
 #[macro_use]
 mod sql_audit;
+#[macro_use]
+mod sql_data_keys;
 pub mod postgres;
 mod rows;
 mod rows_payments;

@@ -104,3 +104,6 @@ impl_audit_store!(
              SELECT (r->>0)::bigint, (r->>1)::bigint, (r->>2)::bigint, r->>3, r->>4, r->>5, r->>6, r->>7, r->>8, r->>9, decode(r->>10, 'hex'), decode(r->>11, 'hex') \
              FROM jsonb_array_elements($1::jsonb) AS r"
 );
+
+// A fresh random blind index per row, so an erased record leads nowhere.
+impl_data_key_store!(PgStore, random_index: "sha256(convert_to(gen_random_uuid()::text, 'UTF8'))");

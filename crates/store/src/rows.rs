@@ -65,6 +65,14 @@ pub struct AccountRow {
     pub created_at: i64,
 }
 
+/// An account found by its phone, and whether its phone is sealed yet.
+#[derive(FromRow)]
+pub struct PhoneAccountRow {
+    #[sqlx(flatten)]
+    pub account: AccountRow,
+    pub phone_is_sealed: bool,
+}
+
 impl AccountRow {
     pub fn into_domain(self) -> Result<Account, StoreError> {
         Ok(Account {

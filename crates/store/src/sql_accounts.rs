@@ -72,22 +72,35 @@ macro_rules! impl_account_store {
                         .transpose()
                 }
 
-                async fn phone_account(&self, phone: BlindIndex, sealed_phone: &Sealed, display_name: &str, at: Timestamp) -> Result<Account, StoreError> {
+                async fn phone_account(&self, phone: BlindIndex, display_name: &str, at: Timestamp) -> Result<(Account, bool), StoreError> {
+                    let find = concat!("SELECT ", account_cols!(), ", a.phone_sealed IS NOT NULL AS phone_is_sealed FROM accounts a WHERE a.phone_index = $1");
+                    if let Some(found) = sqlx::query_as::<_, PhoneAccountRow>(find).bind(&phone.0[..]).fetch_optional(&self.pool).await.map_err(map_err)? {
+                        return Ok((found.account.into_domain()?, found.phone_is_sealed));
+                    }
                     // Insert-if-absent, then read: two racing first sign-ins meet at the unique index.
-                    sqlx::query("INSERT INTO accounts (display_name, roles, phone_index, phone_sealed, created_at) VALUES ($1, 'visitor', $2, $3, $4) ON CONFLICT (phone_index) WHERE phone_index IS NOT NULL DO NOTHING")
+                    sqlx::query("INSERT INTO accounts (display_name, roles, phone_index, created_at) VALUES ($1, 'visitor', $2, $3) ON CONFLICT (phone_index) WHERE phone_index IS NOT NULL DO NOTHING")
                         .bind(display_name)
                         .bind(&phone.0[..])
-                        .bind(&sealed_phone.0)
                         .bind(ms(at))
                         .execute(&self.pool)
                         .await
                         .map_err(map_err)?;
-                    sqlx::query_as::<_, AccountRow>(concat!("SELECT ", account_cols!(), " FROM accounts a WHERE a.phone_index = $1"))
+                    let found = sqlx::query_as::<_, PhoneAccountRow>(find)
                         .bind(&phone.0[..])
                         .fetch_one(&self.pool)
                         .await
-                        .map_err(map_err)?
-                        .into_domain()
+                        .map_err(map_err)?;
+                    Ok((found.account.into_domain()?, found.phone_is_sealed))
+                }
+
+                async fn seal_account_phone(&self, id: AccountId, sealed: &Sealed) -> Result<(), StoreError> {
+                    sqlx::query("UPDATE accounts SET phone_sealed = $1 WHERE id = $2 AND phone_sealed IS NULL")
+                        .bind(&sealed.0)
+                        .bind(id.0)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(())
                 }
 
                 async fn linked_account(&self, provider: &str, subject: &str, display_name: &str, roles: Roles, at: Timestamp) -> Result<Account, StoreError> {

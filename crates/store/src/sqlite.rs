@@ -129,3 +129,6 @@ impl_audit_store!(
              SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, value->>9, unhex(value->>10), unhex(value->>11) \
              FROM json_each($1)"
 );
+
+// A fresh random blind index per row, so an erased record leads nowhere.
+impl_data_key_store!(SqliteStore, random_index: "randomblob(32)");

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use conformance::Stores;
 use gatehouse_domain::account::AccountStore;
 use gatehouse_domain::audit::AuditStore;
+use gatehouse_domain::data_key::DataKeyStore;
 use gatehouse_domain::gate::GateStore;
 use gatehouse_domain::group::GroupStore;
 use gatehouse_domain::no_show::NoShowStore;
@@ -32,7 +33,8 @@ fn both<
         + NoShowStore
         + GroupStore
         + TrafficStore
-        + AuditStore,
+        + AuditStore
+        + DataKeyStore,
 >(
     s: S,
 ) -> Stores {
@@ -45,7 +47,8 @@ fn both<
         no_shows: s.clone(),
         groups: s.clone(),
         traffic: s.clone(),
-        audit: s,
+        audit: s.clone(),
+        data_keys: s,
     }
 }
 
@@ -132,6 +135,8 @@ on_both!(
     metered_usage_adds_up_nodes_and_never_goes_back,
     the_audit_log_keeps_places_and_whole_batches,
     retention_erases_an_orders_personal_data_once_and_keeps_its_facts,
+    a_person_has_one_data_key_and_rewrapping_is_conditional,
+    erasing_an_account_shreds_its_key_and_leaves_no_way_back,
 );
 
 /// A database made by the booking core's schema (migration 1) with an account, its token and an

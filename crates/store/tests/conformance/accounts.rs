@@ -81,14 +81,17 @@ pub async fn sessions_rotate_and_revoke(stores: Stores) {
 pub async fn phone_and_linked_accounts_are_found_again(stores: Stores) {
     let s = stores.accounts;
     let phone = BlindIndex([5; 32]);
-    let first = s
-        .phone_account(phone, &Sealed(vec![1, 2]), "138****0000", at(0))
+    let (first, sealed) = s.phone_account(phone, "138****0000", at(0)).await.unwrap();
+    assert!(!sealed, "a new account's phone is sealed once it exists");
+    assert_eq!(s.phone_of(first.id).await.unwrap(), None);
+    s.seal_account_phone(first.id, &Sealed(vec![1, 2]))
         .await
         .unwrap();
-    let again = s
-        .phone_account(phone, &Sealed(vec![3]), "other", at(9))
+    s.seal_account_phone(first.id, &Sealed(vec![3]))
         .await
         .unwrap();
+    let (again, sealed) = s.phone_account(phone, "other", at(9)).await.unwrap();
+    assert!(sealed);
     assert_eq!(first, again, "a phone has one account");
     assert_eq!(first.roles, visitor());
     assert_eq!(

@@ -3,11 +3,13 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod data_keys;
 pub mod gates;
 pub mod payments;
 pub mod traffic;
 pub use accounts::*;
 pub use audit::*;
+pub use data_keys::*;
 pub use gates::*;
 pub use payments::*;
 pub use traffic::*;
@@ -44,6 +46,7 @@ pub struct Stores {
     pub groups: Arc<dyn gatehouse_domain::group::GroupStore>,
     pub traffic: Arc<dyn gatehouse_domain::traffic::TrafficStore>,
     pub audit: Arc<dyn gatehouse_domain::audit::AuditStore>,
+    pub data_keys: Arc<dyn gatehouse_domain::data_key::DataKeyStore>,
 }
 
 fn visitor() -> Roles {

@@ -1,0 +1,165 @@
+//! Data keys and erasure: a person has one key (the first stored wins), re-wrapping moves a key
+//! only from the version it was read at, and erasing an account shreds its key and leaves its
+//! orders' facts with nothing that leads back to the person — no sealed value, no blind index
+//! that matches, no sign-in phone, no frequent visitors — and can run again.
+
+use gatehouse_domain::account::FrequentVisitor;
+use gatehouse_domain::data_key::{DataSubject, Erasure, WrappedDataKey, ERASED_NAME};
+use gatehouse_domain::identity::IdKind;
+use gatehouse_domain::personal::{BlindIndex, Sealed};
+
+use super::{at, fixture, order, place, Stores};
+
+fn key(subject: &str, version: u32, byte: u8) -> WrappedDataKey {
+    WrappedDataKey {
+        subject: subject.into(),
+        master_version: version,
+        wrapped: vec![byte; 60],
+    }
+}
+
+pub async fn a_person_has_one_data_key_and_rewrapping_is_conditional(s: Stores) {
+    let keys = s.data_keys;
+    assert_eq!(keys.data_key("account/1").await.unwrap(), None);
+    let first = keys
+        .create_data_key(&key("account/1", 1, 1), at(0))
+        .await
+        .unwrap();
+    let second = keys
+        .create_data_key(&key("account/1", 1, 2), at(1))
+        .await
+        .unwrap();
+    assert_eq!(first, key("account/1", 1, 1));
+    assert_eq!(second, first, "the first stored key wins");
+    keys.create_data_key(&key("staff/ann", 1, 3), at(0))
+        .await
+        .unwrap();
+    assert_eq!(keys.data_key_versions().await.unwrap(), vec![(1, 2)]);
+    assert_eq!(keys.data_keys_not_at(2, 10).await.unwrap().len(), 2);
+    assert!(keys
+        .rewrap_data_key(&key("account/1", 2, 9), 1)
+        .await
+        .unwrap());
+    assert!(
+        !keys
+            .rewrap_data_key(&key("account/1", 3, 8), 1)
+            .await
+            .unwrap(),
+        "it is no longer at version 1"
+    );
+    assert_eq!(
+        keys.data_key_versions().await.unwrap(),
+        vec![(1, 1), (2, 1)]
+    );
+    assert_eq!(
+        keys.data_keys_not_at(2, 10).await.unwrap(),
+        vec![key("staff/ann", 1, 3)]
+    );
+    assert!(keys.shred_data_key("staff/ann").await.unwrap());
+    assert!(!keys.shred_data_key("staff/ann").await.unwrap());
+    assert_eq!(keys.data_key("staff/ann").await.unwrap(), None);
+}
+
+pub async fn erasing_an_account_shreds_its_key_and_leaves_no_way_back(s: Stores) {
+    let f = fixture(&s, 5).await;
+    let phone = BlindIndex([9; 32]);
+    let (person, _) = s
+        .accounts
+        .phone_account(phone, "138****0000", at(0))
+        .await
+        .unwrap();
+    s.accounts
+        .seal_account_phone(person.id, &Sealed(vec![4; 40]))
+        .await
+        .unwrap();
+    let mut o = order(&f, 1, &[(1, 0), (2, 0)], 0, None);
+    o.account_id = person.id;
+    s.store.apply(&[place(o.clone())]).await.unwrap();
+    s.accounts
+        .insert_visitor(
+            &FrequentVisitor {
+                id: "v1".into(),
+                account: person.id,
+                name: Sealed(vec![5; 40]),
+                id_kind: IdKind::ResidentId,
+                id_number: Sealed(vec![6; 40]),
+                id_blind: BlindIndex([1; 32]),
+                phone: None,
+                created_at: at(0),
+                updated_at: at(0),
+            },
+            10,
+        )
+        .await
+        .unwrap();
+    let mine = DataSubject::Account(person.id).to_string();
+    s.data_keys
+        .create_data_key(&key(&mine, 1, 1), at(0))
+        .await
+        .unwrap();
+    s.data_keys
+        .create_data_key(&key("account/999", 1, 2), at(0))
+        .await
+        .unwrap();
+
+    let erased = s.data_keys.erase_account(person.id, at(50)).await.unwrap();
+    assert_eq!(
+        erased,
+        Erasure {
+            orders: 1,
+            tickets: 2,
+            visitors: 1,
+            already: false
+        }
+    );
+    assert_eq!(s.data_keys.data_key(&mine).await.unwrap(), None, "shredded");
+    assert!(
+        s.data_keys.data_key("account/999").await.unwrap().is_some(),
+        "only theirs"
+    );
+    let after = s.store.get_order(&o.id).await.unwrap().unwrap();
+    assert!(after.contact_phone.is_erased());
+    for (t, before) in after.tickets.iter().zip(&o.tickets) {
+        assert!(t.visitor_name.is_erased() && t.id_number.is_erased());
+        assert_ne!(
+            t.id_blind, before.id_blind,
+            "the ID number's index leads nowhere"
+        );
+    }
+    assert_eq!(
+        (after.state, after.total_fen, after.tickets.len()),
+        (o.state, o.total_fen, 2),
+        "the order's facts stay"
+    );
+    assert!(s
+        .accounts
+        .list_visitors(person.id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(s.accounts.phone_of(person.id).await.unwrap(), None);
+    let account = s.accounts.account(person.id).await.unwrap().unwrap();
+    assert_eq!(account.display_name, ERASED_NAME);
+    let (newcomer, sealed) = s
+        .accounts
+        .phone_account(phone, "138****0000", at(60))
+        .await
+        .unwrap();
+    assert_ne!(
+        newcomer.id, person.id,
+        "the phone signs in to a new, empty account"
+    );
+    assert!(!sealed);
+    assert_eq!(
+        s.data_keys.erased_accounts().await.unwrap(),
+        vec![person.id]
+    );
+    let again = s.data_keys.erase_account(person.id, at(70)).await.unwrap();
+    assert!(again.already);
+    assert!(matches!(
+        s.data_keys
+            .erase_account(gatehouse_domain::order::AccountId(424_242), at(70))
+            .await,
+        Err(gatehouse_domain::store::StoreError::NotFound(_))
+    ));
+}
