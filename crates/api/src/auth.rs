@@ -174,6 +174,8 @@ pub mod perm {
         GatesManage,
         TrafficManage,
         PersonalDataReveal,
+        DataRequestsManage,
+        BreachManage,
     );
 }
 

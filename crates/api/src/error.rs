@@ -66,6 +66,9 @@ pub enum ApiError {
     BadField { field: String, message: String },
     #[error("no such route")]
     NoRoute,
+    /// The request is valid but the record's state does not allow it now.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     #[error("request headers are too large")]
     HeadersTooLarge,
     #[error("internal error")]
@@ -230,7 +233,7 @@ fn identity_status(e: &IdentityError) -> StatusCode {
         ProviderUnavailable { .. } => StatusCode::BAD_GATEWAY,
         ConsentRequired | Forbidden => StatusCode::FORBIDDEN,
         NotFound { .. } | NotConfigured { .. } => StatusCode::NOT_FOUND,
-        VisitorLimit { .. } | DuplicateVisitor => StatusCode::CONFLICT,
+        VisitorLimit { .. } | DuplicateVisitor | StateConflict { .. } => StatusCode::CONFLICT,
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
@@ -312,6 +315,10 @@ impl IntoResponse for ApiError {
             ApiError::NoRoute => {
                 body.code = "not_found";
                 StatusCode::NOT_FOUND
+            }
+            ApiError::Conflict { code, .. } => {
+                body.code = code;
+                StatusCode::CONFLICT
             }
             ApiError::HeadersTooLarge => {
                 body.code = "headers_too_large";

@@ -19,6 +19,7 @@ mod routes_no_shows;
 mod routes_orders;
 mod routes_payments;
 mod routes_public;
+mod routes_requests;
 mod routes_reveal;
 mod routes_rights;
 mod routes_seats;
@@ -113,7 +114,22 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes_auth::sign_out))
         .routes(routes!(routes_auth::sign_out_everywhere))
         .routes(routes!(routes_auth::break_glass))
-        .routes(routes!(routes_me::me, routes_me::update_me))
+        .routes(routes!(
+            routes_me::me,
+            routes_me::update_me,
+            routes_requests::erase_me
+        ))
+        .routes(routes!(
+            routes_requests::file_mine,
+            routes_requests::list_mine
+        ))
+        .routes(routes!(routes_requests::correct_contact_phone))
+        .routes(routes!(
+            routes_requests::list_for_staff,
+            routes_requests::file_for_visitor
+        ))
+        .routes(routes!(routes_requests::answer))
+        .routes(routes!(routes_requests::carry_out_erasure))
         .routes(routes!(routes_rights::data_export))
         .routes(routes!(routes_consents::texts))
         .routes(routes!(routes_consents::mine, routes_consents::give))

@@ -8,6 +8,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
 use gatehouse_domain::audit::AuditEntry;
+use gatehouse_domain::data_request::RequestKind;
 use gatehouse_domain::personal::Sensitive;
 use gatehouse_domain::personal_data::CATALOGUE;
 use serde_json::{json, Value};
@@ -47,6 +48,9 @@ pub async fn data_export(
     );
     entry.subject = Some(format!("account:{}", account.0));
     app.identity.record_durably(entry).await?;
+    app.identity
+        .record_self_service(account, RequestKind::Export, "exported by the person")
+        .await?;
     let export = json!({
         "exported_at": app.identity.now().to_string(),
         "account": {

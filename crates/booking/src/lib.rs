@@ -16,6 +16,7 @@ mod groups;
 mod orders;
 mod retention;
 mod reveal;
+mod rights;
 mod seating;
 mod seed;
 mod settle;

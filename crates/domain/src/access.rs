@@ -75,11 +75,19 @@ impl Role {
                 GatesManage,
                 TrafficManage,
                 PersonalDataReveal,
+                DataRequestsManage,
+                BreachManage,
             ],
             Role::CatalogueOperator => &[CatalogueManage],
             Role::GateStaff => &[CheckIn],
             // Support calls visitors back about their orders: it may reveal, with a purpose.
-            Role::CustomerSupport => &[OrdersRead, OrdersManage, PersonalDataReveal],
+            // and handles visitors' data requests (export, correct, delete) with their deadlines.
+            Role::CustomerSupport => &[
+                OrdersRead,
+                OrdersManage,
+                PersonalDataReveal,
+                DataRequestsManage,
+            ],
             Role::SecurityAnalyst => &[
                 AccountsLock,
                 RiskManage,
@@ -87,6 +95,7 @@ impl Role {
                 IntelManage,
                 SecurityEventsRead,
                 TrafficManage,
+                BreachManage,
             ],
             Role::Auditor => &[AuditRead],
             Role::Finance => &[PaymentsReconcile],
@@ -128,10 +137,14 @@ pub enum Permission {
     TrafficManage,
     /// Revealing one personal field of one record in clear, with a stated purpose (audited).
     PersonalDataReveal,
+    /// Handling visitors' data requests (export, correction, erasure) and their deadlines.
+    DataRequestsManage,
+    /// Opening breach records and notifying the people affected.
+    BreachManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 17] = [
+    pub const ALL: [Permission; 19] = [
         Permission::SelfService,
         Permission::CatalogueManage,
         Permission::OrdersRead,
@@ -149,6 +162,8 @@ impl Permission {
         Permission::GatesManage,
         Permission::TrafficManage,
         Permission::PersonalDataReveal,
+        Permission::DataRequestsManage,
+        Permission::BreachManage,
     ];
 
     /// The name routes declare in the OpenAPI document (as the bearer scheme's scope).
@@ -171,6 +186,8 @@ impl Permission {
             Permission::GatesManage => "gates_manage",
             Permission::TrafficManage => "traffic_manage",
             Permission::PersonalDataReveal => "personal_data_reveal",
+            Permission::DataRequestsManage => "data_requests_manage",
+            Permission::BreachManage => "breach_manage",
         }
     }
 

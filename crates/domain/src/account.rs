@@ -150,7 +150,9 @@ pub struct AuditEvent {
 }
 
 #[async_trait]
-pub trait AccountStore: Send + Sync + 'static {
+/// Data-subject requests are part of the identity port (`DataRequestStore`), so one store
+/// handle serves both.
+pub trait AccountStore: crate::data_request::DataRequestStore + Send + Sync + 'static {
     async fn create_account(
         &self,
         display_name: &str,

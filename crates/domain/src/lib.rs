@@ -13,6 +13,7 @@ pub mod catalogue;
 pub mod check_in;
 pub mod clock;
 pub mod data_key;
+pub mod data_request;
 pub mod demo;
 pub mod error;
 pub mod face;

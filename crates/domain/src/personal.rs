@@ -84,6 +84,7 @@ pub fn mask_as(field: PersonalField, text: &str) -> String {
     use crate::identity::{mask_id_number, mask_name, mask_phone, IdKind};
     match field {
         PersonalField::VisitorName | PersonalField::DisplayName => mask_name(text),
+        PersonalField::RequestText => format!("({} characters)", text.chars().count()),
         PersonalField::IdNumber => mask_id_number(IdKind::ResidentId, text),
         PersonalField::AccountPhone | PersonalField::ContactPhone | PersonalField::VisitorPhone => {
             mask_phone(text)

@@ -33,6 +33,8 @@ pub enum PersonalField {
     DeviceId,
     /// The name an account shows (a masked phone unless the person set one).
     DisplayName,
+    /// A data request in the person's own words (it may name anyone or anything).
+    RequestText,
 }
 
 /// What a value says about the person.
@@ -231,6 +233,16 @@ pub const CATALOGUE: &[FieldSpec] = &[
         identifiers: &[],
         description: "the name an account shows (a masked phone unless the person chose one)",
     },
+    FieldSpec {
+        field: PersonalField::RequestText,
+        class: DataClass::Identity,
+        grade: Grade::Personal,
+        protection: Protection::Sealed,
+        retention: Retention::UntilErased,
+        locations: &["data_requests.detail"],
+        identifiers: &["request_text"],
+        description: "a data request in the person's own words",
+    },
 ];
 
 /// The catalogue's row for `field`.
@@ -254,7 +266,7 @@ const FALLBACK: FieldSpec = FieldSpec {
 };
 
 /// Every field, in catalogue order.
-pub const ALL_FIELDS: [PersonalField; 11] = [
+pub const ALL_FIELDS: [PersonalField; 12] = [
     PersonalField::VisitorName,
     PersonalField::IdNumber,
     PersonalField::AccountPhone,
@@ -266,6 +278,7 @@ pub const ALL_FIELDS: [PersonalField; 11] = [
     PersonalField::IpAddress,
     PersonalField::DeviceId,
     PersonalField::DisplayName,
+    PersonalField::RequestText,
 ];
 
 #[cfg(test)]

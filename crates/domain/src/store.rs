@@ -12,7 +12,7 @@ use crate::catalogue::{
 };
 use crate::order::{AccountId, Order, OrderEvent, OrderId, OrderState, TicketId, TicketState};
 use crate::payment::{Movement, Payment, PaymentId, Refund, RefundId, RefundState};
-use crate::personal::BlindIndex;
+use crate::personal::{BlindIndex, Sealed};
 use crate::seats::SeatMapLayout;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -210,6 +210,13 @@ pub trait Store: Send + Sync + 'static {
         before: Date,
         limit: u32,
     ) -> Result<Vec<(OrderId, Vec<TicketId>)>, StoreError>;
+    /// Replaces an order's sealed contact phone (a correction) unless its personal data was
+    /// erased; `NotFound` if there is no such order still holding it.
+    async fn correct_contact_phone(
+        &self,
+        order: &OrderId,
+        sealed: &Sealed,
+    ) -> Result<(), StoreError>;
     /// Erases one order's personal data in one transaction: the contact phone and each ticket's
     /// name and ID number become empty, each ticket's blind index becomes the fresh random one
     /// given, and the order is marked purged at `at`. Counts, money, states and seats stay.

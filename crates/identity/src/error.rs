@@ -36,6 +36,8 @@ pub enum IdentityError {
     DuplicateVisitor,
     #[error("not allowed")]
     Forbidden,
+    #[error("{message}")]
+    StateConflict { message: String },
     #[error("storage is unavailable")]
     Unavailable,
 }
@@ -65,6 +67,7 @@ impl IdentityError {
             Self::VisitorLimit { .. } => "visitor_limit_reached",
             Self::DuplicateVisitor => "duplicate_visitor",
             Self::Forbidden => "forbidden",
+            Self::StateConflict { .. } => "state_conflict",
             Self::Unavailable => "unavailable",
         }
     }

@@ -15,6 +15,7 @@ pub mod face;
 mod guarded;
 pub mod limits;
 pub mod phone;
+pub mod requests;
 pub mod rights;
 pub mod sessions;
 pub mod sms;
@@ -305,7 +306,7 @@ impl IdentityService {
     }
 }
 
-fn vault_error(e: gatehouse_privacy::PrivacyError) -> IdentityError {
+pub(crate) fn vault_error(e: gatehouse_privacy::PrivacyError) -> IdentityError {
     tracing::error!(error = %e, "a data key could not be fetched");
     IdentityError::Unavailable
 }

@@ -25,6 +25,8 @@ mod sql_traffic;
 mod sql_audit;
 #[macro_use]
 mod sql_data_keys;
+#[macro_use]
+mod sql_data_requests;
 pub mod postgres;
 mod rows;
 mod rows_payments;

@@ -107,3 +107,5 @@ impl_audit_store!(
 
 // A fresh random blind index per row, so an erased record leads nowhere.
 impl_data_key_store!(PgStore, random_index: "sha256(convert_to(gen_random_uuid()::text, 'UTF8'))");
+
+impl_data_request_store!(PgStore);

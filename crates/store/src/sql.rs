@@ -659,6 +659,19 @@ macro_rules! impl_sql_store {
                 Ok(out)
             }
 
+            async fn correct_contact_phone(&self, order: &OrderId, sealed: &gatehouse_domain::personal::Sealed) -> Result<(), StoreError> {
+                let done = sqlx::query("UPDATE orders SET contact_phone = $1 WHERE id = $2 AND personal_purged_at IS NULL")
+                    .bind(&sealed.0)
+                    .bind(&order.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound("order"));
+                }
+                Ok(())
+            }
+
             async fn purge_order_personal_data(&self, order: &OrderId, tickets: &[(gatehouse_domain::order::TicketId, BlindIndex)], at: Timestamp) -> Result<(), StoreError> {
                 let empty: &[u8] = &[];
                 let mut tx = self.pool.begin().await.map_err(map_err)?;

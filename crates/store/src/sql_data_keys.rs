@@ -143,6 +143,12 @@ macro_rules! impl_data_key_store {
                     ] {
                         sqlx::query(statement).bind(account.0).execute(&mut *tx).await.map_err(map_err)?;
                     }
+                    sqlx::query("UPDATE data_requests SET detail = $1 WHERE account_id = $2")
+                        .bind(empty)
+                        .bind(account.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
                     sqlx::query(concat!("UPDATE no_show_locks SET id_blind = ", $random, " WHERE account_id = $1 AND id_blind IS NOT NULL AND (lifted_at IS NOT NULL OR until <= $2)"))
                         .bind(account.0)
                         .bind(ms(at))

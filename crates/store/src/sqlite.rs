@@ -132,3 +132,5 @@ impl_audit_store!(
 
 // A fresh random blind index per row, so an erased record leads nowhere.
 impl_data_key_store!(SqliteStore, random_index: "randomblob(32)");
+
+impl_data_request_store!(SqliteStore);

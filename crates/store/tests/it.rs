@@ -17,6 +17,7 @@ use conformance::Stores;
 use gatehouse_domain::account::AccountStore;
 use gatehouse_domain::audit::AuditStore;
 use gatehouse_domain::data_key::DataKeyStore;
+use gatehouse_domain::data_request::DataRequestStore;
 use gatehouse_domain::gate::GateStore;
 use gatehouse_domain::group::GroupStore;
 use gatehouse_domain::no_show::NoShowStore;
@@ -34,7 +35,8 @@ fn both<
         + GroupStore
         + TrafficStore
         + AuditStore
-        + DataKeyStore,
+        + DataKeyStore
+        + DataRequestStore,
 >(
     s: S,
 ) -> Stores {
@@ -48,7 +50,8 @@ fn both<
         groups: s.clone(),
         traffic: s.clone(),
         audit: s.clone(),
-        data_keys: s,
+        data_keys: s.clone(),
+        data_requests: s,
     }
 }
 
@@ -137,6 +140,7 @@ on_both!(
     retention_erases_an_orders_personal_data_once_and_keeps_its_facts,
     a_person_has_one_data_key_and_rewrapping_is_conditional,
     erasing_an_account_shreds_its_key_and_leaves_no_way_back,
+    data_requests_keep_deadlines_and_move_forward_once,
 );
 
 /// A database made by the booking core's schema (migration 1) with an account, its token and an

@@ -76,7 +76,7 @@ async fn sign_in(a: &Api, phone: &str, code: &str) -> (StatusCode, Value) {
 }
 
 /// Signs a phone in and returns (access token, refresh token).
-async fn phone_session(a: &Api, phone: &str) -> (String, String) {
+pub(super) async fn phone_session(a: &Api, phone: &str) -> (String, String) {
     assert_eq!(send_code(a, phone).await.0, StatusCode::ACCEPTED);
     let code = texted_code(a, phone).await;
     let (s, session) = sign_in(a, phone, &code).await;

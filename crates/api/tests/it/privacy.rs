@@ -418,3 +418,416 @@ async fn the_consent_ledger_records_gives_and_withdrawals_and_withdrawal_takes_e
     .await;
     assert_eq!(trail["events"].as_array().unwrap().len(), 1);
 }
+
+/// A visitor erases their account: refused while a visit is ahead, then done. Afterwards the old
+/// session is dead, staff cannot reveal the order's personal data, the phone signs in to a new
+/// empty account, and the ledger of requests and the audit log say what happened.
+#[tokio::test]
+async fn a_visitor_erases_their_account_and_nothing_leads_back() {
+    let a = api().await;
+    let phone = "13712345678";
+    let (token, _) = super::identity::phone_session(&a, phone).await;
+    let number = synthetic_resident_id(41);
+    let (s, v) = call(
+        &a.app,
+        "POST",
+        "/api/v1/me/visitors",
+        Some(&token),
+        Some(json!({"name": "李四", "id_type": "resident_id", "id_number": number})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let order = a.book(&token, &number).await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    let ticket = order["tickets"][0]["id"].as_str().unwrap().to_owned();
+
+    // A correction of the order's contact phone, then a bad one.
+    let uri = format!("/api/v1/orders/{id}/contact-phone");
+    let (s, _) = call(
+        &a.app,
+        "PUT",
+        &uri,
+        Some(&token),
+        Some(json!({"contact_phone": "13900001111"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, err) = call(
+        &a.app,
+        "PUT",
+        &uri,
+        Some(&token),
+        Some(json!({"contact_phone": "12"})),
+    )
+    .await;
+    assert_eq!(
+        (s, err["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("contact_phone"))
+    );
+    let (s, err) = call(
+        &a.app,
+        "PUT",
+        &uri,
+        Some(&a.other),
+        Some(json!({"contact_phone": "13900002222"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "someone else's order: {err}");
+    let (_, mine) = call(
+        &a.app,
+        "GET",
+        &format!("/api/v1/orders/{id}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(mine["contact_phone"], "139****1111");
+
+    let erase = |confirm: &str| json!({ "confirm": confirm });
+    let (s, err) = call(
+        &a.app,
+        "DELETE",
+        "/api/v1/me",
+        Some(&token),
+        Some(erase("yes")),
+    )
+    .await;
+    assert_eq!(
+        (s, err["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("confirm"))
+    );
+    let (s, err) = call(
+        &a.app,
+        "DELETE",
+        "/api/v1/me",
+        Some(&token),
+        Some(erase("erase my account")),
+    )
+    .await;
+    assert_eq!(
+        (s, err["code"].as_str()),
+        (StatusCode::CONFLICT, Some("erasure_waits_for_visits")),
+        "{err}"
+    );
+    let (s, _) = call(&a.app, "GET", "/api/v1/me/visitors", Some(&token), None).await;
+    assert_eq!(s, StatusCode::OK, "a refused erasure changed nothing");
+
+    let (s, c) = call(
+        &a.app,
+        "POST",
+        &format!("/api/v1/orders/{id}/refund"),
+        Some(&token),
+        Some(json!({"ticket_ids": [ticket]})),
+    )
+    .await;
+    assert!(s.is_success(), "{c}");
+    let (s, erased) = call(
+        &a.app,
+        "DELETE",
+        "/api/v1/me",
+        Some(&token),
+        Some(erase("erase my account")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{erased}");
+    assert_eq!(
+        (
+            erased["orders_kept_without_personal_data"].as_u64(),
+            erased["frequent_visitors_deleted"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+
+    // The old session is gone.
+    let (s, _) = call(&a.app, "GET", "/api/v1/me", Some(&token), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // Staff still see the order's facts, but nothing of the person, and cannot reveal it.
+    let (s, seen) = call(
+        &a.app,
+        "GET",
+        &format!("/api/v1/admin/orders/{id}"),
+        Some(&a.admin),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{seen}");
+    assert!(
+        !seen.to_string().contains("1111") && !seen.to_string().contains("李"),
+        "{seen}"
+    );
+    for field in [
+        json!({"field": "contact_phone"}),
+        json!({"field": "id_number", "ticket_id": ticket}),
+    ] {
+        let mut body = field.clone();
+        body["purpose"] = json!("checking what is left after an erasure");
+        let (s, err) = call(
+            &a.app,
+            "POST",
+            &format!("/api/v1/admin/orders/{id}/reveal"),
+            Some(&a.admin),
+            Some(body),
+        )
+        .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{err}");
+    }
+    // The same phone starts afresh (once the code may be sent again): nothing of the old
+    // account comes back.
+    a.clock.advance(jiff::SignedDuration::from_mins(10));
+    let (again, _) = super::identity::phone_session(&a, phone).await;
+    let (_, export) = call(&a.app, "GET", "/api/v1/me/data-export", Some(&again), None).await;
+    assert_eq!(export["orders"], json!([]));
+    assert_eq!(export["frequent_visitors"], json!([]));
+    let (_, requests) = call(
+        &a.app,
+        "GET",
+        "/api/v1/me/data-requests",
+        Some(&again),
+        None,
+    )
+    .await;
+    assert_eq!(
+        requests.as_array().unwrap().len(),
+        1,
+        "only the new account's export: {requests}"
+    );
+    let (_, trail) = call(
+        &a.app,
+        "GET",
+        "/api/v1/admin/audit?action=account_erased",
+        Some(&a.admin),
+        None,
+    )
+    .await;
+    let events = trail["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{trail}");
+    assert!(!trail.to_string().contains(phone) && !trail.to_string().contains(&number));
+}
+
+/// A request taken by staff has a deadline and a status; only the permission's holders see
+/// the queue (and seeing it is audited); an erasure request is done by carrying it out.
+#[tokio::test]
+async fn staff_track_data_requests_to_their_deadline() {
+    let a = api().await;
+    let support = session(&a.identity, "support", &[Role::CustomerSupport]).await;
+    let operator = session(&a.identity, "operator", &[Role::CatalogueOperator]).await;
+    let (s, filed) = call(
+        &a.app,
+        "POST",
+        "/api/v1/me/data-requests",
+        Some(&a.visitor),
+        Some(json!({"kind": "correction", "request_text": "my name on ticket X is 张三 but should be 张叁"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{filed}");
+    assert_eq!(filed["status"], "open");
+    let received: jiff::Timestamp = filed["received_at"].as_str().unwrap().parse().unwrap();
+    let due: jiff::Timestamp = filed["due_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        due.duration_since(received),
+        jiff::SignedDuration::from_hours(15 * 24)
+    );
+    for (body, field) in [
+        (
+            json!({"kind": "correction", "request_text": ""}),
+            "request_text",
+        ),
+        (json!({"kind": "rename", "request_text": "x"}), "kind"),
+        (
+            json!({"kind": "export", "request_text": "x".repeat(1001)}),
+            "request_text",
+        ),
+    ] {
+        let (s, err) = call(
+            &a.app,
+            "POST",
+            "/api/v1/me/data-requests",
+            Some(&a.visitor),
+            Some(body),
+        )
+        .await;
+        assert_eq!(
+            (s, err["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{err}"
+        );
+    }
+    let (s, _) = call(
+        &a.app,
+        "GET",
+        "/api/v1/admin/data-requests",
+        Some(&operator),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, queue) = call(
+        &a.app,
+        "GET",
+        "/api/v1/admin/data-requests?status=open",
+        Some(&support),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{queue}");
+    assert_eq!(
+        queue[0]["request_text"],
+        "my name on ticket X is 张三 but should be 张叁"
+    );
+    let (_, overdue) = call(
+        &a.app,
+        "GET",
+        "/api/v1/admin/data-requests?overdue=true",
+        Some(&support),
+        None,
+    )
+    .await;
+    assert_eq!(overdue, json!([]));
+    a.clock
+        .advance(jiff::SignedDuration::from_hours(15 * 24 + 1));
+    // Staff sessions are short: sign in again after two weeks.
+    let support = session(&a.identity, "support2", &[Role::CustomerSupport]).await;
+    let (_, overdue) = call(
+        &a.app,
+        "GET",
+        "/api/v1/admin/data-requests?overdue=true",
+        Some(&support),
+        None,
+    )
+    .await;
+    assert_eq!(overdue.as_array().unwrap().len(), 1);
+    assert_eq!(overdue[0]["overdue"], true);
+
+    let id = filed["id"].as_str().unwrap();
+    let answer =
+        |status: &str, outcome: Option<&str>| json!({"status": status, "outcome": outcome});
+    let uri = format!("/api/v1/admin/data-requests/{id}");
+    let (s, err) = call(
+        &a.app,
+        "POST",
+        &uri,
+        Some(&support),
+        Some(answer("refused", None)),
+    )
+    .await;
+    assert_eq!(
+        (s, err["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("outcome"))
+    );
+    let (s, taken) = call(
+        &a.app,
+        "POST",
+        &uri,
+        Some(&support),
+        Some(answer("in_progress", None)),
+    )
+    .await;
+    assert_eq!(
+        (s, taken["status"].as_str()),
+        (StatusCode::OK, Some("in_progress")),
+        "{taken}"
+    );
+    let (s, done) = call(
+        &a.app,
+        "POST",
+        &uri,
+        Some(&support),
+        Some(answer("done", Some("ticket rebooked under the right name"))),
+    )
+    .await;
+    assert_eq!(
+        (s, done["status"].as_str()),
+        (StatusCode::OK, Some("done")),
+        "{done}"
+    );
+    let (s, err) = call(
+        &a.app,
+        "POST",
+        &uri,
+        Some(&support),
+        Some(answer("refused", Some("too late"))),
+    )
+    .await;
+    assert_eq!(
+        (s, err["code"].as_str()),
+        (StatusCode::CONFLICT, Some("state_conflict")),
+        "an answer is final"
+    );
+    let (s, answered) = call(
+        &a.app,
+        "GET",
+        "/api/v1/admin/data-requests?status=done",
+        Some(&support),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{answered}");
+    assert_eq!(
+        answered[0]["outcome"],
+        "ticket rebooked under the right name"
+    );
+
+    // An erasure request taken by phone, carried out by support.
+    let person = session(&a.identity, "person", &[Role::Visitor]).await;
+    let (_, me) = call(&a.app, "GET", "/api/v1/me", Some(&person), None).await;
+    let other_id = me["account"]["id"].as_i64().unwrap();
+    let (s, erasure) = call(
+        &a.app,
+        "POST",
+        "/api/v1/admin/data-requests",
+        Some(&support),
+        Some(json!({"account_id": other_id, "kind": "erasure", "channel": "phone"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{erasure}");
+    let eid = erasure["id"].as_str().unwrap();
+    let (s, err) = call(
+        &a.app,
+        "POST",
+        &format!("/api/v1/admin/data-requests/{eid}"),
+        Some(&support),
+        Some(answer("done", Some("x"))),
+    )
+    .await;
+    assert_eq!(
+        (s, err["code"].as_str()),
+        (StatusCode::CONFLICT, Some("erasure_not_done"))
+    );
+    let (s, erased) = call(
+        &a.app,
+        "POST",
+        &format!("/api/v1/admin/data-requests/{eid}/erase"),
+        Some(&support),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{erased}");
+    let (s, _) = call(&a.app, "GET", "/api/v1/me", Some(&person), None).await;
+    assert_eq!(
+        s,
+        StatusCode::UNAUTHORIZED,
+        "the erased account's session ended"
+    );
+    let (s, _) = call(
+        &a.app,
+        "POST",
+        &format!("/api/v1/admin/data-requests/{eid}/erase"),
+        Some(&support),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "once");
+    let auditor = session(&a.identity, "auditor", &[Role::Auditor]).await;
+    let (_, listed) = call(
+        &a.app,
+        "GET",
+        "/api/v1/admin/audit?action=data_requests_listed",
+        Some(&auditor),
+        None,
+    )
+    .await;
+    assert!(
+        listed["events"].as_array().unwrap().len() >= 3,
+        "each look at the queue is audited"
+    );
+}

@@ -163,3 +163,106 @@ pub async fn erasing_an_account_shreds_its_key_and_leaves_no_way_back(s: Stores)
         Err(gatehouse_domain::store::StoreError::NotFound(_))
     ));
 }
+
+pub async fn data_requests_keep_deadlines_and_move_forward_once(s: Stores) {
+    use gatehouse_domain::data_request::{
+        DataRequest, RequestFilter, RequestKind, RequestStatus, RequestUpdate,
+    };
+    use gatehouse_domain::store::StoreError;
+    let f = fixture(&s, 5).await;
+    let staff = s
+        .accounts
+        .create_account("support", super::visitor(), at(0))
+        .await
+        .unwrap()
+        .id;
+    let request = |id: &str, received: i64, kind| DataRequest {
+        id: id.into(),
+        account: f.account,
+        kind,
+        status: RequestStatus::Open,
+        detail: Sealed(vec![7; 30]),
+        channel: "phone".into(),
+        received_at: at(received),
+        due_at: DataRequest::due(at(received)),
+        handled_by: None,
+        outcome: None,
+        closed_at: None,
+    };
+    let store = &s.data_requests;
+    store
+        .insert_data_request(&request("b", 100, RequestKind::Erasure))
+        .await
+        .unwrap();
+    store
+        .insert_data_request(&request("a", 0, RequestKind::Correction))
+        .await
+        .unwrap();
+    assert!(store
+        .insert_data_request(&request("a", 0, RequestKind::Export))
+        .await
+        .is_err());
+    let all = store
+        .list_data_requests(&RequestFilter::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["a", "b"],
+        "oldest deadline first"
+    );
+    assert_eq!(
+        all[0],
+        request("a", 0, RequestKind::Correction),
+        "round-trips"
+    );
+    let overdue = RequestFilter {
+        due_before: Some(DataRequest::due(at(50))),
+        ..RequestFilter::default()
+    };
+    assert_eq!(
+        store.list_data_requests(&overdue, 10).await.unwrap().len(),
+        1
+    );
+    let update = |from, to| RequestUpdate {
+        from,
+        to,
+        handled_by: staff,
+        outcome: Some("corrected the name on ticket t1".into()),
+        at: at(200),
+    };
+    let done = store
+        .update_data_request("a", &update(RequestStatus::Open, RequestStatus::Done))
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.status, done.handled_by, done.closed_at),
+        (RequestStatus::Done, Some(staff), Some(at(200)))
+    );
+    assert!(matches!(
+        store
+            .update_data_request("a", &update(RequestStatus::Open, RequestStatus::Refused))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store
+            .update_data_request("zz", &update(RequestStatus::Open, RequestStatus::Done))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(
+        store
+            .list_data_requests(&overdue, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "answered"
+    );
+    s.data_keys.erase_account(f.account, at(300)).await.unwrap();
+    let after = store.data_request("b").await.unwrap().unwrap();
+    assert!(
+        after.detail.is_erased(),
+        "an erasure takes the person's words too"
+    );
+}

@@ -47,6 +47,7 @@ pub struct Stores {
     pub traffic: Arc<dyn gatehouse_domain::traffic::TrafficStore>,
     pub audit: Arc<dyn gatehouse_domain::audit::AuditStore>,
     pub data_keys: Arc<dyn gatehouse_domain::data_key::DataKeyStore>,
+    pub data_requests: Arc<dyn gatehouse_domain::data_request::DataRequestStore>,
 }
 
 fn visitor() -> Roles {
