@@ -161,7 +161,12 @@ fn the_role_table_is_least_privilege() {
     assert_eq!(grants(Role::CatalogueOperator), vec![CatalogueManage]);
     assert_eq!(
         grants(Role::CustomerSupport),
-        vec![OrdersRead, OrdersManage, PersonalDataReveal]
+        vec![
+            OrdersRead,
+            OrdersManage,
+            PersonalDataReveal,
+            DataRequestsManage
+        ]
     );
     assert_eq!(
         grants(Role::SecurityAnalyst),
@@ -171,7 +176,8 @@ fn the_role_table_is_least_privilege() {
             FirewallManage,
             IntelManage,
             SecurityEventsRead,
-            TrafficManage
+            TrafficManage,
+            BreachManage
         ]
     );
     assert_eq!(grants(Role::Auditor), vec![AuditRead]);
