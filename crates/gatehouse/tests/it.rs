@@ -36,6 +36,8 @@ mod browser;
 mod firewall;
 #[path = "it/gate.rs"]
 mod gate;
+#[path = "it/keys.rs"]
+mod keys;
 #[path = "it/seats.rs"]
 mod seats;
 
