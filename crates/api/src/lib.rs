@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 mod routes_admin;
 mod routes_auth;
+mod routes_breaches;
 mod routes_consents;
 mod routes_face;
 mod routes_gates;
@@ -130,6 +131,10 @@ fn api() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(routes_requests::answer))
         .routes(routes!(routes_requests::carry_out_erasure))
+        .routes(routes!(routes_breaches::open, routes_breaches::list))
+        .routes(routes!(routes_breaches::get))
+        .routes(routes!(routes_breaches::notify))
+        .routes(routes!(routes_breaches::mine))
         .routes(routes!(routes_rights::data_export))
         .routes(routes!(routes_consents::texts))
         .routes(routes!(routes_consents::mine, routes_consents::give))

@@ -30,6 +30,8 @@ use tower::ServiceExt;
 
 #[path = "it/access.rs"]
 mod access;
+#[path = "it/breach.rs"]
+mod breach;
 #[path = "it/challenge.rs"]
 mod challenge;
 #[path = "it/cleaning.rs"]

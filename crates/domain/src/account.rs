@@ -150,9 +150,11 @@ pub struct AuditEvent {
 }
 
 #[async_trait]
-/// Data-subject requests are part of the identity port (`DataRequestStore`), so one store
-/// handle serves both.
-pub trait AccountStore: crate::data_request::DataRequestStore + Send + Sync + 'static {
+/// Data-subject requests and breach notices are part of the identity port (`DataRequestStore`,
+/// `BreachStore`), so one store handle serves them all.
+pub trait AccountStore:
+    crate::data_request::DataRequestStore + crate::breach::BreachStore + Send + Sync + 'static
+{
     async fn create_account(
         &self,
         display_name: &str,

@@ -8,6 +8,7 @@
 pub mod access;
 pub mod account;
 pub mod audit;
+pub mod breach;
 pub mod breaker;
 pub mod catalogue;
 pub mod check_in;

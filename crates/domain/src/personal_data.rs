@@ -245,6 +245,30 @@ pub const CATALOGUE: &[FieldSpec] = &[
     },
 ];
 
+impl PersonalField {
+    /// The stable name (as serialised): `id_number`, `contact_phone`…
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VisitorName => "visitor_name",
+            Self::IdNumber => "id_number",
+            Self::AccountPhone => "account_phone",
+            Self::ContactPhone => "contact_phone",
+            Self::VisitorPhone => "visitor_phone",
+            Self::FaceVerification => "face_verification",
+            Self::ExternalAccount => "external_account",
+            Self::PayerAccount => "payer_account",
+            Self::IpAddress => "ip_address",
+            Self::DeviceId => "device_id",
+            Self::DisplayName => "display_name",
+            Self::RequestText => "request_text",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        ALL_FIELDS.into_iter().find(|f| f.as_str() == s)
+    }
+}
+
 /// The catalogue's row for `field`.
 pub fn spec(field: PersonalField) -> &'static FieldSpec {
     CATALOGUE
@@ -288,6 +312,11 @@ mod tests {
     #[test]
     fn every_field_has_exactly_one_row_and_sensitive_ones_are_encrypted_or_indexed() {
         for field in ALL_FIELDS {
+            assert_eq!(PersonalField::parse(field.as_str()), Some(field));
+            assert_eq!(
+                serde_json::to_value(field).unwrap(),
+                serde_json::json!(field.as_str())
+            );
             let rows = CATALOGUE.iter().filter(|s| s.field == field).count();
             assert_eq!(rows, 1, "{field:?}");
             let s = spec(field);

@@ -174,7 +174,16 @@ impl IdentitySettings {
         &self,
         museum_tz: jiff::tz::TimeZone,
         provider_breaker: gatehouse_domain::breaker::BreakerPolicy,
+        breach_escalation_phones: &[String],
     ) -> anyhow::Result<gatehouse_identity::IdentityConfig> {
+        for phone in breach_escalation_phones {
+            gatehouse_domain::identity::Phone::parse(phone).map_err(|m| {
+                anyhow::anyhow!(
+                    "privacy.breach_escalation_phones: {}: {m}",
+                    gatehouse_domain::identity::mask_phone(phone)
+                )
+            })?;
+        }
         anyhow::ensure!(
             self.sms_provider == "local",
             "unknown identity.sms_provider {:?} (only \"local\" is built in)",
@@ -211,6 +220,7 @@ impl IdentitySettings {
             },
             risk_consent: gatehouse_identity::consents::default_risk_text(),
             provider_breaker,
+            breach_escalation_phones: breach_escalation_phones.to_vec(),
         })
     }
 }
@@ -258,12 +268,16 @@ pub struct PrivacySettings {
     /// Visitors' personal data on orders (contact phone, names, ID numbers) is erased this many
     /// days after the visit (checked every hour; each run that erases is audited).
     pub visitor_retention_days: u32,
+    /// Phones texted when a breach's notice deadline nears (a quarter of the 24- or 48-hour
+    /// window left) or passes with notices unsent: the data-protection officer, the duty manager.
+    pub breach_escalation_phones: Vec<String>,
 }
 
 impl Default for PrivacySettings {
     fn default() -> Self {
         Self {
             visitor_retention_days: 30,
+            breach_escalation_phones: Vec::new(),
         }
     }
 }

@@ -263,6 +263,21 @@ fn spawn_retention(
     });
 }
 
+/// Holds breach notices to their deadlines: every minute, escalates a breach whose deadline
+/// nears or passed with notices unsent.
+fn spawn_breach_watch(identity: Arc<IdentityService>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = identity.watch_breaches().await {
+                tracing::error!(error = %e, "watching breach deadlines failed");
+            }
+        }
+    });
+}
+
 /// The key that signs the audit log's checkpoints (its own file, created on first start).
 fn load_audit_signer(config: &Config) -> anyhow::Result<gatehouse_audit::CheckpointSigner> {
     let path = config.audit_key_file();
@@ -327,9 +342,11 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
         clock.clone(),
         Arc::new(LocalSms::default()),
         audit_log,
-        config
-            .identity
-            .to_config(museum_tz.clone(), config.breakers.identity.policy())?,
+        config.identity.to_config(
+            museum_tz.clone(),
+            config.breakers.identity.policy(),
+            &config.privacy.breach_escalation_phones,
+        )?,
     );
     if let Some(a) = &config.identity.alipay {
         let client = gatehouse_providers::alipay::AlipayClient::new(
@@ -465,6 +482,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         identity.clone(),
         config.privacy.visitor_retention_days,
     );
+    spawn_breach_watch(identity.clone());
     let _fakes = gateways.fakes;
     #[allow(clippy::print_stdout)]
     {

@@ -8,6 +8,7 @@
 //! Architecture invariant: secrets are never stored in the clear. Tokens are stored as SHA-256,
 //! codes as keyed MACs, passwords as Argon2id, personal values sealed by the keyring.
 
+pub mod breach;
 pub mod consents;
 mod error;
 pub mod external;
@@ -104,6 +105,9 @@ pub struct IdentityConfig {
     pub risk_consent: ConsentText,
     /// The breaker around each provider (face verification, each sign-in provider).
     pub provider_breaker: gatehouse_domain::breaker::BreakerPolicy,
+    /// Who is texted when a breach's notice deadline nears or passes (the data-protection
+    /// officer, the duty manager).
+    pub breach_escalation_phones: Vec<String>,
 }
 
 /// Face verification settings.
@@ -138,6 +142,7 @@ impl Default for IdentityConfig {
             face: FaceConfig::default(),
             risk_consent: consents::default_risk_text(),
             provider_breaker: gatehouse_domain::breaker::BreakerPolicy::default(),
+            breach_escalation_phones: Vec::new(),
         }
     }
 }

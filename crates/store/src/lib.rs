@@ -26,6 +26,8 @@ mod sql_audit;
 #[macro_use]
 mod sql_data_keys;
 #[macro_use]
+mod sql_breaches;
+#[macro_use]
 mod sql_data_requests;
 pub mod postgres;
 mod rows;

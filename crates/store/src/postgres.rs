@@ -109,3 +109,5 @@ impl_audit_store!(
 impl_data_key_store!(PgStore, random_index: "sha256(convert_to(gen_random_uuid()::text, 'UTF8'))");
 
 impl_data_request_store!(PgStore);
+
+impl_breach_store!(PgStore);

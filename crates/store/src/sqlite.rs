@@ -134,3 +134,5 @@ impl_audit_store!(
 impl_data_key_store!(SqliteStore, random_index: "randomblob(32)");
 
 impl_data_request_store!(SqliteStore);
+
+impl_breach_store!(SqliteStore);

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use conformance::Stores;
 use gatehouse_domain::account::AccountStore;
 use gatehouse_domain::audit::AuditStore;
+use gatehouse_domain::breach::BreachStore;
 use gatehouse_domain::data_key::DataKeyStore;
 use gatehouse_domain::data_request::DataRequestStore;
 use gatehouse_domain::gate::GateStore;
@@ -36,7 +37,8 @@ fn both<
         + TrafficStore
         + AuditStore
         + DataKeyStore
-        + DataRequestStore,
+        + DataRequestStore
+        + BreachStore,
 >(
     s: S,
 ) -> Stores {
@@ -51,7 +53,8 @@ fn both<
         traffic: s.clone(),
         audit: s.clone(),
         data_keys: s.clone(),
-        data_requests: s,
+        data_requests: s.clone(),
+        breaches: s,
     }
 }
 
@@ -141,6 +144,7 @@ on_both!(
     a_person_has_one_data_key_and_rewrapping_is_conditional,
     erasing_an_account_shreds_its_key_and_leaves_no_way_back,
     data_requests_keep_deadlines_and_move_forward_once,
+    breaches_find_holders_and_track_each_notice,
 );
 
 /// A database made by the booking core's schema (migration 1) with an account, its token and an

@@ -266,3 +266,126 @@ pub async fn data_requests_keep_deadlines_and_move_forward_once(s: Stores) {
         "an erasure takes the person's words too"
     );
 }
+
+pub async fn breaches_find_holders_and_track_each_notice(s: Stores) {
+    use gatehouse_domain::breach::{Breach, BreachReport, Escalation, NoticeChannel};
+    use gatehouse_domain::personal_data::PersonalField;
+    let f = fixture(&s, 5).await;
+    let o = order(&f, 1, &[(1, 0)], 0, None);
+    s.store.apply(&[place(o.clone())]).await.unwrap();
+    let (phone_account, _) = s
+        .accounts
+        .phone_account(BlindIndex([3; 32]), "x", at(0))
+        .await
+        .unwrap();
+    let (holders, unattributable) = s
+        .breaches
+        .accounts_holding(
+            &[PersonalField::IdNumber, PersonalField::IpAddress],
+            at(10_000),
+        )
+        .await
+        .unwrap();
+    assert_eq!(holders, vec![f.account], "the account with an order");
+    assert_eq!(unattributable, vec![PersonalField::IpAddress]);
+    let (before, _) = s
+        .breaches
+        .accounts_holding(&[PersonalField::IdNumber], at(-10_000))
+        .await
+        .unwrap();
+    assert!(before.is_empty(), "nothing was stored yet when it happened");
+    let (phones, _) = s
+        .breaches
+        .accounts_holding(
+            &[PersonalField::AccountPhone, PersonalField::ContactPhone],
+            at(10_000),
+        )
+        .await
+        .unwrap();
+    assert_eq!(phones.len(), 2, "{phones:?}");
+    assert!(phones.contains(&phone_account.id));
+
+    let breach = Breach {
+        id: "b1".into(),
+        report: BreachReport {
+            title: "t".into(),
+            what_happened: "w".into(),
+            occurred_at: at(100),
+            discovered_at: at(200),
+            fields: vec![PersonalField::IdNumber, PersonalField::ContactPhone],
+            systems: "s".into(),
+            measures: "m".into(),
+            advice: "a".into(),
+            contact: "c".into(),
+        },
+        opened_by: f.account,
+        opened_at: at(300),
+        deadline_at: at(200 + 86_400),
+        affected: 2,
+        unattributable: vec![PersonalField::IpAddress],
+        escalated_near_at: None,
+        escalated_missed_at: None,
+    };
+    s.breaches.open_breach(&breach, &phones).await.unwrap();
+    assert_eq!(
+        s.breaches.breach("b1").await.unwrap().unwrap(),
+        breach,
+        "round-trips"
+    );
+    assert_eq!(s.breaches.notice_progress("b1").await.unwrap().pending, 2);
+    s.breaches
+        .notice_outcome("b1", phone_account.id, NoticeChannel::Sms, false, at(400))
+        .await
+        .unwrap();
+    s.breaches
+        .notice_outcome("b1", f.account, NoticeChannel::InApp, true, at(400))
+        .await
+        .unwrap();
+    let p = s.breaches.notice_progress("b1").await.unwrap();
+    assert_eq!((p.pending, p.sent, p.failed), (0, 1, 1));
+    assert_eq!(
+        s.breaches.unsent_notices("b1", 10).await.unwrap(),
+        vec![phone_account.id],
+        "a failure is retried"
+    );
+    assert_eq!(
+        s.breaches.breaches_with_unsent_notices().await.unwrap()[0].1,
+        1
+    );
+    assert_eq!(
+        s.breaches.in_app_notices(f.account).await.unwrap()[0].1,
+        at(400)
+    );
+    assert!(s
+        .breaches
+        .in_app_notices(phone_account.id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .breaches
+        .record_escalation("b1", Escalation::DeadlineNear, at(500))
+        .await
+        .unwrap());
+    assert!(
+        !s.breaches
+            .record_escalation("b1", Escalation::DeadlineNear, at(600))
+            .await
+            .unwrap(),
+        "once"
+    );
+    assert_eq!(
+        s.breaches.list_breaches(10).await.unwrap()[0].escalated_near_at,
+        Some(at(500))
+    );
+    s.data_keys.erase_account(f.account, at(700)).await.unwrap();
+    let (after, _) = s
+        .breaches
+        .accounts_holding(&[PersonalField::DisplayName], at(10_000))
+        .await
+        .unwrap();
+    assert!(
+        !after.contains(&f.account),
+        "an erased account is nobody to notify"
+    );
+}

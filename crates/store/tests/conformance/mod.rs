@@ -48,6 +48,7 @@ pub struct Stores {
     pub audit: Arc<dyn gatehouse_domain::audit::AuditStore>,
     pub data_keys: Arc<dyn gatehouse_domain::data_key::DataKeyStore>,
     pub data_requests: Arc<dyn gatehouse_domain::data_request::DataRequestStore>,
+    pub breaches: Arc<dyn gatehouse_domain::breach::BreachStore>,
 }
 
 fn visitor() -> Roles {
