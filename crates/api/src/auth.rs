@@ -198,6 +198,17 @@ impl<P: Needs> FromRequestParts<AppState> for Allowed<P> {
 /// The client's address (the TCP peer; `-` when unknown, as in router tests).
 pub struct ClientIp(pub String);
 
+impl ClientIp {
+    /// Where a request came from, as the audit log keeps it: the client's network, never its
+    /// address (`203.0.113.0/24`).
+    pub fn origin(&self) -> String {
+        gatehouse_domain::personal::mask_as(
+            gatehouse_domain::personal::PersonalField::IpAddress,
+            &self.0,
+        )
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = ApiError;
 

@@ -254,6 +254,7 @@ pub async fn set_roles(
 pub async fn audit_trail(
     State(app): State<AppState>,
     staff: Allowed<perm::AuditRead>,
+    ip: crate::auth::ClientIp,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
@@ -294,6 +295,7 @@ pub async fn audit_trail(
         &format!("{} records", records.len()),
     );
     entry.role = Some(staff.0.account.roles.to_string());
+    entry.origin = Some(ip.origin());
     app.identity.record_durably(entry).await?;
     let mut body = String::new();
     for r in records {

@@ -12,7 +12,7 @@ use gatehouse_identity::breach::BreachView;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{perm, Allowed};
+use crate::auth::{perm, Allowed, ClientIp};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath};
 use crate::AppState;
@@ -163,11 +163,12 @@ pub async fn get(
 pub async fn notify(
     State(app): State<AppState>,
     Allowed(staff, ..): Allowed<perm::BreachManage>,
+    ip: ClientIp,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<BreachResponse>, ApiError> {
     Ok(Json(wire(
         &app.identity
-            .send_breach_notices(&staff.account, &id)
+            .send_breach_notices(&staff.account, &id, Some(ip.origin()))
             .await?,
     )))
 }

@@ -16,7 +16,7 @@ use gatehouse_identity::requests::RequestView;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{perm, Allowed};
+use crate::auth::{perm, Allowed, ClientIp};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
@@ -255,6 +255,7 @@ pub async fn list_mine(
 pub async fn list_for_staff(
     State(app): State<AppState>,
     Allowed(staff, ..): Allowed<perm::DataRequestsManage>,
+    ip: ClientIp,
     ApiQuery(q): ApiQuery<RequestQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     let status = q
@@ -272,7 +273,12 @@ pub async fn list_for_staff(
     };
     let views = app
         .identity
-        .data_requests_for_staff(&staff.account, &filter, q.limit.unwrap_or(100))
+        .data_requests_for_staff(
+            &staff.account,
+            &filter,
+            q.limit.unwrap_or(100),
+            Some(ip.origin()),
+        )
         .await?;
     Ok(no_store(views.iter().map(wire).collect::<Vec<_>>()))
 }

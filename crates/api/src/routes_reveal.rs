@@ -12,7 +12,6 @@ use axum::Json;
 use gatehouse_booking::RevealField;
 use gatehouse_domain::audit::AuditEntry;
 use gatehouse_domain::order::{OrderId, TicketId};
-use gatehouse_domain::personal::{mask_as, PersonalField};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -98,7 +97,7 @@ pub async fn reveal(
     entry.subject = Some(subject);
     entry.field = Some(field_name.to_owned());
     entry.purpose = Some(purpose.to_owned());
-    entry.origin = Some(mask_as(PersonalField::IpAddress, &ip));
+    entry.origin = Some(ClientIp(ip).origin());
     let audit_seq = app.identity.record_durably(entry).await?;
     let body = RevealResponse {
         field: field_name.to_owned(),

@@ -13,7 +13,7 @@ use gatehouse_domain::personal::Sensitive;
 use gatehouse_domain::personal_data::CATALOGUE;
 use serde_json::{json, Value};
 
-use crate::auth::{perm, Allowed};
+use crate::auth::{perm, Allowed, ClientIp};
 use crate::error::{ApiError, ErrorBody};
 use crate::AppState;
 
@@ -31,6 +31,7 @@ fn clear(v: &Sensitive) -> Value {
 pub async fn data_export(
     State(app): State<AppState>,
     Allowed(session, ..): Allowed<perm::SelfService>,
+    ip: ClientIp,
 ) -> Result<axum::response::Response, ApiError> {
     let account = session.account.id;
     let data = app.identity.account_data(account).await?;
@@ -47,6 +48,7 @@ pub async fn data_export(
         ),
     );
     entry.subject = Some(format!("account:{}", account.0));
+    entry.origin = Some(ip.origin());
     app.identity.record_durably(entry).await?;
     app.identity
         .record_self_service(account, RequestKind::Export, "exported by the person")

@@ -66,6 +66,9 @@ impl fmt::Debug for WrappedDataKey {
 pub trait DataKeyStore: Send + Sync + 'static {
     /// The subject's key, if it has one (none yet, or shredded).
     async fn data_key(&self, subject: &str) -> Result<Option<WrappedDataKey>, StoreError>;
+    /// The keys of several subjects at once (those that have one), for a reader that batches
+    /// the first requests of many people after a restart.
+    async fn data_keys_of(&self, subjects: &[String]) -> Result<Vec<WrappedDataKey>, StoreError>;
     /// Stores `key` unless the subject already has one; answers the stored key (the winner when
     /// two nodes create one at once).
     async fn create_data_key(

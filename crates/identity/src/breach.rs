@@ -161,6 +161,7 @@ impl IdentityService {
         &self,
         staff: &Account,
         id: &str,
+        origin: Option<String>,
     ) -> Result<BreachView, IdentityError> {
         let view = self.breach(id).await?;
         let text = view.breach.draft_notice();
@@ -209,6 +210,7 @@ impl IdentityService {
         entry.role = Some(staff.roles.to_string());
         entry.subject = Some(format!("breach:{id}"));
         entry.field = Some("account_phone".into());
+        entry.origin = origin;
         self.record_durably(entry).await?;
         self.breach(id).await
     }

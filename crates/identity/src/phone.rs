@@ -176,7 +176,12 @@ impl IdentityService {
             .await
             .map_err(IdentityError::store)?;
         if !phone_sealed {
-            let key = self.sealing_key(&DataSubject::Account(account.id)).await?;
+            // A new account (or one whose first sign-in stopped half-way): its key is new too.
+            let key = self
+                .vault
+                .new_key(&DataSubject::Account(account.id))
+                .await
+                .map_err(crate::vault_error)?;
             self.store
                 .seal_account_phone(
                     account.id,

@@ -182,6 +182,7 @@ impl IdentityService {
         staff: &Account,
         filter: &RequestFilter,
         limit: u32,
+        origin: Option<String>,
     ) -> Result<Vec<RequestView>, IdentityError> {
         let found = self
             .store
@@ -202,6 +203,7 @@ impl IdentityService {
         );
         entry.role = Some(staff.roles.to_string());
         entry.field = Some("request_text".into());
+        entry.origin = origin;
         self.record_durably(entry).await?;
         let mut out = Vec::with_capacity(found.len());
         for r in found {

@@ -10,6 +10,7 @@
 //! key of their own that rotation never changes, so indexes keep matching across rotations.
 
 pub mod master;
+mod reader;
 mod sealing;
 pub mod shred_list;
 pub mod vault;

@@ -18,6 +18,7 @@ use rand::RngCore;
 use zeroize::Zeroizing;
 
 use crate::master::{KeySet, LocalMasterKeys, MasterKeys};
+use crate::reader::KeyReader;
 use crate::{sealing, PrivacyError, ShredList};
 
 /// How long a node trusts a cached data key before reading it again (another node may have
@@ -86,6 +87,8 @@ pub struct Vault {
     clock: Arc<dyn Clock>,
     cache: Mutex<HashMap<String, (Instant, Arc<SubjectKey>)>>,
     shred_list: Option<ShredList>,
+    /// Started on first use (inside the runtime).
+    reader: std::sync::OnceLock<KeyReader>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -115,6 +118,7 @@ impl Vault {
             clock,
             cache: Mutex::new(HashMap::new()),
             shred_list: None,
+            reader: std::sync::OnceLock::new(),
         }
     }
 
@@ -200,7 +204,10 @@ impl Vault {
         if let Some(key) = self.cached(&name) {
             return Ok(key);
         }
-        match self.store.data_key(&name).await? {
+        let reader = self
+            .reader
+            .get_or_init(|| KeyReader::start(self.store.clone()));
+        match reader.read(name.clone()).await? {
             Some(stored) => {
                 let key = self.subject_key(Some(&*self.unwrap(&stored).await?));
                 self.remember(name, key.clone());
@@ -219,6 +226,12 @@ impl Vault {
         if !key.is_shredded() {
             return Ok(key);
         }
+        self.new_key(subject).await
+    }
+
+    /// The key of a subject just created (an account that did not exist a moment ago): made
+    /// without looking for one first — or, if one exists after all, that one.
+    pub async fn new_key(&self, subject: &DataSubject) -> Result<Arc<SubjectKey>, PrivacyError> {
         let name = subject.to_string();
         let mut fresh = Zeroizing::new([0u8; 32]);
         OsRng.fill_bytes(fresh.as_mut_slice());

@@ -9,6 +9,9 @@ pub struct PgStore {
     pool: PgPool,
     /// The one connection the ledger's group commits use.
     writer: PgPool,
+    /// The one connection the audit log's appender writes through (it writes one batch at a
+    /// time anyway; a connection of its own never waits behind reads or bookings).
+    audit_writer: PgPool,
 }
 
 impl PgStore {
@@ -41,6 +44,11 @@ impl PgStore {
             .map_err(rows::map_err)?;
         let writer = PgPoolOptions::new()
             .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(rows::map_err)?;
+        let audit_writer = PgPoolOptions::new()
+            .max_connections(1)
             .connect_with(options)
             .await
             .map_err(rows::map_err)?;
@@ -48,7 +56,11 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| backend(format!("migration failed: {e}")))?;
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            writer,
+            audit_writer,
+        })
     }
 
     /// Drops a schema made by [`PgStore::connect`] (test clean-up).
@@ -106,7 +118,11 @@ impl_audit_store!(
 );
 
 // A fresh random blind index per row, so an erased record leads nowhere.
-impl_data_key_store!(PgStore, random_index: "sha256(convert_to(gen_random_uuid()::text, 'UTF8'))");
+impl_data_key_store!(
+    PgStore,
+    random_index: "sha256(convert_to(gen_random_uuid()::text, 'UTF8'))",
+    subjects_in: "(SELECT jsonb_array_elements_text($1::jsonb))"
+);
 
 impl_data_request_store!(PgStore);
 

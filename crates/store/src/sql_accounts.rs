@@ -78,13 +78,16 @@ macro_rules! impl_account_store {
                         return Ok((found.account.into_domain()?, found.phone_is_sealed));
                     }
                     // Insert-if-absent, then read: two racing first sign-ins meet at the unique index.
-                    sqlx::query("INSERT INTO accounts (display_name, roles, phone_index, created_at) VALUES ($1, 'visitor', $2, $3) ON CONFLICT (phone_index) WHERE phone_index IS NOT NULL DO NOTHING")
+                    let created = sqlx::query_as::<_, AccountRow>("INSERT INTO accounts (display_name, roles, phone_index, created_at) VALUES ($1, 'visitor', $2, $3) ON CONFLICT (phone_index) WHERE phone_index IS NOT NULL DO NOTHING RETURNING id, display_name, roles, locked_until, created_at")
                         .bind(display_name)
                         .bind(&phone.0[..])
                         .bind(ms(at))
-                        .execute(&self.pool)
+                        .fetch_optional(&self.pool)
                         .await
                         .map_err(map_err)?;
+                    if let Some(row) = created {
+                        return Ok((row.into_domain()?, false));
+                    }
                     let found = sqlx::query_as::<_, PhoneAccountRow>(find)
                         .bind(&phone.0[..])
                         .fetch_one(&self.pool)

@@ -98,7 +98,7 @@ macro_rules! impl_audit_store {
                         ]));
                     }
                     let batch = serde_json::Value::Array(rows).to_string();
-                    let mut tx = self.pool.begin().await.map_err(map_err)?;
+                    let mut tx = self.audit_writer.begin().await.map_err(map_err)?;
                     sqlx::query($append_sql)
                         .bind(batch)
                         .execute(&mut *tx)
@@ -142,7 +142,7 @@ macro_rules! impl_audit_store {
                         .bind(ms(c.at))
                         .bind(&c.key_id)
                         .bind(c.signature.as_slice())
-                        .execute(&self.pool)
+                        .execute(&self.audit_writer)
                         .await
                         .map_err(map_err)?;
                     Ok(())

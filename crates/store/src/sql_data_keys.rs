@@ -5,7 +5,7 @@
 //! [`DataKeyStore`]: gatehouse_domain::data_key::DataKeyStore
 
 macro_rules! impl_data_key_store {
-    ($store:ident, random_index: $random:expr) => {
+    ($store:ident, random_index: $random:expr, subjects_in: $subjects_in:expr) => {
         const _: () = {
             use async_trait::async_trait;
             use jiff::Timestamp;
@@ -39,16 +39,32 @@ macro_rules! impl_data_key_store {
                         .transpose()
                 }
 
+                async fn data_keys_of(&self, subjects: &[String]) -> Result<Vec<WrappedDataKey>, StoreError> {
+                    let list = serde_json::to_string(subjects).map_err(|e| StoreError::Backend(e.to_string()))?;
+                    sqlx::query_as::<_, KeyRow>(concat!("SELECT subject, master_version, wrapped FROM data_keys WHERE subject IN ", $subjects_in))
+                        .bind(list)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(map_err)?
+                        .into_iter()
+                        .map(key)
+                        .collect()
+                }
+
                 async fn create_data_key(&self, new: &WrappedDataKey, at: Timestamp) -> Result<WrappedDataKey, StoreError> {
-                    sqlx::query("INSERT INTO data_keys (subject, master_version, wrapped, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (subject) DO NOTHING")
+                    let inserted = sqlx::query_as::<_, KeyRow>("INSERT INTO data_keys (subject, master_version, wrapped, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (subject) DO NOTHING RETURNING subject, master_version, wrapped")
                         .bind(&new.subject)
                         .bind(i64::from(new.master_version))
                         .bind(&new.wrapped)
                         .bind(ms(at))
-                        .execute(&self.pool)
+                        .fetch_optional(&self.pool)
                         .await
                         .map_err(map_err)?;
-                    self.data_key(&new.subject).await?.ok_or(StoreError::NotFound("data key"))
+                    match inserted {
+                        Some(row) => key(row),
+                        // Another node made the subject's key first: answer theirs.
+                        None => self.data_key(&new.subject).await?.ok_or(StoreError::NotFound("data key")),
+                    }
                 }
 
                 async fn data_keys_not_at(&self, current: u32, limit: u32) -> Result<Vec<WrappedDataKey>, StoreError> {

@@ -38,6 +38,11 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The one connection the ledger's group commits use.
     writer: SqlitePool,
+    /// The one connection the audit log's appender writes through. SQLite drops a connection's
+    /// page cache whenever another connection committed since it last looked; appends taking
+    /// turns over the shared pool re-read the log's indexes from the file on every batch, which
+    /// cost two thirds of the append throughput.
+    audit_writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -59,6 +64,10 @@ impl SqliteStore {
             .pragma("wal_autocheckpoint", "20000")
             // 32 MiB of page cache per connection: the booking indexes of a busy week stay in memory.
             .pragma("cache_size", "-32768")
+            // Statement journals (every multi-row INSERT … SELECT keeps one, to undo a statement
+            // that fails half-way) live in memory, not in temporary files: each batch wrote them
+            // page by page with a system call, a fifth of an audit append's cost.
+            .pragma("temp_store", "memory")
             .disable_statement_logging();
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -72,6 +81,11 @@ impl SqliteStore {
                 gatehouse_domain::store::StoreError::Backend(format!("migration failed: {e}"))
             })?;
         let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(rows::map_err)?;
+        let audit_writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options)
             .await
@@ -90,7 +104,11 @@ impl SqliteStore {
                 }
             }
         });
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            writer,
+            audit_writer,
+        })
     }
 }
 
@@ -125,13 +143,17 @@ impl_traffic_store!(SqliteStore, sqlx::Sqlite, "MAX");
 
 impl_audit_store!(
     SqliteStore,
-    append: "INSERT INTO audit_log (seq, at, actor, role, action, subject, field, purpose, origin, detail, prev_hash, hash) \
+    append: "WITH r AS MATERIALIZED (SELECT jsonb(value) AS value FROM json_each($1)) INSERT INTO audit_log (seq, at, actor, role, action, subject, field, purpose, origin, detail, prev_hash, hash) \
              SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, value->>9, unhex(value->>10), unhex(value->>11) \
-             FROM json_each($1)"
+             FROM r"
 );
 
 // A fresh random blind index per row, so an erased record leads nowhere.
-impl_data_key_store!(SqliteStore, random_index: "randomblob(32)");
+impl_data_key_store!(
+    SqliteStore,
+    random_index: "randomblob(32)",
+    subjects_in: "(SELECT value FROM json_each($1))"
+);
 
 impl_data_request_store!(SqliteStore);
 
