@@ -43,6 +43,18 @@ pub struct ErasedResponse {
     pub request_id: String,
 }
 
+impl ErasedResponse {
+    fn of(erased: &gatehouse_domain::data_key::Erasure, request_id: String) -> Self {
+        Self {
+            erased: true,
+            orders_kept_without_personal_data: erased.orders,
+            tickets_kept_without_personal_data: erased.tickets,
+            frequent_visitors_deleted: erased.visitors,
+            request_id,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDataRequest {
@@ -177,13 +189,7 @@ pub async fn erase_me(
         .identity
         .record_self_service(me.id, RequestKind::Erasure, "erased by the person")
         .await?;
-    Ok(no_store(ErasedResponse {
-        erased: true,
-        orders_kept_without_personal_data: erased.orders,
-        tickets_kept_without_personal_data: erased.tickets,
-        frequent_visitors_deleted: erased.visitors,
-        request_id: request.id,
-    }))
+    Ok(no_store(ErasedResponse::of(&erased, request.id)))
 }
 
 /// Correct the contact phone of one of my orders.
@@ -380,11 +386,5 @@ pub async fn carry_out_erasure(
             Some("account erased: data key shredded"),
         )
         .await?;
-    Ok(no_store(ErasedResponse {
-        erased: true,
-        orders_kept_without_personal_data: erased.orders,
-        tickets_kept_without_personal_data: erased.tickets,
-        frequent_visitors_deleted: erased.visitors,
-        request_id: id,
-    }))
+    Ok(no_store(ErasedResponse::of(&erased, id)))
 }

@@ -7,7 +7,6 @@
 use gatehouse_domain::account::Account;
 use gatehouse_domain::audit::AuditEntry;
 use gatehouse_domain::breach::{Breach, BreachReport, Escalation, NoticeChannel, NoticeProgress};
-use gatehouse_domain::data_key::DataSubject;
 use gatehouse_domain::order::AccountId;
 use jiff::Timestamp;
 
@@ -178,10 +177,10 @@ impl IdentityService {
                 break;
             }
             for account in fresh {
-                let (channel, sent) = match self.sign_in_phone_of(account).await {
+                let (channel, sent) = match self.sign_in_phone(account).await {
                     Ok(Some(phone)) => {
                         let message = SmsMessage {
-                            phone,
+                            phone: phone.expose().to_owned(),
                             text: format!("【{}】{text}", self.config.sms_signature),
                             sent_at: self.clock.now(),
                         };
@@ -213,23 +212,6 @@ impl IdentityService {
         entry.origin = origin;
         self.record_durably(entry).await?;
         self.breach(id).await
-    }
-
-    /// The account's sign-in phone in clear, to text it (None when it has none).
-    async fn sign_in_phone_of(&self, account: AccountId) -> Result<Option<String>, IdentityError> {
-        let Some((index, sealed)) = self
-            .store
-            .phone_of(account)
-            .await
-            .map_err(IdentityError::store)?
-        else {
-            return Ok(None);
-        };
-        let key = self.opening_key(&DataSubject::Account(account)).await?;
-        let clear = key
-            .open(&sealed, &crate::phone::phone_context(&index))
-            .map_err(|_| IdentityError::Unavailable)?;
-        Ok(Some(clear.to_string()))
     }
 
     /// Escalates every breach whose deadline nears or passed with notices unsent; answers what
