@@ -327,9 +327,18 @@ impl Vault {
             return Ok(0);
         }
         let erased = self.store.erased_accounts().await?;
+        // One query for the whole list, not one per person at every start.
+        let names: Vec<String> = listed.iter().map(ToString::to_string).collect();
+        let keys_back: std::collections::HashSet<String> = self
+            .store
+            .data_keys_of(&names)
+            .await?
+            .into_iter()
+            .map(|k| k.subject)
+            .collect();
         let mut again = 0;
         for subject in listed {
-            let key_back = self.store.data_key(&subject.to_string()).await?.is_some();
+            let key_back = keys_back.contains(&subject.to_string());
             match subject {
                 DataSubject::Account(account) if !erased.contains(&account) || key_back => {
                     match self.store.erase_account(account, self.clock.now()).await {

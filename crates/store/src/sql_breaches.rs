@@ -79,6 +79,13 @@ macro_rules! impl_breach_store {
                 escalated_missed_at: Option<i64>,
             }
 
+            #[derive(sqlx::FromRow)]
+            struct WithUnsent {
+                #[sqlx(flatten)]
+                breach: Row,
+                unsent: i64,
+            }
+
             fn field_list(fields: &[PersonalField]) -> String {
                 fields.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(",")
             }
@@ -256,17 +263,17 @@ macro_rules! impl_breach_store {
                 }
 
                 async fn breaches_with_unsent_notices(&self) -> Result<Vec<(Breach, u64)>, StoreError> {
-                    let ids: Vec<(String, i64)> = sqlx::query_as("SELECT breach_id, COUNT(*) FROM breach_notices WHERE state <> 'sent' GROUP BY breach_id")
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err(map_err)?;
-                    let mut out = Vec::with_capacity(ids.len());
-                    for (id, unsent) in ids {
-                        if let Some(b) = self.breach(&id).await? {
-                            out.push((b, u64::try_from(unsent).unwrap_or(0)));
-                        }
-                    }
-                    Ok(out)
+                    // One query each minute, however many breaches are open.
+                    sqlx::query_as::<_, WithUnsent>(&format!(
+                        "{} JOIN (SELECT breach_id, COUNT(*) AS unsent FROM breach_notices WHERE state <> 'sent' GROUP BY breach_id) n ON n.breach_id = breaches.id",
+                        COLS.replace(" FROM breaches", ", n.unsent FROM breaches")
+                    ))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?
+                    .into_iter()
+                    .map(|r| Ok((r.breach.into_domain()?, u64::try_from(r.unsent).unwrap_or(0))))
+                    .collect()
                 }
 
                 async fn in_app_notices(&self, account: AccountId) -> Result<Vec<(Breach, Timestamp)>, StoreError> {
