@@ -2,12 +2,13 @@
 //! gathers whatever is waiting into one batch, chains it onto the head and writes it in one
 //! transaction (so thousands of records cost one commit), then answers every caller. When
 //! another node appended first (the batch's first place is taken) it reloads the head and
-//! chains again. After enough records, or enough time, it signs a checkpoint.
+//! chains again. After enough records, or enough time, it signs a checkpoint of the batch's last
+//! record and writes it in the batch's transaction.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_domain::audit::{AuditEntry, AuditStore};
+use gatehouse_domain::audit::{AuditEntry, AuditStore, Checkpoint};
 use gatehouse_domain::clock::Clock;
 use gatehouse_domain::store::StoreError;
 use tokio::sync::{mpsc, oneshot};
@@ -169,11 +170,17 @@ impl Writer {
                 return Ok(head.map_or(1, |(seq, _)| seq + 1));
             };
             let (first_seq, new_head) = (first.seq, (last.seq, last.hash));
-            match self.store.append_audit(&records).await {
+            let checkpoint = self.checkpoint_due(records.len() as u64, new_head);
+            match self.store.append_audit(&records, checkpoint.as_ref()).await {
                 Ok(()) => {
                     self.head = Some(Some(new_head));
-                    self.since_checkpoint += records.len() as u64;
-                    self.maybe_checkpoint(new_head).await;
+                    match checkpoint {
+                        Some(c) => {
+                            self.since_checkpoint = 0;
+                            self.last_checkpoint = Some(c.at);
+                        }
+                        None => self.since_checkpoint += records.len() as u64,
+                    }
                     return Ok(first_seq);
                 }
                 // Another node wrote first: read the head again and chain onto it.
@@ -189,22 +196,15 @@ impl Writer {
         ))
     }
 
-    async fn maybe_checkpoint(&mut self, (seq, hash): (u64, [u8; 32])) {
+    /// The signed checkpoint of the batch's last record when one is due after it: enough
+    /// records since the last one, or enough time.
+    fn checkpoint_due(&self, records: u64, (seq, hash): (u64, [u8; 32])) -> Option<Checkpoint> {
         let now = self.clock.now();
         let due_by_time = self.last_checkpoint.is_none_or(|at| {
             now.duration_since(at).as_secs()
                 >= i64::try_from(self.settings.checkpoint_interval.as_secs()).unwrap_or(i64::MAX)
         });
-        if self.since_checkpoint < self.settings.checkpoint_every && !due_by_time {
-            return;
-        }
-        let checkpoint = self.signer.sign(seq, hash, now);
-        match self.store.add_checkpoint(&checkpoint).await {
-            Ok(()) => {
-                self.since_checkpoint = 0;
-                self.last_checkpoint = Some(now);
-            }
-            Err(e) => tracing::error!(error = %e, seq, "audit checkpoint not written"),
-        }
+        let due_by_count = self.since_checkpoint + records >= self.settings.checkpoint_every;
+        (due_by_count || due_by_time).then(|| self.signer.sign(seq, hash, now))
     }
 }

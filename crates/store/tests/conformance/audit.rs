@@ -29,12 +29,20 @@ pub async fn the_audit_log_keeps_places_and_whole_batches(s: Stores) {
     let first: Vec<AuditRecord> = (1..=5)
         .map(|n| record(n, 7, if n % 2 == 0 { "reveal" } else { "sign_in" }))
         .collect();
-    log.append_audit(&first).await.unwrap();
+    log.append_audit(&first, None).await.unwrap();
     assert_eq!(log.audit_head().await.unwrap(), Some((5, [6; 32])));
     // A batch whose places overlap is refused whole.
+    // A checkpoint rides in its batch's transaction: refused with it, kept with it.
+    let checkpoint = Checkpoint {
+        seq: 6,
+        hash: [7; 32],
+        at: at(10),
+        key_id: "k1".into(),
+        signature: vec![1, 2, 3],
+    };
     let clash = vec![record(6, 8, "sign_in"), record(5, 8, "sign_in")];
     assert!(matches!(
-        log.append_audit(&clash).await,
+        log.append_audit(&clash, Some(&checkpoint)).await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
@@ -42,7 +50,10 @@ pub async fn the_audit_log_keeps_places_and_whole_batches(s: Stores) {
         Some((5, [6; 32])),
         "nothing of it stayed"
     );
-    log.append_audit(&[record(6, 8, "export")]).await.unwrap();
+    assert!(log.checkpoints().await.unwrap().is_empty());
+    log.append_audit(&[record(6, 8, "export")], Some(&checkpoint))
+        .await
+        .unwrap();
     let all = log.audit_records(0, 100).await.unwrap();
     assert_eq!(
         all.iter().map(|r| r.seq).collect::<Vec<_>>(),
@@ -78,17 +89,12 @@ pub async fn the_audit_log_keeps_places_and_whole_batches(s: Stores) {
         .await
         .unwrap();
     assert_eq!(by_actor.len(), 1);
-    let checkpoint = Checkpoint {
-        seq: 6,
-        hash: [7; 32],
-        at: at(10),
-        key_id: "k1".into(),
-        signature: vec![1, 2, 3],
-    };
-    log.add_checkpoint(&checkpoint).await.unwrap();
     assert!(
-        log.add_checkpoint(&checkpoint).await.is_err(),
-        "one per place"
+        log.append_audit(&[record(7, 8, "export")], Some(&checkpoint))
+            .await
+            .is_err(),
+        "one checkpoint per place, and its batch goes with it"
     );
+    assert_eq!(log.audit_head().await.unwrap(), Some((6, [7; 32])));
     assert_eq!(log.checkpoints().await.unwrap(), vec![checkpoint]);
 }
