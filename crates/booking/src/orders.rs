@@ -10,6 +10,7 @@ use gatehouse_domain::order::{
     AccountId, Order, OrderEvent, OrderId, OrderState, Ticket, TicketId, TicketState,
 };
 use gatehouse_domain::personal::{BlindIndex, PersonalField, Sealed, Sensitive};
+use gatehouse_domain::sealed_column::SealedColumn;
 use gatehouse_domain::store::{Account, LedgerWrite, OrderTransition, StoreError};
 use gatehouse_domain::window::BookingWindow;
 use gatehouse_domain::{BookingError, ProductKind};
@@ -85,10 +86,6 @@ use gatehouse_domain::personal::ID_NUMBER_INDEX as ID_NAMESPACE;
 
 /// What a display shows for personal data erased after the visit.
 pub const ERASED: &str = "(erased)";
-
-pub(crate) fn ctx(record: &str, id: &str, field: &str) -> String {
-    format!("{record}/{id}/{field}")
-}
 
 struct ValidVisitor {
     ticket_type_id: TicketTypeId,
@@ -286,10 +283,14 @@ impl BookingService {
             .map(|(i, (v, seq))| {
                 let id = uuid::Uuid::now_v7().to_string();
                 Ticket {
-                    visitor_name: data_key
-                        .seal(v.name.as_str(), &ctx("ticket", &id, "visitor_name")),
-                    id_number: data_key
-                        .seal(v.document.normalised(), &ctx("ticket", &id, "id_number")),
+                    visitor_name: data_key.seal(
+                        v.name.as_str(),
+                        &SealedColumn::TicketVisitorName.context(&id),
+                    ),
+                    id_number: data_key.seal(
+                        v.document.normalised(),
+                        &SealedColumn::TicketIdNumber.context(&id),
+                    ),
                     id: TicketId(id),
                     ticket_type_id: v.ticket_type_id,
                     price_fen: v.price_fen,
@@ -302,8 +303,10 @@ impl BookingService {
             })
             .collect();
         let order = Order {
-            contact_phone: data_key
-                .seal(phone.as_str(), &ctx("order", &order_id.0, "contact_phone")),
+            contact_phone: data_key.seal(
+                phone.as_str(),
+                &SealedColumn::OrderContactPhone.context(&order_id.0),
+            ),
             id: order_id,
             account_id: account.id,
             product_id: product.id,
@@ -403,7 +406,7 @@ impl BookingService {
         let contact_phone = Self::open_masked(
             key,
             &order.contact_phone,
-            &ctx("order", &order.id.0, "contact_phone"),
+            &SealedColumn::OrderContactPhone.context(&order.id.0),
             mask_phone,
         );
         let issuer = self.code_issuer.get();
@@ -424,13 +427,13 @@ impl BookingService {
                 visitor_name: Self::open_masked(
                     key,
                     &t.visitor_name,
-                    &ctx("ticket", &t.id.0, "visitor_name"),
+                    &SealedColumn::TicketVisitorName.context(&t.id.0),
                     mask_name,
                 ),
                 id_number: Self::open_masked(
                     key,
                     &t.id_number,
-                    &ctx("ticket", &t.id.0, "id_number"),
+                    &SealedColumn::TicketIdNumber.context(&t.id.0),
                     |n| mask_id_number(t.id_kind, n),
                 ),
                 ticket: t.clone(),

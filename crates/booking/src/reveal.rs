@@ -9,6 +9,7 @@
 use gatehouse_domain::access::Permission;
 use gatehouse_domain::order::{OrderId, TicketId};
 use gatehouse_domain::personal::{PersonalField, Sensitive};
+use gatehouse_domain::sealed_column::SealedColumn;
 use gatehouse_domain::store::Account;
 use gatehouse_domain::BookingError;
 
@@ -55,7 +56,7 @@ impl BookingService {
         let (sealed, context) = match field {
             RevealField::ContactPhone => (
                 &found.contact_phone,
-                crate::orders::ctx("order", &found.id.0, "contact_phone"),
+                SealedColumn::OrderContactPhone.context(&found.id.0),
             ),
             RevealField::VisitorName(t) | RevealField::IdNumber(t) => {
                 let ticket = found
@@ -66,11 +67,11 @@ impl BookingService {
                 match field {
                     RevealField::VisitorName(_) => (
                         &ticket.visitor_name,
-                        crate::orders::ctx("ticket", &ticket.id.0, "visitor_name"),
+                        SealedColumn::TicketVisitorName.context(&ticket.id.0),
                     ),
                     _ => (
                         &ticket.id_number,
-                        crate::orders::ctx("ticket", &ticket.id.0, "id_number"),
+                        SealedColumn::TicketIdNumber.context(&ticket.id.0),
                     ),
                 }
             }
@@ -151,12 +152,12 @@ impl BookingService {
                     visitor_name: open(
                         PersonalField::VisitorName,
                         &t.visitor_name,
-                        crate::orders::ctx("ticket", &t.id.0, "visitor_name"),
+                        SealedColumn::TicketVisitorName.context(&t.id.0),
                     )?,
                     id_number: open(
                         PersonalField::IdNumber,
                         &t.id_number,
-                        crate::orders::ctx("ticket", &t.id.0, "id_number"),
+                        SealedColumn::TicketIdNumber.context(&t.id.0),
                     )?,
                     id: t.id.0.clone(),
                     id_kind: t.id_kind,
@@ -169,7 +170,7 @@ impl BookingService {
                 contact_phone: open(
                     PersonalField::ContactPhone,
                     &order.contact_phone,
-                    crate::orders::ctx("order", &order.id.0, "contact_phone"),
+                    SealedColumn::OrderContactPhone.context(&order.id.0),
                 )?,
                 product: self
                     .cached_product(order.product_id)

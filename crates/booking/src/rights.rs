@@ -4,6 +4,7 @@
 use gatehouse_domain::identity::Phone;
 use gatehouse_domain::order::{AccountId, OrderId, OrderState, TicketState};
 use gatehouse_domain::personal::Sensitive;
+use gatehouse_domain::sealed_column::SealedColumn;
 use gatehouse_domain::store::{Account, StoreError};
 use gatehouse_domain::BookingError;
 
@@ -51,7 +52,7 @@ impl BookingService {
         let key = self.sealing_key(found.account_id).await?;
         let sealed = key.seal(
             phone.as_str(),
-            &crate::orders::ctx("order", &found.id.0, "contact_phone"),
+            &SealedColumn::OrderContactPhone.context(&found.id.0),
         );
         self.store
             .correct_contact_phone(&found.id, &sealed)

@@ -4,14 +4,20 @@
 //! within seconds and re-wraps any key it wrapped meanwhile), then retires the versions no key
 //! uses any more by removing them from the file. `gatehouse keys status` shows the versions and
 //! how many data keys each wraps. Blind indexes use a key of their own and are not touched.
+//! Values sealed under the key file's old single key (before per-person keys) are sealed again
+//! under their owners' keys by every server at start and by a rotation, which then retires that
+//! key too (keep a database backup with the key file of its time: after the retirement the new
+//! file no longer opens such a backup's legacy values).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Subcommand;
-use gatehouse_domain::data_key::DataKeyStore;
-use gatehouse_privacy::{master, KeySet, LocalMasterKeys, MasterKeys, ShredList, Vault};
+use gatehouse_domain::sealed_column::{LegacySealStore, SealedColumn};
+use gatehouse_privacy::{
+    legacy_left, master, KeySet, LocalMasterKeys, MasterKeys, ShredList, Vault,
+};
 
 use crate::config::Config;
 
@@ -57,8 +63,20 @@ pub fn shred_list(config: &Config) -> ShredList {
 }
 
 /// Looks at the key file every [`REFRESH_EVERY`]; after a rotation, re-wraps what is left.
-pub fn spawn_key_refresh(vault: Arc<Vault>) {
+/// First re-seals values still under the legacy key, if the key file has one.
+pub fn spawn_key_refresh(vault: Arc<Vault>, legacy_seals: Arc<dyn LegacySealStore>) {
     tokio::spawn(async move {
+        if vault.has_legacy() {
+            match vault.reseal_legacy(legacy_seals.as_ref()).await {
+                Ok(done) if done.resealed + done.unopenable > 0 => tracing::info!(
+                    resealed = done.resealed,
+                    unopenable = done.unopenable,
+                    "values sealed before per-person keys are sealed again under their owners' keys"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "re-sealing legacy values failed"),
+            }
+        }
         // Keys left under an old version by a rotation this node missed while stopped.
         if let Err(e) = vault.rewrap_all().await {
             tracing::error!(error = %e, "re-wrapping data keys at start failed");
@@ -76,11 +94,19 @@ pub fn spawn_key_refresh(vault: Arc<Vault>) {
     });
 }
 
-fn status_json(set: &KeySet, in_use: &[(u32, u64)]) -> serde_json::Value {
+fn status_json(
+    set: &KeySet,
+    in_use: &[(u32, u64)],
+    legacy_values: &[(SealedColumn, u64)],
+) -> serde_json::Value {
     serde_json::json!({
         "current": set.current(),
         "versions": set.versions(),
         "legacy_key": set.has_legacy(),
+        "legacy_values_left": legacy_values
+            .iter()
+            .map(|(c, n)| (c.location().to_string(), serde_json::json!(n)))
+            .collect::<serde_json::Map<_, _>>(),
         "data_keys_by_version": in_use
             .iter()
             .map(|(v, n)| (v.to_string(), serde_json::json!(n)))
@@ -96,11 +122,16 @@ pub async fn run(config: Config, task: KeysTask) -> anyhow::Result<()> {
         );
     }
     let path = config.key_file();
-    let data_keys: Arc<dyn DataKeyStore> = crate::open_stores(&config).await?.data_keys;
+    let ports = crate::open_stores(&config).await?;
+    let (data_keys, legacy_seals) = (ports.data_keys, ports.legacy_seals);
     let report = match task {
         KeysTask::Status => {
             let set = master::load_or_create(&path)?;
-            status_json(&set, &data_keys.data_key_versions().await?)
+            status_json(
+                &set,
+                &data_keys.data_key_versions().await?,
+                &legacy_left(legacy_seals.as_ref()).await?,
+            )
         }
         KeysTask::Rotate { settle_secs } => {
             let mut set = master::load_or_create(&path)?;
@@ -115,20 +146,39 @@ pub async fn run(config: Config, task: KeysTask) -> anyhow::Result<()> {
                 data_keys.clone(),
                 Arc::new(gatehouse_domain::SystemClock),
             );
+            let resealed = vault.reseal_legacy(legacy_seals.as_ref()).await?;
             let mut rewrapped = vault.rewrap_all().await?;
             // Servers that had not yet noticed may have wrapped a few keys under the old version.
             tokio::time::sleep(Duration::from_secs(settle_secs)).await;
             rewrapped += vault.rewrap_all().await?;
             let in_use = data_keys.data_key_versions().await?;
-            let mut retired = Vec::new();
+            let (mut retired, mut retired_legacy) = (Vec::new(), false);
             for version in previous {
                 if !in_use.iter().any(|(v, n)| *v == version && *n > 0) && set.retire(version) {
                     retired.push(version);
                 }
             }
+            // The legacy key goes too once nothing is sealed under it (servers re-seal at start,
+            // so after one rotation with every server upgraded, nothing is).
+            let legacy_values = legacy_left(legacy_seals.as_ref()).await?;
+            if legacy_values.is_empty() && set.retire_legacy() {
+                retired_legacy = true;
+            }
             master::save(&path, &set)?;
-            let mut report = status_json(&set, &in_use);
+            let mut report = status_json(&set, &in_use, &legacy_values);
             if let Some(map) = report.as_object_mut() {
+                map.insert(
+                    "legacy_resealed".into(),
+                    serde_json::json!(resealed.resealed),
+                );
+                map.insert(
+                    "legacy_unopenable".into(),
+                    serde_json::json!(resealed.unopenable),
+                );
+                map.insert(
+                    "legacy_key_retired".into(),
+                    serde_json::json!(retired_legacy),
+                );
                 map.insert("new_version".into(), serde_json::json!(current));
                 map.insert("rewrapped".into(), serde_json::json!(rewrapped));
                 map.insert("retired".into(), serde_json::json!(retired));

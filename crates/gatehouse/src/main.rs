@@ -25,6 +25,7 @@ use gatehouse_domain::gate::GateStore;
 use gatehouse_domain::group::GroupStore;
 use gatehouse_domain::no_show::NoShowStore;
 use gatehouse_domain::payment_store::PaymentStore;
+use gatehouse_domain::sealed_column::LegacySealStore;
 use gatehouse_domain::store::Store;
 use gatehouse_domain::traffic::TrafficStore;
 use gatehouse_domain::SystemClock;
@@ -185,10 +186,18 @@ struct Ports {
     traffic: Arc<dyn TrafficStore>,
     audit: Arc<dyn AuditStore>,
     data_keys: Arc<dyn DataKeyStore>,
+    legacy_seals: Arc<dyn LegacySealStore>,
 }
 
 fn ports<
-    S: Store + AccountStore + PaymentStore + GateStores + TrafficStore + AuditStore + DataKeyStore,
+    S: Store
+        + AccountStore
+        + PaymentStore
+        + GateStores
+        + TrafficStore
+        + AuditStore
+        + DataKeyStore
+        + LegacySealStore,
 >(
     s: S,
 ) -> Ports {
@@ -200,7 +209,8 @@ fn ports<
         gates: s.clone(),
         traffic: s.clone(),
         audit: s.clone(),
-        data_keys: s,
+        data_keys: s.clone(),
+        legacy_seals: s,
     }
 }
 
@@ -300,6 +310,7 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
         traffic,
         audit: audit_store,
         data_keys,
+        legacy_seals,
     } = open_stores(config).await?;
     let (key_set, masters) = keys_cli::load_key_set(config)?;
     let museum_tz = jiff::tz::TimeZone::get(&config.museum_timezone)?;
@@ -320,7 +331,7 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
             "people on the shred list were back in the database (a restored backup?) and are erased again"
         );
     }
-    keys_cli::spawn_key_refresh(keys.clone());
+    keys_cli::spawn_key_refresh(keys.clone(), legacy_seals);
     let audit_log = gatehouse_audit::AuditLog::start(
         audit_store,
         Arc::new(load_audit_signer(config)?),

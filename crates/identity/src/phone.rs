@@ -8,6 +8,7 @@ use gatehouse_domain::account::{OtpAttempt, OtpChallenge, SignInMethod};
 use gatehouse_domain::data_key::DataSubject;
 use gatehouse_domain::identity::Phone;
 use gatehouse_domain::personal::{BlindIndex, PHONE_INDEX};
+use gatehouse_domain::sealed_column::SealedColumn;
 use jiff::{SignedDuration, Timestamp};
 use rand::Rng;
 
@@ -48,7 +49,7 @@ pub(crate) fn code_mac(service: &IdentityService, phone: &Phone, code: &str) -> 
 /// The sealing context of an account's sign-in phone: bound to the phone's blind index, which
 /// is what the account row is keyed by.
 pub(crate) fn phone_context(index: &BlindIndex) -> String {
-    format!("account/{}/phone", hex::encode(index.0))
+    SealedColumn::AccountPhone.context(&hex::encode(index.0))
 }
 
 fn parse_phone(raw: &str) -> Result<Phone, IdentityError> {

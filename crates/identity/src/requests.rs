@@ -12,6 +12,7 @@ use gatehouse_domain::data_request::{
 };
 use gatehouse_domain::order::AccountId;
 use gatehouse_domain::personal::{PersonalField, Sealed, Sensitive};
+use gatehouse_domain::sealed_column::SealedColumn;
 use gatehouse_domain::store::StoreError;
 
 use crate::{IdentityError, IdentityService};
@@ -30,7 +31,7 @@ pub struct RequestView {
 }
 
 fn context(id: &str) -> String {
-    format!("data_request/{id}/detail")
+    SealedColumn::RequestDetail.context(id)
 }
 
 impl IdentityService {

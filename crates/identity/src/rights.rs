@@ -9,6 +9,7 @@ use gatehouse_domain::face::Consent;
 use gatehouse_domain::identity::IdKind;
 use gatehouse_domain::order::AccountId;
 use gatehouse_domain::personal::{PersonalField, Sensitive};
+use gatehouse_domain::sealed_column::SealedColumn;
 
 use crate::{IdentityError, IdentityService};
 
@@ -74,18 +75,26 @@ impl IdentityService {
             .map_err(IdentityError::store)?
         {
             let open =
-                |field: PersonalField, sealed: &gatehouse_domain::personal::Sealed, name: &str| {
-                    Self::open_field(&key, sealed, &v.id, name)
+                |field: PersonalField, sealed: &gatehouse_domain::personal::Sealed, column| {
+                    Self::open_field(&key, sealed, &v.id, column)
                         .map(|clear| Sensitive::new(field, clear.as_str()))
                 };
             visitors.push(ExportedVisitor {
-                name: open(PersonalField::VisitorName, &v.name, "name")?,
+                name: open(
+                    PersonalField::VisitorName,
+                    &v.name,
+                    SealedColumn::VisitorName,
+                )?,
                 id_kind: v.id_kind,
-                id_number: open(PersonalField::IdNumber, &v.id_number, "id_number")?,
+                id_number: open(
+                    PersonalField::IdNumber,
+                    &v.id_number,
+                    SealedColumn::VisitorIdNumber,
+                )?,
                 phone: v
                     .phone
                     .as_ref()
-                    .map(|p| open(PersonalField::VisitorPhone, p, "phone"))
+                    .map(|p| open(PersonalField::VisitorPhone, p, SealedColumn::VisitorPhone))
                     .transpose()?,
                 created_at: v.created_at,
                 id: v.id.clone(),

@@ -9,6 +9,7 @@ use argon2::Argon2;
 use gatehouse_domain::access::{Role, Roles};
 use gatehouse_domain::account::{Account, SignInMethod, StaffCredential};
 use gatehouse_domain::data_key::DataSubject;
+use gatehouse_domain::sealed_column::SealedColumn;
 use hmac::{Hmac, Mac};
 use jiff::Timestamp;
 use rand::RngCore;
@@ -59,7 +60,7 @@ pub struct BreakGlassSecrets {
 }
 
 fn credential_context(username: &str) -> String {
-    format!("staff/{username}/totp_secret")
+    SealedColumn::StaffTotp.context(username)
 }
 
 fn hash_password(password: &str) -> Result<String, IdentityError> {

@@ -8,6 +8,7 @@ use gatehouse_domain::data_key::DataSubject;
 use gatehouse_domain::identity::{mask_phone, IdDocument, IdKind, PersonName, Phone};
 use gatehouse_domain::order::AccountId;
 use gatehouse_domain::personal::{BlindIndex, PersonalField, Sealed, Sensitive, ID_NUMBER_INDEX};
+use gatehouse_domain::sealed_column::SealedColumn;
 use gatehouse_domain::store::StoreError;
 use gatehouse_privacy::SubjectKey;
 use zeroize::Zeroizing;
@@ -65,10 +66,6 @@ pub struct Profile {
     pub phone: Option<String>, // personal-data: masked
 }
 
-fn context(id: &str, field: &str) -> String {
-    format!("visitor/{id}/{field}")
-}
-
 fn visitor_error(e: StoreError) -> IdentityError {
     match e {
         StoreError::Conflict(c) if c == "duplicate_visitor" => IdentityError::DuplicateVisitor,
@@ -100,14 +97,17 @@ impl IdentityService {
             .transpose()?;
         Ok(FrequentVisitor {
             account,
-            name: key.seal(name.as_str(), &context(&id, "name")),
+            name: key.seal(name.as_str(), &SealedColumn::VisitorName.context(&id)),
             id_kind: document.kind(),
-            id_number: key.seal(document.normalised(), &context(&id, "id_number")),
+            id_number: key.seal(
+                document.normalised(),
+                &SealedColumn::VisitorIdNumber.context(&id),
+            ),
             id_blind: BlindIndex(
                 self.vault
                     .blind_index(ID_NUMBER_INDEX, document.normalised()),
             ),
-            phone: phone.map(|p| key.seal(p.as_str(), &context(&id, "phone"))),
+            phone: phone.map(|p| key.seal(p.as_str(), &SealedColumn::VisitorPhone.context(&id))),
             id,
             created_at,
             updated_at: now,
@@ -118,11 +118,11 @@ impl IdentityService {
         key: &SubjectKey,
         sealed: &Sealed,
         id: &str,
-        field: &str,
+        column: SealedColumn,
     ) -> Result<Zeroizing<String>, IdentityError> {
-        key.open(sealed, &context(id, field)).map_err(|_| {
+        key.open(sealed, &column.context(id)).map_err(|_| {
             tracing::error!(
-                field,
+                field = column.location(),
                 "a frequent visitor's field does not open with the current keys"
             );
             IdentityError::Unavailable
@@ -130,12 +130,14 @@ impl IdentityService {
     }
 
     fn mask_visitor(key: &SubjectKey, v: &FrequentVisitor) -> Result<MaskedVisitor, IdentityError> {
-        let name = Self::open_field(key, &v.name, &v.id, "name")?;
-        let number = Self::open_field(key, &v.id_number, &v.id, "id_number")?;
+        let name = Self::open_field(key, &v.name, &v.id, SealedColumn::VisitorName)?;
+        let number = Self::open_field(key, &v.id_number, &v.id, SealedColumn::VisitorIdNumber)?;
         let phone = v
             .phone
             .as_ref()
-            .map(|p| Self::open_field(key, p, &v.id, "phone").map(|p| mask_phone(&p)))
+            .map(|p| {
+                Self::open_field(key, p, &v.id, SealedColumn::VisitorPhone).map(|p| mask_phone(&p))
+            })
             .transpose()?;
         Ok(MaskedVisitor {
             id: v.id.clone(),
@@ -248,12 +250,13 @@ impl IdentityService {
                 Ok(OpenedVisitor {
                     name: Sensitive::new(
                         PersonalField::VisitorName,
-                        Self::open_field(&key, &v.name, &v.id, "name")?.as_str(),
+                        Self::open_field(&key, &v.name, &v.id, SealedColumn::VisitorName)?.as_str(),
                     ),
                     id_kind: v.id_kind,
                     id_number: Sensitive::new(
                         PersonalField::IdNumber,
-                        Self::open_field(&key, &v.id_number, &v.id, "id_number")?.as_str(),
+                        Self::open_field(&key, &v.id_number, &v.id, SealedColumn::VisitorIdNumber)?
+                            .as_str(),
                     ),
                 })
             })

@@ -9,12 +9,14 @@
 //! Equality lookups (the per-ID limit, sign-in by phone) use blind indexes, HMAC-SHA256 under a
 //! key of their own that rotation never changes, so indexes keep matching across rotations.
 
+mod legacy;
 pub mod master;
 mod reader;
 mod sealing;
 pub mod shred_list;
 pub mod vault;
 
+pub use legacy::{legacy_left, Resealed};
 pub use master::{KeySet, LocalMasterKeys, MasterKeys};
 pub use shred_list::ShredList;
 pub use vault::{SubjectKey, Vault};

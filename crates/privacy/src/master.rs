@@ -237,6 +237,11 @@ impl KeySet {
     pub fn retire(&mut self, version: u32) -> bool {
         version != self.current && self.masters.remove(&version).is_some()
     }
+
+    /// Forgets the legacy key (once no value is sealed under it); true if it was there.
+    pub fn retire_legacy(&mut self) -> bool {
+        self.legacy.take().is_some()
+    }
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> PrivacyError + '_ {

@@ -122,6 +122,11 @@ impl Vault {
         }
     }
 
+    /// Whether this vault holds the legacy key (values sealed before per-person keys may exist).
+    pub fn has_legacy(&self) -> bool {
+        self.legacy.is_some()
+    }
+
     /// Keeps every erasure on `list` too (beside the key file), so that a restored backup
     /// can be erased again by [`Vault::replay_shred_list`].
     pub fn with_shred_list(mut self, list: ShredList) -> Self {

@@ -29,6 +29,8 @@ mod sql_data_keys;
 mod sql_breaches;
 #[macro_use]
 mod sql_data_requests;
+#[macro_use]
+mod sql_legacy_seal;
 pub mod postgres;
 mod rows;
 mod rows_payments;

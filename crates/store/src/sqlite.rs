@@ -158,3 +158,5 @@ impl_data_key_store!(
 impl_data_request_store!(SqliteStore);
 
 impl_breach_store!(SqliteStore);
+
+impl_legacy_seal_store!(SqliteStore);

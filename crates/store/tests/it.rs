@@ -23,6 +23,7 @@ use gatehouse_domain::gate::GateStore;
 use gatehouse_domain::group::GroupStore;
 use gatehouse_domain::no_show::NoShowStore;
 use gatehouse_domain::payment_store::PaymentStore;
+use gatehouse_domain::sealed_column::LegacySealStore;
 use gatehouse_domain::store::Store;
 use gatehouse_domain::traffic::TrafficStore;
 use gatehouse_store::{PgStore, SqliteDurability, SqliteStore};
@@ -38,7 +39,8 @@ fn both<
         + AuditStore
         + DataKeyStore
         + DataRequestStore
-        + BreachStore,
+        + BreachStore
+        + LegacySealStore,
 >(
     s: S,
 ) -> Stores {
@@ -54,7 +56,8 @@ fn both<
         audit: s.clone(),
         data_keys: s.clone(),
         data_requests: s.clone(),
-        breaches: s,
+        breaches: s.clone(),
+        legacy_seals: s,
     }
 }
 
@@ -138,6 +141,7 @@ on_both!(
     organisations_are_decided_once,
     group_orders_take_and_return_the_group_stock,
     traffic_lists_keep_entries_until_they_end_or_are_removed,
+    legacy_sealed_values_are_found_by_format_and_replaced_only_if_unchanged,
     metered_usage_adds_up_nodes_and_never_goes_back,
     the_audit_log_keeps_places_and_whole_batches,
     retention_erases_an_orders_personal_data_once_and_keeps_its_facts,

@@ -200,3 +200,199 @@ async fn a_restored_backup_does_not_bring_an_erased_person_back() {
     );
     server.stop().await;
 }
+
+/// Seals `clear` as Gatehouse did before per-person keys: format byte 1, nonce, AES-256-GCM
+/// under the key file's one data key, bound to `context`.
+fn legacy_seal(key: &[u8; 32], n: u8, clear: &str, context: &str) -> Vec<u8> {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    let cipher = aes_gcm::Aes256Gcm::new(aes_gcm::Key::<aes_gcm::Aes256Gcm>::from_slice(key));
+    let nonce = [n; 12];
+    let sealed = cipher
+        .encrypt(
+            aes_gcm::Nonce::from_slice(&nonce),
+            Payload {
+                msg: clear.as_bytes(),
+                aad: context.as_bytes(),
+            },
+        )
+        .unwrap();
+    [vec![1], nonce.to_vec(), sealed].concat()
+}
+
+async fn export(addr: &str, token: &str) -> Value {
+    let (s, data) = send(
+        addr,
+        Method::GET,
+        "/api/v1/me/data-export",
+        Some(token),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{data}");
+    data
+}
+
+/// A database from before per-person keys: every value sealed under the key file's one data
+/// key (v1 key file). A server re-seals them under their owners' keys at start; a rotation then
+/// retires the old key, and everything still opens.
+#[tokio::test]
+async fn values_sealed_before_per_person_keys_are_sealed_again_and_the_old_key_retired() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let db = Db::Sqlite;
+    let data_key = [0x5a; 32];
+    std::fs::write(
+        dir.path().join("keys"),
+        format!(
+            "gatehouse-keys-v1:{}:{}\n",
+            hex::encode(data_key),
+            hex::encode([0x3c; 32])
+        ),
+    )
+    .unwrap();
+    let admin = admin_token(dir.path(), &db).await;
+    let server = Server::start(dir.path(), &db, &log, false).await;
+    let (slot, tt) = rush_product(&server.addr, &admin, 100).await;
+    let phone = "13600000011";
+    let token = visitor_token(&server.addr, &admin, phone).await;
+    let id_number = gatehouse_domain::identity::synthetic_resident_id(11);
+    let order = book(&server.addr, &token, slot, tt, &id_number).await;
+    let friend = gatehouse_domain::identity::synthetic_resident_id(12);
+    let (s, _) = send(
+        &server.addr,
+        Method::POST,
+        "/api/v1/me/visitors",
+        Some(&token),
+        Some(json!({"name": "赵六", "id_type": "resident_id", "id_number": friend, "phone": "13900000012"})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let before = export(&server.addr, &token).await;
+    server.stop().await;
+
+    // Turn the database into one written before per-person keys: no data keys, every value
+    // sealed under the old single key.
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("gatehouse.db").display()
+    ))
+    .await
+    .unwrap();
+    let mut n = 0u8;
+    let mut legacy = |clear: &str, context: String| {
+        n += 1;
+        legacy_seal(&data_key, n, clear, &context)
+    };
+    let (account, index): (i64, Vec<u8>) =
+        sqlx::query_as("SELECT id, phone_index FROM accounts WHERE phone_index IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let order_id = order["id"].as_str().unwrap();
+    let ticket: String = sqlx::query_scalar("SELECT id FROM tickets WHERE order_id = $1")
+        .bind(order_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let visitor: String = sqlx::query_scalar("SELECT id FROM frequent_visitors")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let writes: Vec<(&str, Vec<u8>, String)> = vec![
+        (
+            "UPDATE accounts SET phone_sealed = $1 WHERE id = $2",
+            legacy(phone, format!("account/{}/phone", hex::encode(&index))),
+            account.to_string(),
+        ),
+        (
+            "UPDATE orders SET contact_phone = $1 WHERE id = $2",
+            legacy("13812345678", format!("order/{order_id}/contact_phone")),
+            order_id.to_string(),
+        ),
+        (
+            "UPDATE tickets SET visitor_name = $1 WHERE id = $2",
+            legacy("王五", format!("ticket/{ticket}/visitor_name")),
+            ticket.clone(),
+        ),
+        (
+            "UPDATE tickets SET id_number = $1 WHERE id = $2",
+            legacy(&id_number, format!("ticket/{ticket}/id_number")),
+            ticket.clone(),
+        ),
+        (
+            "UPDATE frequent_visitors SET name = $1 WHERE id = $2",
+            legacy("赵六", format!("visitor/{visitor}/name")),
+            visitor.clone(),
+        ),
+        (
+            "UPDATE frequent_visitors SET id_number = $1 WHERE id = $2",
+            legacy(&friend, format!("visitor/{visitor}/id_number")),
+            visitor.clone(),
+        ),
+        (
+            "UPDATE frequent_visitors SET phone = $1 WHERE id = $2",
+            legacy("13900000012", format!("visitor/{visitor}/phone")),
+            visitor.clone(),
+        ),
+    ];
+    for (sql, value, row) in writes {
+        let done = sqlx::query(sql)
+            .bind(value)
+            .bind(row)
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert_eq!(done.rows_affected(), 1, "{sql}");
+    }
+    sqlx::query("DELETE FROM data_keys WHERE subject = $1")
+        .bind(format!("account/{account}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let status = keys(dir.path(), &db, &["status"]).await;
+    assert_eq!(
+        status["legacy_values_left"],
+        json!({
+            "accounts.phone_sealed": 1, "orders.contact_phone": 1,
+            "tickets.visitor_name": 1, "tickets.id_number": 1,
+            "frequent_visitors.name": 1, "frequent_visitors.id_number": 1,
+            "frequent_visitors.phone": 1,
+        }),
+        "{status}"
+    );
+
+    // A server re-seals them at start, in the background.
+    let server = Server::start(dir.path(), &db, &log, false).await;
+    let mut left = json!(null);
+    for _ in 0..100 {
+        left = keys(dir.path(), &db, &["status"]).await["legacy_values_left"].clone();
+        if left == json!({}) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, json!({}), "all re-sealed");
+    assert_eq!(
+        export(&server.addr, &token).await["orders"],
+        before["orders"],
+        "the orders read the same"
+    );
+
+    // The rotation retires the old key with the old master version.
+    let rotated = keys(dir.path(), &db, &["rotate", "--settle-secs", "0"]).await;
+    assert_eq!(rotated["legacy_key_retired"], true, "{rotated}");
+    assert_eq!(rotated["legacy_key"], false, "{rotated}");
+    let file = std::fs::read_to_string(dir.path().join("keys")).unwrap();
+    assert!(!file.contains("legacy="), "{file}");
+    server.stop().await;
+
+    // Restarted with only the new master key, everything opens, exactly as before.
+    let server = Server::start(dir.path(), &db, &log, false).await;
+    let after = export(&server.addr, &token).await;
+    for part in ["sign_in_phone", "frequent_visitors", "orders"] {
+        assert_eq!(after[part], before[part], "{part}");
+    }
+    assert_eq!(after["sign_in_phone"], phone);
+    server.stop().await;
+}

@@ -389,3 +389,148 @@ pub async fn breaches_find_holders_and_track_each_notice(s: Stores) {
         "an erased account is nobody to notify"
     );
 }
+
+/// A value in the legacy format: byte 1, then nonce, ciphertext and tag (here filler).
+fn legacy(byte: u8) -> Sealed {
+    let mut v = vec![1u8];
+    v.extend([byte; 40]);
+    Sealed(v)
+}
+
+fn envelope(byte: u8) -> Sealed {
+    let mut v = vec![2u8];
+    v.extend([byte; 40]);
+    Sealed(v)
+}
+
+pub async fn legacy_sealed_values_are_found_by_format_and_replaced_only_if_unchanged(s: Stores) {
+    use gatehouse_domain::account::StaffCredential;
+    use gatehouse_domain::sealed_column::SealedColumn;
+
+    let f = fixture(&s, 5).await;
+    let (person, _) = s
+        .accounts
+        .phone_account(BlindIndex([9; 32]), "138****0000", at(0))
+        .await
+        .unwrap();
+    s.accounts
+        .seal_account_phone(person.id, &legacy(3))
+        .await
+        .unwrap();
+    let mut o = order(&f, 1, &[(1, 0), (2, 0)], 0, None);
+    o.account_id = person.id;
+    o.contact_phone = legacy(4);
+    o.tickets[0].id_number = legacy(5);
+    o.tickets[1].id_number = envelope(5);
+    s.store.apply(&[place(o.clone())]).await.unwrap();
+    s.accounts
+        .insert_visitor(
+            &FrequentVisitor {
+                id: "v1".into(),
+                account: person.id,
+                name: envelope(6),
+                id_kind: IdKind::ResidentId,
+                id_number: legacy(6),
+                id_blind: BlindIndex([1; 32]),
+                phone: None,
+                created_at: at(0),
+                updated_at: at(0),
+            },
+            10,
+        )
+        .await
+        .unwrap();
+    let staff = s
+        .accounts
+        .create_account("Alice", gatehouse_domain::access::Roles::default(), at(0))
+        .await
+        .unwrap();
+    s.accounts
+        .put_staff_credential(&StaffCredential {
+            account: staff.id,
+            username: "alice".into(),
+            password_hash: "$argon2id$x".into(),
+            totp_secret: legacy(7),
+            last_totp_step: 0,
+        })
+        .await
+        .unwrap();
+
+    let found = |column| {
+        let s = s.legacy_seals.clone();
+        async move { s.sealed_with_format(column, 1, None, 100).await.unwrap() }
+    };
+    let phone = found(SealedColumn::AccountPhone).await;
+    assert_eq!(phone.len(), 1);
+    assert_eq!(phone[0].owner, DataSubject::Account(person.id));
+    assert_eq!(
+        phone[0].context_id,
+        hex::encode([9; 32]),
+        "bound to the index"
+    );
+    assert_eq!(phone[0].sealed, legacy(3));
+    let totp = found(SealedColumn::StaffTotp).await;
+    assert_eq!(
+        (totp.len(), &totp[0].owner, totp[0].row.as_str()),
+        (1, &DataSubject::Staff("alice".into()), "alice")
+    );
+    let contact = found(SealedColumn::OrderContactPhone).await;
+    assert_eq!(
+        (contact.len(), contact[0].row.as_str()),
+        (1, o.id.0.as_str())
+    );
+    let numbers = found(SealedColumn::TicketIdNumber).await;
+    assert_eq!(numbers.len(), 1, "only the legacy one: {numbers:?}");
+    assert_eq!(numbers[0].row, o.tickets[0].id.0);
+    assert_eq!(numbers[0].owner, DataSubject::Account(person.id));
+    assert!(found(SealedColumn::VisitorName).await.is_empty());
+    assert_eq!(found(SealedColumn::VisitorIdNumber).await.len(), 1);
+    assert!(found(SealedColumn::VisitorPhone).await.is_empty());
+    assert!(
+        s.legacy_seals
+            .sealed_with_format(SealedColumn::OrderContactPhone, 1, Some(&o.id.0), 100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "paging starts after the given row"
+    );
+
+    // Replaced only while unchanged.
+    assert!(!s
+        .legacy_seals
+        .replace_sealed(
+            SealedColumn::OrderContactPhone,
+            &o.id.0,
+            &legacy(99),
+            &envelope(4)
+        )
+        .await
+        .unwrap());
+    assert!(s
+        .legacy_seals
+        .replace_sealed(
+            SealedColumn::OrderContactPhone,
+            &o.id.0,
+            &legacy(4),
+            &envelope(4)
+        )
+        .await
+        .unwrap());
+    assert!(found(SealedColumn::OrderContactPhone).await.is_empty());
+    let stored = s.store.get_order(&o.id).await.unwrap().unwrap();
+    assert_eq!(stored.contact_phone, envelope(4));
+    let row = person.id.0.to_string();
+    assert!(s
+        .legacy_seals
+        .replace_sealed(SealedColumn::AccountPhone, &row, &legacy(3), &envelope(3))
+        .await
+        .unwrap());
+    assert!(found(SealedColumn::AccountPhone).await.is_empty());
+    assert!(s
+        .legacy_seals
+        .replace_sealed(SealedColumn::StaffTotp, "alice", &legacy(7), &envelope(7))
+        .await
+        .unwrap());
+    let credential = s.accounts.staff_credential("alice").await.unwrap().unwrap();
+    assert_eq!(credential.totp_secret, envelope(7));
+}

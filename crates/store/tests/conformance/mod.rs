@@ -49,6 +49,7 @@ pub struct Stores {
     pub data_keys: Arc<dyn gatehouse_domain::data_key::DataKeyStore>,
     pub data_requests: Arc<dyn gatehouse_domain::data_request::DataRequestStore>,
     pub breaches: Arc<dyn gatehouse_domain::breach::BreachStore>,
+    pub legacy_seals: Arc<dyn gatehouse_domain::sealed_column::LegacySealStore>,
 }
 
 fn visitor() -> Roles {
