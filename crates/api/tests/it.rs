@@ -172,7 +172,13 @@ async fn api() -> Api {
             clock.clone(),
             gatehouse_audit::AppendSettings::default(),
         ),
-        IdentityConfig::default(),
+        IdentityConfig {
+            breach_emails: vec![
+                "dpo@museum.example".into(),
+                "report@authority.example".into(),
+            ],
+            ..IdentityConfig::default()
+        },
     );
     let service =
         BookingService::start(store.clone(), keys, clock.clone(), BookingConfig::default())

@@ -149,6 +149,61 @@ impl Breach {
     }
 }
 
+impl Breach {
+    /// The report for the data-protection officer and the supervising authority: the whole
+    /// record, how many people it affects and where their notices stand, and the notice sent to
+    /// them. It names kinds of data and counts, never a person.
+    pub fn officer_report(&self, progress: &NoticeProgress) -> String {
+        let r = &self.report;
+        let names = |fields: &[PersonalField]| {
+            fields
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "Personal-data breach {id}: {title}
+
+             What happened: {what}
+Occurred: {occurred}
+Discovered: {discovered}
+             Kinds of personal data: {fields}
+Systems: {systems}
+Measures taken: {measures}
+
+             People affected: {affected}
+Kinds that cannot be tied to a person: {unattributable}
+             Notices due by: {deadline}
+Notices sent: {sent}; pending: {pending}; failed: {failed}
+
+             The notice sent to the people affected:
+
+{notice}
+",
+            id = self.id,
+            title = r.title,
+            what = r.what_happened,
+            occurred = r.occurred_at,
+            discovered = r.discovered_at,
+            fields = names(&r.fields),
+            systems = r.systems,
+            measures = r.measures,
+            affected = self.affected,
+            unattributable = if self.unattributable.is_empty() {
+                "none".to_string()
+            } else {
+                names(&self.unattributable)
+            },
+            deadline = self.deadline_at,
+            sent = progress.sent,
+            pending = progress.pending,
+            failed = progress.failed,
+            notice = self.draft_notice(),
+        )
+    }
+}
+
 fn zh_name(field: PersonalField) -> &'static str {
     match field {
         PersonalField::VisitorName => "参观人姓名",
@@ -296,6 +351,29 @@ mod tests {
             "0371-12345678",
         ] {
             assert!(text.contains(part), "{part} missing from {text}");
+        }
+    }
+
+    #[test]
+    fn the_officer_report_has_the_record_the_counts_and_the_notice() {
+        let mut b = breach(vec![PersonalField::IdNumber, PersonalField::IpAddress]);
+        b.unattributable = vec![PersonalField::IpAddress];
+        let report = b.officer_report(&NoticeProgress {
+            pending: 3,
+            sent: 6,
+            failed: 1,
+        });
+        for part in [
+            "Personal-data breach b: 备份盘遗失",
+            "Kinds of personal data: id_number, ip_address",
+            "Systems: backups",
+            "People affected: 10",
+            "cannot be tied to a person: ip_address",
+            "Notices due by: 2026-11-21T02:00:00Z",
+            "Notices sent: 6; pending: 3; failed: 1",
+            "What you can do: beware of calls",
+        ] {
+            assert!(report.contains(part), "{part} in {report}");
         }
     }
 }

@@ -174,9 +174,13 @@ impl IdentitySettings {
         &self,
         museum_tz: jiff::tz::TimeZone,
         provider_breaker: gatehouse_domain::breaker::BreakerPolicy,
-        breach_escalation_phones: &[String],
+        privacy: &PrivacySettings,
     ) -> anyhow::Result<gatehouse_identity::IdentityConfig> {
-        for phone in breach_escalation_phones {
+        for address in privacy.breach_emails.iter().chain([&privacy.mail_from]) {
+            gatehouse_providers::smtp::check_address(address)
+                .map_err(|m| anyhow::anyhow!("privacy.breach_emails / mail_from: {m}"))?;
+        }
+        for phone in &privacy.breach_escalation_phones {
             gatehouse_domain::identity::Phone::parse(phone).map_err(|m| {
                 anyhow::anyhow!(
                     "privacy.breach_escalation_phones: {}: {m}",
@@ -220,7 +224,8 @@ impl IdentitySettings {
             },
             risk_consent: gatehouse_identity::consents::default_risk_text(),
             provider_breaker,
-            breach_escalation_phones: breach_escalation_phones.to_vec(),
+            breach_escalation_phones: privacy.breach_escalation_phones.clone(),
+            breach_emails: privacy.breach_emails.clone(),
         })
     }
 }
@@ -271,6 +276,15 @@ pub struct PrivacySettings {
     /// Phones texted when a breach's notice deadline nears (a quarter of the 24- or 48-hour
     /// window left) or passes with notices unsent: the data-protection officer, the duty manager.
     pub breach_escalation_phones: Vec<String>,
+    /// Mailboxes sent the whole breach report once its notices are sent, and every escalation:
+    /// the data-protection officer, the supervising authority's reporting address.
+    pub breach_emails: Vec<String>,
+    /// The SMTP relay those e-mails go through (`smtp://host:25`,
+    /// `smtp://user:pass@host:587?tls=required`, `smtps://user:pass@host:465`); unset, they stay
+    /// in an in-memory outbox (the demo).
+    pub smtp_url: Option<Secret>,
+    /// The sender of those e-mails.
+    pub mail_from: String,
 }
 
 impl Default for PrivacySettings {
@@ -278,6 +292,9 @@ impl Default for PrivacySettings {
         Self {
             visitor_retention_days: 30,
             breach_escalation_phones: Vec::new(),
+            breach_emails: Vec::new(),
+            smtp_url: None,
+            mail_from: "gatehouse@localhost".into(),
         }
     }
 }

@@ -356,9 +356,15 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
         config.identity.to_config(
             museum_tz.clone(),
             config.breakers.identity.policy(),
-            &config.privacy.breach_escalation_phones,
+            &config.privacy,
         )?,
     );
+    if let Some(url) = &config.privacy.smtp_url {
+        identity.use_mail(Arc::new(
+            gatehouse_providers::smtp::SmtpMail::new(url.expose(), &config.privacy.mail_from)
+                .context("privacy.smtp_url")?,
+        ));
+    }
     if let Some(a) = &config.identity.alipay {
         let client = gatehouse_providers::alipay::AlipayClient::new(
             &gatehouse_providers::alipay::AlipayConfig {

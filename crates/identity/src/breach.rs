@@ -2,7 +2,9 @@
 //! computed from the catalogue's locations, the notice is drafted for staff to read, then sent —
 //! by text message to each account's sign-in phone, or in the app for accounts without one —
 //! and a watcher holds the notices to their deadline, escalating (audit log, log, a text to the
-//! escalation phones) when a quarter of the window is left and again once it passed.
+//! escalation phones, an e-mail to the breach mailboxes) when a quarter of the window is left and
+//! again once it passed. Once notices are sent, the whole report goes by e-mail to the breach
+//! mailboxes (the data-protection officer, the supervising authority).
 
 use gatehouse_domain::account::Account;
 use gatehouse_domain::audit::AuditEntry;
@@ -10,6 +12,7 @@ use gatehouse_domain::breach::{Breach, BreachReport, Escalation, NoticeChannel, 
 use gatehouse_domain::order::AccountId;
 use jiff::Timestamp;
 
+use crate::mail::MailMessage;
 use crate::sms::SmsMessage;
 use crate::{IdentityError, IdentityService};
 
@@ -200,11 +203,22 @@ impl IdentityService {
                     .map_err(IdentityError::store)?;
             }
         }
+        let progress = self
+            .store
+            .notice_progress(id)
+            .await
+            .map_err(IdentityError::store)?;
+        let (mailed, mailboxes) = self
+            .mail_breach_mailboxes(
+                &format!("Personal-data breach report: {}", view.breach.report.title),
+                &view.breach.officer_report(&progress),
+            )
+            .await;
         let mut entry = AuditEntry::new(
             self.clock.now(),
             Some(staff.id),
             "breach_notices_sent",
-            &format!("{by_sms} by text message (sign-in phones opened), {in_app} in the app, {failed} failed"),
+            &format!("{by_sms} by text message (sign-in phones opened), {in_app} in the app, {failed} failed; report e-mailed to {mailed} of {mailboxes} breach mailboxes"),
         );
         entry.role = Some(staff.roles.to_string());
         entry.subject = Some(format!("breach:{id}"));
@@ -261,9 +275,49 @@ impl IdentityService {
                     tracing::error!(error = %e, "an escalation text was not accepted");
                 }
             }
+            self.mail_breach_mailboxes(
+                &format!(
+                    "Breach notices {}: {}",
+                    match level {
+                        Escalation::DeadlineNear => "due soon",
+                        Escalation::DeadlineMissed => "LATE",
+                    },
+                    breach.report.title
+                ),
+                &format!(
+                    "{detail}\n\n{}",
+                    breach.officer_report(
+                        &self
+                            .store
+                            .notice_progress(&breach.id)
+                            .await
+                            .map_err(IdentityError::store)?
+                    )
+                ),
+            )
+            .await;
             escalated.push((breach.id.clone(), level));
         }
         Ok(escalated)
+    }
+
+    /// E-mails every breach mailbox; how many took the message, of how many.
+    async fn mail_breach_mailboxes(&self, subject: &str, body: &str) -> (usize, usize) {
+        let mail = self.mail();
+        let mut accepted = 0;
+        for to in &self.config.breach_emails {
+            let message = MailMessage {
+                to: to.clone(),
+                subject: subject.to_string(),
+                body: body.to_string(),
+                sent_at: self.clock.now(),
+            };
+            match mail.send(message).await {
+                Ok(()) => accepted += 1,
+                Err(e) => tracing::error!(error = %e, "a breach e-mail was not accepted"),
+            }
+        }
+        (accepted, self.config.breach_emails.len())
     }
 
     /// Breach notices shown in the app to `account`, newest first.

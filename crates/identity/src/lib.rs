@@ -15,6 +15,7 @@ pub mod external;
 pub mod face;
 mod guarded;
 pub mod limits;
+pub mod mail;
 pub mod phone;
 pub mod requests;
 pub mod rights;
@@ -38,6 +39,7 @@ pub use error::IdentityError;
 pub use external::{ExternalIdentity, ProviderFailure};
 pub use face::{ConsentText, FaceOutcome, FaceProvider, FaceStart, FaceStarted};
 pub use limits::{KeyedLimiter, Rate};
+pub use mail::{LocalMail, MailMessage, MailSender};
 pub use phone::{CodeSent, OtpPolicy};
 pub use sessions::{Authenticated, IssuedSession, SessionPolicy};
 pub use sms::{LocalSms, SmsMessage, SmsSender};
@@ -108,6 +110,9 @@ pub struct IdentityConfig {
     /// Who is texted when a breach's notice deadline nears or passes (the data-protection
     /// officer, the duty manager).
     pub breach_escalation_phones: Vec<String>,
+    /// Who is e-mailed the breach report when notices are sent, and every escalation (the
+    /// data-protection officer, the supervising authority's reporting mailbox).
+    pub breach_emails: Vec<String>,
 }
 
 /// Face verification settings.
@@ -143,6 +148,7 @@ impl Default for IdentityConfig {
             risk_consent: consents::default_risk_text(),
             provider_breaker: gatehouse_domain::breaker::BreakerPolicy::default(),
             breach_escalation_phones: Vec::new(),
+            breach_emails: Vec::new(),
         }
     }
 }
@@ -169,6 +175,7 @@ pub struct IdentityService {
     externals: external::Externals,
     face: std::sync::RwLock<Option<Arc<dyn FaceProvider>>>,
     sso: std::sync::RwLock<Option<Arc<dyn StaffSso>>>,
+    mail: std::sync::RwLock<Arc<dyn MailSender>>,
     pending_sso: staff_sso::PendingSignIns,
     audit_log: gatehouse_audit::AuditLog,
 }
@@ -199,6 +206,7 @@ impl IdentityService {
             externals: external::Externals::default(),
             face: std::sync::RwLock::new(None),
             sso: std::sync::RwLock::new(None),
+            mail: std::sync::RwLock::new(Arc::new(LocalMail::default())),
             pending_sso: staff_sso::PendingSignIns::default(),
             store,
             vault,
@@ -218,6 +226,22 @@ impl IdentityService {
     }
 
     /// The SMS provider (its outbox, for the local provider).
+    /// Sends breach reports and escalations through `mail` (an SMTP relay) instead of the
+    /// in-memory outbox.
+    pub fn use_mail(&self, mail: Arc<dyn MailSender>) {
+        *self
+            .mail
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = mail;
+    }
+
+    pub fn mail(&self) -> Arc<dyn MailSender> {
+        self.mail
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     pub fn sms(&self) -> &Arc<dyn SmsSender> {
         &self.sms
     }

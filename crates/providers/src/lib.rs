@@ -15,6 +15,7 @@ pub mod aliyun_rpc;
 pub mod courier;
 pub mod oidc;
 pub mod rsa_keys;
+pub mod smtp;
 pub mod wechat;
 pub mod wechat_fake;
 pub mod wechatpay;

@@ -755,3 +755,70 @@ async fn the_sdks_and_our_local_providers_agree_on_payment_notifications() {
         Err(NotificationRefused::Forged)
     );
 }
+
+/// Breach reports go through a real SMTP server, aiosmtpd (PyPI): the message arrives with its
+/// sender, recipient, UTF-8 subject and body intact, and a recipient the server refuses is an
+/// error, not a silent loss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breach_mail_reaches_aiosmtpd_intact_and_a_refusal_is_an_error() {
+    use gatehouse_identity::mail::{MailMessage, MailSender};
+    use gatehouse_providers::smtp::SmtpMail;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    if !peers_enabled() {
+        return;
+    }
+    let script = format!("{}/tests/peers/smtp_peer.py", env!("CARGO_MANIFEST_DIR"));
+    let mut child = tokio::process::Command::new("python3")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let port = lines.next_line().await.unwrap().unwrap();
+    let mail = SmtpMail::new(
+        &format!("smtp://127.0.0.1:{port}"),
+        "Gatehouse <gatehouse@museum.example>",
+    )
+    .unwrap();
+    let body = "个人信息安全事件 Personal-data breach b1\nPeople affected: 2\n".repeat(40);
+    mail.send(MailMessage {
+        to: "dpo@museum.example".into(),
+        subject: "Personal-data breach report: 备份盘遗失 A backup disk was lost".into(),
+        body: body.clone(),
+        sent_at: jiff::Timestamp::UNIX_EPOCH,
+    })
+    .await
+    .unwrap();
+    let got: serde_json::Value =
+        serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+    assert_eq!(got["mail_from"], "gatehouse@museum.example");
+    assert_eq!(got["rcpt_tos"], serde_json::json!(["dpo@museum.example"]));
+    assert_eq!(got["to"], "dpo@museum.example");
+    assert_eq!(
+        got["subject"],
+        "Personal-data breach report: 备份盘遗失 A backup disk was lost"
+    );
+    assert_eq!(
+        (got["content_type"].as_str(), got["charset"].as_str()),
+        (Some("text/plain"), Some("utf-8"))
+    );
+    assert_eq!(got["body"].as_str().unwrap().replace("\r\n", "\n"), body);
+
+    let refused = mail
+        .send(MailMessage {
+            to: "refused@authority.example".into(),
+            subject: "s".into(),
+            body: "b".into(),
+            sent_at: jiff::Timestamp::UNIX_EPOCH,
+        })
+        .await;
+    assert!(
+        refused.as_ref().is_err_and(|e| e.0.contains("550")),
+        "{refused:?}"
+    );
+    drop(child.stdin.take());
+    child.wait().await.unwrap();
+}

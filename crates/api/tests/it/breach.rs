@@ -189,6 +189,29 @@ async fn a_breach_finds_the_people_affected_notifies_them_and_escalates_late_not
         "{trail}"
     );
     assert!(!trail.to_string().contains(phone));
+    assert!(trail["events"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("report e-mailed to 2 of 2 breach mailboxes"));
+    // The report went to the officer and the authority, with counts and no one's phone.
+    let mail = a.identity.mail().outbox().unwrap();
+    assert_eq!(
+        mail.iter().map(|m| m.to.as_str()).collect::<Vec<_>>(),
+        vec!["dpo@museum.example", "report@authority.example"]
+    );
+    assert!(
+        mail[0].subject.contains("A backup disk was lost"),
+        "{mail:?}"
+    );
+    for part in [
+        "People affected: 2",
+        "Kinds that cannot be tied to a person: ip_address",
+        "Notices sent: 2; pending: 0; failed: 0",
+        "What you can do: beware of calls",
+    ] {
+        assert!(mail[0].body.contains(part), "{part}: {}", mail[0].body);
+    }
+    assert!(!mail[0].body.contains(phone));
 
     // A second breach (phones only: 48 h) left unsent is escalated once near the deadline and
     // once after it.
@@ -215,6 +238,26 @@ async fn a_breach_finds_the_people_affected_notifies_them_and_escalates_late_not
     assert_eq!(
         a.identity.watch_breaches().await.unwrap(),
         vec![(late_id.clone(), Escalation::DeadlineMissed)]
+    );
+    let subjects: Vec<String> = a
+        .identity
+        .mail()
+        .outbox()
+        .unwrap()
+        .iter()
+        .skip(2)
+        .map(|m| format!("{} {}", m.to, m.subject))
+        .collect();
+    assert_eq!(
+        subjects,
+        [
+            "dpo@museum.example Breach notices due soon: ",
+            "report@authority.example Breach notices due soon: ",
+            "dpo@museum.example Breach notices LATE: ",
+            "report@authority.example Breach notices LATE: ",
+        ]
+        .map(|s| format!("{s}{}", late["title"].as_str().unwrap())),
+        "each escalation is e-mailed once to each mailbox"
     );
     let analyst = session(&a.identity, "analyst2", &[Role::SecurityAnalyst]).await;
     let (_, seen) = call(
