@@ -100,9 +100,12 @@ pub trait DataKeyStore: Send + Sync + 'static {
     /// lead back (tickets, face verifications, past no-shows) becomes random; its sign-in phone
     /// is forgotten and its name becomes [`ERASED_NAME`]. A no-show lock still running at `at`
     /// keeps its index until it ends, so deleting an account does not lift a lock the museum's
-    /// rules imposed (it is purged with the rest when it ends).
+    /// rules imposed (then [`DataKeyStore::release_ended_locks_of_erased`] releases it).
     async fn erase_account(&self, account: AccountId, at: Timestamp)
         -> Result<Erasure, StoreError>;
+    /// Gives a fresh random index to every no-show lock of an erased account that has ended by
+    /// `now` (a lock still running at the erasure kept its index to keep holding); how many.
+    async fn release_ended_locks_of_erased(&self, now: Timestamp) -> Result<u64, StoreError>;
     /// Accounts erased so far, oldest first (the shred list is checked against them).
     async fn erased_accounts(&self) -> Result<Vec<AccountId>, StoreError>;
 }

@@ -241,8 +241,9 @@ async fn open_stores(config: &Config) -> anyhow::Result<Ports> {
     })
 }
 
-/// Erases visitors' personal data on orders `retention_days` after the visit: at start, then
-/// every hour; each run that erased something is in the audit log.
+/// Erases visitors' personal data on orders `retention_days` after the visit, and releases the
+/// ended no-show locks of erased people: at start, then every hour; each run that erased
+/// something is in the audit log.
 fn spawn_retention(
     service: Arc<BookingService>,
     identity: Arc<IdentityService>,
@@ -268,6 +269,9 @@ fn spawn_retention(
                 }
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "retention purge failed"),
+            }
+            if let Err(e) = identity.finish_erasures().await {
+                tracing::error!(error = %e, "finishing erasures failed");
             }
         }
     });

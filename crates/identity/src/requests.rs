@@ -287,6 +287,25 @@ impl IdentityService {
         Ok(updated)
     }
 
+    /// Finishes erasures that had to wait: an erased person's no-show lock that was still running
+    /// stops leading to their ID number once it ends. Audited when it released any; how many.
+    pub async fn finish_erasures(&self) -> Result<u64, IdentityError> {
+        let released = self
+            .vault
+            .release_ended_locks()
+            .await
+            .map_err(crate::vault_error)?;
+        if released > 0 {
+            self.audit(
+                None,
+                "erasure_finished",
+                &format!("{released} ended no-show locks of erased people no longer lead to an ID number"),
+            )
+            .await;
+        }
+        Ok(released)
+    }
+
     /// Erases an account (see `Vault::erase_account`): its data key shredded, its personal data
     /// gone or unlinkable, its sessions ended. `by` is the person themselves or staff answering
     /// their request. The audit record names only the account number.

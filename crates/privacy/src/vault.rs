@@ -366,6 +366,15 @@ impl Vault {
     }
 
     /// How many data keys each master version wraps.
+    /// Releases the ID-number indexes of erased people's no-show locks that have ended; how
+    /// many (run hourly, beside retention).
+    pub async fn release_ended_locks(&self) -> Result<u64, PrivacyError> {
+        Ok(self
+            .store
+            .release_ended_locks_of_erased(self.clock.now())
+            .await?)
+    }
+
     pub async fn versions_in_use(&self) -> Result<Vec<(u32, u64)>, PrivacyError> {
         Ok(self.store.data_key_versions().await?)
     }

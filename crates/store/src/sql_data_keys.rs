@@ -165,7 +165,7 @@ macro_rules! impl_data_key_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(map_err)?;
-                    sqlx::query(concat!("UPDATE no_show_locks SET id_blind = ", $random, " WHERE account_id = $1 AND id_blind IS NOT NULL AND (lifted_at IS NOT NULL OR until <= $2)"))
+                    sqlx::query(concat!("UPDATE no_show_locks SET id_blind = ", $random, ", id_released_at = $2 WHERE account_id = $1 AND subject = 'id_number' AND id_released_at IS NULL AND (lifted_at IS NOT NULL OR until <= $2)"))
                         .bind(account.0)
                         .bind(ms(at))
                         .execute(&mut *tx)
@@ -180,6 +180,15 @@ macro_rules! impl_data_key_store {
                         .map_err(map_err)?;
                     tx.commit().await.map_err(map_err)?;
                     Ok(Erasure { orders, tickets, visitors, already: before.is_some() })
+                }
+
+                async fn release_ended_locks_of_erased(&self, now: Timestamp) -> Result<u64, StoreError> {
+                    let done = sqlx::query(concat!("UPDATE no_show_locks SET id_blind = ", $random, ", id_released_at = $1 WHERE subject = 'id_number' AND id_released_at IS NULL AND (lifted_at IS NOT NULL OR until <= $1) AND account_id IN (SELECT id FROM accounts WHERE erased_at IS NOT NULL)"))
+                        .bind(ms(now))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(done.rows_affected())
                 }
 
                 async fn erased_accounts(&self) -> Result<Vec<AccountId>, StoreError> {

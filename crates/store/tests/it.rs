@@ -142,6 +142,7 @@ on_both!(
     group_orders_take_and_return_the_group_stock,
     traffic_lists_keep_entries_until_they_end_or_are_removed,
     legacy_sealed_values_are_found_by_format_and_replaced_only_if_unchanged,
+    an_erased_persons_running_lock_holds_until_it_ends_then_leads_nowhere,
     metered_usage_adds_up_nodes_and_never_goes_back,
     the_audit_log_keeps_places_and_whole_batches,
     retention_erases_an_orders_personal_data_once_and_keeps_its_facts,

@@ -534,3 +534,91 @@ pub async fn legacy_sealed_values_are_found_by_format_and_replaced_only_if_uncha
     let credential = s.accounts.staff_credential("alice").await.unwrap().unwrap();
     assert_eq!(credential.totp_secret, envelope(7));
 }
+
+pub async fn an_erased_persons_running_lock_holds_until_it_ends_then_leads_nowhere(s: Stores) {
+    use gatehouse_domain::no_show::{LockSubject, NewLock};
+
+    let (person, _) = s
+        .accounts
+        .phone_account(BlindIndex([9; 32]), "138****0000", at(0))
+        .await
+        .unwrap();
+    let (other, _) = s
+        .accounts
+        .phone_account(BlindIndex([8; 32]), "138****0001", at(0))
+        .await
+        .unwrap();
+    let lock = |account, index: u8, until: i64| NewLock {
+        subject: LockSubject::IdNumber(BlindIndex([index; 32])),
+        account,
+        locked_at: at(10),
+        until: at(until),
+        reason: "two no-shows".into(),
+    };
+    let running = s
+        .no_shows
+        .add_no_show_lock(&lock(person.id, 3, 100))
+        .await
+        .unwrap();
+    s.no_shows
+        .add_no_show_lock(&lock(other.id, 4, 100))
+        .await
+        .unwrap();
+    // The index each lock holds, read while all are running.
+    let held = || async {
+        let mut v: Vec<(i64, LockSubject)> = s
+            .no_shows
+            .active_no_show_locks(at(20))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| (l.id, l.subject))
+            .collect();
+        v.sort_by_key(|(id, _)| *id);
+        v
+    };
+    let before = held().await;
+    s.data_keys.erase_account(person.id, at(50)).await.unwrap();
+    assert_eq!(held().await, before, "a running lock keeps holding");
+    assert_eq!(
+        s.data_keys
+            .release_ended_locks_of_erased(at(60))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.data_keys
+            .release_ended_locks_of_erased(at(150))
+            .await
+            .unwrap(),
+        1,
+        "only the erased person's, once it ended"
+    );
+    let after = held().await;
+    let index_of = |v: &[(i64, LockSubject)], id: i64| v.iter().find(|(i, _)| *i == id).unwrap().1;
+    assert_ne!(
+        index_of(&after, running.id),
+        LockSubject::IdNumber(BlindIndex([3; 32])),
+        "the ended lock leads nowhere"
+    );
+    assert_eq!(
+        after
+            .iter()
+            .filter(|(i, _)| *i != running.id)
+            .collect::<Vec<_>>(),
+        before
+            .iter()
+            .filter(|(i, _)| *i != running.id)
+            .collect::<Vec<_>>(),
+        "another person's lock is theirs to keep"
+    );
+    assert_eq!(
+        s.data_keys
+            .release_ended_locks_of_erased(at(160))
+            .await
+            .unwrap(),
+        0,
+        "once"
+    );
+}
