@@ -134,6 +134,23 @@ pub async fn run(config: Config, task: KeysTask) -> anyhow::Result<()> {
             )
         }
         KeysTask::Rotate { settle_secs } => {
+            // One rotation at a time: two would each add "the next" version from the same file,
+            // and the second save would drop the first's.
+            let lock_path = path.with_extension("lock");
+            let lock = std::fs::File::create(&lock_path)
+                .with_context(|| format!("creating {}", lock_path.display()))?;
+            match lock.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    anyhow::bail!(
+                        "another `gatehouse keys rotate` is running (it holds {})",
+                        lock_path.display()
+                    )
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(e).with_context(|| format!("locking {}", lock_path.display()))
+                }
+            }
             let mut set = master::load_or_create(&path)?;
             let previous = set.versions();
             let current = set.rotate();

@@ -396,3 +396,54 @@ async fn values_sealed_before_per_person_keys_are_sealed_again_and_the_old_key_r
     assert_eq!(after["sign_in_phone"], phone);
     server.stop().await;
 }
+
+/// Two rotations at once would both add "the next" version and one would be lost: the second
+/// is refused while the first runs.
+#[tokio::test]
+async fn a_second_rotation_is_refused_while_one_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::Sqlite;
+    admin_token(dir.path(), &db).await;
+    let first = command(dir.path(), &db)
+        .args(["keys", "rotate", "--settle-secs", "4"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first holds the lock from before it writes the key file until it is done.
+    let lock = dir.path().join("keys.lock");
+    for _ in 0..100 {
+        if std::fs::read_to_string(dir.path().join("keys")).is_ok_and(|f| f.contains("master.2=")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(lock.exists());
+    let second = command(dir.path(), &db)
+        .args(["keys", "rotate", "--settle-secs", "0"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(
+        String::from_utf8_lossy(&second.stderr)
+            .contains("another `gatehouse keys rotate` is running"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let first = first.wait_with_output().await.unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let status = keys(dir.path(), &db, &["status"]).await;
+    assert_eq!(
+        (status["current"].as_u64(), status["versions"].clone()),
+        (Some(2), json!([2])),
+        "{status}"
+    );
+    // Once it is done, the next rotation runs.
+    let again = keys(dir.path(), &db, &["rotate", "--settle-secs", "0"]).await;
+    assert_eq!(again["new_version"], 3, "{again}");
+}
