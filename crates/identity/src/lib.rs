@@ -16,6 +16,7 @@ pub mod face;
 mod guarded;
 pub mod limits;
 pub mod mail;
+mod outbox;
 pub mod phone;
 pub mod requests;
 pub mod rights;

@@ -5,11 +5,10 @@
 //! holds no visitor e-mail address (collecting one only for breach notices would be collecting
 //! more than bookings need), so their notices go by text message or in the app.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
-
 use async_trait::async_trait;
 use jiff::Timestamp;
+
+use crate::outbox::Outbox;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the mail relay did not accept the message: {0}")]
@@ -50,30 +49,26 @@ pub trait MailSender: Send + Sync + 'static {
 const OUTBOX_CAPACITY: usize = 512;
 
 /// The sender for the demo and tests: messages stay in memory.
-#[derive(Default)]
 pub struct LocalMail {
-    messages: Mutex<VecDeque<MailMessage>>,
+    messages: Outbox<MailMessage>,
+}
+
+impl Default for LocalMail {
+    fn default() -> Self {
+        Self {
+            messages: Outbox::new(OUTBOX_CAPACITY),
+        }
+    }
 }
 
 #[async_trait]
 impl MailSender for LocalMail {
     async fn send(&self, message: MailMessage) -> Result<(), MailError> {
-        let mut messages = self
-            .messages
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if messages.len() >= OUTBOX_CAPACITY {
-            messages.pop_front();
-        }
-        messages.push_back(message);
+        self.messages.push(message);
         Ok(())
     }
 
     fn outbox(&self) -> Option<Vec<MailMessage>> {
-        let messages = self
-            .messages
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Some(messages.iter().cloned().collect())
+        Some(self.messages.matching(|_| true))
     }
 }

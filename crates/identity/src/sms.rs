@@ -2,11 +2,10 @@
 //! provider keeps the messages in memory (the newest few thousand), where the demo and the tests
 //! read them through a staff-only route. It never prints them: messages carry codes and phones.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
-
 use async_trait::async_trait;
 use jiff::Timestamp;
+
+use crate::outbox::Outbox;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the SMS provider did not accept the message: {0}")]
@@ -50,36 +49,29 @@ pub trait SmsSender: Send + Sync + 'static {
 const OUTBOX_CAPACITY: usize = 4096;
 
 /// The provider for the demo and tests: messages stay in memory.
-#[derive(Default)]
 pub struct LocalSms {
-    messages: Mutex<VecDeque<SmsMessage>>,
+    messages: Outbox<SmsMessage>,
+}
+
+impl Default for LocalSms {
+    fn default() -> Self {
+        Self {
+            messages: Outbox::new(OUTBOX_CAPACITY),
+        }
+    }
 }
 
 #[async_trait]
 impl SmsSender for LocalSms {
     async fn send(&self, message: SmsMessage) -> Result<(), SmsError> {
-        let mut messages = self
-            .messages
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if messages.len() >= OUTBOX_CAPACITY {
-            messages.pop_front();
-        }
-        messages.push_back(message);
+        self.messages.push(message);
         Ok(())
     }
 
     fn outbox(&self, phone: Option<&str>) -> Option<Vec<SmsMessage>> {
-        let messages = self
-            .messages
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Some(
-            messages
-                .iter()
-                .filter(|m| phone.is_none_or(|p| m.phone == p))
-                .cloned()
-                .collect(),
+            self.messages
+                .matching(|m| phone.is_none_or(|p| m.phone == p)),
         )
     }
 }

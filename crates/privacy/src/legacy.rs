@@ -4,13 +4,28 @@
 //! erasure or a correction wins). Once no column holds any, the old key can leave the key file:
 //! until then it could open the values of a person whose own key was shredded.
 
-use gatehouse_domain::sealed_column::{LegacySealStore, SealedColumn};
+use gatehouse_domain::sealed_column::{LegacySealStore, LegacySealed, SealedColumn};
 
 use crate::sealing;
 use crate::{PrivacyError, Vault};
 
 /// Values read per query.
 const BATCH: u32 = 500;
+
+/// The next page of `column`'s legacy values after `after`, which moves on past it.
+async fn next_page(
+    store: &dyn LegacySealStore,
+    column: SealedColumn,
+    after: &mut Option<String>,
+) -> Result<Vec<LegacySealed>, PrivacyError> {
+    let batch = store
+        .sealed_with_format(column, sealing::LEGACY, after.as_deref(), BATCH)
+        .await?;
+    if let Some(last) = batch.last() {
+        *after = Some(last.row.clone());
+    }
+    Ok(batch)
+}
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -34,11 +49,10 @@ impl Vault {
         for column in SealedColumn::LEGACY_CAPABLE {
             let mut after: Option<String> = None;
             loop {
-                let batch = store
-                    .sealed_with_format(column, sealing::LEGACY, after.as_deref(), BATCH)
-                    .await?;
-                let Some(last) = batch.last() else { break };
-                after = Some(last.row.clone());
+                let batch = next_page(store, column, &mut after).await?;
+                if batch.is_empty() {
+                    break;
+                }
                 for item in batch {
                     let context = column.context(&item.context_id);
                     let key = self.sealing_key(&item.owner).await?;
@@ -76,11 +90,10 @@ pub async fn legacy_left(
         let mut count = 0u64;
         let mut after: Option<String> = None;
         loop {
-            let batch = store
-                .sealed_with_format(column, sealing::LEGACY, after.as_deref(), BATCH)
-                .await?;
-            let Some(last) = batch.last() else { break };
-            after = Some(last.row.clone());
+            let batch = next_page(store, column, &mut after).await?;
+            if batch.is_empty() {
+                break;
+            }
             count += batch.len() as u64;
         }
         if count > 0 {
