@@ -247,6 +247,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
+    router_with_pages(state, Router::new())
+}
+
+/// The whole HTTP application with `pages` (the web app) beside the API, behind the same
+/// traffic protection, firewall and request log.
+pub fn router_with_pages(state: AppState, pages: Router<AppState>) -> Router {
     state
         .edge
         .resolve_accounts(Arc::new(CachedSessions(state.identity.clone())));
@@ -254,6 +260,7 @@ pub fn router(state: AppState) -> Router {
     let (routes, doc) = api().split_for_parts();
     let doc = Arc::new(doc);
     routes
+        .merge(pages)
         .route(
             "/api/openapi.json",
             get(move || std::future::ready(Json(doc.as_ref().clone()))),

@@ -530,7 +530,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         edge,
     };
     spawn_no_show_sweeps(state.clone());
-    let app = gatehouse_api::router(state);
+    let app = gatehouse_api::router_with_pages(state, gatehouse_web::pages());
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

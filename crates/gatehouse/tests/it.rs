@@ -40,6 +40,8 @@ mod gate;
 mod keys;
 #[path = "it/seats.rs"]
 mod seats;
+#[path = "it/web.rs"]
+mod web;
 
 /// Which database a server runs on.
 #[derive(Clone)]

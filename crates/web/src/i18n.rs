@@ -1,0 +1,202 @@
+//! Languages: Chinese by default, English available. The language is the `gh_lang` cookie if
+//! set (by the switch in the page header, `GET /lang?to=en&back=/…`), else the browser's
+//! `Accept-Language`, else Chinese. Every text a page shows is a [`Msg`], so a missing
+//! translation does not compile.
+
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+pub const LANG_COOKIE: &str = "gh_lang";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Zh,
+    En,
+}
+
+impl Lang {
+    /// The BCP 47 tag for `<html lang>`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Self::Zh => "zh-CN",
+            Self::En => "en",
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            Self::Zh => "zh",
+            Self::En => "en",
+        }
+    }
+
+    fn parse(code: &str) -> Option<Self> {
+        match code.trim().to_ascii_lowercase().as_str() {
+            "zh" | "zh-cn" | "zh-hans" => Some(Self::Zh),
+            "en" => Some(Self::En),
+            _ => None,
+        }
+    }
+
+    /// The other language (what the switch offers).
+    pub fn other(self) -> Self {
+        match self {
+            Self::Zh => Self::En,
+            Self::En => Self::Zh,
+        }
+    }
+
+    /// From the request: the cookie, else the first language `Accept-Language` names that we
+    /// have (by its primary tag), else Chinese.
+    pub fn of(parts: &Parts) -> Self {
+        let cookie = parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == LANG_COOKIE)
+            .and_then(|(_, value)| Self::parse(value));
+        if let Some(lang) = cookie {
+            return lang;
+        }
+        parts
+            .headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .into_iter()
+            .flat_map(|v| v.split(','))
+            .filter_map(|item| item.split(';').next())
+            .find_map(|tag| Self::parse(tag.split('-').next().unwrap_or(tag)))
+            .unwrap_or(Self::Zh)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Lang {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(parts))
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Switch {
+    to: String,
+    back: Option<String>,
+}
+
+/// Where a redirect may go back to: a path on this site, never another site (`//host`, `\`).
+fn local_path(back: Option<&str>) -> &str {
+    match back {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p,
+        _ => "/",
+    }
+}
+
+/// `GET /lang?to=en&back=/…`: remembers the language for a year and goes back.
+pub async fn switch(Query(q): Query<Switch>) -> Response {
+    let Some(lang) = Lang::parse(&q.to) else {
+        return (StatusCode::BAD_REQUEST, "unknown language").into_response();
+    };
+    let mut response = Redirect::to(local_path(q.back.as_deref())).into_response();
+    let cookie = format!(
+        "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+        lang.code()
+    );
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+macro_rules! messages {
+    ($($key:ident => $zh:literal, $en:literal;)*) => {
+        /// Every text the pages show.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Msg { $($key),* }
+
+        impl Msg {
+            pub fn text(self, lang: Lang) -> &'static str {
+                match (self, lang) {
+                    $((Msg::$key, Lang::Zh) => $zh, (Msg::$key, Lang::En) => $en,)*
+                }
+            }
+        }
+    };
+}
+
+messages! {
+    MuseumName => "科学技术馆", "Science and Technology Museum";
+    SkipToContent => "跳到正文", "Skip to content";
+    NavHome => "首页", "Home";
+    NavOrders => "我的订单", "My orders";
+    NavMe => "个人中心", "Personal centre";
+    Language => "English", "中文";
+    LanguageLabel => "Switch to English", "切换到中文";
+    HomeTitle => "预约参观", "Book your visit";
+    HomeLead => "实名预约，分时入馆。每日 09:00 开放两天后的门票。", "Timed, real-name tickets. Each day's tickets open two days ahead at 09:00.";
+    FeaturedHalls => "精选展厅与活动", "Featured halls and activities";
+    FeaturedFilms => "正在上映", "Now showing";
+    EntryTickets => "入馆预约", "Entry tickets";
+    BookEntry => "预约入馆", "Book entry";
+    Book => "预约", "Book";
+    KindEntry => "入馆", "Entry";
+    KindHall => "展厅", "Exhibition hall";
+    KindActivity => "活动", "Activity";
+    KindCinema => "影院", "Cinema";
+    NothingFeatured => "暂无推荐项目。", "Nothing is featured at the moment.";
+    Footer => "实名预约 · 个人信息加密保存 · 数据仅用于预约与入馆核验", "Real-name booking · personal data encrypted at rest · used only for booking and check-in";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request;
+
+    fn parts(headers: &[(&str, &str)]) -> Parts {
+        let mut builder = Request::builder().uri("/");
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        builder.body(()).unwrap_or_default().into_parts().0
+    }
+
+    #[test]
+    fn the_cookie_wins_then_accept_language_then_chinese() {
+        assert_eq!(Lang::of(&parts(&[])), Lang::Zh);
+        assert_eq!(
+            Lang::of(&parts(&[("accept-language", "en-GB,en;q=0.9")])),
+            Lang::En
+        );
+        assert_eq!(
+            Lang::of(&parts(&[("accept-language", "fr-FR, zh-CN;q=0.5")])),
+            Lang::Zh
+        );
+        assert_eq!(
+            Lang::of(&parts(&[
+                ("accept-language", "en"),
+                ("cookie", "a=b; gh_lang=zh")
+            ])),
+            Lang::Zh
+        );
+    }
+
+    #[test]
+    fn going_back_stays_on_this_site() {
+        assert_eq!(local_path(Some("/orders")), "/orders");
+        for outside in [
+            "//evil.example/",
+            "https://evil.example/",
+            "/\\evil.example",
+            "orders",
+        ] {
+            assert_eq!(local_path(Some(outside)), "/", "{outside}");
+        }
+        assert_eq!(local_path(None), "/");
+    }
+}

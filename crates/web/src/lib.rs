@@ -1,0 +1,26 @@
+//! The visitor web app and the staff console as HTML pages, served by Gatehouse itself. Pages
+//! are rendered on the server (maud, which escapes every value it is given) from the same
+//! services the API uses, with a little progressive JavaScript; the stylesheet and script are
+//! embedded in the binary, so the README's first command serves everything. Every page carries
+//! the security headers of [`headers`] (a CSP without `unsafe-inline`, no framing, no referrer);
+//! personal data never appears in a URL.
+
+use axum::routing::get;
+use axum::Router;
+use gatehouse_api::AppState;
+
+mod assets;
+mod headers;
+mod home;
+pub mod i18n;
+mod layout;
+
+/// The pages, to be merged into the application's router (they pass the same edge
+/// protection and firewall as the API).
+pub fn pages() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home::page))
+        .route("/lang", get(i18n::switch))
+        .route("/assets/{name}", get(assets::serve))
+        .layer(axum::middleware::from_fn(headers::secure))
+}
