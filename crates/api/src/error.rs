@@ -238,8 +238,38 @@ fn identity_status(e: &IdentityError) -> StatusCode {
     }
 }
 
+/// What an error answers: its status, its body, and how long to wait before retrying (if the
+/// caller was rate limited). The API sends it as JSON; the web pages show it next to the field.
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: ErrorBody,
+    pub retry_after: Option<u64>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let Answer {
+            status,
+            body,
+            retry_after,
+        } = self.answer();
+        let mut response = (status, Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl ApiError {
+    pub fn answer(self) -> Answer {
         let mut body = ErrorBody {
             code: "",
             message: self.to_string(),
@@ -405,17 +435,10 @@ impl IntoResponse for ApiError {
                 StatusCode::CONFLICT
             }
         };
-        let mut response = (status, Json(body)).into_response();
-        if let Some(secs) = retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        Answer {
+            status,
+            body,
+            retry_after,
         }
-        if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        response
     }
 }

@@ -52,15 +52,7 @@ impl Lang {
     /// From the request: the cookie, else the first language `Accept-Language` names that we
     /// have (by its primary tag), else Chinese.
     pub fn of(parts: &Parts) -> Self {
-        let cookie = parts
-            .headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == LANG_COOKIE)
-            .and_then(|(_, value)| Self::parse(value));
+        let cookie = gatehouse_api::auth::cookie(&parts.headers, LANG_COOKIE).and_then(Self::parse);
         if let Some(lang) = cookie {
             return lang;
         }
@@ -91,7 +83,7 @@ pub struct Switch {
 }
 
 /// Where a redirect may go back to: a path on this site, never another site (`//host`, `\`).
-fn local_path(back: Option<&str>) -> &str {
+pub(crate) fn local_path(back: Option<&str>) -> &str {
     match back {
         Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p,
         _ => "/",
@@ -150,6 +142,28 @@ messages! {
     KindActivity => "活动", "Activity";
     KindCinema => "影院", "Cinema";
     NothingFeatured => "暂无推荐项目。", "Nothing is featured at the moment.";
+    SignInTitle => "登录", "Sign in";
+    SignInLead => "使用手机号和短信验证码登录；首次登录即创建账户。", "Sign in with your phone and a text-message code; the first sign-in creates your account.";
+    PhoneLabel => "手机号", "Mobile phone";
+    PhoneHint => "11 位中国大陆手机号", "An 11-digit mainland China mobile number";
+    SendCode => "获取验证码", "Send code";
+    CodeLabel => "验证码", "Code";
+    CodeSentTo => "验证码已发送至", "We sent a code to";
+    CodeHint => "6 位数字，5 分钟内有效", "6 digits, valid for 5 minutes";
+    SignInButton => "登录", "Sign in";
+    OtherPhone => "换一个手机号", "Use another phone";
+    SignOut => "退出登录", "Sign out";
+    MeTitle => "个人中心", "Personal centre";
+    SignedInAs => "当前账户", "Signed in as";
+    Required => "必填", "required";
+    ErrorRateLimited => "操作过于频繁，请稍后再试。", "Too many attempts; please wait a moment and try again.";
+    ErrorCodeWrong => "验证码不正确。", "The code is not right.";
+    ErrorCodeExpired => "验证码已失效，请重新获取。", "The code has expired or been used; ask for a new one.";
+    ErrorUnavailable => "服务暂时不可用，请稍后再试。", "The service is unavailable for a moment; please try again.";
+    ErrorInvalid => "填写有误", "Please check this";
+    ErrorForm => "表单内容无法识别，请重新填写。", "The form could not be read; please fill it in again.";
+    ErrorCrossSite => "该请求并非来自本站，已拒绝。", "This request did not come from this site and was refused.";
+    ErrorSessionForm => "页面已过期，请重试。", "This page has expired; please try again.";
     Footer => "实名预约 · 个人信息加密保存 · 数据仅用于预约与入馆核验", "Real-name booking · personal data encrypted at rest · used only for booking and check-in";
 }
 

@@ -5,15 +5,19 @@
 //! the security headers of [`headers`] (a CSP without `unsafe-inline`, no framing, no referrer);
 //! personal data never appears in a URL.
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use gatehouse_api::AppState;
 
 mod assets;
+mod forms;
 mod headers;
 mod home;
 pub mod i18n;
 mod layout;
+mod me;
+mod session;
+mod signin;
 
 /// The pages, to be merged into the application's router (they pass the same edge
 /// protection and firewall as the API).
@@ -21,6 +25,10 @@ pub fn pages() -> Router<AppState> {
     Router::new()
         .route("/", get(home::page))
         .route("/lang", get(i18n::switch))
+        .route("/signin", get(signin::start).post(signin::finish))
+        .route("/signin/code", post(signin::send_code))
+        .route("/signout", post(signin::sign_out))
+        .route("/me", get(me::page))
         .route("/assets/{name}", get(assets::serve))
         .layer(axum::middleware::from_fn(headers::secure))
 }

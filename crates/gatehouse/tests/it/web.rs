@@ -4,7 +4,7 @@
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{Db, Server};
+use super::{admin_token, send, Db, Server};
 
 struct Page {
     status: u16,
@@ -13,6 +13,15 @@ struct Page {
 }
 
 impl Page {
+    /// Every value of a header (`Set-Cookie` comes once per cookie).
+    fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -23,12 +32,37 @@ impl Page {
 
 /// One HTTP/1.1 GET over a fresh connection, read to the end.
 async fn get(addr: &str, path: &str, headers: &[(&str, &str)]) -> Page {
+    request(addr, "GET", path, headers, "").await
+}
+
+/// A form post, as a browser on this site sends it.
+async fn post(addr: &str, path: &str, headers: &[(&str, &str)], form: &[(&str, &str)]) -> Page {
+    let body = serde_urlencoded::to_string(form).unwrap();
+    let mut all = vec![
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("sec-fetch-site", "same-origin"),
+    ];
+    all.extend_from_slice(headers);
+    request(addr, "POST", path, &all, &body).await
+}
+
+async fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Page {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         request.push_str(&format!("{k}: {v}\r\n"));
     }
     request.push_str("\r\n");
+    request.push_str(body);
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
@@ -157,5 +191,182 @@ async fn the_home_page_leads_into_booking_in_chinese_or_english_with_secure_head
     // Light: the page with its stylesheet and script, uncompressed.
     let total = home.body.len() + css.body.len() + js.body.len();
     assert!(total < 100_000, "{total} bytes");
+    server.stop().await;
+}
+
+/// The `name=value` of the cookie `name` among a response's `Set-Cookie` headers.
+fn cookie_of(page: &Page, name: &str) -> String {
+    page.all("set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_visitor_signs_in_with_a_texted_code_and_out_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let admin = admin_token(dir.path(), &Db::Sqlite).await;
+    let server = Server::start(dir.path(), &Db::Sqlite, &log, true).await;
+    let addr = server.addr.as_str();
+    let phone = "13600000021";
+    let outbox = |admin: String| async move {
+        let (_, texts) = send(
+            addr,
+            hyper::Method::GET,
+            &format!("/api/v1/admin/sms-outbox?phone={phone}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+        texts["messages"].as_array().unwrap().len()
+    };
+
+    let me = get(addr, "/me", &[]).await;
+    assert_eq!(
+        (me.status, me.header("location")),
+        (303, Some("/signin?back=%2Fme"))
+    );
+    let form = get(addr, "/signin?back=/me", &[("accept-language", "en")]).await;
+    assert_eq!(form.status, 200);
+    assert!(
+        form.body.contains("autocomplete=\"tel-national\""),
+        "{}",
+        form.body
+    );
+
+    // A post from another site is refused and texts nothing.
+    let forged = request(
+        addr,
+        "POST",
+        "/signin/code",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("sec-fetch-site", "cross-site"),
+        ],
+        &format!("phone={phone}&back=/me"),
+    )
+    .await;
+    assert_eq!(forged.status, 403);
+    assert_eq!(outbox(admin.clone()).await, 0);
+    // A bad phone is shown beside its field.
+    let bad = post(
+        addr,
+        "/signin/code",
+        &[("accept-language", "en")],
+        &[("phone", "12"), ("back", "/me")],
+    )
+    .await;
+    assert_eq!(bad.status, 422);
+    assert!(
+        bad.body.contains("aria-invalid=\"true\"") && bad.body.contains("id=\"phone-error\""),
+        "{}",
+        bad.body
+    );
+
+    let sent = post(
+        addr,
+        "/signin/code",
+        &[],
+        &[("phone", phone), ("back", "/me")],
+    )
+    .await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert!(
+        sent.body.contains("136****0021") && sent.body.contains("autocomplete=\"one-time-code\"")
+    );
+    assert_eq!(outbox(admin.clone()).await, 1);
+    let (_, texts) = send(
+        addr,
+        hyper::Method::GET,
+        &format!("/api/v1/admin/sms-outbox?phone={phone}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    let code: String = texts["messages"][0]["text"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(6)
+        .collect();
+
+    let wrong = post(
+        addr,
+        "/signin",
+        &[],
+        &[("phone", phone), ("code", "000000"), ("back", "/me")],
+    )
+    .await;
+    assert_eq!(wrong.status, 422);
+    assert!(
+        wrong.body.contains("验证码不正确") && wrong.body.contains("id=\"code-error\""),
+        "{}",
+        wrong.body
+    );
+    let signed = post(
+        addr,
+        "/signin",
+        &[],
+        &[("phone", phone), ("code", &code), ("back", "/me")],
+    )
+    .await;
+    assert_eq!(
+        (signed.status, signed.header("location")),
+        (303, Some("/me")),
+        "{}",
+        signed.body
+    );
+    let session = cookie_of(&signed, "gh_session");
+    let csrf = cookie_of(&signed, "gh_csrf");
+    assert!(signed
+        .all("set-cookie")
+        .iter()
+        .any(|c| c.starts_with("gh_session=") && c.contains("HttpOnly")));
+
+    let me = get(addr, "/me", &[("cookie", &session)]).await;
+    assert_eq!(me.status, 200);
+    assert!(
+        me.body.contains("136****0021") && !me.body.contains(phone),
+        "masked: {}",
+        me.body
+    );
+    assert_secure(&me);
+
+    // Signing out needs the session's CSRF token.
+    let refused = post(
+        addr,
+        "/signout",
+        &[("cookie", &session)],
+        &[("csrf", "0000")],
+    )
+    .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(
+        get(addr, "/me", &[("cookie", &session)]).await.status,
+        200,
+        "still signed in"
+    );
+    let token = csrf.trim_start_matches("gh_csrf=");
+    let out = post(
+        addr,
+        "/signout",
+        &[("cookie", &session)],
+        &[("csrf", token)],
+    )
+    .await;
+    assert_eq!((out.status, out.header("location")), (303, Some("/")));
+    assert!(out
+        .all("set-cookie")
+        .iter()
+        .any(|c| c.starts_with("gh_session=;") && c.contains("Max-Age=0")));
+    assert_eq!(
+        get(addr, "/me", &[("cookie", &session)]).await.status,
+        303,
+        "the session is over"
+    );
     server.stop().await;
 }
