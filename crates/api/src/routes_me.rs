@@ -76,19 +76,26 @@ pub async fn add_visitor(
     Allowed(session, ..): Allowed<perm::SelfService>,
     ApiJson(req): ApiJson<FrequentVisitorRequest>,
 ) -> Result<(StatusCode, Json<FrequentVisitorResponse>), ApiError> {
+    let v = add(&app, session.account.id, req).await?;
+    Ok((StatusCode::CREATED, Json(v.into())))
+}
+
+/// Adds a frequent visitor as `POST /api/v1/me/visitors` does (the web app's form comes here
+/// too): the ID number counted by traffic protection first.
+pub async fn add(
+    app: &AppState,
+    account: gatehouse_domain::order::AccountId,
+    req: FrequentVisitorRequest,
+) -> Result<gatehouse_identity::MaskedVisitor, ApiError> {
     crate::subjects::count_id_number(
-        &app,
+        app,
         "POST",
         "/api/v1/me/visitors",
         &req.id_number,
         "id_number",
     )
     .await?;
-    let v = app
-        .identity
-        .add_visitor(session.account.id, &fields(req))
-        .await?;
-    Ok((StatusCode::CREATED, Json(v.into())))
+    Ok(app.identity.add_visitor(account, &fields(req)).await?)
 }
 
 /// One frequent visitor, masked.

@@ -53,7 +53,19 @@ pub async fn place_order(
     ApiJson(req): ApiJson<PlaceOrderRequest>,
 ) -> Result<(StatusCode, Json<OrderResponse>), ApiError> {
     let key = idempotency_key(&headers)?;
-    let account = session.account;
+    let order = place(&app, &session.account, req, key).await?;
+    Ok((StatusCode::CREATED, Json(order.into())))
+}
+
+/// Places an order for `account` as `POST /api/v1/orders` does (the web app's booking pages
+/// come here too): frequent visitors opened, every ID number counted by traffic protection,
+/// face passes attached where the slot needs them.
+pub async fn place(
+    app: &AppState,
+    account: &Account,
+    req: PlaceOrderRequest,
+    key: Option<String>,
+) -> Result<gatehouse_booking::OrderDetails, ApiError> {
     let mut tickets = Vec::with_capacity(req.tickets.len());
     let seats: Vec<String> = req.tickets.iter().filter_map(|t| t.seat.clone()).collect();
     if !seats.is_empty() && seats.len() != req.tickets.len() {
@@ -92,7 +104,7 @@ pub async fn place_order(
             }
         };
         crate::subjects::count_id_number(
-            &app,
+            app,
             "POST",
             "/api/v1/orders",
             visitor.id_number.expose(),
@@ -116,8 +128,7 @@ pub async fn place_order(
         face_passes,
         organisation: None,
     };
-    let order = app.service.place_order(&account, place, key).await?;
-    Ok((StatusCode::CREATED, Json(order.into())))
+    Ok(app.service.place_order(account, place, key).await?)
 }
 
 /// The caller's orders, newest first, optionally of one kind.

@@ -205,7 +205,7 @@ pub struct ProductListResponse {
     pub products: Vec<ProductResponse>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SlotStatus {
     /// Bookable now.

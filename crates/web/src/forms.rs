@@ -2,12 +2,14 @@
 //! signed-in form carries, and a labelled field that shows its error beside it (and tells
 //! screen readers, `aria-invalid` and `aria-describedby`).
 
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use gatehouse_api::error::{ApiError, ErrorBody};
 use maud::{html, Markup};
 use serde::de::DeserializeOwned;
 
 use crate::i18n::{Lang, Msg};
+use crate::layout::{Page, Section};
 
 /// A form error: the field it concerns (none: the whole form) and what to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +39,9 @@ impl FormError {
             "code_wrong" => Some(Msg::ErrorCodeWrong),
             "code_expired" => Some(Msg::ErrorCodeExpired),
             "provider_unavailable" | "unavailable" => Some(Msg::ErrorUnavailable),
+            "sold_out" => Some(Msg::ErrorSoldOut),
+            "window_closed" => Some(Msg::ErrorWindowClosed),
+            "account_locked" | "id_locked" => Some(Msg::ErrorLocked),
             _ => None,
         };
         Self {
@@ -53,6 +58,27 @@ impl FormError {
     fn concerns(&self, name: &str) -> bool {
         self.field.as_deref() == Some(name)
     }
+}
+
+fn refused(lang: Lang, status: StatusCode, text: Msg) -> Response {
+    let content = html! { p.error role="alert" { (text.text(lang)) } };
+    let page = Page {
+        lang,
+        title: text.text(lang),
+        section: Section::Home,
+        path: "/",
+    };
+    (status, page.render(content)).into_response()
+}
+
+/// A form posted from another site: refused, nothing done.
+pub fn cross_site(lang: Lang) -> Response {
+    refused(lang, StatusCode::FORBIDDEN, Msg::ErrorCrossSite)
+}
+
+/// A signed-in form whose CSRF token is not its session's (an old page, or forged).
+pub fn expired(lang: Lang) -> Response {
+    refused(lang, StatusCode::FORBIDDEN, Msg::ErrorSessionForm)
 }
 
 /// Parses an `application/x-www-form-urlencoded` body.

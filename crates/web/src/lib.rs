@@ -10,14 +10,17 @@ use axum::Router;
 use gatehouse_api::AppState;
 
 mod assets;
+mod book;
 mod forms;
 mod headers;
 mod home;
 pub mod i18n;
 mod layout;
 mod me;
+mod orders;
 mod session;
 mod signin;
+mod visitors;
 
 /// The pages, to be merged into the application's router (they pass the same edge
 /// protection and firewall as the API).
@@ -29,6 +32,14 @@ pub fn pages() -> Router<AppState> {
         .route("/signin/code", post(signin::send_code))
         .route("/signout", post(signin::sign_out))
         .route("/me", get(me::page))
+        .route("/me/visitors", post(visitors::add))
+        .route("/me/visitors/new", get(visitors::new))
+        .route("/me/visitors/{id}/delete", post(visitors::delete))
+        .route("/orders", get(orders::list))
+        .route("/orders/{id}", get(orders::show))
+        .route("/orders/{id}/cancel", post(orders::cancel))
+        .route("/book/{id}", get(book::product))
+        .route("/book/{id}/slot/{slot}", get(book::form).post(book::submit))
         .route("/assets/{name}", get(assets::serve))
         .layer(axum::middleware::from_fn(headers::secure))
 }

@@ -84,18 +84,6 @@ fn code_form(lang: Lang, back: &str, phone: &str, error: Option<&FormError>) -> 
     }
 }
 
-/// A form posted from another site: refused, nothing done.
-fn cross_site(lang: Lang) -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        page(
-            lang,
-            html! { p.error role="alert" { (Msg::ErrorCrossSite.text(lang)) } },
-        ),
-    )
-        .into_response()
-}
-
 /// `GET /signin?back=/…`
 pub async fn start(lang: Lang, Query(q): Query<Back>) -> Response {
     page(
@@ -113,7 +101,7 @@ pub async fn send_code(
     body: Bytes,
 ) -> Response {
     if !forms::same_site(&headers) {
-        return cross_site(lang);
+        return forms::cross_site(lang);
     }
     let form: PhoneForm = match forms::parse(&body, lang) {
         Ok(f) => f,
@@ -148,7 +136,7 @@ pub async fn finish(
     body: Bytes,
 ) -> Response {
     if !forms::same_site(&headers) {
-        return cross_site(lang);
+        return forms::cross_site(lang);
     }
     let form: CodeForm = match forms::parse(&body, lang) {
         Ok(f) => f,
@@ -196,20 +184,13 @@ pub async fn sign_out(
     body: Bytes,
 ) -> Response {
     if !forms::same_site(&headers) {
-        return cross_site(lang);
+        return forms::cross_site(lang);
     }
     let mut response = Redirect::to("/").into_response();
     if let Some(me) = viewer {
         let token_ok = forms::parse::<SignOutForm>(&body, lang).is_ok_and(|f| f.csrf == me.csrf);
         if !token_ok {
-            return (
-                StatusCode::FORBIDDEN,
-                page(
-                    lang,
-                    html! { p.error role="alert" { (Msg::ErrorSessionForm.text(lang)) } },
-                ),
-            )
-                .into_response();
+            return forms::expired(lang);
         }
         if let Err(e) = app.identity.sign_out(&me.session).await {
             let e = FormError::from_api(e, lang);

@@ -370,3 +370,217 @@ async fn a_visitor_signs_in_with_a_texted_code_and_out_again() {
     );
     server.stop().await;
 }
+
+/// Signs `phone` in through the pages; the session cookie (`gh_session=…`) and its CSRF token.
+async fn web_sign_in(addr: &str, admin: &str, phone: &str) -> (String, String) {
+    let sent = post(
+        addr,
+        "/signin/code",
+        &[],
+        &[("phone", phone), ("back", "/")],
+    )
+    .await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let (_, texts) = send(
+        addr,
+        hyper::Method::GET,
+        &format!("/api/v1/admin/sms-outbox?phone={phone}"),
+        Some(admin),
+        None,
+    )
+    .await;
+    let text = texts["messages"].as_array().unwrap().last().unwrap()["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code: String = text.chars().filter(char::is_ascii_digit).take(6).collect();
+    let signed = post(
+        addr,
+        "/signin",
+        &[],
+        &[("phone", phone), ("code", &code), ("back", "/")],
+    )
+    .await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let csrf = cookie_of(&signed, "gh_csrf")
+        .trim_start_matches("gh_csrf=")
+        .to_owned();
+    (cookie_of(&signed, "gh_session"), csrf)
+}
+
+fn as_refs<'a>(f: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    f.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// Every `href="<prefix>…"` in a page, in order.
+fn links<'a>(html: &'a str, prefix: &str) -> Vec<&'a str> {
+    html.match_indices(&format!("href=\"{prefix}"))
+        .map(|(i, _)| {
+            let rest = &html[i + 6..];
+            &rest[..rest.find('"').unwrap()]
+        })
+        .collect()
+}
+
+/// The first slot open for booking, from a product's dates.
+async fn first_open_slot(addr: &str, product: &str) -> String {
+    let dates = get(addr, product, &[]).await;
+    assert_eq!(dates.status, 200);
+    for date in links(&dates.body, &format!("{product}?date=")) {
+        let slots = get(addr, date, &[]).await;
+        if let Some(link) = links(&slots.body, &format!("{product}/slot/")).first() {
+            return link.to_string();
+        }
+    }
+    panic!("no open slot for {product} in the demo catalogue")
+}
+
+/// The `value` of the first input named `name`.
+fn input_value<'a>(html: &'a str, name: &str) -> &'a str {
+    attr_after(html, &format!("name=\"{name}\""), "value")
+}
+
+#[tokio::test]
+async fn a_visitor_books_entry_tickets_through_the_pages_and_cancels() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let admin = admin_token(dir.path(), &Db::Sqlite).await;
+    let server = Server::start(dir.path(), &Db::Sqlite, &log, true).await;
+    let addr = server.addr.as_str();
+    let (session, csrf) = web_sign_in(addr, &admin, "13600000031").await;
+    let me = [("cookie", session.as_str())];
+
+    // Home → the entry product → a date → an open slot.
+    let home = get(addr, "/", &[]).await;
+    let slot = first_open_slot(addr, attr_after(&home.body, "科技馆入馆预约", "href")).await;
+
+    // The form asks to sign in first, then has no visitors: add one and come back.
+    assert_eq!(get(addr, &slot, &[]).await.status, 303);
+    let form = get(addr, &slot, &me).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(form.body.contains("参观须知") && form.body.contains("还没有常用参观人"));
+    let id_number = gatehouse_domain::identity::synthetic_resident_id(31);
+    let added = post(
+        addr,
+        "/me/visitors",
+        &me,
+        &[
+            ("csrf", &csrf),
+            ("back", &slot),
+            ("name", "王小明"),
+            ("id_type", "resident_id"),
+            ("id_number", &id_number),
+            ("phone", ""),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (added.status, added.header("location")),
+        (303, Some(slot.as_str())),
+        "{}",
+        added.body
+    );
+    let form = get(addr, &slot, &me).await;
+    assert!(
+        form.body.contains("王**") && !form.body.contains(&id_number),
+        "masked"
+    );
+    let visitor = input_value(&form.body, "visitor").to_owned();
+    let ticket_type = input_value(&form.body, "ticket_type").to_owned();
+    let fields = |accept: bool, key: &str| {
+        let mut f = vec![
+            ("csrf", csrf.clone()),
+            ("key", key.to_owned()),
+            (
+                "notice_version",
+                input_value(&form.body, "notice_version").to_owned(),
+            ),
+            ("ticket_type", ticket_type.clone()),
+            ("visitor", visitor.clone()),
+            ("contact_phone", "13800000031".to_owned()),
+        ];
+        if accept {
+            f.push(("accept_notice", "yes".to_owned()));
+        }
+        f
+    };
+    let key = input_value(&form.body, "key").to_owned();
+
+    let unaccepted = post(addr, &slot, &me, &as_refs(&fields(false, &key))).await;
+    assert_eq!(unaccepted.status, 422);
+    assert!(
+        unaccepted.body.contains("id=\"notice-error\""),
+        "{}",
+        unaccepted.body
+    );
+    let forged = post(addr, &slot, &me, &as_refs(&[("csrf", "0".to_owned())])).await;
+    assert_eq!(forged.status, 403);
+
+    let booked = post(addr, &slot, &me, &as_refs(&fields(true, &key))).await;
+    assert_eq!(booked.status, 303, "{}", booked.body);
+    let order = booked.header("location").unwrap().to_owned();
+    assert!(order.starts_with("/orders/"));
+    let again = post(addr, &slot, &me, &as_refs(&fields(true, &key))).await;
+    assert_eq!(
+        again.header("location"),
+        Some(order.as_str()),
+        "the same form twice is one order"
+    );
+
+    // Entry is free: booked at once, a QR code per ticket.
+    let page = get(addr, &order, &me).await;
+    assert_eq!(page.status, 200);
+    assert_secure(&page);
+    for shown in ["已预约", "王**", "138****0031", "class=\"qr\"", "<svg"] {
+        assert!(page.body.contains(shown), "{shown} on the order page");
+    }
+    assert!(!page.body.contains("13800000031") && !page.body.contains(&id_number));
+    let list = get(addr, "/orders?kind=entry", &me).await;
+    assert!(list.body.contains(&format!("href=\"{order}\"")));
+    assert!(!get(addr, "/orders?kind=cinema", &me)
+        .await
+        .body
+        .contains(&order));
+    let other = web_sign_in(addr, &admin, "13600000032").await;
+    assert_eq!(
+        get(addr, &order, &[("cookie", other.0.as_str())])
+            .await
+            .status,
+        404,
+        "not theirs"
+    );
+
+    // The workshop costs ¥20: held until paid, and an unpaid order can be cancelled.
+    let workshop = first_open_slot(addr, attr_after(&home.body, "机器人编程工作坊", "href")).await;
+    let form = get(addr, &workshop, &me).await;
+    let booked = post(
+        addr,
+        &workshop,
+        &me,
+        &[
+            ("csrf", &csrf),
+            ("key", input_value(&form.body, "key")),
+            ("notice_version", input_value(&form.body, "notice_version")),
+            ("ticket_type", input_value(&form.body, "ticket_type")),
+            ("visitor", &visitor),
+            ("contact_phone", "13800000031"),
+            ("accept_notice", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(booked.status, 303, "{}", booked.body);
+    let unpaid = booked.header("location").unwrap().to_owned();
+    let page = get(addr, &unpaid, &me).await;
+    assert!(
+        page.body.contains("待支付")
+            && page.body.contains("¥20.00")
+            && page.body.contains("取消订单")
+    );
+    assert!(!page.body.contains("<svg"), "no code before payment");
+    let forged = post(addr, &format!("{unpaid}/cancel"), &me, &[("csrf", "0")]).await;
+    assert_eq!(forged.status, 403);
+    let cancelled = post(addr, &format!("{unpaid}/cancel"), &me, &[("csrf", &csrf)]).await;
+    assert_eq!(cancelled.status, 303);
+    assert!(get(addr, &unpaid, &me).await.body.contains("已取消"));
+    server.stop().await;
+}

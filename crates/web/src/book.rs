@@ -1,0 +1,441 @@
+//! Booking entry, hall and activity tickets, step by step as the museum runs them: the product
+//! and its dates (live: open, few left, sold out, opens at 09:00 on …), the slots of a date,
+//! then one form in the museum's order — ticket type, the visiting notice to accept, the
+//! visitors (from the frequent-visitor list), the contact phone — whose submit confirms and
+//! holds the tickets; the order page then takes payment. The steps before the form carry only
+//! the product, date and slot in their URLs; everything personal travels in the form body. The
+//! order is placed through the API's own `place` (frequent visitors opened, ID numbers counted
+//! by traffic protection), so the pages and the API refuse the same things.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use gatehouse_api::wire::{PlaceOrderRequest, SlotResponse, SlotStatus, TicketRequest};
+use gatehouse_api::AppState;
+use gatehouse_booking::{ProductDetails, SlotAvailability};
+use gatehouse_domain::catalogue::{ProductId, ProductKind, SlotId};
+use jiff::civil::Date;
+use jiff::{Timestamp, ToSpan};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use crate::forms::{self, Field, FormError};
+use crate::i18n::{Lang, Msg};
+use crate::layout::{Page, Section};
+use crate::session::{to_sign_in, SignedIn, Viewer};
+
+/// How many days of dates the first step shows.
+const DAYS_SHOWN: i64 = 7;
+/// "Few left" below this share of a slot's capacity (or 20 tickets, whichever is more).
+const FEW_LEFT_PERCENT: u32 = 10;
+
+#[derive(Deserialize, Default)]
+pub struct DateQuery {
+    date: Option<String>,
+}
+
+fn render(lang: Lang, title: &str, path: &str, content: Markup) -> Response {
+    Page {
+        lang,
+        title,
+        section: Section::Home,
+        path,
+    }
+    .render(content)
+}
+
+fn not_found(lang: Lang) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        render(lang, Msg::NotFound.text(lang), "/", html! { h1 { (Msg::NotFound.text(lang)) } p { a href="/" { (Msg::NavHome.text(lang)) } } }),
+    )
+        .into_response()
+}
+
+/// The product's page heading and, after the first step, the way back to it.
+fn product_header(d: &ProductDetails) -> Markup {
+    let p = &d.product.spec;
+    html! {
+        h1 { (p.name) }
+        @if let (Some(theatre), Some(film)) = (&p.theatre_type, &p.film) { p.meta { (theatre) " · " (film) } }
+    }
+}
+
+fn status(a: &SlotAvailability, now: Timestamp) -> SlotStatus {
+    SlotResponse::from_availability(a.clone(), now).status
+}
+
+fn few_left(a: &SlotAvailability) -> bool {
+    a.remaining > 0 && a.remaining <= (a.slot.capacity * FEW_LEFT_PERCENT / 100).max(20)
+}
+
+/// What a slot or a date shows about its availability.
+fn availability(a: &SlotAvailability, now: Timestamp, app: &AppState, lang: Lang) -> String {
+    let t = |m: Msg| m.text(lang);
+    match status(a, now) {
+        SlotStatus::Open if few_left(a) => format!("{} {}", t(Msg::FewLeft), a.remaining),
+        SlotStatus::Open => format!("{} {}", t(Msg::Remaining), a.remaining),
+        SlotStatus::SoldOut => t(Msg::SoldOut).to_owned(),
+        SlotStatus::Closed => t(Msg::Closed).to_owned(),
+        SlotStatus::NotYetOpen => {
+            let at = a.window.opens_at.to_zoned(app.service.museum_tz().clone());
+            format!("{} {}", t(Msg::OpensAt), at.strftime("%m-%d %H:%M"))
+        }
+    }
+}
+
+/// Step 1 and 2: `GET /book/{product}` (its dates) and `GET /book/{product}?date=…` (the
+/// slots of that date).
+pub async fn product(
+    State(app): State<AppState>,
+    lang: Lang,
+    Path(id): Path<i64>,
+    Query(q): Query<DateQuery>,
+) -> Response {
+    let t = |m: Msg| m.text(lang);
+    let Ok(details) = app.service.product_details(ProductId(id)).await else {
+        return not_found(lang);
+    };
+    if details.product.spec.kind == ProductKind::Cinema {
+        // The cinema's steps (film, showing, seats) come with the seat map.
+        return not_found(lang);
+    }
+    let now = app.service.clock().now();
+    let today = now.to_zoned(app.service.museum_tz().clone()).date();
+    let chosen = q.date.as_deref().and_then(|d| d.parse::<Date>().ok());
+    let from = chosen.unwrap_or(today);
+    let to = from
+        .checked_add(if chosen.is_some() { 0 } else { DAYS_SHOWN - 1 }.days())
+        .unwrap_or(from);
+    let slots = app
+        .service
+        .slots(ProductId(id), from, to)
+        .await
+        .unwrap_or_default();
+    let path = format!("/book/{id}");
+    let content = match chosen {
+        None => {
+            let mut dates: Vec<(Date, Vec<&SlotAvailability>)> = Vec::new();
+            for a in &slots {
+                match dates.last_mut() {
+                    Some((d, list)) if *d == a.slot.date => list.push(a),
+                    _ => dates.push((a.slot.date, vec![a])),
+                }
+            }
+            html! {
+                (product_header(&details))
+                @if !details.product.spec.introduction.is_empty() { p.intro { (details.product.spec.introduction) } }
+                h2 { (t(Msg::ChooseDate)) }
+                @if dates.is_empty() { p { (t(Msg::NoDates)) } }
+                ul.choices {
+                    @for (date, list) in &dates {
+                        @let open = list.iter().any(|a| status(a, now) == SlotStatus::Open);
+                        @let summary = if open {
+                            t(Msg::Available).to_owned()
+                        } else {
+                            list.first().map(|a| availability(a, now, &app, lang)).unwrap_or_default()
+                        };
+                        li {
+                            a.choice href=(format!("{path}?date={date}")) {
+                                span.when { (date.strftime("%m-%d")) " " (weekday(*date, lang)) }
+                                span.state { (summary) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Some(date) => html! {
+            (product_header(&details))
+            p { a href=(path) { (t(Msg::OtherDate)) } }
+            h2 { (t(Msg::ChooseSlot)) " · " (date.strftime("%m-%d")) " " (weekday(date, lang)) }
+            @if slots.is_empty() { p { (t(Msg::NoDates)) } }
+            ul.choices {
+                @for a in &slots {
+                    @let label = format!("{}–{}", a.slot.start.strftime("%H:%M"), a.slot.end.strftime("%H:%M"));
+                    li {
+                        @if status(a, now) == SlotStatus::Open {
+                            a.choice href=(format!("{path}/slot/{}", a.slot.id.0)) {
+                                span.when { (label) }
+                                span.state { (availability(a, now, &app, lang)) }
+                            }
+                        } @else {
+                            div.choice.unavailable {
+                                span.when { (label) }
+                                span.state { (availability(a, now, &app, lang)) }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    };
+    render(lang, &details.product.spec.name, &path, content)
+}
+
+fn weekday(date: Date, lang: Lang) -> &'static str {
+    let i = date.weekday().to_monday_zero_offset();
+    let zh = ["周一", "周二", "周三", "周四", "周五", "周六", "周日"];
+    let en = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let names = match lang {
+        Lang::Zh => zh,
+        Lang::En => en,
+    };
+    names
+        .get(usize::from(i.unsigned_abs()))
+        .copied()
+        .unwrap_or("")
+}
+
+/// What the booking form was filled with (to show it again beside an error).
+#[derive(Default)]
+struct Filled {
+    ticket_type: Option<i64>,
+    accepted: bool,
+    visitors: Vec<String>,
+    contact_phone: String,
+}
+
+/// Where an error from placing the order belongs on the form.
+fn form_field(field: Option<&str>) -> Option<String> {
+    let f = field?;
+    Some(
+        if f == "contact_phone" {
+            "contact_phone"
+        } else if f == "notice_version" {
+            "notice"
+        } else if f.starts_with("tickets") && f.ends_with("ticket_type_id") {
+            "ticket_type"
+        } else if f.starts_with("tickets") {
+            "visitors"
+        } else {
+            return None;
+        }
+        .to_owned(),
+    )
+}
+
+async fn booking_form(
+    app: &AppState,
+    lang: Lang,
+    me: &SignedIn,
+    details: &ProductDetails,
+    a: &SlotAvailability,
+    filled: &Filled,
+    error: Option<&FormError>,
+) -> Markup {
+    let t = |m: Msg| m.text(lang);
+    let visitors = app
+        .identity
+        .list_visitors(me.session.account.id)
+        .await
+        .unwrap_or_default();
+    let id = details.product.id.0;
+    let slot_path = format!("/book/{id}/slot/{}", a.slot.id.0);
+    let add_visitor = format!(
+        "/me/visitors/new?{}",
+        serde_urlencoded::to_string([("back", slot_path.as_str())]).unwrap_or_default()
+    );
+    let error_for = |name: &str| error.filter(|e| e.field.as_deref() == Some(name));
+    let notice = details.notice.as_ref();
+    let key = form_key();
+    html! {
+        (product_header(details))
+        p.meta {
+            (a.slot.date.strftime("%Y-%m-%d")) " " (weekday(a.slot.date, lang)) " "
+            (a.slot.start.strftime("%H:%M")) "–" (a.slot.end.strftime("%H:%M")) " · "
+            (availability(a, app.service.clock().now(), app, lang))
+        }
+        (forms::form_error(error, &["ticket_type", "notice", "visitors", "contact_phone"]))
+        form method="post" action=(slot_path) novalidate {
+            input type="hidden" name="csrf" value=(me.csrf);
+            input type="hidden" name="key" value=(key);
+            input type="hidden" name="notice_version" value=(notice.map_or(0, |n| n.version));
+            fieldset aria-describedby=[error_for("ticket_type").map(|_| "ticket_type-error")] {
+                legend { "1. " (t(Msg::TicketType)) }
+                @for (i, tt) in details.ticket_types.iter().enumerate() {
+                    @let checked = filled.ticket_type.map_or(i == 0, |c| c == tt.id.0);
+                    div.option {
+                        input type="radio" name="ticket_type" id=(format!("tt-{}", tt.id.0)) value=(tt.id.0) checked[checked];
+                        label for=(format!("tt-{}", tt.id.0)) { (tt.name) " · " (price(tt.price_fen, lang)) }
+                    }
+                }
+                @if let Some(e) = error_for("ticket_type") { p.error #ticket_type-error { (e.text) } }
+            }
+            fieldset aria-describedby=[error_for("notice").map(|_| "notice-error")] {
+                legend { "2. " (t(Msg::Notice)) }
+                @if let Some(n) = notice {
+                    div.notice tabindex="0" role="region" aria-label=(t(Msg::Notice)) {
+                        @for line in n.text.lines() { p { (line) } }
+                    }
+                }
+                div.option {
+                    input type="checkbox" name="accept_notice" id="accept_notice" value="yes" required checked[filled.accepted]
+                        aria-invalid=[error_for("notice").map(|_| "true")];
+                    label for="accept_notice" { (t(Msg::AcceptNotice)) }
+                }
+                @if let Some(e) = error_for("notice") { p.error #notice-error { (e.text) } }
+            }
+            fieldset aria-describedby=[error_for("visitors").map(|_| "visitors-error")] {
+                legend { "3. " (t(Msg::Visitors)) }
+                @if visitors.is_empty() { p { (t(Msg::NoVisitorsYet)) } }
+                @for v in &visitors {
+                    div.option {
+                        input type="checkbox" name="visitor" id=(format!("v-{}", v.id)) value=(v.id) checked[filled.visitors.contains(&v.id)];
+                        label for=(format!("v-{}", v.id)) { (v.name) " · " (v.id_number) }
+                    }
+                }
+                p { a href=(add_visitor) { "+ " (t(Msg::AddVisitor)) } }
+                @if let Some(e) = error_for("visitors") { p.error #visitors-error { (e.text) } }
+            }
+            fieldset {
+                legend { "4. " (t(Msg::ContactPhone)) }
+                (Field { name: "contact_phone", label: t(Msg::PhoneLabel), kind: "tel", value: &filled.contact_phone,
+                         autocomplete: "tel-national", inputmode: Some("numeric"), hint: Some(t(Msg::ContactPhoneHint)), required: true }
+                    .render(error, lang))
+            }
+            button.button type="submit" { (t(Msg::ConfirmBooking)) }
+        }
+    }
+}
+
+fn price(fen: u32, lang: Lang) -> String {
+    if fen == 0 {
+        Msg::Free.text(lang).to_owned()
+    } else {
+        format!("¥{}.{:02}", fen / 100, fen % 100)
+    }
+}
+
+/// An idempotency key for one rendering of the form: submitting it twice places one order.
+fn form_key() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+async fn slot_of(app: &AppState, id: i64, slot: i64) -> Option<(ProductDetails, SlotAvailability)> {
+    let details = app.service.product_details(ProductId(id)).await.ok()?;
+    let a = app.service.slot_availability(SlotId(slot)).ok()?;
+    (a.slot.product_id == details.product.id && details.product.spec.kind != ProductKind::Cinema)
+        .then_some((details, a))
+}
+
+/// Steps 3 to 6: `GET /book/{product}/slot/{slot}`, the form (signed in).
+pub async fn form(
+    State(app): State<AppState>,
+    lang: Lang,
+    Viewer(viewer): Viewer,
+    Path((id, slot)): Path<(i64, i64)>,
+) -> Response {
+    let path = format!("/book/{id}/slot/{slot}");
+    let Some(me) = viewer else {
+        return to_sign_in(&path);
+    };
+    let Some((details, a)) = slot_of(&app, id, slot).await else {
+        return not_found(lang);
+    };
+    let content = booking_form(&app, lang, &me, &details, &a, &Filled::default(), None).await;
+    render(lang, &details.product.spec.name, &path, content)
+}
+
+/// `POST /book/{product}/slot/{slot}`: places the order and goes to it, or shows the form
+/// again with the error beside its field.
+pub async fn submit(
+    State(app): State<AppState>,
+    lang: Lang,
+    Viewer(viewer): Viewer,
+    headers: HeaderMap,
+    Path((id, slot)): Path<(i64, i64)>,
+    body: Bytes,
+) -> Response {
+    let path = format!("/book/{id}/slot/{slot}");
+    if !forms::same_site(&headers) {
+        return forms::cross_site(lang);
+    }
+    let Some(me) = viewer else {
+        return to_sign_in(&path);
+    };
+    let Some((details, a)) = slot_of(&app, id, slot).await else {
+        return not_found(lang);
+    };
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let value = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    if value("csrf") != Some(me.csrf.as_str()) {
+        return forms::expired(lang);
+    }
+    let filled = Filled {
+        ticket_type: value("ticket_type").and_then(|v| v.parse().ok()),
+        accepted: value("accept_notice") == Some("yes"),
+        visitors: pairs
+            .iter()
+            .filter(|(k, _)| k == "visitor")
+            .map(|(_, v)| v.clone())
+            .collect(),
+        contact_phone: value("contact_phone").unwrap_or_default().trim().to_owned(),
+    };
+    let error = match check(&filled, lang) {
+        Err(e) => e,
+        Ok(ticket_type) => {
+            let request = PlaceOrderRequest {
+                slot_id: slot,
+                notice_version: value("notice_version")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+                contact_phone: filled.contact_phone.clone(),
+                tickets: filled
+                    .visitors
+                    .iter()
+                    .map(|v| TicketRequest {
+                        ticket_type_id: ticket_type,
+                        visitor: None,
+                        visitor_id: Some(v.clone()),
+                        seat: None,
+                    })
+                    .collect(),
+            };
+            let key = value("key")
+                .filter(|k| k.len() <= 64)
+                .map(|k| format!("web-{k}"));
+            match gatehouse_api::routes_orders::place(&app, &me.session.account, request, key).await
+            {
+                Ok(order) => {
+                    return Redirect::to(&format!("/orders/{}", order.order.id.0)).into_response()
+                }
+                Err(e) => {
+                    let mut e = FormError::from_api(e, lang);
+                    e.field = form_field(e.field.as_deref());
+                    e
+                }
+            }
+        }
+    };
+    let content = booking_form(&app, lang, &me, &details, &a, &filled, Some(&error)).await;
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        render(lang, &details.product.spec.name, &path, content),
+    )
+        .into_response()
+}
+
+/// What the form must have before an order is tried: the notice accepted, a visitor, a ticket
+/// type (which it answers).
+fn check(filled: &Filled, lang: Lang) -> Result<i64, FormError> {
+    let refuse = |field: &str, m: Msg| FormError {
+        field: Some(field.into()),
+        text: m.text(lang).into(),
+    };
+    if !filled.accepted {
+        return Err(refuse("notice", Msg::MustAcceptNotice));
+    }
+    if filled.visitors.is_empty() {
+        return Err(refuse("visitors", Msg::ChooseVisitors));
+    }
+    filled
+        .ticket_type
+        .ok_or_else(|| refuse("ticket_type", Msg::ChooseTicketType))
+}

@@ -1,0 +1,263 @@
+//! My orders: the list by kind, and one order with its slot, state, contact (masked), total and
+//! tickets — visitors masked, a QR code per valid ticket — with cancelling while it is unpaid.
+//! Paying and refunding join these pages with the payment pages.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use gatehouse_api::AppState;
+use gatehouse_booking::OrderDetails;
+use gatehouse_domain::catalogue::ProductKind;
+use gatehouse_domain::order::{OrderId, OrderState, TicketState};
+use maud::{html, Markup, PreEscaped};
+use serde::Deserialize;
+
+use crate::forms::{self, FormError};
+use crate::i18n::{Lang, Msg};
+use crate::layout::{Page, Section};
+use crate::session::{to_sign_in, SignedIn, Viewer};
+
+const KINDS: [(&str, ProductKind, Msg); 4] = [
+    ("entry", ProductKind::Entry, Msg::KindEntry),
+    ("hall", ProductKind::Hall, Msg::KindHall),
+    ("activity", ProductKind::Activity, Msg::KindActivity),
+    ("cinema", ProductKind::Cinema, Msg::KindCinema),
+];
+
+#[derive(Deserialize, Default)]
+pub struct KindQuery {
+    kind: Option<String>,
+}
+
+fn render(lang: Lang, title: &str, path: &str, content: Markup) -> Response {
+    Page {
+        lang,
+        title,
+        section: Section::Orders,
+        path,
+    }
+    .render(content)
+}
+
+fn state_label(state: OrderState) -> Msg {
+    match state {
+        OrderState::PendingPayment => Msg::StatePending,
+        OrderState::Confirmed => Msg::StateConfirmed,
+        OrderState::Cancelled => Msg::StateCancelled,
+        OrderState::Expired => Msg::StateExpired,
+        OrderState::Refunded => Msg::StateRefunded,
+    }
+}
+
+fn ticket_label(state: TicketState) -> Msg {
+    match state {
+        TicketState::Held => Msg::TicketHeld,
+        TicketState::Valid => Msg::TicketValid,
+        TicketState::Refunded => Msg::StateRefunded,
+        TicketState::Released => Msg::TicketReleased,
+    }
+}
+
+fn slot_text(o: &OrderDetails) -> String {
+    o.slot.as_ref().map_or_else(
+        || o.order.day.to_string(),
+        |s| {
+            format!(
+                "{} {}–{}",
+                s.date,
+                s.start.strftime("%H:%M"),
+                s.end.strftime("%H:%M")
+            )
+        },
+    )
+}
+
+fn money(fen: u64, lang: Lang) -> String {
+    if fen == 0 {
+        Msg::Free.text(lang).to_owned()
+    } else {
+        format!("¥{}.{:02}", fen / 100, fen % 100)
+    }
+}
+
+/// `GET /orders?kind=…`
+pub async fn list(
+    State(app): State<AppState>,
+    lang: Lang,
+    Viewer(viewer): Viewer,
+    Query(q): Query<KindQuery>,
+) -> Response {
+    let Some(me) = viewer else {
+        return to_sign_in("/orders");
+    };
+    let t = |m: Msg| m.text(lang);
+    let kind = KINDS
+        .iter()
+        .find(|(code, ..)| Some(*code) == q.kind.as_deref());
+    let orders = app
+        .service
+        .list_orders(me.session.account.id, kind.map(|(_, k, _)| *k), 50)
+        .await
+        .unwrap_or_default();
+    let content = html! {
+        h1 { (t(Msg::NavOrders)) }
+        nav.tabs aria-label=(t(Msg::OrderKinds)) {
+            ul {
+                li { a href="/orders" aria-current=[kind.is_none().then_some("page")] { (t(Msg::AllKinds)) } }
+                @for (code, _, label) in KINDS {
+                    li { a href=(format!("/orders?kind={code}")) aria-current=[(kind.is_some_and(|k| k.0 == code)).then_some("page")] { (t(label)) } }
+                }
+            }
+        }
+        @if orders.is_empty() { p { (t(Msg::NoOrders)) } }
+        ul.cards {
+            @for o in &orders {
+                li.card {
+                    h2 { a href=(format!("/orders/{}", o.order.id.0)) { (o.product_name) } }
+                    p.meta { (slot_text(o)) " · " (o.tickets.len()) " " (t(Msg::TicketsCount)) }
+                    p.state { (t(state_label(o.order.state))) }
+                }
+            }
+        }
+    };
+    render(lang, t(Msg::NavOrders), "/orders", content)
+}
+
+fn details(
+    o: &OrderDetails,
+    me: &SignedIn,
+    app: &AppState,
+    lang: Lang,
+    error: Option<&FormError>,
+) -> Markup {
+    let t = |m: Msg| m.text(lang);
+    let tz = app.service.museum_tz().clone();
+    html! {
+        h1 { (o.product_name) }
+        (forms::form_error(error, &[]))
+        dl.facts {
+            dt { (t(Msg::OrderNumber)) } dd { (o.order.id.0) }
+            dt { (t(Msg::When)) } dd { (slot_text(o)) }
+            dt { (t(Msg::OrderState)) } dd { (t(state_label(o.order.state))) }
+            dt { (t(Msg::ContactPhone)) } dd { (o.contact_phone) }
+            dt { (t(Msg::Total)) } dd { (money(o.order.total_fen, lang)) }
+            @if let (OrderState::PendingPayment, Some(by)) = (o.order.state, o.order.expires_at) {
+                dt { (t(Msg::PayBy)) } dd { (by.to_zoned(tz.clone()).strftime("%H:%M")) }
+            }
+        }
+        h2 { (t(Msg::Visitors)) }
+        ul.tickets {
+            @for tk in &o.tickets {
+                li.ticket {
+                    p { strong { (tk.visitor_name) } " · " (tk.id_number) }
+                    p.meta { (tk.ticket_type_name) @if let Some(seat) = &tk.ticket.seat { " · " (seat) } " · " (t(ticket_label(tk.ticket.state))) }
+                    @if let Some(code) = &tk.code {
+                        @if let Ok(svg) = gatehouse_tickets::qr::svg(code) {
+                            figure.qr role="img" aria-label=(format!("{} {}", t(Msg::QrFor), tk.visitor_name)) {
+                                (PreEscaped(svg.split_once("?>").map_or(svg.as_str(), |(_, rest)| rest)))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if o.order.state == OrderState::PendingPayment {
+            form method="post" action=(format!("/orders/{}/cancel", o.order.id.0)) {
+                input type="hidden" name="csrf" value=(me.csrf);
+                button.button.secondary type="submit" { (t(Msg::CancelOrder)) }
+            }
+        }
+        p { a href="/orders" { (t(Msg::BackToOrders)) } }
+    }
+}
+
+/// `GET /orders/{id}`
+pub async fn show(
+    State(app): State<AppState>,
+    lang: Lang,
+    Viewer(viewer): Viewer,
+    Path(id): Path<String>,
+) -> Response {
+    let path = format!("/orders/{id}");
+    let Some(me) = viewer else {
+        return to_sign_in(&path);
+    };
+    match app
+        .service
+        .get_order(&me.session.account, &OrderId(id))
+        .await
+    {
+        Ok(o) => render(
+            lang,
+            &o.product_name.clone(),
+            &path,
+            details(&o, &me, &app, lang, None),
+        ),
+        Err(_) => (
+            StatusCode::NOT_FOUND,
+            render(
+                lang,
+                Msg::NotFound.text(lang),
+                &path,
+                html! { h1 { (Msg::NotFound.text(lang)) } },
+            ),
+        )
+            .into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+/// `POST /orders/{id}/cancel`: cancels an unpaid order (its tickets go back on sale at once).
+pub async fn cancel(
+    State(app): State<AppState>,
+    lang: Lang,
+    Viewer(viewer): Viewer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let path = format!("/orders/{id}");
+    if !forms::same_site(&headers) {
+        return forms::cross_site(lang);
+    }
+    let Some(me) = viewer else {
+        return to_sign_in(&path);
+    };
+    if !forms::parse::<CsrfForm>(&body, lang).is_ok_and(|f| f.csrf == me.csrf) {
+        return forms::expired(lang);
+    }
+    let order = OrderId(id);
+    match app.payments.cancel_order(&me.session.account, &order).await {
+        Ok(_) => Redirect::to(&path).into_response(),
+        Err(e) => {
+            let e = FormError::from_api(gatehouse_api::error::ApiError::from(e), lang);
+            match app.service.get_order(&me.session.account, &order).await {
+                Ok(o) => (
+                    StatusCode::CONFLICT,
+                    render(
+                        lang,
+                        &o.product_name.clone(),
+                        &path,
+                        details(&o, &me, &app, lang, Some(&e)),
+                    ),
+                )
+                    .into_response(),
+                Err(_) => (
+                    StatusCode::NOT_FOUND,
+                    render(
+                        lang,
+                        Msg::NotFound.text(lang),
+                        &path,
+                        html! { h1 { (Msg::NotFound.text(lang)) } },
+                    ),
+                )
+                    .into_response(),
+            }
+        }
+    }
+}
