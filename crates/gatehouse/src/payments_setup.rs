@@ -178,7 +178,7 @@ impl PaymentSettings {
                 out.gateways.push(Arc::new(AlipayPay::new(
                     &config,
                     &notify("alipay"),
-                    &format!("{base}/"),
+                    &format!("{base}/orders"),
                     clock.clone(),
                 )?));
                 tracing::info!(url = %url, "demo Alipay started; pay with POST {url}/_fake/pay {{\"out_trade_no\": …}}");

@@ -100,6 +100,10 @@ impl FakeAlipay {
                 axum::routing::post(crate::alipay_trade_fake::control_pay),
             )
             .route(
+                "/_fake/cashier",
+                axum::routing::post(crate::alipay_trade_fake::cashier_pay),
+            )
+            .route(
                 "/_fake/delivery",
                 axum::routing::post(crate::alipay_trade_fake::control_delivery),
             )

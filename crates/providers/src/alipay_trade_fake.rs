@@ -187,8 +187,9 @@ impl FakeAlipay {
                         method,
                         json!({"out_trade_no": out_trade_no, "qr_code": format!("https://qr.alipay.com/bax0{}", &trade_no[8..].chars().take(20).collect::<String>())}),
                     ),
-                    // The cashier page the visitor's browser lands on.
-                    _ => format!("<!doctype html><meta charset=utf-8><title>支付宝收银台</title><p>订单 {out_trade_no}: ¥{}</p>", fen_to_yuan(amount)),
+                    // The cashier page the visitor's browser lands on: paying sends the
+                    // notification and takes the browser back to `return_url`, as Alipay does.
+                    _ => cashier_page(&out_trade_no, &fen_to_yuan(amount), params.get("return_url").map_or("", String::as_str)),
                 }
             }
             "alipay.trade.query" => {
@@ -530,6 +531,60 @@ pub(crate) async fn download(
 #[derive(serde::Deserialize)]
 pub(crate) struct PayControl {
     out_trade_no: String,
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn cashier_page(out_trade_no: &str, yuan: &str, return_url: &str) -> String {
+    format!(
+        "<!doctype html><html lang=zh-CN><meta charset=utf-8><meta name=viewport content=\"width=device-width\"><title>支付宝收银台</title>\
+         <main><h1>支付宝收银台 (demo)</h1><p>订单 {no}: ¥{yuan}</p>\
+         <form method=post action=/_fake/cashier><input type=hidden name=\"out_trade_no\" value=\"{no}\"><input type=hidden name=\"return_url\" value=\"{back}\">\
+         <button type=submit>确认付款 Pay ¥{yuan}</button></form></main></html>",
+        no = escape(out_trade_no),
+        back = escape(return_url),
+    )
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct CashierForm {
+    out_trade_no: String,
+    return_url: String,
+}
+
+/// The cashier page's button: pays the trade (the notification goes out) and sends the browser
+/// back to the merchant's `return_url` with the trade's numbers, as Alipay's synchronous return
+/// does (the merchant trusts the notification, not this).
+pub(crate) async fn cashier_pay(State(fake): State<FakeAlipay>, body: String) -> Response {
+    let Ok(form) = serde_urlencoded::from_str::<CashierForm>(&body) else {
+        return (StatusCode::BAD_REQUEST, "bad form").into_response();
+    };
+    match fake.pay(&form.out_trade_no).await {
+        Ok(trade_no)
+            if form.return_url.starts_with("http://")
+                || form.return_url.starts_with("https://") =>
+        {
+            let query = serde_urlencoded::to_string([
+                ("out_trade_no", form.out_trade_no.as_str()),
+                ("trade_no", trade_no.as_str()),
+            ])
+            .unwrap_or_default();
+            let sep = if form.return_url.contains('?') {
+                '&'
+            } else {
+                '?'
+            };
+            axum::response::Redirect::to(&format!("{}{sep}{query}", form.return_url))
+                .into_response()
+        }
+        Ok(trade_no) => Json(json!({"trade_no": trade_no})).into_response(),
+        Err(e) => (StatusCode::CONFLICT, e).into_response(),
+    }
 }
 
 pub(crate) async fn control_pay(

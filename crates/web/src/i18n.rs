@@ -223,6 +223,9 @@ messages! {
     QrFor => "入馆二维码：", "Entry QR code for";
     CancelOrder => "取消订单", "Cancel order";
     BackToOrders => "← 返回我的订单", "← Back to my orders";
+    PayAlipay => "支付宝支付", "Pay with Alipay";
+    GoingToAlipay => "正在前往支付宝收银台……", "Taking you to Alipay's cashier…";
+    ContinueToAlipay => "前往支付宝付款", "Continue to Alipay";
     Footer => "实名预约 · 个人信息加密保存 · 数据仅用于预约与入馆核验", "Real-name booking · personal data encrypted at rest · used only for booking and check-in";
 }
 

@@ -38,6 +38,7 @@ pub fn pages() -> Router<AppState> {
         .route("/orders", get(orders::list))
         .route("/orders/{id}", get(orders::show))
         .route("/orders/{id}/cancel", post(orders::cancel))
+        .route("/orders/{id}/pay", post(orders::pay))
         .route("/book/{id}", get(book::product))
         .route("/book/{id}/slot/{slot}", get(book::form).post(book::submit))
         .route("/assets/{name}", get(assets::serve))

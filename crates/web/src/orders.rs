@@ -10,6 +10,7 @@ use gatehouse_api::AppState;
 use gatehouse_booking::OrderDetails;
 use gatehouse_domain::catalogue::ProductKind;
 use gatehouse_domain::order::{OrderId, OrderState, TicketState};
+use gatehouse_domain::payment::PaymentChannel;
 use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 
@@ -163,6 +164,10 @@ fn details(
             }
         }
         @if o.order.state == OrderState::PendingPayment {
+            form method="post" action=(format!("/orders/{}/pay", o.order.id.0)) {
+                input type="hidden" name="csrf" value=(me.csrf);
+                button.button type="submit" { (t(Msg::PayAlipay)) }
+            }
             form method="post" action=(format!("/orders/{}/cancel", o.order.id.0)) {
                 input type="hidden" name="csrf" value=(me.csrf);
                 button.button.secondary type="submit" { (t(Msg::CancelOrder)) }
@@ -204,6 +209,87 @@ pub async fn show(
             ),
         )
             .into_response(),
+    }
+}
+
+/// `POST /orders/{id}/pay`: opens the payment at Alipay's web cashier and sends the visitor
+/// there. The way there is a link (followed at once by the script), not a redirect: the CSP's
+/// `form-action 'self'` rightly stops a form post from ending on another site.
+pub async fn pay(
+    State(app): State<AppState>,
+    lang: Lang,
+    Viewer(viewer): Viewer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let path = format!("/orders/{id}");
+    if !forms::same_site(&headers) {
+        return forms::cross_site(lang);
+    }
+    let Some(me) = viewer else {
+        return to_sign_in(&path);
+    };
+    if !forms::parse::<CsrfForm>(&body, lang).is_ok_and(|f| f.csrf == me.csrf) {
+        return forms::expired(lang);
+    }
+    let t = |m: Msg| m.text(lang);
+    let order = OrderId(id);
+    match app
+        .payments
+        .pay(
+            &me.session.account,
+            &order,
+            PaymentChannel::AlipayPage,
+            None,
+        )
+        .await
+    {
+        Ok(checkout) => {
+            let Some((_, url)) = checkout.client.iter().find(|(k, _)| k == "url") else {
+                return (
+                    StatusCode::BAD_GATEWAY,
+                    render(
+                        lang,
+                        t(Msg::PayAlipay),
+                        &path,
+                        html! { p.error role="alert" { (t(Msg::ErrorUnavailable)) } },
+                    ),
+                )
+                    .into_response();
+            };
+            let content = html! {
+                h1 { (t(Msg::PayAlipay)) }
+                p { (t(Msg::GoingToAlipay)) }
+                p { a.button #pay-continue href=(url) data-follow="now" { (t(Msg::ContinueToAlipay)) } }
+            };
+            render(lang, t(Msg::PayAlipay), &path, content)
+        }
+        Err(e) => {
+            let e = FormError::from_api(gatehouse_api::error::ApiError::from(e), lang);
+            match app.service.get_order(&me.session.account, &order).await {
+                Ok(o) => (
+                    StatusCode::CONFLICT,
+                    render(
+                        lang,
+                        &o.product_name.clone(),
+                        &path,
+                        details(&o, &me, &app, lang, Some(&e)),
+                    ),
+                )
+                    .into_response(),
+                Err(_) => (
+                    StatusCode::NOT_FOUND,
+                    render(
+                        lang,
+                        Msg::NotFound.text(lang),
+                        &path,
+                        html! { h1 { (Msg::NotFound.text(lang)) } },
+                    ),
+                )
+                    .into_response(),
+            }
+        }
     }
 }
 

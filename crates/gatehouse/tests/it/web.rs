@@ -441,7 +441,7 @@ fn input_value<'a>(html: &'a str, name: &str) -> &'a str {
 }
 
 #[tokio::test]
-async fn a_visitor_books_entry_tickets_through_the_pages_and_cancels() {
+async fn a_visitor_books_through_the_pages_pays_at_the_cashier_and_cancels() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
     let admin = admin_token(dir.path(), &Db::Sqlite).await;
@@ -582,5 +582,71 @@ async fn a_visitor_books_entry_tickets_through_the_pages_and_cancels() {
     let cancelled = post(addr, &format!("{unpaid}/cancel"), &me, &[("csrf", &csrf)]).await;
     assert_eq!(cancelled.status, 303);
     assert!(get(addr, &unpaid, &me).await.body.contains("已取消"));
+
+    // Booked again and paid at the (local) Alipay cashier: the notification confirms it.
+    let form = get(addr, &workshop, &me).await;
+    let booked = post(
+        addr,
+        &workshop,
+        &me,
+        &[
+            ("csrf", &csrf),
+            ("key", input_value(&form.body, "key")),
+            ("notice_version", input_value(&form.body, "notice_version")),
+            ("ticket_type", input_value(&form.body, "ticket_type")),
+            ("visitor", &visitor),
+            ("contact_phone", "13800000031"),
+            ("accept_notice", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(booked.status, 303, "{}", booked.body);
+    let paid = booked.header("location").unwrap().to_owned();
+    let forged = post(addr, &format!("{paid}/pay"), &me, &[("csrf", "0")]).await;
+    assert_eq!(forged.status, 403);
+    let going = post(addr, &format!("{paid}/pay"), &me, &[("csrf", &csrf)]).await;
+    assert_eq!(going.status, 200, "{}", going.body);
+    let cashier_url = attr_after(&going.body, "id=\"pay-continue\"", "href").replace("&amp;", "&");
+    let (cashier_addr, cashier_path) = cashier_url
+        .trim_start_matches("http://")
+        .split_once('/')
+        .unwrap();
+    let cashier = get(cashier_addr, &format!("/{cashier_path}"), &[]).await;
+    assert!(cashier.body.contains("支付宝收银台"), "{}", cashier.body);
+    let back = request(
+        cashier_addr,
+        "POST",
+        "/_fake/cashier",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        &serde_urlencoded::to_string([
+            ("out_trade_no", input_value(&cashier.body, "out_trade_no")),
+            (
+                "return_url",
+                &input_value(&cashier.body, "return_url").replace("&amp;", "&"),
+            ),
+        ])
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    assert!(
+        back.header("location")
+            .unwrap()
+            .starts_with(&format!("http://{addr}/orders?")),
+        "back to my orders"
+    );
+    let mut page = get(addr, &paid, &me).await;
+    for _ in 0..100 {
+        if page.body.contains("已预约") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        page = get(addr, &paid, &me).await;
+    }
+    assert!(
+        page.body.contains("已预约") && page.body.contains("<svg"),
+        "paid: {}",
+        page.body
+    );
     server.stop().await;
 }
