@@ -215,7 +215,9 @@ pub(crate) async fn cancel(
     ))
 }
 
-pub(crate) async fn refund_order(
+/// Refunds tickets of an order (the visitor's own, or any for staff); the web app's refund
+/// form comes here too.
+pub async fn refund_order(
     app: &AppState,
     account: &Account,
     id: String,

@@ -226,6 +226,9 @@ messages! {
     PayAlipay => "支付宝支付", "Pay with Alipay";
     GoingToAlipay => "正在前往支付宝收银台……", "Taking you to Alipay's cashier…";
     ContinueToAlipay => "前往支付宝付款", "Continue to Alipay";
+    RefundTitle => "退票", "Refund";
+    RefundSelected => "退所选门票", "Refund the chosen tickets";
+    ChooseTickets => "请选择要退的门票。", "Choose the tickets to refund.";
     Footer => "实名预约 · 个人信息加密保存 · 数据仅用于预约与入馆核验", "Real-name booking · personal data encrypted at rest · used only for booking and check-in";
 }
 

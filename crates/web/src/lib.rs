@@ -39,6 +39,7 @@ pub fn pages() -> Router<AppState> {
         .route("/orders/{id}", get(orders::show))
         .route("/orders/{id}/cancel", post(orders::cancel))
         .route("/orders/{id}/pay", post(orders::pay))
+        .route("/orders/{id}/refund", post(orders::refund))
         .route("/book/{id}", get(book::product))
         .route("/book/{id}/slot/{slot}", get(book::form).post(book::submit))
         .route("/assets/{name}", get(assets::serve))

@@ -173,6 +173,22 @@ fn details(
                 button.button.secondary type="submit" { (t(Msg::CancelOrder)) }
             }
         }
+        @let refundable: Vec<_> = o.tickets.iter().filter(|tk| tk.ticket.state == TicketState::Valid).collect();
+        @if o.order.state == OrderState::Confirmed && !refundable.is_empty() {
+            form method="post" action=(format!("/orders/{}/refund", o.order.id.0)) {
+                fieldset {
+                    legend { (t(Msg::RefundTitle)) }
+                    @for tk in &refundable {
+                        div.option {
+                            input type="checkbox" name="ticket" id=(format!("r-{}", tk.ticket.id.0)) value=(tk.ticket.id.0);
+                            label for=(format!("r-{}", tk.ticket.id.0)) { (tk.visitor_name) " · " (tk.ticket_type_name) }
+                        }
+                    }
+                    input type="hidden" name="csrf" value=(me.csrf);
+                    button.button.secondary type="submit" { (t(Msg::RefundSelected)) }
+                }
+            }
+        }
         p { a href="/orders" { (t(Msg::BackToOrders)) } }
     }
 }
@@ -290,6 +306,73 @@ pub async fn pay(
                     .into_response(),
             }
         }
+    }
+}
+
+/// `POST /orders/{id}/refund`: refunds the chosen tickets (money back through the provider).
+pub async fn refund(
+    State(app): State<AppState>,
+    lang: Lang,
+    Viewer(viewer): Viewer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let path = format!("/orders/{id}");
+    if !forms::same_site(&headers) {
+        return forms::cross_site(lang);
+    }
+    let Some(me) = viewer else {
+        return to_sign_in(&path);
+    };
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if !pairs.iter().any(|(k, v)| k == "csrf" && *v == me.csrf) {
+        return forms::expired(lang);
+    }
+    let tickets: Vec<String> = pairs
+        .into_iter()
+        .filter(|(k, _)| k == "ticket")
+        .map(|(_, v)| v)
+        .collect();
+    let result = if tickets.is_empty() {
+        Err(FormError::form(Msg::ChooseTickets.text(lang)))
+    } else {
+        let request = gatehouse_api::wire::RefundRequest {
+            ticket_ids: tickets,
+            reason: None,
+        };
+        gatehouse_api::routes_orders::refund_order(&app, &me.session.account, id.clone(), request)
+            .await
+            .map_err(|e| FormError::from_api(e, lang))
+    };
+    match result {
+        Ok(_) => Redirect::to(&path).into_response(),
+        Err(e) => match app
+            .service
+            .get_order(&me.session.account, &OrderId(id))
+            .await
+        {
+            Ok(o) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                render(
+                    lang,
+                    &o.product_name.clone(),
+                    &path,
+                    details(&o, &me, &app, lang, Some(&e)),
+                ),
+            )
+                .into_response(),
+            Err(_) => (
+                StatusCode::NOT_FOUND,
+                render(
+                    lang,
+                    Msg::NotFound.text(lang),
+                    &path,
+                    html! { h1 { (Msg::NotFound.text(lang)) } },
+                ),
+            )
+                .into_response(),
+        },
     }
 }
 

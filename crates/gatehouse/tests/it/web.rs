@@ -441,7 +441,7 @@ fn input_value<'a>(html: &'a str, name: &str) -> &'a str {
 }
 
 #[tokio::test]
-async fn a_visitor_books_through_the_pages_pays_at_the_cashier_and_cancels() {
+async fn a_visitor_books_pays_refunds_and_cancels_through_the_pages() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
     let admin = admin_token(dir.path(), &Db::Sqlite).await;
@@ -646,6 +646,26 @@ async fn a_visitor_books_through_the_pages_pays_at_the_cashier_and_cancels() {
     assert!(
         page.body.contains("已预约") && page.body.contains("<svg"),
         "paid: {}",
+        page.body
+    );
+
+    // Refunding: nothing chosen is an error; the chosen ticket is refunded.
+    let none = post(addr, &format!("{paid}/refund"), &me, &[("csrf", &csrf)]).await;
+    assert_eq!(none.status, 422);
+    assert!(none.body.contains("请选择要退的门票"));
+    let ticket = input_value(&page.body, "ticket").to_owned();
+    let refunded = post(
+        addr,
+        &format!("{paid}/refund"),
+        &me,
+        &[("csrf", &csrf), ("ticket", &ticket)],
+    )
+    .await;
+    assert_eq!(refunded.status, 303, "{}", refunded.body);
+    let page = get(addr, &paid, &me).await;
+    assert!(
+        page.body.contains("已退票") && !page.body.contains("<svg"),
+        "{}",
         page.body
     );
     server.stop().await;
