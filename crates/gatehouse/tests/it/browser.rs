@@ -95,3 +95,80 @@ async fn a_browser_solves_the_challenge_page_and_its_pass_works_nowhere_else() {
         server.stop().await;
     }
 }
+
+/// The visitor web app's journey in Chromium (`tests/browser/journey.mjs`): home, a date, a
+/// slot, signing in with the texted code, adding a visitor, booking, the order with its QR code,
+/// My orders — each page free of serious or critical axe-core violations, CSP violations and
+/// script errors, fitting a 360-px screen, and photographed at phone and desktop sizes under
+/// `target/browser-shots/` (kept for people to look at).
+#[tokio::test]
+async fn a_visitor_books_in_a_real_browser_and_every_page_passes_axe() {
+    if std::env::var("GH_TEST_BROWSER").is_err() {
+        eprintln!("skipped: set GH_TEST_BROWSER=1 (needs chromium and tests/browser's packages)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let admin = admin_token(dir.path(), &Db::Sqlite).await;
+    let server = Server::start(dir.path(), &Db::Sqlite, &dir.path().join("log"), true).await;
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-shots");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser/journey.mjs");
+    let out = tokio::time::timeout(
+        Duration::from_secs(300),
+        Command::new("node")
+            .arg(script)
+            .arg(format!("http://{}", server.addr))
+            .arg(&admin)
+            .arg(&shots)
+            .env(
+                "GH_ID_NUMBER",
+                gatehouse_domain::identity::synthetic_resident_id(41),
+            )
+            .output(),
+    )
+    .await
+    .expect("the browser did not finish")
+    .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert!(seen["error"].is_null(), "{seen}");
+    let pages = seen["pages"].as_array().unwrap();
+    let names: Vec<&str> = pages.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "home",
+            "dates",
+            "slots",
+            "sign-in",
+            "code",
+            "booking-form",
+            "add-visitor",
+            "order",
+            "orders"
+        ]
+    );
+    for p in pages {
+        assert_eq!(p["axe_serious"], json!([]), "{}: {p}", p["name"]);
+        assert_eq!(p["wider_than_screen"], false, "{}: fits a phone", p["name"]);
+        assert_eq!(p["lang"], "zh-CN");
+        for size in ["phone", "desktop"] {
+            let shot = shots.join(format!("{}-{size}.png", p["name"].as_str().unwrap()));
+            assert!(
+                std::fs::metadata(&shot).unwrap().len() > 1_000,
+                "{}",
+                shot.display()
+            );
+        }
+    }
+    assert_eq!(seen["csp_errors"], json!([]), "{seen}");
+    assert_eq!(seen["page_errors"], json!([]), "{seen}");
+    assert_eq!(seen["order_state"], true, "{seen}");
+    assert_eq!(seen["qr_codes"], 1, "{seen}");
+    server.stop().await;
+}
