@@ -5,7 +5,7 @@
 // A phone-sized browser (360 px, Chinese) goes from the home page to the entry product, picks a
 // date and a slot, is sent to sign in (phone, then the texted code, read from the local SMS
 // outbox as the visitor would read their phone), adds a frequent visitor, accepts the notice,
-// books, and sees the order with its QR code; then opens My orders. Each page is checked with
+// books, and sees the order with its QR code; then opens My orders and the personal centre. Each page is checked with
 // axe-core (WCAG 2 A/AA rules), for Content-Security-Policy violations and script errors, for
 // fitting the screen, and photographed at phone and desktop sizes. Prints one JSON line of what
 // it saw; the Rust test (crates/gatehouse/tests/it/browser.rs) judges it.
@@ -108,6 +108,8 @@ try {
   seen.qr_codes = await page.locator('figure.qr svg').count();
   await page.getByRole('link', { name: '我的订单' }).first().click();
   await check('orders');
+  await page.getByRole('link', { name: '个人中心' }).first().click();
+  await check('me');
   seen.csp_errors = cspErrors;
   seen.page_errors = pageErrors;
 } catch (e) {

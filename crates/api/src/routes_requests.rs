@@ -182,14 +182,24 @@ pub async fn erase_me(
             format!("must be exactly \"{ERASE_CONFIRMATION}\""),
         ));
     }
-    let me = &session.account;
-    let erased = erase(&app, me, me.id).await?;
+    let (erased, request) = erase_self(&app, &session.account).await?;
+    Ok(no_store(ErasedResponse::of(&erased, request)))
+}
+
+/// A person erasing their own account (the API's `DELETE /api/v1/me` and the web app's form):
+/// refused while a visit is ahead; the erasure, then the tracked request that records it (its
+/// id).
+pub async fn erase_self(
+    app: &AppState,
+    me: &gatehouse_domain::account::Account,
+) -> Result<(gatehouse_domain::data_key::Erasure, String), ApiError> {
+    let erased = erase(app, me, me.id).await?;
     // Recorded after: the record holds no words of the person, and names only the account.
     let request = app
         .identity
         .record_self_service(me.id, RequestKind::Erasure, "erased by the person")
         .await?;
-    Ok(no_store(ErasedResponse::of(&erased, request.id)))
+    Ok((erased, request.id))
 }
 
 /// Correct the contact phone of one of my orders.

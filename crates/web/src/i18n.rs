@@ -229,6 +229,20 @@ messages! {
     RefundTitle => "退票", "Refund";
     RefundSelected => "退所选门票", "Refund the chosen tickets";
     ChooseTickets => "请选择要退的门票。", "Choose the tickets to refund.";
+    BookingPausedUntil => "因预约后未到馆，预约资格暂停至", "Booking is paused after missed visits until";
+    Consents => "我的授权", "My consents";
+    NoConsents => "暂无授权记录。", "No consents given.";
+    Withdrawn => "已撤回", "withdrawn";
+    Withdraw => "撤回", "Withdraw";
+    MyData => "我的数据", "My data";
+    MyDataLead => "下载我们保存的关于您的全部信息（JSON 格式）；删除账户将销毁您的数据密钥，订单仅保留数量与金额。", "Download everything we hold about you (JSON); deleting your account destroys your data key, and orders keep only counts and money.";
+    DownloadMyData => "下载我的数据", "Download my data";
+    DeleteAccount => "删除账户", "Delete my account";
+    DeleteLead => "删除后无法恢复：常用参观人、登录方式和订单中的个人信息都将销毁。有未完成的参观时不能删除。", "This cannot be undone: frequent visitors, sign-in methods and the personal data on orders are destroyed. It waits until no visit is ahead.";
+    TypeToConfirm => "请输入以确认：", "Type to confirm:";
+    KeepAccount => "← 保留账户", "← Keep my account";
+    AccountDeleted => "账户已删除", "Your account is deleted";
+    AccountDeletedLead => "您的个人信息已销毁。感谢您的到访。", "Your personal data has been destroyed. Thank you for visiting.";
     Footer => "实名预约 · 个人信息加密保存 · 数据仅用于预约与入馆核验", "Real-name booking · personal data encrypted at rest · used only for booking and check-in";
 }
 

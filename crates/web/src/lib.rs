@@ -32,6 +32,8 @@ pub fn pages() -> Router<AppState> {
         .route("/signin/code", post(signin::send_code))
         .route("/signout", post(signin::sign_out))
         .route("/me", get(me::page))
+        .route("/me/consents/{purpose}/withdraw", post(me::withdraw))
+        .route("/me/erase", get(me::erase_page).post(me::erase))
         .route("/me/visitors", post(visitors::add))
         .route("/me/visitors/new", get(visitors::new))
         .route("/me/visitors/{id}/delete", post(visitors::delete))

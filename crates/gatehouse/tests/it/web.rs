@@ -441,7 +441,7 @@ fn input_value<'a>(html: &'a str, name: &str) -> &'a str {
 }
 
 #[tokio::test]
-async fn a_visitor_books_pays_refunds_and_cancels_through_the_pages() {
+async fn a_visitor_books_pays_refunds_cancels_and_manages_their_data_through_the_pages() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
     let admin = admin_token(dir.path(), &Db::Sqlite).await;
@@ -667,6 +667,61 @@ async fn a_visitor_books_pays_refunds_and_cancels_through_the_pages() {
         page.body.contains("已退票") && !page.body.contains("<svg"),
         "{}",
         page.body
+    );
+
+    // My data: the export downloads with the page's session; deleting waits for the visit ahead.
+    let centre = get(addr, "/me", &me).await;
+    assert!(
+        centre.body.contains("href=\"/api/v1/me/data-export\"") && centre.body.contains("王**")
+    );
+    let export = get(addr, "/api/v1/me/data-export", &me).await;
+    assert_eq!(export.status, 200);
+    assert!(
+        export.body.contains("13600000031") && export.body.contains(&id_number),
+        "in clear, for its owner"
+    );
+    let mistyped = post(
+        addr,
+        "/me/erase",
+        &me,
+        &[("csrf", &csrf), ("confirm", "erase")],
+    )
+    .await;
+    assert_eq!(mistyped.status, 422);
+    assert!(mistyped.body.contains("id=\"confirm-error\""));
+    let waits = post(
+        addr,
+        "/me/erase",
+        &me,
+        &[("csrf", &csrf), ("confirm", "erase my account")],
+    )
+    .await;
+    assert_eq!(
+        waits.status, 409,
+        "the entry visit is ahead: {}",
+        waits.body
+    );
+    assert_eq!(get(addr, "/me", &me).await.status, 200, "nothing erased");
+    let (other_session, other_csrf) = other;
+    let gone = post(
+        addr,
+        "/me/erase",
+        &[("cookie", other_session.as_str())],
+        &[("csrf", &other_csrf), ("confirm", "erase my account")],
+    )
+    .await;
+    assert_eq!(gone.status, 200, "{}", gone.body);
+    assert!(gone.body.contains("账户已删除"));
+    assert!(gone
+        .all("set-cookie")
+        .iter()
+        .any(|c| c.starts_with("gh_session=;")));
+    assert_eq!(
+        get(addr, "/me", &[("cookie", other_session.as_str())])
+            .await
+            .status,
+        303,
+        "signed out for good"
     );
     server.stop().await;
 }
