@@ -5,7 +5,7 @@
 // A phone-sized browser (360 px, Chinese) goes from the home page to the entry product, picks a
 // date and a slot, is sent to sign in (phone, then the texted code, read from the local SMS
 // outbox as the visitor would read their phone), adds a frequent visitor, accepts the notice,
-// books, and sees the order with its QR code; then opens My orders and the personal centre. Each page is checked with
+// books, and sees the order with its QR code; then opens My orders and the personal centre, and books a seat at the dome from its seat map. Each page is checked with
 // axe-core (WCAG 2 A/AA rules), for Content-Security-Policy violations and script errors, for
 // fitting the screen, and photographed at phone and desktop sizes. Prints one JSON line of what
 // it saw; the Rust test (crates/gatehouse/tests/it/browser.rs) judges it.
@@ -110,6 +110,19 @@ try {
   await check('orders');
   await page.getByRole('link', { name: '个人中心' }).first().click();
   await check('me');
+  // The dome's showing: the seat map must fit the phone (it scrolls inside its box) and pass axe.
+  await page.goto(base + '/');
+  await page.locator('li.card', { hasText: '宇宙之旅' }).getByRole('link').click();
+  await page.locator('a.choice').first().click();
+  await page.locator('a.choice').first().click();
+  await check('seat-map');
+  await page.locator('input[name="visitor"]').first().check();
+  await page.getByLabel(/第 F 排 座位 7$/).check();
+  await page.getByLabel(/我已阅读并同意/).check();
+  await page.getByLabel(/手机号/).fill('13800000041');
+  await page.getByRole('button', { name: '确认预约' }).click();
+  await check('cinema-order');
+  seen.cinema_seat = (await page.locator('.tickets').textContent()).includes('F7');
   seen.csp_errors = cspErrors;
   seen.page_errors = pageErrors;
 } catch (e) {

@@ -1,9 +1,10 @@
 //! Loads the demo catalogue: creates each demo product that is missing (matched by kind and
 //! name) with its ticket types and notice, and makes sure it has slots from today through the
-//! next [`DEMO_DAYS`] days. Safe to run on every start.
+//! next [`DEMO_DAYS`] days, and that the dome theatre has its seat map. Safe to run on every
+//! start.
 
 use gatehouse_domain::catalogue::NewSlot;
-use gatehouse_domain::demo::{catalogue, DEMO_DAYS};
+use gatehouse_domain::demo::{catalogue, dome_seat_map, DEMO_DAYS, DOME_THEATRE};
 use gatehouse_domain::BookingError;
 
 use crate::BookingService;
@@ -53,6 +54,9 @@ impl BookingService {
                     }
                 }
             }
+        }
+        if !self.seat_maps().iter().any(|(t, _)| t == DOME_THEATRE) {
+            self.put_seat_map(DOME_THEATRE, &dome_seat_map()).await?;
         }
         Ok(created)
     }

@@ -16,6 +16,33 @@ pub struct DemoProduct {
     pub daily_slots: Vec<(Time, Time, u32)>,
 }
 
+/// The dome theatre's seats: rows A–O of 20 seats with an aisle after the tenth, the last row's
+/// first two a wheelchair place and its companion seat — 300 seats, the showings' capacity.
+pub const DOME_THEATRE: &str = "dome";
+
+pub fn dome_seat_map() -> crate::seats::SeatMapLayout {
+    let rows = "ABCDEFGHIJKLMNO";
+    crate::seats::SeatMapLayout {
+        rows: rows
+            .chars()
+            .map(|label| crate::seats::RowLayout {
+                label: label.to_string(),
+                cells: (1..=20)
+                    .flat_map(|n| {
+                        let seat = match (label, n) {
+                            ('O', 1) => "1w".to_owned(),
+                            ('O', 2) => "2c".to_owned(),
+                            _ => n.to_string(),
+                        };
+                        let aisle = (n == 10).then(|| "_".to_owned());
+                        std::iter::once(seat).chain(aisle)
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
 /// How many days ahead of today the demo catalogue has slots for.
 pub const DEMO_DAYS: i64 = 7;
 
@@ -174,5 +201,25 @@ mod tests {
             p.spec.validate().unwrap();
             assert!(!p.ticket_types.is_empty());
         }
+    }
+
+    #[test]
+    fn the_dome_has_a_seat_for_each_place_of_its_showings() {
+        let map = crate::seats::SeatMap::parse(&dome_seat_map()).unwrap();
+        let seats: usize = map
+            .rows
+            .iter()
+            .map(|r| {
+                r.cells
+                    .iter()
+                    .filter(|c| !matches!(c, crate::seats::Cell::Aisle))
+                    .count()
+            })
+            .sum();
+        let capacity = catalogue()
+            .into_iter()
+            .find(|p| p.spec.theatre_type.as_deref() == Some(DOME_THEATRE))
+            .and_then(|p| p.daily_slots.first().map(|s| s.2));
+        assert_eq!(Some(seats as u32), capacity);
     }
 }

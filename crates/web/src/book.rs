@@ -97,10 +97,6 @@ pub async fn product(
     let Ok(details) = app.service.product_details(ProductId(id)).await else {
         return not_found(lang);
     };
-    if details.product.spec.kind == ProductKind::Cinema {
-        // The cinema's steps (film, showing, seats) come with the seat map.
-        return not_found(lang);
-    }
     let now = app.service.clock().now();
     let today = now.to_zoned(app.service.museum_tz().clone()).date();
     let chosen = q.date.as_deref().and_then(|d| d.parse::<Date>().ok());
@@ -194,6 +190,7 @@ struct Filled {
     ticket_type: Option<i64>,
     accepted: bool,
     visitors: Vec<String>,
+    seats: Vec<String>,
     contact_phone: String,
 }
 
@@ -207,6 +204,8 @@ fn form_field(field: Option<&str>) -> Option<String> {
             "notice"
         } else if f.starts_with("tickets") && f.ends_with("ticket_type_id") {
             "ticket_type"
+        } else if f.starts_with("tickets") && f.ends_with("seat") {
+            "seats"
         } else if f.starts_with("tickets") {
             "visitors"
         } else {
@@ -289,13 +288,64 @@ async fn booking_form(
                 p { a href=(add_visitor) { "+ " (t(Msg::AddVisitor)) } }
                 @if let Some(e) = error_for("visitors") { p.error #visitors-error { (e.text) } }
             }
+            @if details.product.spec.kind == ProductKind::Cinema {
+                (seat_picker(app, lang, a, filled, error_for("seats")))
+            }
             fieldset {
-                legend { "4. " (t(Msg::ContactPhone)) }
+                legend { (if details.product.spec.kind == ProductKind::Cinema { "5. " } else { "4. " }) (t(Msg::ContactPhone)) }
                 (Field { name: "contact_phone", label: t(Msg::PhoneLabel), kind: "tel", value: &filled.contact_phone,
                          autocomplete: "tel-national", inputmode: Some("numeric"), hint: Some(t(Msg::ContactPhoneHint)), required: true }
                     .render(error, lang))
             }
             button.button type="submit" { (t(Msg::ConfirmBooking)) }
+        }
+    }
+}
+
+/// The showing's seat map: a checkbox per free seat (its row and number read out), taken and
+/// blocked seats shown but not choosable, aisles as gaps. Wide rows scroll inside their box so
+/// the page stays the width of a phone.
+fn seat_picker(
+    app: &AppState,
+    lang: Lang,
+    a: &SlotAvailability,
+    filled: &Filled,
+    error: Option<&FormError>,
+) -> Markup {
+    use gatehouse_domain::seats::Cell;
+    let t = |m: Msg| m.text(lang);
+    let Ok(seats) = app.service.showing_seats(a.slot.id) else {
+        return html! {};
+    };
+    let taken: std::collections::HashSet<&str> = seats.taken.iter().map(String::as_str).collect();
+    html! {
+        fieldset aria-describedby=[error.map(|_| "seats-error")] {
+            legend { "4. " (t(Msg::Seats)) }
+            p.hint { (t(Msg::SeatsHint)) }
+            p.screen aria-hidden="true" { (t(Msg::Screen)) }
+            div.seatmap role="group" aria-label=(t(Msg::Seats)) tabindex="0" {
+                @for row in &seats.map.rows {
+                    div.seatrow {
+                        span.rowlabel aria-hidden="true" { (row.label) }
+                        @for cell in &row.cells {
+                            @match cell {
+                                Cell::Aisle => { span.gap {} }
+                                Cell::Seat { label, blocked, .. } => {
+                                    @let free = !blocked && !taken.contains(label.as_str());
+                                    @let number = label.trim_start_matches(row.label.as_str());
+                                    label.seat title=(label) {
+                                        input type="checkbox" name="seat" value=(label) disabled[!free]
+                                            checked[filled.seats.contains(label)]
+                                            aria-label=(format!("{} {} {} {}", t(Msg::Row), row.label, t(Msg::SeatNumber), number));
+                                        span aria-hidden="true" { (number) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(e) = error { p.error #seats-error { (e.text) } }
         }
     }
 }
@@ -316,8 +366,7 @@ fn form_key() -> String {
 async fn slot_of(app: &AppState, id: i64, slot: i64) -> Option<(ProductDetails, SlotAvailability)> {
     let details = app.service.product_details(ProductId(id)).await.ok()?;
     let a = app.service.slot_availability(SlotId(slot)).ok()?;
-    (a.slot.product_id == details.product.id && details.product.spec.kind != ProductKind::Cinema)
-        .then_some((details, a))
+    (a.slot.product_id == details.product.id).then_some((details, a))
 }
 
 /// Steps 3 to 6: `GET /book/{product}/slot/{slot}`, the form (signed in).
@@ -376,6 +425,11 @@ pub async fn submit(
             .filter(|(k, _)| k == "visitor")
             .map(|(_, v)| v.clone())
             .collect(),
+        seats: pairs
+            .iter()
+            .filter(|(k, _)| k == "seat")
+            .map(|(_, v)| v.clone())
+            .collect(),
         contact_phone: value("contact_phone").unwrap_or_default().trim().to_owned(),
     };
     let error = match check(&filled, lang) {
@@ -390,11 +444,12 @@ pub async fn submit(
                 tickets: filled
                     .visitors
                     .iter()
-                    .map(|v| TicketRequest {
+                    .enumerate()
+                    .map(|(i, v)| TicketRequest {
                         ticket_type_id: ticket_type,
                         visitor: None,
                         visitor_id: Some(v.clone()),
-                        seat: None,
+                        seat: filled.seats.get(i).cloned(),
                     })
                     .collect(),
             };
@@ -434,6 +489,9 @@ fn check(filled: &Filled, lang: Lang) -> Result<i64, FormError> {
     }
     if filled.visitors.is_empty() {
         return Err(refuse("visitors", Msg::ChooseVisitors));
+    }
+    if !filled.seats.is_empty() && filled.seats.len() != filled.visitors.len() {
+        return Err(refuse("seats", Msg::SeatsMatchVisitors));
     }
     filled
         .ticket_type

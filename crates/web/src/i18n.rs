@@ -243,6 +243,12 @@ messages! {
     KeepAccount => "← 保留账户", "← Keep my account";
     AccountDeleted => "账户已删除", "Your account is deleted";
     AccountDeletedLead => "您的个人信息已销毁。感谢您的到访。", "Your personal data has been destroyed. Thank you for visiting.";
+    Seats => "选座", "Seats";
+    SeatsHint => "为每位参观人选一个座位；不选则自动安排相邻的最佳座位。", "Choose a seat for each visitor, or none for the best seats side by side.";
+    Screen => "银幕", "Screen";
+    Row => "第", "Row";
+    SeatNumber => "排 座位", "seat";
+    SeatsMatchVisitors => "所选座位数须与参观人数相同，或不选座位。", "Choose as many seats as visitors, or none.";
     Footer => "实名预约 · 个人信息加密保存 · 数据仅用于预约与入馆核验", "Real-name booking · personal data encrypted at rest · used only for booking and check-in";
 }
 

@@ -98,7 +98,7 @@ async fn a_browser_solves_the_challenge_page_and_its_pass_works_nowhere_else() {
 
 /// The visitor web app's journey in Chromium (`tests/browser/journey.mjs`): home, a date, a
 /// slot, signing in with the texted code, adding a visitor, booking, the order with its QR code,
-/// My orders, the personal centre — each page free of serious or critical axe-core violations, CSP violations and
+/// My orders, the personal centre, a dome showing's seat map and its order — each page free of serious or critical axe-core violations, CSP violations and
 /// script errors, fitting a 360-px screen, and photographed at phone and desktop sizes under
 /// `target/browser-shots/` (kept for people to look at).
 #[tokio::test]
@@ -151,7 +151,9 @@ async fn a_visitor_books_in_a_real_browser_and_every_page_passes_axe() {
             "add-visitor",
             "order",
             "orders",
-            "me"
+            "me",
+            "seat-map",
+            "cinema-order"
         ]
     );
     for p in pages {
@@ -171,5 +173,6 @@ async fn a_visitor_books_in_a_real_browser_and_every_page_passes_axe() {
     assert_eq!(seen["page_errors"], json!([]), "{seen}");
     assert_eq!(seen["order_state"], true, "{seen}");
     assert_eq!(seen["qr_codes"], 1, "{seen}");
+    assert_eq!(seen["cinema_seat"], true, "{seen}");
     server.stop().await;
 }

@@ -669,6 +669,50 @@ async fn a_visitor_books_pays_refunds_cancels_and_manages_their_data_through_the
         page.body
     );
 
+    // The dome: the same steps, plus the seat map.
+    let showing = first_open_slot(addr, attr_after(&home.body, "球幕影院：宇宙之旅", "href")).await;
+    let form = get(addr, &showing, &me).await;
+    assert!(
+        form.body.contains("name=\"seat\" value=\"F7\""),
+        "a seat map"
+    );
+    let seat_form = |seats: &[&'static str]| {
+        let mut f = vec![
+            ("csrf", csrf.clone()),
+            ("key", input_value(&form.body, "key").to_owned()),
+            (
+                "notice_version",
+                input_value(&form.body, "notice_version").to_owned(),
+            ),
+            (
+                "ticket_type",
+                input_value(&form.body, "ticket_type").to_owned(),
+            ),
+            ("visitor", visitor.clone()),
+            ("contact_phone", "13800000031".to_owned()),
+            ("accept_notice", "yes".to_owned()),
+        ];
+        f.extend(seats.iter().map(|s| ("seat", (*s).to_owned())));
+        f
+    };
+    let two = post(addr, &showing, &me, &as_refs(&seat_form(&["F7", "F8"]))).await;
+    assert_eq!(two.status, 422);
+    assert!(two.body.contains("id=\"seats-error\""), "{}", two.body);
+    let seated = post(addr, &showing, &me, &as_refs(&seat_form(&["F7"]))).await;
+    assert_eq!(seated.status, 303, "{}", seated.body);
+    let film = seated.header("location").unwrap().to_owned();
+    let page = get(addr, &film, &me).await;
+    assert!(
+        page.body.contains("F7") && page.body.contains("¥30.00"),
+        "{}",
+        page.body
+    );
+    let again = get(addr, &showing, &me).await;
+    assert!(
+        again.body.contains("name=\"seat\" value=\"F7\" disabled"),
+        "F7 is taken now"
+    );
+
     // My data: the export downloads with the page's session; deleting waits for the visit ahead.
     let centre = get(addr, "/me", &me).await;
     assert!(
