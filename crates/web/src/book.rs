@@ -398,38 +398,19 @@ pub async fn submit(
     body: Bytes,
 ) -> Response {
     let path = format!("/book/{id}/slot/{slot}");
-    if !forms::same_site(&headers) {
-        return forms::cross_site(lang);
-    }
-    let Some(me) = viewer else {
-        return to_sign_in(&path);
+    let (me, fields) = match forms::signed_post(&headers, viewer, &body, lang, &path) {
+        Ok(ok) => ok,
+        Err(refused) => return *refused,
     };
     let Some((details, a)) = slot_of(&app, id, slot).await else {
         return not_found(lang);
     };
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    let value = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    if value("csrf") != Some(me.csrf.as_str()) {
-        return forms::expired(lang);
-    }
+    let value = |name: &str| fields.get(name);
     let filled = Filled {
         ticket_type: value("ticket_type").and_then(|v| v.parse().ok()),
         accepted: value("accept_notice") == Some("yes"),
-        visitors: pairs
-            .iter()
-            .filter(|(k, _)| k == "visitor")
-            .map(|(_, v)| v.clone())
-            .collect(),
-        seats: pairs
-            .iter()
-            .filter(|(k, _)| k == "seat")
-            .map(|(_, v)| v.clone())
-            .collect(),
+        visitors: fields.all("visitor"),
+        seats: fields.all("seat"),
         contact_phone: value("contact_phone").unwrap_or_default().trim().to_owned(),
     };
     let error = match check(&filled, lang) {

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 
 use crate::i18n::{Lang, Msg};
 use crate::layout::{Page, Section};
+use crate::session::{to_sign_in, SignedIn};
 
 /// A form error: the field it concerns (none: the whole form) and what to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +80,56 @@ pub fn cross_site(lang: Lang) -> Response {
 /// A signed-in form whose CSRF token is not its session's (an old page, or forged).
 pub fn expired(lang: Lang) -> Response {
     refused(lang, StatusCode::FORBIDDEN, Msg::ErrorSessionForm)
+}
+
+/// A posted form's fields, in order (a name may come more than once: checkboxes).
+pub struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    pub fn parse(body: &[u8]) -> Self {
+        Self(serde_urlencoded::from_bytes(body).unwrap_or_default())
+    }
+
+    /// The first value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `name`.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
+
+/// The checks every signed-in form post passes before it does anything: posted from this site,
+/// by someone signed in (else to sign-in, then back to `back`), carrying their session's CSRF
+/// token. The visitor and the form's fields, or the page that refuses it (boxed: a response is
+/// large beside the fields).
+pub fn signed_post(
+    headers: &HeaderMap,
+    viewer: Option<SignedIn>,
+    body: &[u8],
+    lang: Lang,
+    back: &str,
+) -> Result<(SignedIn, Fields), Box<Response>> {
+    if !same_site(headers) {
+        return Err(Box::new(cross_site(lang)));
+    }
+    let Some(me) = viewer else {
+        return Err(Box::new(to_sign_in(back)));
+    };
+    let fields = Fields::parse(body);
+    if fields.get("csrf") != Some(me.csrf.as_str()) {
+        return Err(Box::new(expired(lang)));
+    }
+    Ok((me, fields))
 }
 
 /// Parses an `application/x-www-form-urlencoded` body.

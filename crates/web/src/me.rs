@@ -8,7 +8,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use gatehouse_api::AppState;
 use maud::{html, Markup};
-use serde::Deserialize;
 
 use crate::forms::{self, Field, FormError};
 use crate::i18n::{Lang, Msg};
@@ -87,11 +86,6 @@ pub async fn page(State(app): State<AppState>, lang: Lang, Viewer(viewer): Viewe
     render(lang, Msg::MeTitle, "/me", content)
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
-}
-
 /// `POST /me/consents/{purpose}/withdraw`: the consent stops counting at once.
 pub async fn withdraw(
     State(app): State<AppState>,
@@ -101,15 +95,10 @@ pub async fn withdraw(
     Path(purpose): Path<String>,
     body: Bytes,
 ) -> Response {
-    if !forms::same_site(&headers) {
-        return forms::cross_site(lang);
-    }
-    let Some(me) = viewer else {
-        return to_sign_in("/me");
+    let (me, _) = match forms::signed_post(&headers, viewer, &body, lang, "/me") {
+        Ok(ok) => ok,
+        Err(refused) => return *refused,
     };
-    if !forms::parse::<CsrfForm>(&body, lang).is_ok_and(|f| f.csrf == me.csrf) {
-        return forms::expired(lang);
-    }
     match app
         .identity
         .withdraw_consent(me.session.account.id, &purpose)
@@ -161,12 +150,6 @@ pub async fn erase_page(lang: Lang, Viewer(viewer): Viewer) -> Response {
     )
 }
 
-#[derive(Deserialize)]
-struct EraseForm {
-    csrf: String,
-    confirm: String,
-}
-
 /// `POST /me/erase`: erases the account (refused while a visit is ahead) and signs out.
 pub async fn erase(
     State(app): State<AppState>,
@@ -175,30 +158,12 @@ pub async fn erase(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !forms::same_site(&headers) {
-        return forms::cross_site(lang);
-    }
-    let Some(me) = viewer else {
-        return to_sign_in("/me/erase");
-    };
-    let form = match forms::parse::<EraseForm>(&body, lang) {
-        Ok(f) if f.csrf == me.csrf => f,
-        Ok(_) => return forms::expired(lang),
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                render(
-                    lang,
-                    Msg::DeleteAccount,
-                    "/me/erase",
-                    erase_form(lang, &me, Some(&e)),
-                ),
-            )
-                .into_response()
-        }
+    let (me, fields) = match forms::signed_post(&headers, viewer, &body, lang, "/me/erase") {
+        Ok(ok) => ok,
+        Err(refused) => return *refused,
     };
     let t = |m: Msg| m.text(lang);
-    if form.confirm.trim() != CONFIRM {
+    if fields.get("confirm").map(str::trim) != Some(CONFIRM) {
         let e = FormError {
             field: Some("confirm".into()),
             text: format!("{} “{CONFIRM}”", t(Msg::TypeToConfirm)),

@@ -193,28 +193,27 @@ fn details(
     }
 }
 
-/// `GET /orders/{id}`
-pub async fn show(
-    State(app): State<AppState>,
+/// An order's page answered with `status`, with `error` at its top; 404 if it is not theirs.
+async fn order_page(
+    app: &AppState,
+    me: &SignedIn,
+    order: &OrderId,
     lang: Lang,
-    Viewer(viewer): Viewer,
-    Path(id): Path<String>,
+    status: StatusCode,
+    error: Option<&FormError>,
 ) -> Response {
-    let path = format!("/orders/{id}");
-    let Some(me) = viewer else {
-        return to_sign_in(&path);
-    };
-    match app
-        .service
-        .get_order(&me.session.account, &OrderId(id))
-        .await
-    {
-        Ok(o) => render(
-            lang,
-            &o.product_name.clone(),
-            &path,
-            details(&o, &me, &app, lang, None),
-        ),
+    let path = format!("/orders/{}", order.0);
+    match app.service.get_order(&me.session.account, order).await {
+        Ok(o) => (
+            status,
+            render(
+                lang,
+                &o.product_name.clone(),
+                &path,
+                details(&o, me, app, lang, error),
+            ),
+        )
+            .into_response(),
         Err(_) => (
             StatusCode::NOT_FOUND,
             render(
@@ -226,6 +225,20 @@ pub async fn show(
         )
             .into_response(),
     }
+}
+
+/// `GET /orders/{id}`
+pub async fn show(
+    State(app): State<AppState>,
+    lang: Lang,
+    Viewer(viewer): Viewer,
+    Path(id): Path<String>,
+) -> Response {
+    let path = format!("/orders/{id}");
+    let Some(me) = viewer else {
+        return to_sign_in(&path);
+    };
+    order_page(&app, &me, &OrderId(id), lang, StatusCode::OK, None).await
 }
 
 /// `POST /orders/{id}/pay`: opens the payment at Alipay's web cashier and sends the visitor
@@ -240,15 +253,10 @@ pub async fn pay(
     body: Bytes,
 ) -> Response {
     let path = format!("/orders/{id}");
-    if !forms::same_site(&headers) {
-        return forms::cross_site(lang);
-    }
-    let Some(me) = viewer else {
-        return to_sign_in(&path);
+    let (me, _) = match forms::signed_post(&headers, viewer, &body, lang, &path) {
+        Ok(ok) => ok,
+        Err(refused) => return *refused,
     };
-    if !forms::parse::<CsrfForm>(&body, lang).is_ok_and(|f| f.csrf == me.csrf) {
-        return forms::expired(lang);
-    }
     let t = |m: Msg| m.text(lang);
     let order = OrderId(id);
     match app
@@ -283,28 +291,7 @@ pub async fn pay(
         }
         Err(e) => {
             let e = FormError::from_api(gatehouse_api::error::ApiError::from(e), lang);
-            match app.service.get_order(&me.session.account, &order).await {
-                Ok(o) => (
-                    StatusCode::CONFLICT,
-                    render(
-                        lang,
-                        &o.product_name.clone(),
-                        &path,
-                        details(&o, &me, &app, lang, Some(&e)),
-                    ),
-                )
-                    .into_response(),
-                Err(_) => (
-                    StatusCode::NOT_FOUND,
-                    render(
-                        lang,
-                        Msg::NotFound.text(lang),
-                        &path,
-                        html! { h1 { (Msg::NotFound.text(lang)) } },
-                    ),
-                )
-                    .into_response(),
-            }
+            order_page(&app, &me, &order, lang, StatusCode::CONFLICT, Some(&e)).await
         }
     }
 }
@@ -319,21 +306,11 @@ pub async fn refund(
     body: Bytes,
 ) -> Response {
     let path = format!("/orders/{id}");
-    if !forms::same_site(&headers) {
-        return forms::cross_site(lang);
-    }
-    let Some(me) = viewer else {
-        return to_sign_in(&path);
+    let (me, fields) = match forms::signed_post(&headers, viewer, &body, lang, &path) {
+        Ok(ok) => ok,
+        Err(refused) => return *refused,
     };
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    if !pairs.iter().any(|(k, v)| k == "csrf" && *v == me.csrf) {
-        return forms::expired(lang);
-    }
-    let tickets: Vec<String> = pairs
-        .into_iter()
-        .filter(|(k, _)| k == "ticket")
-        .map(|(_, v)| v)
-        .collect();
+    let tickets: Vec<String> = fields.all("ticket").into_iter().collect();
     let result = if tickets.is_empty() {
         Err(FormError::form(Msg::ChooseTickets.text(lang)))
     } else {
@@ -347,38 +324,18 @@ pub async fn refund(
     };
     match result {
         Ok(_) => Redirect::to(&path).into_response(),
-        Err(e) => match app
-            .service
-            .get_order(&me.session.account, &OrderId(id))
-            .await
-        {
-            Ok(o) => (
+        Err(e) => {
+            order_page(
+                &app,
+                &me,
+                &OrderId(id),
+                lang,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                render(
-                    lang,
-                    &o.product_name.clone(),
-                    &path,
-                    details(&o, &me, &app, lang, Some(&e)),
-                ),
+                Some(&e),
             )
-                .into_response(),
-            Err(_) => (
-                StatusCode::NOT_FOUND,
-                render(
-                    lang,
-                    Msg::NotFound.text(lang),
-                    &path,
-                    html! { h1 { (Msg::NotFound.text(lang)) } },
-                ),
-            )
-                .into_response(),
-        },
+            .await
+        }
     }
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
 }
 
 /// `POST /orders/{id}/cancel`: cancels an unpaid order (its tickets go back on sale at once).
@@ -391,42 +348,16 @@ pub async fn cancel(
     body: Bytes,
 ) -> Response {
     let path = format!("/orders/{id}");
-    if !forms::same_site(&headers) {
-        return forms::cross_site(lang);
-    }
-    let Some(me) = viewer else {
-        return to_sign_in(&path);
+    let (me, _) = match forms::signed_post(&headers, viewer, &body, lang, &path) {
+        Ok(ok) => ok,
+        Err(refused) => return *refused,
     };
-    if !forms::parse::<CsrfForm>(&body, lang).is_ok_and(|f| f.csrf == me.csrf) {
-        return forms::expired(lang);
-    }
     let order = OrderId(id);
     match app.payments.cancel_order(&me.session.account, &order).await {
         Ok(_) => Redirect::to(&path).into_response(),
         Err(e) => {
             let e = FormError::from_api(gatehouse_api::error::ApiError::from(e), lang);
-            match app.service.get_order(&me.session.account, &order).await {
-                Ok(o) => (
-                    StatusCode::CONFLICT,
-                    render(
-                        lang,
-                        &o.product_name.clone(),
-                        &path,
-                        details(&o, &me, &app, lang, Some(&e)),
-                    ),
-                )
-                    .into_response(),
-                Err(_) => (
-                    StatusCode::NOT_FOUND,
-                    render(
-                        lang,
-                        Msg::NotFound.text(lang),
-                        &path,
-                        html! { h1 { (Msg::NotFound.text(lang)) } },
-                    ),
-                )
-                    .into_response(),
-            }
+            order_page(&app, &me, &order, lang, StatusCode::CONFLICT, Some(&e)).await
         }
     }
 }

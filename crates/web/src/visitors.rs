@@ -25,7 +25,6 @@ pub struct Back {
 
 #[derive(Deserialize)]
 struct VisitorForm {
-    csrf: String,
     back: Option<String>,
     name: String,
     id_type: String,
@@ -124,11 +123,9 @@ pub async fn add(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !forms::same_site(&headers) {
-        return forms::cross_site(lang);
-    }
-    let Some(me) = viewer else {
-        return to_sign_in("/me/visitors/new");
+    let (me, _) = match forms::signed_post(&headers, viewer, &body, lang, "/me/visitors/new") {
+        Ok(ok) => ok,
+        Err(refused) => return *refused,
     };
     let filled: VisitorForm = match forms::parse(&body, lang) {
         Ok(f) => f,
@@ -144,9 +141,6 @@ pub async fn add(
                 .into_response()
         }
     };
-    if filled.csrf != me.csrf {
-        return forms::expired(lang);
-    }
     let back = local_path(filled.back.as_deref()).to_owned();
     let Some((_, id_type, _)) = ID_TYPES
         .into_iter()
@@ -194,11 +188,6 @@ pub async fn add(
     }
 }
 
-#[derive(Deserialize)]
-struct DeleteForm {
-    csrf: String,
-}
-
 /// `POST /me/visitors/{id}/delete`
 pub async fn delete(
     State(app): State<AppState>,
@@ -208,15 +197,10 @@ pub async fn delete(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if !forms::same_site(&headers) {
-        return forms::cross_site(lang);
-    }
-    let Some(me) = viewer else {
-        return to_sign_in("/me");
+    let (me, _) = match forms::signed_post(&headers, viewer, &body, lang, "/me") {
+        Ok(ok) => ok,
+        Err(refused) => return *refused,
     };
-    if !forms::parse::<DeleteForm>(&body, lang).is_ok_and(|f| f.csrf == me.csrf) {
-        return forms::expired(lang);
-    }
     match app
         .identity
         .delete_visitor(me.session.account.id, &id)
