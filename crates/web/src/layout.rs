@@ -83,7 +83,8 @@ impl Page<'_> {
         (
             [
                 (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                (header::CACHE_CONTROL, "no-cache"),
+                // Pages may show personal data (masked, but still a person's): never kept in a cache.
+                (header::CACHE_CONTROL, "no-store"),
                 (header::VARY, "Cookie, Accept-Language"),
             ],
             markup.into_string(),

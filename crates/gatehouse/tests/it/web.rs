@@ -767,5 +767,30 @@ async fn a_visitor_books_pays_refunds_cancels_and_manages_their_data_through_the
         303,
         "signed out for good"
     );
+
+    // An account on the block list is refused by the pages as by the API.
+    let (_, me_json) = {
+        let page = request(addr, "GET", "/api/v1/me", &me, "").await;
+        (
+            page.status,
+            serde_json::from_str::<serde_json::Value>(&page.body).unwrap(),
+        )
+    };
+    let number = me_json["account"]["id"].as_i64().unwrap();
+    let (s, _) = send(addr, hyper::Method::POST, "/api/v1/admin/traffic/lists", Some(&admin), Some(serde_json::json!({"action": "block", "kind": "account", "value": number.to_string(), "reason": "resold tickets"}))).await;
+    assert_eq!(s, 201);
+    let blocked = get(addr, "/me", &me).await;
+    assert_eq!(blocked.status, 403, "{}", blocked.body);
+    assert_eq!(
+        post(
+            addr,
+            "/me/erase",
+            &me,
+            &[("csrf", &csrf), ("confirm", "erase my account")]
+        )
+        .await
+        .status,
+        403
+    );
     server.stop().await;
 }
