@@ -76,15 +76,17 @@ pub async fn add_visitor(
     Allowed(session, ..): Allowed<perm::SelfService>,
     ApiJson(req): ApiJson<FrequentVisitorRequest>,
 ) -> Result<(StatusCode, Json<FrequentVisitorResponse>), ApiError> {
-    let v = add(&app, session.account.id, req).await?;
+    let v = save(&app, session.account.id, None, req).await?;
     Ok((StatusCode::CREATED, Json(v.into())))
 }
 
-/// Adds a frequent visitor as `POST /api/v1/me/visitors` does (the web app's form comes here
-/// too): the ID number counted by traffic protection first.
-pub async fn add(
+/// Adds a frequent visitor, or replaces visitor `id`'s fields, as `POST` and `PUT
+/// /api/v1/me/visitors` do (the web app's forms come here too): the ID number counted by
+/// traffic protection first either way, so editing cannot cycle ID numbers past the limit.
+pub async fn save(
     app: &AppState,
     account: gatehouse_domain::order::AccountId,
+    id: Option<&str>,
     req: FrequentVisitorRequest,
 ) -> Result<gatehouse_identity::MaskedVisitor, ApiError> {
     crate::subjects::count_id_number(
@@ -95,7 +97,14 @@ pub async fn add(
         "id_number",
     )
     .await?;
-    Ok(app.identity.add_visitor(account, &fields(req)).await?)
+    Ok(match id {
+        None => app.identity.add_visitor(account, &fields(req)).await?,
+        Some(id) => {
+            app.identity
+                .update_visitor(account, id, &fields(req))
+                .await?
+        }
+    })
 }
 
 /// One frequent visitor, masked.
@@ -117,7 +126,8 @@ pub async fn get_visitor(
 /// Replace a frequent visitor's details.
 #[utoipa::path(put, path = "/api/v1/me/visitors/{id}", tag = "me", security(("bearer" = ["self_service"])), params(("id" = String, Path)),
     request_body = FrequentVisitorRequest,
-    responses((status = 200, body = FrequentVisitorResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = FrequentVisitorResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "rate_limited: the ID number is over a traffic-protection limit")))]
 pub async fn update_visitor(
     State(app): State<AppState>,
     Allowed(session, ..): Allowed<perm::SelfService>,
@@ -125,10 +135,7 @@ pub async fn update_visitor(
     ApiJson(req): ApiJson<FrequentVisitorRequest>,
 ) -> Result<Json<FrequentVisitorResponse>, ApiError> {
     Ok(Json(
-        app.identity
-            .update_visitor(session.account.id, &id, &fields(req))
-            .await?
-            .into(),
+        save(&app, session.account.id, Some(&id), req).await?.into(),
     ))
 }
 

@@ -213,20 +213,32 @@ pub async fn correct_contact_phone(
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<ContactPhoneCorrection>,
 ) -> Result<axum::http::StatusCode, ApiError> {
-    let phone = Sensitive::new(PersonalField::ContactPhone, req.contact_phone);
+    correct_phone(&app, &session.account, &id, req.contact_phone).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Corrects the contact phone of one of `me`'s orders (the API route and the web app's order
+/// page), recorded in the audit log with the new number masked.
+pub async fn correct_phone(
+    app: &AppState,
+    me: &gatehouse_domain::account::Account,
+    id: &str,
+    phone: String,
+) -> Result<(), ApiError> {
+    let phone = Sensitive::new(PersonalField::ContactPhone, phone);
     app.service
-        .correct_contact_phone(&session.account, &OrderId(id.clone()), &phone)
+        .correct_contact_phone(me, &OrderId(id.to_owned()), &phone)
         .await?;
     let mut entry = gatehouse_domain::audit::AuditEntry::new(
         app.identity.now(),
-        Some(session.account.id),
+        Some(me.id),
         "contact_phone_corrected",
         &format!("now {}", phone.masked()),
     );
     entry.subject = Some(format!("order:{id}"));
     entry.field = Some("contact_phone".into());
     app.identity.record(entry).await;
-    Ok(axum::http::StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// File a data request for staff (a correction of a real-name ticket, an erasure while a visit

@@ -249,6 +249,11 @@ messages! {
     Row => "第", "Row";
     SeatNumber => "排 座位", "seat";
     SeatsMatchVisitors => "所选座位数须与参观人数相同，或不选座位。", "Choose as many seats as visitors, or none.";
+    EditVisitor => "编辑参观人", "Edit visitor";
+    EditVisitorLead => "为保护个人信息，页面不显示原有内容，请完整填写。", "To protect personal data the current details are not shown; fill them in again.";
+    Edit => "编辑", "Edit";
+    CorrectPhone => "更正联系电话", "Correct the contact phone";
+    NewContactPhone => "新的联系电话", "New contact phone";
     Footer => "实名预约 · 个人信息加密保存 · 数据仅用于预约与入馆核验", "Real-name booking · personal data encrypted at rest · used only for booking and check-in";
 }
 

@@ -14,7 +14,7 @@ use gatehouse_domain::payment::PaymentChannel;
 use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 
-use crate::forms::{self, FormError};
+use crate::forms::{self, Field, FormError};
 use crate::i18n::{Lang, Msg};
 use crate::layout::{Page, Section};
 use crate::session::{to_sign_in, SignedIn, Viewer};
@@ -136,7 +136,7 @@ fn details(
     let tz = app.service.museum_tz().clone();
     html! {
         h1 { (o.product_name) }
-        (forms::form_error(error, &[]))
+        (forms::form_error(error, &["contact_phone"]))
         dl.facts {
             dt { (t(Msg::OrderNumber)) } dd { (o.order.id.0) }
             dt { (t(Msg::When)) } dd { (slot_text(o)) }
@@ -189,6 +189,17 @@ fn details(
                 }
             }
         }
+        @if matches!(o.order.state, OrderState::PendingPayment | OrderState::Confirmed) {
+            form method="post" action=(format!("/orders/{}/contact-phone", o.order.id.0)) novalidate {
+                fieldset {
+                    legend { (t(Msg::CorrectPhone)) }
+                    input type="hidden" name="csrf" value=(me.csrf);
+                    (Field { name: "contact_phone", label: t(Msg::NewContactPhone), kind: "tel", value: "",
+                             autocomplete: "tel-national", inputmode: Some("numeric"), hint: None, required: true }.render(error, lang))
+                    button.button.secondary type="submit" { (t(Msg::CorrectPhone)) }
+                }
+            }
+        }
         p { a href="/orders" { (t(Msg::BackToOrders)) } }
     }
 }
@@ -224,6 +235,43 @@ async fn order_page(
             ),
         )
             .into_response(),
+    }
+}
+
+/// `POST /orders/{id}/contact-phone`: corrects the order's contact phone (audited, masked).
+pub async fn correct_phone(
+    State(app): State<AppState>,
+    lang: Lang,
+    Viewer(viewer): Viewer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let path = format!("/orders/{id}");
+    let (me, fields) = match forms::signed_post(&headers, viewer, &body, lang, &path) {
+        Ok(ok) => ok,
+        Err(refused) => return *refused,
+    };
+    let phone = fields
+        .get("contact_phone")
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    match gatehouse_api::routes_requests::correct_phone(&app, &me.session.account, &id, phone).await
+    {
+        Ok(()) => Redirect::to(&path).into_response(),
+        Err(e) => {
+            let e = FormError::from_api(e, lang);
+            order_page(
+                &app,
+                &me,
+                &OrderId(id),
+                lang,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&e),
+            )
+            .await
+        }
     }
 }
 

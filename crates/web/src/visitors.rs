@@ -1,5 +1,5 @@
 //! Frequent visitors in the personal centre: the list (masked), adding one (required fields
-//! marked; the booking form links here and comes back), and deleting one. Added through the
+//! marked; the booking form links here and comes back), editing one, and deleting one. Added through the
 //! API's own `add`, so the ID number is checked and counted exactly as for the API.
 
 use axum::body::Bytes;
@@ -59,6 +59,7 @@ pub fn list(visitors: &[MaskedVisitor], me: &SignedIn, lang: Lang) -> Markup {
             @for v in visitors {
                 li {
                     span { (v.name) " · " (v.id_number) @if let Some(p) = &v.phone { " · " (p) } }
+                    a href=(format!("/me/visitors/{}/edit", v.id)) aria-label=(format!("{} {}", t(Msg::Edit), v.name)) { (t(Msg::Edit)) }
                     form method="post" action=(format!("/me/visitors/{}/delete", v.id)) {
                         input type="hidden" name="csrf" value=(me.csrf);
                         button.link type="submit" aria-label=(format!("{} {}", t(Msg::Delete), v.name)) { (t(Msg::Delete)) }
@@ -76,15 +77,17 @@ fn form(
     back: &str,
     filled: Option<&VisitorForm>,
     error: Option<&FormError>,
+    editing: Option<&str>,
 ) -> Markup {
     let t = |m: Msg| m.text(lang);
     let value = |f: fn(&VisitorForm) -> &str| filled.map(f).unwrap_or_default();
     let chosen = filled.map_or("resident_id", |f| f.id_type.as_str());
     html! {
-        h1 { (t(Msg::AddVisitor)) }
+        h1 { (t(if editing.is_some() { Msg::EditVisitor } else { Msg::AddVisitor })) }
+        @if editing.is_some() { p { (t(Msg::EditVisitorLead)) } }
         p { (t(Msg::RequiredNote)) }
         (forms::form_error(error, &["name", "id_type", "id_number", "phone"]))
-        form method="post" action="/me/visitors" novalidate {
+        form method="post" action=(editing.map_or("/me/visitors".to_owned(), |id| format!("/me/visitors/{id}"))) novalidate {
             input type="hidden" name="csrf" value=(me.csrf);
             input type="hidden" name="back" value=(back);
             (Field { name: "name", label: t(Msg::VisitorName), kind: "text", value: value(|f| &f.name),
@@ -112,7 +115,11 @@ pub async fn new(lang: Lang, Viewer(viewer): Viewer, Query(q): Query<Back>) -> R
     let Some(me) = viewer else {
         return to_sign_in("/me/visitors/new");
     };
-    render(lang, "/me/visitors/new", form(lang, &me, &back, None, None))
+    render(
+        lang,
+        "/me/visitors/new",
+        form(lang, &me, &back, None, None, None),
+    )
 }
 
 /// `POST /me/visitors`: adds the visitor and goes back (to the booking form, or the centre).
@@ -122,6 +129,38 @@ pub async fn add(
     Viewer(viewer): Viewer,
     headers: HeaderMap,
     body: Bytes,
+) -> Response {
+    submit(app, lang, viewer, headers, body, None).await
+}
+
+/// `GET /me/visitors/{id}/edit`: the form again, to be filled in whole (the current values are
+/// not shown in clear on a page).
+pub async fn edit(lang: Lang, Viewer(viewer): Viewer, Path(id): Path<String>) -> Response {
+    let Some(me) = viewer else {
+        return to_sign_in("/me");
+    };
+    render(lang, "/me", form(lang, &me, "/me", None, None, Some(&id)))
+}
+
+/// `POST /me/visitors/{id}`: replaces the visitor's fields.
+pub async fn update(
+    State(app): State<AppState>,
+    lang: Lang,
+    Viewer(viewer): Viewer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    submit(app, lang, viewer, headers, body, Some(id)).await
+}
+
+async fn submit(
+    app: AppState,
+    lang: Lang,
+    viewer: Option<SignedIn>,
+    headers: HeaderMap,
+    body: Bytes,
+    editing: Option<String>,
 ) -> Response {
     let (me, _) = match forms::signed_post(&headers, viewer, &body, lang, "/me/visitors/new") {
         Ok(ok) => ok,
@@ -135,7 +174,7 @@ pub async fn add(
                 render(
                     lang,
                     "/me/visitors/new",
-                    form(lang, &me, "/me", None, Some(&e)),
+                    form(lang, &me, "/me", None, Some(&e), editing.as_deref()),
                 ),
             )
                 .into_response()
@@ -155,7 +194,14 @@ pub async fn add(
             render(
                 lang,
                 "/me/visitors/new",
-                form(lang, &me, &back, Some(&filled), Some(&e)),
+                form(
+                    lang,
+                    &me,
+                    &back,
+                    Some(&filled),
+                    Some(&e),
+                    editing.as_deref(),
+                ),
             ),
         )
             .into_response();
@@ -171,7 +217,9 @@ pub async fn add(
             .filter(|p| !p.is_empty())
             .map(str::to_owned),
     };
-    match gatehouse_api::routes_me::add(&app, me.session.account.id, request).await {
+    match gatehouse_api::routes_me::save(&app, me.session.account.id, editing.as_deref(), request)
+        .await
+    {
         Ok(_) => Redirect::to(&back).into_response(),
         Err(e) => {
             let e = FormError::from_api(e, lang);
@@ -180,7 +228,14 @@ pub async fn add(
                 render(
                     lang,
                     "/me/visitors/new",
-                    form(lang, &me, &back, Some(&filled), Some(&e)),
+                    form(
+                        lang,
+                        &me,
+                        &back,
+                        Some(&filled),
+                        Some(&e),
+                        editing.as_deref(),
+                    ),
                 ),
             )
                 .into_response()

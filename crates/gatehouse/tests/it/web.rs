@@ -713,6 +713,66 @@ async fn a_visitor_books_pays_refunds_cancels_and_manages_their_data_through_the
         "F7 is taken now"
     );
 
+    // Correcting: the order's contact phone, and a frequent visitor (filled in whole again).
+    let bad = post(
+        addr,
+        &format!("{order}/contact-phone"),
+        &me,
+        &[("csrf", &csrf), ("contact_phone", "12")],
+    )
+    .await;
+    assert_eq!(bad.status, 422);
+    assert!(
+        bad.body.contains("id=\"contact_phone-error\""),
+        "{}",
+        bad.body
+    );
+    let fixed = post(
+        addr,
+        &format!("{order}/contact-phone"),
+        &me,
+        &[("csrf", &csrf), ("contact_phone", "13900000099")],
+    )
+    .await;
+    assert_eq!(fixed.status, 303, "{}", fixed.body);
+    assert!(get(addr, &order, &me).await.body.contains("139****0099"));
+    let edit = get(addr, &format!("/me/visitors/{visitor}/edit"), &me).await;
+    assert_eq!(edit.status, 200);
+    assert!(
+        edit.body
+            .contains(&format!("action=\"/me/visitors/{visitor}\""))
+            && !edit.body.contains(&id_number)
+    );
+    let renumbered = gatehouse_domain::identity::synthetic_resident_id(33);
+    let edited = post(
+        addr,
+        &format!("/me/visitors/{visitor}"),
+        &me,
+        &[
+            ("csrf", &csrf),
+            ("back", "/me"),
+            ("name", "王大明"),
+            ("id_type", "resident_id"),
+            ("id_number", &renumbered),
+            ("phone", ""),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (edited.status, edited.header("location")),
+        (303, Some("/me")),
+        "{}",
+        edited.body
+    );
+    let masked = gatehouse_domain::identity::mask_id_number(
+        gatehouse_domain::identity::IdKind::ResidentId,
+        &renumbered,
+    );
+    assert!(
+        get(addr, "/me", &me).await.body.contains(&masked),
+        "the new number, masked"
+    );
+
     // My data: the export downloads with the page's session; deleting waits for the visit ahead.
     let centre = get(addr, "/me", &me).await;
     assert!(
