@@ -234,17 +234,24 @@ pub struct SlotResponse {
     pub closes_at: String,
 }
 
+impl SlotStatus {
+    /// Where a slot stands at `now`: its booking window, then what is left.
+    pub fn of(a: &SlotAvailability, now: jiff::Timestamp) -> Self {
+        if now < a.window.opens_at {
+            Self::NotYetOpen
+        } else if now >= a.window.closes_at {
+            Self::Closed
+        } else if a.remaining == 0 {
+            Self::SoldOut
+        } else {
+            Self::Open
+        }
+    }
+}
+
 impl SlotResponse {
     pub fn from_availability(a: SlotAvailability, now: jiff::Timestamp) -> Self {
-        let status = if now < a.window.opens_at {
-            SlotStatus::NotYetOpen
-        } else if now >= a.window.closes_at {
-            SlotStatus::Closed
-        } else if a.remaining == 0 {
-            SlotStatus::SoldOut
-        } else {
-            SlotStatus::Open
-        };
+        let status = SlotStatus::of(&a, now);
         let s = a.slot;
         Self {
             id: s.id.0,

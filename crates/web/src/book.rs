@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use gatehouse_api::wire::{PlaceOrderRequest, SlotResponse, SlotStatus, TicketRequest};
+use gatehouse_api::wire::{PlaceOrderRequest, SlotStatus, TicketRequest};
 use gatehouse_api::AppState;
 use gatehouse_booking::{ProductDetails, SlotAvailability};
 use gatehouse_domain::catalogue::{ProductId, ProductKind, SlotId};
@@ -62,10 +62,6 @@ fn product_header(d: &ProductDetails) -> Markup {
     }
 }
 
-fn status(a: &SlotAvailability, now: Timestamp) -> SlotStatus {
-    SlotResponse::from_availability(a.clone(), now).status
-}
-
 fn few_left(a: &SlotAvailability) -> bool {
     a.remaining > 0 && a.remaining <= (a.slot.capacity * FEW_LEFT_PERCENT / 100).max(20)
 }
@@ -73,7 +69,7 @@ fn few_left(a: &SlotAvailability) -> bool {
 /// What a slot or a date shows about its availability.
 fn availability(a: &SlotAvailability, now: Timestamp, app: &AppState, lang: Lang) -> String {
     let t = |m: Msg| m.text(lang);
-    match status(a, now) {
+    match SlotStatus::of(a, now) {
         SlotStatus::Open if few_left(a) => format!("{} {}", t(Msg::FewLeft), a.remaining),
         SlotStatus::Open => format!("{} {}", t(Msg::Remaining), a.remaining),
         SlotStatus::SoldOut => t(Msg::SoldOut).to_owned(),
@@ -126,7 +122,7 @@ pub async fn product(
                 @if dates.is_empty() { p { (t(Msg::NoDates)) } }
                 ul.choices {
                     @for (date, list) in &dates {
-                        @let open = list.iter().any(|a| status(a, now) == SlotStatus::Open);
+                        @let open = list.iter().any(|a| SlotStatus::of(a, now) == SlotStatus::Open);
                         @let summary = if open {
                             t(Msg::Available).to_owned()
                         } else {
@@ -151,7 +147,7 @@ pub async fn product(
                 @for a in &slots {
                     @let label = format!("{}–{}", a.slot.start.strftime("%H:%M"), a.slot.end.strftime("%H:%M"));
                     li {
-                        @if status(a, now) == SlotStatus::Open {
+                        @if SlotStatus::of(a, now) == SlotStatus::Open {
                             a.choice href=(format!("{path}/slot/{}", a.slot.id.0)) {
                                 span.when { (label) }
                                 span.state { (availability(a, now, &app, lang)) }

@@ -238,6 +238,22 @@ async fn order_page(
     }
 }
 
+/// What an order's form post answers: back to the order when it was done, else the order's
+/// page again with the error (`failed` its status).
+async fn answered(
+    app: &AppState,
+    me: &SignedIn,
+    id: String,
+    lang: Lang,
+    failed: StatusCode,
+    result: Result<(), FormError>,
+) -> Response {
+    match result {
+        Ok(()) => Redirect::to(&format!("/orders/{id}")).into_response(),
+        Err(e) => order_page(app, me, &OrderId(id), lang, failed, Some(&e)).await,
+    }
+}
+
 /// `POST /orders/{id}/contact-phone`: corrects the order's contact phone (audited, masked).
 pub async fn correct_phone(
     State(app): State<AppState>,
@@ -257,22 +273,19 @@ pub async fn correct_phone(
         .unwrap_or_default()
         .trim()
         .to_owned();
-    match gatehouse_api::routes_requests::correct_phone(&app, &me.session.account, &id, phone).await
-    {
-        Ok(()) => Redirect::to(&path).into_response(),
-        Err(e) => {
-            let e = FormError::from_api(e, lang);
-            order_page(
-                &app,
-                &me,
-                &OrderId(id),
-                lang,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(&e),
-            )
+    let result =
+        gatehouse_api::routes_requests::correct_phone(&app, &me.session.account, &id, phone)
             .await
-        }
-    }
+            .map_err(|e| FormError::from_api(e, lang));
+    answered(
+        &app,
+        &me,
+        id,
+        lang,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        result,
+    )
+    .await
 }
 
 /// `GET /orders/{id}`
@@ -358,7 +371,7 @@ pub async fn refund(
         Ok(ok) => ok,
         Err(refused) => return *refused,
     };
-    let tickets: Vec<String> = fields.all("ticket").into_iter().collect();
+    let tickets = fields.all("ticket");
     let result = if tickets.is_empty() {
         Err(FormError::form(Msg::ChooseTickets.text(lang)))
     } else {
@@ -368,22 +381,18 @@ pub async fn refund(
         };
         gatehouse_api::routes_orders::refund_order(&app, &me.session.account, id.clone(), request)
             .await
+            .map(drop)
             .map_err(|e| FormError::from_api(e, lang))
     };
-    match result {
-        Ok(_) => Redirect::to(&path).into_response(),
-        Err(e) => {
-            order_page(
-                &app,
-                &me,
-                &OrderId(id),
-                lang,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(&e),
-            )
-            .await
-        }
-    }
+    answered(
+        &app,
+        &me,
+        id,
+        lang,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        result,
+    )
+    .await
 }
 
 /// `POST /orders/{id}/cancel`: cancels an unpaid order (its tickets go back on sale at once).
@@ -400,12 +409,11 @@ pub async fn cancel(
         Ok(ok) => ok,
         Err(refused) => return *refused,
     };
-    let order = OrderId(id);
-    match app.payments.cancel_order(&me.session.account, &order).await {
-        Ok(_) => Redirect::to(&path).into_response(),
-        Err(e) => {
-            let e = FormError::from_api(gatehouse_api::error::ApiError::from(e), lang);
-            order_page(&app, &me, &order, lang, StatusCode::CONFLICT, Some(&e)).await
-        }
-    }
+    let result = app
+        .payments
+        .cancel_order(&me.session.account, &OrderId(id.clone()))
+        .await
+        .map(drop)
+        .map_err(|e| FormError::from_api(gatehouse_api::error::ApiError::from(e), lang));
+    answered(&app, &me, id, lang, StatusCode::CONFLICT, result).await
 }
