@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use axum::Json;
 use gatehouse_identity::{IdentityError, IssuedSession};
 
@@ -124,16 +125,18 @@ pub async fn staff_sso_start(
 }
 
 /// Staff single sign-on: the identity provider's redirect back. Signs the staff member in with
-/// session cookies (and answers the session; the CSRF token is in the body).
+/// session cookies and answers the session (the CSRF token is in the body); a browser (one
+/// that accepts HTML) is sent on to the staff console instead.
 #[utoipa::path(get, path = "/api/v1/auth/staff/sso/callback", tag = "auth",
     params(("code" = Option<String>, Query), ("state" = Option<String>, Query), ("error" = Option<String>, Query), ("iss" = Option<String>, Query)),
-    responses((status = 200, body = SessionResponse), (status = 401, body = ErrorBody, description = "session_invalid (state), provider_refused"),
+    responses((status = 200, body = SessionResponse), (status = 303, description = "to the staff console, for a browser"), (status = 401, body = ErrorBody, description = "session_invalid (state), provider_refused"),
         (status = 403, body = ErrorBody, description = "no Gatehouse role"), (status = 502, body = ErrorBody)))]
 pub async fn staff_sso_callback(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
+    request_headers: HeaderMap,
     ApiQuery(q): ApiQuery<SsoCallbackQuery>,
-) -> Result<(HeaderMap, Json<SessionResponse>), ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     if let Some(error) = q.error {
         let detail = q.error_description.unwrap_or_default();
         return Err(IdentityError::ProviderRefused {
@@ -155,7 +158,16 @@ pub async fn staff_sso_callback(
         .identity
         .finish_staff_sso(&state, &code, q.iss.as_deref(), &ip)
         .await?;
-    Ok(signed_in(&app, &session, SessionMode::Cookie))
+    let browser = request_headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if browser {
+        let mut response = axum::response::Redirect::to("/staff").into_response();
+        session_cookies(response.headers_mut(), &session, app.identity.now());
+        return Ok(response);
+    }
+    Ok(signed_in(&app, &session, SessionMode::Cookie).into_response())
 }
 
 /// Exchange a refresh token (body or `gh_refresh` cookie) for a new session. Each refresh

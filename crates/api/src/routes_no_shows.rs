@@ -4,6 +4,10 @@
 use axum::extract::State;
 use axum::Json;
 
+use gatehouse_domain::access::Permission;
+use gatehouse_domain::account::Account;
+use gatehouse_domain::no_show::NoShowLock;
+
 use crate::auth::{perm, Allowed};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath};
@@ -31,21 +35,33 @@ pub async fn lift_lock(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<LiftLockRequest>,
 ) -> Result<Json<NoShowLockResponse>, ApiError> {
-    let lock = app.gates.lift_no_show_lock(id, &req.reason).await?;
+    Ok(Json(
+        lift(&app, &staff.account, id, &req.reason).await?.into(),
+    ))
+}
+
+/// Lifts no-show lock `id` for `staff` (who must hold `accounts_lock`, checked here too) with
+/// a reason: effective at once on this node, and audited.
+pub async fn lift(
+    app: &AppState,
+    staff: &Account,
+    id: i64,
+    reason: &str,
+) -> Result<NoShowLock, ApiError> {
+    if !staff.roles.allow(Permission::AccountsLock) {
+        return Err(ApiError::Forbidden(Permission::AccountsLock.as_str()));
+    }
+    let lock = app.gates.lift_no_show_lock(id, reason).await?;
     app.identity.forget_account(lock.account);
     app.service.refresh_id_locks().await?;
     app.identity
         .audit(
-            Some(staff.account.id),
+            Some(staff.id),
             "no_show_lock_lifted",
-            &format!(
-                "lock {id} of account {}: {}",
-                lock.account.0,
-                req.reason.trim()
-            ),
+            &format!("lock {id} of account {}: {}", lock.account.0, reason.trim()),
         )
         .await;
-    Ok(Json(lock.into()))
+    Ok(lock)
 }
 
 /// Records the no-shows of slots whose entry closed and applies the no-show rule; new locks

@@ -202,7 +202,7 @@ pub(crate) async fn read_order(
     ))
 }
 
-pub(crate) async fn cancel(
+pub async fn cancel(
     app: &AppState,
     account: &Account,
     id: String,

@@ -9,7 +9,9 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
-use gatehouse_domain::data_request::{RequestFilter, RequestKind, RequestStatus};
+use gatehouse_domain::access::Permission;
+use gatehouse_domain::account::Account;
+use gatehouse_domain::data_request::{DataRequest, RequestFilter, RequestKind, RequestStatus};
 use gatehouse_domain::order::{AccountId, OrderId};
 use gatehouse_domain::personal::{PersonalField, Sensitive};
 use gatehouse_identity::requests::RequestView;
@@ -354,21 +356,7 @@ pub async fn answer(
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<AnswerRequest>,
 ) -> Result<axum::response::Response, ApiError> {
-    let to = match RequestStatus::parse(&req.status) {
-        Some(s) if s != RequestStatus::Open => s,
-        _ => return Err(ApiError::field("status", "is in_progress, done or refused")),
-    };
-    let current = app.identity.data_request(&id).await?;
-    if current.kind == RequestKind::Erasure && to == RequestStatus::Done {
-        return Err(ApiError::Conflict {
-            code: "erasure_not_done",
-            message: "an erasure request is done by carrying it out: POST …/erase".into(),
-        });
-    }
-    let updated = app
-        .identity
-        .answer_data_request(&staff.account, &id, to, req.outcome.as_deref())
-        .await?;
+    let updated = answer_request(&app, &staff.account, &id, &req).await?;
     Ok(no_store(DataRequestWire {
         request_text: String::new(),
         ..wire(&RequestView {
@@ -377,6 +365,35 @@ pub async fn answer(
             request: updated,
         })
     }))
+}
+
+/// Moves data request `id` on for `staff` (who must hold `data_requests_manage`, checked
+/// here too): taken on, done or refused, with what was done. An erasure is done only by
+/// carrying it out.
+pub async fn answer_request(
+    app: &AppState,
+    staff: &Account,
+    id: &str,
+    req: &AnswerRequest,
+) -> Result<DataRequest, ApiError> {
+    if !staff.roles.allow(Permission::DataRequestsManage) {
+        return Err(ApiError::Forbidden(Permission::DataRequestsManage.as_str()));
+    }
+    let to = match RequestStatus::parse(&req.status) {
+        Some(s) if s != RequestStatus::Open => s,
+        _ => return Err(ApiError::field("status", "is in_progress, done or refused")),
+    };
+    let current = app.identity.data_request(id).await?;
+    if current.kind == RequestKind::Erasure && to == RequestStatus::Done {
+        return Err(ApiError::Conflict {
+            code: "erasure_not_done",
+            message: "an erasure request is done by carrying it out: POST …/erase".into(),
+        });
+    }
+    Ok(app
+        .identity
+        .answer_data_request(staff, id, to, req.outcome.as_deref())
+        .await?)
 }
 
 /// Carry out an erasure request: the person's account is erased and the request done.

@@ -10,8 +10,10 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
 use gatehouse_booking::RevealField;
+use gatehouse_domain::access::Permission;
 use gatehouse_domain::audit::AuditEntry;
 use gatehouse_domain::order::{OrderId, TicketId};
+use gatehouse_identity::Authenticated;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -69,11 +71,28 @@ fn parse(req: &RevealRequest) -> Result<RevealField, ApiError> {
 pub async fn reveal(
     State(app): State<AppState>,
     Allowed(staff, ..): Allowed<perm::PersonalDataReveal>,
-    ClientIp(ip): ClientIp,
+    ip: ClientIp,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<RevealRequest>,
 ) -> Result<axum::response::Response, ApiError> {
-    let field = parse(&req)?;
+    let body = reveal_field(&app, &staff, &ip, id, &req).await?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+}
+
+/// Reveals one field of order `id` to `staff` once its audit record is durable (the API's
+/// route and the console's page both reveal through here). Whoever calls it must have checked
+/// `personal_data_reveal`; it is checked again here, so a caller that forgot cannot leak.
+pub async fn reveal_field(
+    app: &AppState,
+    staff: &Authenticated,
+    ip: &ClientIp,
+    id: String,
+    req: &RevealRequest,
+) -> Result<RevealResponse, ApiError> {
+    if !staff.account.roles.allow(Permission::PersonalDataReveal) {
+        return Err(ApiError::Forbidden(Permission::PersonalDataReveal.as_str()));
+    }
+    let field = parse(req)?;
     let purpose = req.purpose.trim();
     let length = purpose.chars().count();
     if !(10..=200).contains(&length) {
@@ -97,12 +116,11 @@ pub async fn reveal(
     entry.subject = Some(subject);
     entry.field = Some(field_name.to_owned());
     entry.purpose = Some(purpose.to_owned());
-    entry.origin = Some(ClientIp(ip).origin());
+    entry.origin = Some(ip.origin());
     let audit_seq = app.identity.record_durably(entry).await?;
-    let body = RevealResponse {
+    Ok(RevealResponse {
         field: field_name.to_owned(),
         value: value.expose().to_owned(),
         audit_seq,
-    };
-    Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+    })
 }

@@ -32,6 +32,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 mod audit;
 #[path = "it/browser.rs"]
 mod browser;
+#[path = "it/console.rs"]
+mod console;
 #[path = "it/firewall.rs"]
 mod firewall;
 #[path = "it/gate.rs"]

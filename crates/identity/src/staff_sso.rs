@@ -88,6 +88,11 @@ impl IdentityService {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(sso);
     }
 
+    /// Whether staff single sign-on is configured (the console offers it only then).
+    pub fn has_staff_sso(&self) -> bool {
+        self.staff_sso().is_ok()
+    }
+
     fn staff_sso(&self) -> Result<std::sync::Arc<dyn StaffSso>, IdentityError> {
         self.sso
             .read()

@@ -16,3 +16,22 @@ document.addEventListener("DOMContentLoaded", () => {
     window.location.assign(follow.href);
   }
 });
+
+// Live figures: a region marked data-refresh="15" is fetched again every 15 seconds and
+// replaced with the same region of the fresh page (without script, reload the page).
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-refresh][id]").forEach((region) => {
+    const seconds = Math.max(5, Number(region.dataset.refresh) || 15);
+    setInterval(async () => {
+      try {
+        const response = await fetch(window.location.href, { credentials: "same-origin" });
+        if (!response.ok) return;
+        const page = new DOMParser().parseFromString(await response.text(), "text/html");
+        const fresh = page.getElementById(region.id);
+        if (fresh) region.replaceChildren(...fresh.childNodes);
+      } catch (_) {
+        // Offline for a moment: the next round tries again.
+      }
+    }, seconds * 1000);
+  });
+});

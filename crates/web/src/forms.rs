@@ -29,12 +29,22 @@ impl FormError {
 
     /// An error from the services, in the page's language where we have the words for its code.
     pub fn from_api(e: impl Into<ApiError>, lang: Lang) -> Self {
+        Self::with_status(e, lang).1
+    }
+
+    /// The status the API answers the error with, and the error as [`FormError::from_api`].
+    pub fn with_status(e: impl Into<ApiError>, lang: Lang) -> (StatusCode, Self) {
+        let answer = e.into().answer();
+        (answer.status, Self::from_body(answer.body, lang))
+    }
+
+    fn from_body(body: ErrorBody, lang: Lang) -> Self {
         let ErrorBody {
             code,
             message,
             field,
             ..
-        } = e.into().answer().body;
+        } = body;
         let known = match code {
             "rate_limited" => Some(Msg::ErrorRateLimited),
             "code_wrong" => Some(Msg::ErrorCodeWrong),

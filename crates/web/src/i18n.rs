@@ -106,23 +106,27 @@ pub async fn switch(Query(q): Query<Switch>) -> Response {
     response
 }
 
+/// An enum of texts, each with its Chinese and English words.
 macro_rules! messages {
-    ($($key:ident => $zh:literal, $en:literal;)*) => {
-        /// Every text the pages show.
+    ($(#[$doc:meta])* enum $name:ident; $($key:ident => $zh:literal, $en:literal;)*) => {
+        $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum Msg { $($key),* }
+        pub enum $name { $($key),* }
 
-        impl Msg {
-            pub fn text(self, lang: Lang) -> &'static str {
+        impl $name {
+            pub fn text(self, lang: $crate::i18n::Lang) -> &'static str {
                 match (self, lang) {
-                    $((Msg::$key, Lang::Zh) => $zh, (Msg::$key, Lang::En) => $en,)*
+                    $(($name::$key, $crate::i18n::Lang::Zh) => $zh, ($name::$key, $crate::i18n::Lang::En) => $en,)*
                 }
             }
         }
     };
 }
+pub(crate) use messages;
 
 messages! {
+    /// Every text the visitor pages show.
+    enum Msg;
     MuseumName => "科学技术馆", "Science and Technology Museum";
     SkipToContent => "跳到正文", "Skip to content";
     NavHome => "首页", "Home";

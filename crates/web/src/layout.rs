@@ -27,13 +27,30 @@ pub struct Page<'a> {
 }
 
 impl Page<'_> {
+    /// The page with the visitor's navigation.
     pub fn render(&self, content: Markup) -> Response {
-        let t = |m: Msg| m.text(self.lang);
-        let nav = [
+        let entries = [
             (Section::Home, "/", Msg::NavHome),
             (Section::Orders, "/orders", Msg::NavOrders),
             (Section::Me, "/me", Msg::NavMe),
         ];
+        let nav: Vec<(&str, &str, bool)> = entries
+            .iter()
+            .map(|(section, href, label)| (*href, label.text(self.lang), *section == self.section))
+            .collect();
+        self.render_nav(Msg::NavHome.text(self.lang), "/", &nav, content)
+    }
+
+    /// The page with a navigation of `(href, label, current)` entries, named `nav_label` for
+    /// screen readers; the museum's name leads to `home`.
+    pub fn render_nav(
+        &self,
+        nav_label: &str,
+        home: &str,
+        nav: &[(&str, &str, bool)],
+        content: Markup,
+    ) -> Response {
+        let t = |m: Msg| m.text(self.lang);
         let other = self.lang.other();
         let switch = format!(
             "/lang?to={}&back={}",
@@ -56,15 +73,15 @@ impl Page<'_> {
                 body {
                     a.skip href="#main" { (t(Msg::SkipToContent)) }
                     header.site {
-                        a.brand href="/" { (t(Msg::MuseumName)) }
-                        nav aria-label=(t(Msg::NavHome)) {
+                        a.brand href=(home) { (t(Msg::MuseumName)) }
+                        nav aria-label=(nav_label) {
                             ul {
-                                @for (section, href, label) in nav {
+                                @for (href, label, current) in nav {
                                     li {
-                                        @if section == self.section {
-                                            a href=(href) aria-current="page" { (t(label)) }
+                                        @if *current {
+                                            a href=(href) aria-current="page" { (label) }
                                         } @else {
-                                            a href=(href) { (t(label)) }
+                                            a href=(href) { (label) }
                                         }
                                     }
                                 }

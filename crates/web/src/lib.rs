@@ -11,6 +11,7 @@ use gatehouse_api::AppState;
 
 mod assets;
 mod book;
+mod console;
 mod forms;
 mod headers;
 mod home;
@@ -48,5 +49,6 @@ pub fn pages() -> Router<AppState> {
         .route("/book/{id}", get(book::product))
         .route("/book/{id}/slot/{slot}", get(book::form).post(book::submit))
         .route("/assets/{name}", get(assets::serve))
+        .merge(console::routes())
         .layer(axum::middleware::from_fn(headers::secure))
 }

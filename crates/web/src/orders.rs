@@ -41,7 +41,7 @@ fn render(lang: Lang, title: &str, path: &str, content: Markup) -> Response {
     .render(content)
 }
 
-fn state_label(state: OrderState) -> Msg {
+pub(crate) fn state_label(state: OrderState) -> Msg {
     match state {
         OrderState::PendingPayment => Msg::StatePending,
         OrderState::Confirmed => Msg::StateConfirmed,
@@ -51,7 +51,7 @@ fn state_label(state: OrderState) -> Msg {
     }
 }
 
-fn ticket_label(state: TicketState) -> Msg {
+pub(crate) fn ticket_label(state: TicketState) -> Msg {
     match state {
         TicketState::Held => Msg::TicketHeld,
         TicketState::Valid => Msg::TicketValid,
@@ -60,7 +60,7 @@ fn ticket_label(state: TicketState) -> Msg {
     }
 }
 
-fn slot_text(o: &OrderDetails) -> String {
+pub(crate) fn slot_text(o: &OrderDetails) -> String {
     o.slot.as_ref().map_or_else(
         || o.order.day.to_string(),
         |s| {
@@ -74,7 +74,7 @@ fn slot_text(o: &OrderDetails) -> String {
     )
 }
 
-fn money(fen: u64, lang: Lang) -> String {
+pub(crate) fn money(fen: u64, lang: Lang) -> String {
     if fen == 0 {
         Msg::Free.text(lang).to_owned()
     } else {

@@ -190,6 +190,23 @@ async fn staff_sign_in_through_a_real_openid_provider() {
         200
     );
 
+    // A browser (it accepts HTML) lands on the staff console, signed in.
+    let b = browser();
+    let back = browse(&b, &start, "ada@auditor", &callback).await;
+    let landed = b
+        .get(&back)
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(landed.status(), 303);
+    assert_eq!(landed.headers()["location"], "/staff");
+    assert!(landed
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .any(|c| c.to_str().unwrap().starts_with("gh_session=")));
+
     // Someone the provider knows but who holds no Gatehouse role is refused.
     let b = browser();
     let back = browse(&b, &start, "eve@", &callback).await;

@@ -6,15 +6,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{admin_token, send, Db, Server};
 
-struct Page {
-    status: u16,
+pub(super) struct Page {
+    pub(super) status: u16,
     headers: Vec<(String, String)>,
-    body: String,
+    pub(super) body: String,
 }
 
 impl Page {
     /// Every value of a header (`Set-Cookie` comes once per cookie).
-    fn all(&self, name: &str) -> Vec<&str> {
+    pub(super) fn all(&self, name: &str) -> Vec<&str> {
         self.headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -22,7 +22,7 @@ impl Page {
             .collect()
     }
 
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -31,16 +31,32 @@ impl Page {
 }
 
 /// One HTTP/1.1 GET over a fresh connection, read to the end.
-async fn get(addr: &str, path: &str, headers: &[(&str, &str)]) -> Page {
+pub(super) async fn get(addr: &str, path: &str, headers: &[(&str, &str)]) -> Page {
     request(addr, "GET", path, headers, "").await
 }
 
 /// A form post, as a browser on this site sends it.
-async fn post(addr: &str, path: &str, headers: &[(&str, &str)], form: &[(&str, &str)]) -> Page {
+pub(super) async fn post(
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    form: &[(&str, &str)],
+) -> Page {
+    post_from(addr, path, "same-origin", headers, form).await
+}
+
+/// A form post whose browser says it came from `site` (`Sec-Fetch-Site`).
+pub(super) async fn post_from(
+    addr: &str,
+    path: &str,
+    site: &str,
+    headers: &[(&str, &str)],
+    form: &[(&str, &str)],
+) -> Page {
     let body = serde_urlencoded::to_string(form).unwrap();
     let mut all = vec![
         ("content-type", "application/x-www-form-urlencoded"),
-        ("sec-fetch-site", "same-origin"),
+        ("sec-fetch-site", site),
     ];
     all.extend_from_slice(headers);
     request(addr, "POST", path, &all, &body).await
@@ -88,7 +104,7 @@ async fn request(
     }
 }
 
-fn assert_secure(page: &Page) {
+pub(super) fn assert_secure(page: &Page) {
     let csp = page.header("content-security-policy").unwrap();
     assert!(
         !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
@@ -107,7 +123,7 @@ fn assert_secure(page: &Page) {
 }
 
 /// The value of the first `attr="…"` after `marker` in `html`.
-fn attr_after<'a>(html: &'a str, marker: &str, attr: &str) -> &'a str {
+pub(super) fn attr_after<'a>(html: &'a str, marker: &str, attr: &str) -> &'a str {
     let from = &html[html.find(marker).unwrap()..];
     let start = from.find(&format!("{attr}=\"")).unwrap() + attr.len() + 2;
     let rest = &from[start..];
@@ -195,7 +211,7 @@ async fn the_home_page_leads_into_booking_in_chinese_or_english_with_secure_head
 }
 
 /// The `name=value` of the cookie `name` among a response's `Set-Cookie` headers.
-fn cookie_of(page: &Page, name: &str) -> String {
+pub(super) fn cookie_of(page: &Page, name: &str) -> String {
     page.all("set-cookie")
         .into_iter()
         .find(|c| c.starts_with(&format!("{name}=")))
@@ -372,7 +388,7 @@ async fn a_visitor_signs_in_with_a_texted_code_and_out_again() {
 }
 
 /// Signs `phone` in through the pages; the session cookie (`gh_session=…`) and its CSRF token.
-async fn web_sign_in(addr: &str, admin: &str, phone: &str) -> (String, String) {
+pub(super) async fn web_sign_in(addr: &str, admin: &str, phone: &str) -> (String, String) {
     let sent = post(
         addr,
         "/signin/code",
@@ -436,7 +452,7 @@ async fn first_open_slot(addr: &str, product: &str) -> String {
 }
 
 /// The `value` of the first input named `name`.
-fn input_value<'a>(html: &'a str, name: &str) -> &'a str {
+pub(super) fn input_value<'a>(html: &'a str, name: &str) -> &'a str {
     attr_after(html, &format!("name=\"{name}\""), "value")
 }
 
