@@ -82,7 +82,9 @@ pub struct OrderDetails {
 }
 
 use gatehouse_domain::access::Permission;
+use gatehouse_domain::order::{tail_of, SearchTail, TailOf, TAIL_LEN};
 use gatehouse_domain::personal::ID_NUMBER_INDEX as ID_NAMESPACE;
+use gatehouse_domain::personal::SEARCH_TAIL_INDEX;
 
 /// What a display shows for personal data erased after the visit.
 pub const ERASED: &str = "(erased)";
@@ -334,10 +336,17 @@ impl BookingService {
                 },
             }],
         };
+        let mut tails = vec![self.search_tail(TailOf::ContactPhone, phone.as_str())];
+        tails.extend(
+            visitors
+                .iter()
+                .map(|v| self.search_tail(TailOf::IdNumber, v.document.normalised())),
+        );
         let write = LedgerWrite::Place {
             order: order.clone(),
             id_limit: rules.id_limit_per_day,
             order_limit: rules.max_orders_per_account_per_day,
+            tails: tails.into_iter().flatten().collect(),
         };
         match self.committer.commit(write).await {
             Ok(()) => Ok(self.details(&data_key, order, &product, Some(slot))),
@@ -517,6 +526,48 @@ impl BookingService {
             .owned_order(account, id, Permission::OrdersRead)
             .await?;
         self.load_details(order).await
+    }
+
+    /// The search tail of `value`, if it is long enough to have one.
+    pub(crate) fn search_tail(&self, of: TailOf, value: &str) -> Option<SearchTail> {
+        let tail = tail_of(value)?;
+        Some(SearchTail {
+            of,
+            index: BlindIndex(self.vault.blind_index(SEARCH_TAIL_INDEX, &tail)),
+        })
+    }
+
+    /// Orders (newest first, at most `limit`) whose contact phone or any ID number ends in
+    /// `tail` (four characters), for staff who may read orders; shown masked like any order.
+    pub async fn find_orders_by_tail(
+        &self,
+        staff: &Account,
+        tail: &str,
+        limit: u32,
+    ) -> Result<Vec<OrderDetails>, BookingError> {
+        if !staff.roles.allow(Permission::OrdersRead) {
+            return Err(BookingError::Forbidden);
+        }
+        let tail = tail.trim();
+        if tail.chars().count() != TAIL_LEN || !tail.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(BookingError::invalid(
+                "tail",
+                "is the last 4 characters of a phone or ID number",
+            ));
+        }
+        let Some(search) = self.search_tail(TailOf::ContactPhone, tail) else {
+            return Ok(Vec::new());
+        };
+        let orders = self
+            .store
+            .orders_by_tail(&search.index, limit.clamp(1, 100))
+            .await
+            .map_err(|e| self.store_error(e))?;
+        let mut out = Vec::with_capacity(orders.len());
+        for o in orders {
+            out.push(self.load_details(o).await?);
+        }
+        Ok(out)
     }
 
     pub async fn list_orders(

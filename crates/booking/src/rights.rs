@@ -2,7 +2,7 @@
 //! for them), and correcting an order's contact phone.
 
 use gatehouse_domain::identity::Phone;
-use gatehouse_domain::order::{AccountId, OrderId, OrderState, TicketState};
+use gatehouse_domain::order::{AccountId, OrderId, OrderState, TailOf, TicketState};
 use gatehouse_domain::personal::Sensitive;
 use gatehouse_domain::sealed_column::SealedColumn;
 use gatehouse_domain::store::{Account, StoreError};
@@ -54,8 +54,11 @@ impl BookingService {
             phone.as_str(),
             &SealedColumn::OrderContactPhone.context(&found.id.0),
         );
+        let tail = self
+            .search_tail(TailOf::ContactPhone, phone.as_str())
+            .ok_or_else(|| BookingError::invalid("contact_phone", "is too short"))?;
         self.store
-            .correct_contact_phone(&found.id, &sealed)
+            .correct_contact_phone(&found.id, &sealed, &tail.index)
             .await
             .map_err(|e| match e {
                 StoreError::NotFound(_) => BookingError::NotFound {

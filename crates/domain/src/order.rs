@@ -113,6 +113,55 @@ pub struct Ticket {
     pub seat: Option<String>,
 }
 
+/// Which value a [`SearchTail`] is the tail of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TailOf {
+    ContactPhone,
+    IdNumber,
+}
+
+impl TailOf {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TailOf::ContactPhone => "contact_phone",
+            TailOf::IdNumber => "id_number",
+        }
+    }
+}
+
+/// The keyed blind index of the last four characters of an order's contact phone or of one of
+/// its ID numbers: support finds an order by the suffix a caller reads out (the same four
+/// characters every masked display shows), while the store holds none of it in clear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchTail {
+    pub of: TailOf,
+    pub index: BlindIndex,
+}
+
+/// How many trailing characters a search tail covers.
+pub const TAIL_LEN: usize = 4;
+
+/// The normalised tail of `value` (its last [`TAIL_LEN`] characters, upper case), or `None`
+/// if it is shorter.
+pub fn tail_of(value: &str) -> Option<String> {
+    let chars: Vec<char> = value.trim().chars().collect();
+    let start = chars.len().checked_sub(TAIL_LEN)?;
+    Some(chars.get(start..)?.iter().collect::<String>().to_uppercase())
+}
+
+#[cfg(test)]
+mod tail_tests {
+    use super::tail_of;
+
+    #[test]
+    fn a_tail_is_the_last_four_characters_in_upper_case() {
+        assert_eq!(tail_of("13800138000").as_deref(), Some("8000"));
+        assert_eq!(tail_of("11010519491231002x").as_deref(), Some("002X"));
+        assert_eq!(tail_of(" 002x ").as_deref(), Some("002X"));
+        assert_eq!(tail_of("123"), None);
+    }
+}
+
 /// One line of an order's history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderEvent {

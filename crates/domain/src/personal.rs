@@ -8,6 +8,8 @@ pub use crate::personal_data::PersonalField;
 /// The blind-index namespace of ID numbers: one namespace everywhere (tickets, frequent
 /// visitors, face verifications), so the same person is recognised across them.
 pub const ID_NUMBER_INDEX: &str = "id_number";
+/// The blind-index namespace of search tails (the last four characters of a phone or ID number).
+pub const SEARCH_TAIL_INDEX: &str = "search_tail";
 /// The blind-index namespace of phone numbers.
 pub const PHONE_INDEX: &str = "phone";
 

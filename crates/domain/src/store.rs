@@ -10,7 +10,9 @@ use crate::catalogue::{
     NewSlot, Notice, Product, ProductId, ProductKind, ProductSpec, Slot, SlotId, TicketType,
     TicketTypeId,
 };
-use crate::order::{AccountId, Order, OrderEvent, OrderId, OrderState, TicketId, TicketState};
+use crate::order::{
+    AccountId, Order, OrderEvent, OrderId, OrderState, SearchTail, TicketId, TicketState,
+};
 use crate::payment::{Movement, Payment, PaymentId, Refund, RefundId, RefundState};
 use crate::personal::{BlindIndex, Sealed};
 use crate::seats::SeatMapLayout;
@@ -81,6 +83,8 @@ pub enum LedgerWrite {
         order: Order,
         id_limit: u16,
         order_limit: u16,
+        /// The order's search tails (its contact phone's and each ID number's), written with it.
+        tails: Vec<SearchTail>,
     },
     Transition(OrderTransition),
     Money(MoneyWrite),
@@ -216,10 +220,15 @@ pub trait Store: Send + Sync + 'static {
         &self,
         order: &OrderId,
         sealed: &Sealed,
+        tail: &BlindIndex,
     ) -> Result<(), StoreError>;
+    /// Orders (at most `limit`, newest first) with a search tail equal to `tail`.
+    async fn orders_by_tail(&self, tail: &BlindIndex, limit: u32)
+        -> Result<Vec<Order>, StoreError>;
     /// Erases one order's personal data in one transaction: the contact phone and each ticket's
     /// name and ID number become empty, each ticket's blind index becomes the fresh random one
-    /// given, and the order is marked purged at `at`. Counts, money, states and seats stay.
+    /// given, its search tails are deleted, and the order is marked purged at `at`. Counts,
+    /// money, states and seats stay.
     async fn purge_order_personal_data(
         &self,
         order: &OrderId,

@@ -92,7 +92,8 @@ impl_sql_store!(
     tickets: "INSERT INTO tickets (id, order_id, position, slot_id, kind, day, ticket_type_id, price_fen, visitor_name, id_kind, id_number, id_blind, claim_seq, claim_limit, state, seat) \
               SELECT r->>0, r->>1, (r->>2)::bigint, (r->>3)::bigint, r->>4, r->>5, (r->>6)::bigint, (r->>7)::bigint, decode(r->>8, 'hex'), r->>9, decode(r->>10, 'hex'), decode(r->>11, 'hex'), (r->>12)::bigint, (r->>13)::bigint, r->>14, r->>15 \
               FROM jsonb_array_elements($1::jsonb) AS r",
-    events: "INSERT INTO order_events (order_id, at, from_state, to_state, note) SELECT r->>0, (r->>1)::bigint, r->>2, r->>3, r->>4 FROM jsonb_array_elements($1::jsonb) AS r"
+    events: "INSERT INTO order_events (order_id, at, from_state, to_state, note) SELECT r->>0, (r->>1)::bigint, r->>2, r->>3, r->>4 FROM jsonb_array_elements($1::jsonb) AS r",
+    tails: "INSERT INTO order_tails (order_id, field, tail) SELECT r->>0, r->>1, decode(r->>2, 'hex') FROM jsonb_array_elements($1::jsonb) AS r"
 );
 
 impl_account_store!(

@@ -49,16 +49,29 @@ pub(crate) struct PlaceRows {
     pub orders: String,
     pub tickets: String,
     pub events: String,
+    pub tails: String,
 }
 
+/// One placement as the ledger writes it: the order, its limits, its search tails.
+pub(crate) type Placement<'a> = (
+    &'a gatehouse_domain::order::Order,
+    u16,
+    u16,
+    &'a [gatehouse_domain::order::SearchTail],
+);
+
 impl PlaceRows {
-    pub(crate) fn of(places: &[(&gatehouse_domain::order::Order, u16, u16)]) -> Self {
+    pub(crate) fn of(places: &[Placement<'_>]) -> Self {
         use crate::rows::{date_text, ms};
         use serde_json::{json, Value};
         let mut orders = Vec::with_capacity(places.len());
         let mut tickets = Vec::with_capacity(places.len());
         let mut events = Vec::with_capacity(places.len());
-        for (o, id_limit, order_limit) in places {
+        let mut tails = Vec::with_capacity(places.len() * 2);
+        for (o, id_limit, order_limit, search) in places {
+            for t in search.iter() {
+                tails.push(json!([o.id.0, t.of.as_str(), hex::encode(t.index.0)]));
+            }
             let day = date_text(o.day);
             orders.push(json!([
                 o.id.0,
@@ -114,12 +127,13 @@ impl PlaceRows {
             orders: text(orders),
             tickets: text(tickets),
             events: text(events),
+            tails: text(tails),
         }
     }
 }
 
 macro_rules! impl_sql_store {
-    ($store:ident, $db:ty, orders: $orders_sql:expr, tickets: $tickets_sql:expr, events: $events_sql:expr) => {
+    ($store:ident, $db:ty, orders: $orders_sql:expr, tickets: $tickets_sql:expr, events: $events_sql:expr, tails: $tails_sql:expr) => {
         use async_trait::async_trait;
         use jiff::civil::Date;
         use jiff::Timestamp;
@@ -153,10 +167,10 @@ macro_rules! impl_sql_store {
 
             /// Writes a run of new orders with one stock update per slot and multi-row inserts:
             /// under a rush this is what keeps a batch of hundreds of bookings to a few statements.
-            async fn place_many(tx: &mut Tx<'_>, places: &[(&Order, u16, u16)]) -> Result<(), StoreError> {
+            async fn place_many(tx: &mut Tx<'_>, places: &[$crate::sql::Placement<'_>]) -> Result<(), StoreError> {
                 // (slot, group order?) → tickets taken.
                 let mut per_slot: std::collections::BTreeMap<(i64, bool), i64> = std::collections::BTreeMap::new();
-                for (order, _, _) in places {
+                for (order, ..) in places {
                     *per_slot.entry((order.slot_id.0, order.organisation.is_some())).or_default() += i64::try_from(order.active_tickets().count()).unwrap_or(i64::MAX);
                 }
                 for ((slot, group), quantity) in per_slot {
@@ -176,7 +190,7 @@ macro_rules! impl_sql_store {
                     }
                 }
                 let rows = $crate::sql::PlaceRows::of(places);
-                for (sql, json) in [($orders_sql, rows.orders), ($tickets_sql, rows.tickets), ($events_sql, rows.events)] {
+                for (sql, json) in [($orders_sql, rows.orders), ($tickets_sql, rows.tickets), ($events_sql, rows.events), ($tails_sql, rows.tails)] {
                     sqlx::query(sql).bind(json).execute(&mut **tx).await.map_err(map_err)?;
                 }
                 Ok(())
@@ -184,7 +198,7 @@ macro_rules! impl_sql_store {
 
             async fn write_one(tx: &mut Tx<'_>, w: &LedgerWrite) -> Result<(), StoreError> {
                 match w {
-                    LedgerWrite::Place { order, id_limit, order_limit } => Self::place_many(tx, &[(order, *id_limit, *order_limit)]).await?,
+                    LedgerWrite::Place { order, id_limit, order_limit, tails } => Self::place_many(tx, &[(order, *id_limit, *order_limit, tails)]).await?,
                     LedgerWrite::Transition(t) => {
                         let moved = sqlx::query("UPDATE orders SET state = $1 WHERE id = $2 AND state = $3")
                             .bind(t.to.as_str())
@@ -526,10 +540,10 @@ macro_rules! impl_sql_store {
                 // The ledger writer has a connection of its own: a commit never waits behind reads.
                 let mut tx = self.writer.begin().await.map_err(map_err)?;
                 // Consecutive placements go in together; anything else keeps its place in line.
-                let mut run: Vec<(&Order, u16, u16)> = Vec::new();
+                let mut run: Vec<$crate::sql::Placement<'_>> = Vec::new();
                 for w in writes {
                     match w {
-                        LedgerWrite::Place { order, id_limit, order_limit } => run.push((order, *id_limit, *order_limit)),
+                        LedgerWrite::Place { order, id_limit, order_limit, tails } => run.push((order, *id_limit, *order_limit, tails)),
                         other => {
                             if !run.is_empty() {
                                 Self::place_many(&mut tx, &run).await?;
@@ -659,17 +673,45 @@ macro_rules! impl_sql_store {
                 Ok(out)
             }
 
-            async fn correct_contact_phone(&self, order: &OrderId, sealed: &gatehouse_domain::personal::Sealed) -> Result<(), StoreError> {
+            async fn correct_contact_phone(&self, order: &OrderId, sealed: &gatehouse_domain::personal::Sealed, tail: &BlindIndex) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await.map_err(map_err)?;
                 let done = sqlx::query("UPDATE orders SET contact_phone = $1 WHERE id = $2 AND personal_purged_at IS NULL")
                     .bind(&sealed.0)
                     .bind(&order.0)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound("order"));
                 }
-                Ok(())
+                sqlx::query("DELETE FROM order_tails WHERE order_id = $1 AND field = 'contact_phone'")
+                    .bind(&order.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                sqlx::query("INSERT INTO order_tails (order_id, field, tail) VALUES ($1, 'contact_phone', $2)")
+                    .bind(&order.0)
+                    .bind(tail.0.as_slice())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn orders_by_tail(&self, tail: &BlindIndex, limit: u32) -> Result<Vec<Order>, StoreError> {
+                let rows: Vec<OrderRow> = sqlx::query_as(concat!(
+                    "SELECT ", order_cols!(), " FROM orders WHERE id IN (SELECT order_id FROM order_tails WHERE tail = $1) ORDER BY created_at DESC, id DESC LIMIT $2"
+                ))
+                .bind(tail.0.as_slice())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    out.push(self.load_order(row).await?);
+                }
+                Ok(out)
             }
 
             async fn purge_order_personal_data(&self, order: &OrderId, tickets: &[(gatehouse_domain::order::TicketId, BlindIndex)], at: Timestamp) -> Result<(), StoreError> {
@@ -688,6 +730,11 @@ macro_rules! impl_sql_store {
                 sqlx::query("UPDATE orders SET contact_phone = $1, personal_purged_at = $2 WHERE id = $3 AND personal_purged_at IS NULL")
                     .bind(empty)
                     .bind(ms(at))
+                    .bind(&order.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                sqlx::query("DELETE FROM order_tails WHERE order_id = $1")
                     .bind(&order.0)
                     .execute(&mut *tx)
                     .await

@@ -153,6 +153,7 @@ macro_rules! impl_data_key_store {
                     for statement in [
                         concat!("UPDATE face_verifications SET id_blind = ", $random, " WHERE account_id = $1"),
                         concat!("UPDATE no_shows SET id_blind = ", $random, " WHERE account_id = $1"),
+                        "DELETE FROM order_tails WHERE order_id IN (SELECT id FROM orders WHERE account_id = $1)",
                         "DELETE FROM account_links WHERE account_id = $1",
                         "DELETE FROM sessions WHERE account_id = $1",
                         "DELETE FROM otp_challenges WHERE phone_index = (SELECT phone_index FROM accounts WHERE id = $1)",

@@ -123,7 +123,8 @@ impl_sql_store!(
              SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, unhex(value->>9), value->>10, value->>11, value->>12, value->>13, value->>14, value->>15, value->>16 FROM r",
     tickets: "WITH r AS MATERIALIZED (SELECT jsonb(value) AS value FROM json_each($1)) INSERT INTO tickets (id, order_id, position, slot_id, kind, day, ticket_type_id, price_fen, visitor_name, id_kind, id_number, id_blind, claim_seq, claim_limit, state, seat) \
               SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, unhex(value->>8), value->>9, unhex(value->>10), unhex(value->>11), value->>12, value->>13, value->>14, value->>15 FROM r",
-    events: "WITH r AS MATERIALIZED (SELECT jsonb(value) AS value FROM json_each($1)) INSERT INTO order_events (order_id, at, from_state, to_state, note) SELECT value->>0, value->>1, value->>2, value->>3, value->>4 FROM r"
+    events: "WITH r AS MATERIALIZED (SELECT jsonb(value) AS value FROM json_each($1)) INSERT INTO order_events (order_id, at, from_state, to_state, note) SELECT value->>0, value->>1, value->>2, value->>3, value->>4 FROM r",
+    tails: "INSERT INTO order_tails (order_id, field, tail) SELECT value->>0, value->>1, unhex(value->>2) FROM json_each($1)"
 );
 
 impl_account_store!(

@@ -146,6 +146,7 @@ on_both!(
     metered_usage_adds_up_nodes_and_never_goes_back,
     the_audit_log_keeps_places_and_whole_batches,
     retention_erases_an_orders_personal_data_once_and_keeps_its_facts,
+    search_tails_find_orders_follow_corrections_and_go_with_erasure,
     a_person_has_one_data_key_and_rewrapping_is_conditional,
     erasing_an_account_shreds_its_key_and_leaves_no_way_back,
     data_requests_keep_deadlines_and_move_forward_once,

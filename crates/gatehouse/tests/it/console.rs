@@ -175,13 +175,23 @@ async fn staff_see_what_their_roles_allow_and_reveal_only_with_a_purpose() {
         );
     }
 
-    // Found by its number, shown masked, with the reveal form.
-    let found = get(
-        addr,
-        &format!("/staff/orders?q={order_id}"),
-        &[("cookie", &support)],
-    )
-    .await;
+    // Found by its number (the search is posted: no tail in a URL), shown masked.
+    let form = get(addr, "/staff/orders", &[("cookie", &support)]).await;
+    assert_eq!(form.status, 200);
+    let csrf = input_value(&form.body, "csrf").to_owned();
+    let search = |q: String| {
+        let (support, csrf) = (support.clone(), csrf.clone());
+        async move {
+            post(
+                addr,
+                "/staff/orders",
+                &[("cookie", &support)],
+                &[("csrf", &csrf), ("q", &q)],
+            )
+            .await
+        }
+    };
+    let found = search(order_id.clone()).await;
     assert_eq!(found.status, 303);
     let path = format!("/staff/orders/{order_id}");
     assert_eq!(found.header("location"), Some(path.as_str()));
@@ -190,13 +200,23 @@ async fn staff_see_what_their_roles_allow_and_reveal_only_with_a_purpose() {
     assert!(shown.body.contains("137****0042"));
     assert!(!shown.body.contains("13700000042") && !shown.body.contains(&id_number));
     assert!(!shown.body.contains("<svg"), "no ticket codes for staff");
-    let csrf = input_value(&shown.body, "csrf").to_owned();
-    let none = get(
-        addr,
-        "/staff/orders?q=no-such-order",
-        &[("cookie", &support)],
-    )
-    .await;
+    // By the contact phone's last four, or the ID number's, listed masked.
+    let id_tail = &id_number[id_number.len() - 4..];
+    for tail in ["0042", id_tail] {
+        let listed = search(tail.to_owned()).await;
+        assert_eq!(listed.status, 200);
+        assert!(
+            listed.body.contains(&format!("href=\"{path}\"")),
+            "{tail}: {}",
+            listed.body
+        );
+        assert!(!listed.body.contains("13700000042") && !listed.body.contains(&id_number));
+    }
+    assert!(search("9999".into()).await.body.contains("没有找到订单"));
+    let bad = search("00-4".into()).await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("id=\"q-error\""));
+    let none = search("no-such-order".into()).await;
     assert_eq!(none.status, 200);
     assert!(none.body.contains("没有找到订单"));
 

@@ -158,6 +158,7 @@ fn place(o: Order) -> LedgerWrite {
         order: o,
         id_limit: 1,
         order_limit: 50,
+        tails: Vec::new(),
     }
 }
 
@@ -582,5 +583,118 @@ pub async fn retention_erases_an_orders_personal_data_once_and_keeps_its_facts(s
             .unwrap()
             .is_empty(),
         "once"
+    );
+}
+
+/// Search tails find their orders newest first, follow a contact-phone correction (the old
+/// phone's tail no longer finds the order, the ID number's still does), and are gone with the
+/// order's personal data.
+pub async fn search_tails_find_orders_follow_corrections_and_go_with_erasure(stores: Stores) {
+    use gatehouse_domain::order::{SearchTail, TailOf};
+    let store = stores.store.clone();
+    let f = fixture(&stores, 5).await;
+    let phone = BlindIndex([41; 32]);
+    let id = BlindIndex([42; 32]);
+    let tails = |phone, id| {
+        vec![
+            SearchTail {
+                of: TailOf::ContactPhone,
+                index: phone,
+            },
+            SearchTail {
+                of: TailOf::IdNumber,
+                index: id,
+            },
+        ]
+    };
+    let mut first = order(&f, 1, &[(1, 0)], 0, None);
+    first.created_at = at(1);
+    let mut second = order(&f, 2, &[(2, 0)], 1, None);
+    second.created_at = at(2);
+    let placed = |o: &Order, tails| LedgerWrite::Place {
+        order: o.clone(),
+        id_limit: 1,
+        order_limit: 50,
+        tails,
+    };
+    store
+        .apply(&[
+            placed(&first, tails(phone, id)),
+            placed(&second, tails(phone, BlindIndex([43; 32]))),
+        ])
+        .await
+        .unwrap();
+    let found: Vec<OrderId> = store
+        .orders_by_tail(&phone, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(
+        found,
+        vec![second.id.clone(), first.id.clone()],
+        "newest first"
+    );
+    assert_eq!(
+        store.orders_by_tail(&phone, 1).await.unwrap().len(),
+        1,
+        "limit holds"
+    );
+    let by_id = store.orders_by_tail(&id, 10).await.unwrap();
+    assert_eq!(by_id.len(), 1);
+    assert_eq!(by_id[0].tickets.len(), 1, "with its tickets");
+    assert!(store
+        .orders_by_tail(&BlindIndex([9; 32]), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let corrected = BlindIndex([44; 32]);
+    store
+        .correct_contact_phone(&first.id, &Sealed(vec![7; 40]), &corrected)
+        .await
+        .unwrap();
+    let found: Vec<OrderId> = store
+        .orders_by_tail(&phone, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(
+        found,
+        vec![second.id.clone()],
+        "the old phone's tail is gone"
+    );
+    assert_eq!(
+        store.orders_by_tail(&corrected, 10).await.unwrap()[0].id,
+        first.id
+    );
+    assert_eq!(
+        store.orders_by_tail(&id, 10).await.unwrap()[0].id,
+        first.id,
+        "the ID number's stays"
+    );
+
+    let tickets: Vec<(TicketId, BlindIndex)> = first
+        .tickets
+        .iter()
+        .map(|t| (t.id.clone(), BlindIndex([99; 32])))
+        .collect();
+    store
+        .purge_order_personal_data(&first.id, &tickets, at(100))
+        .await
+        .unwrap();
+    assert!(store.orders_by_tail(&id, 10).await.unwrap().is_empty());
+    assert!(store
+        .orders_by_tail(&corrected, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.orders_by_tail(&phone, 10).await.unwrap().len(),
+        1,
+        "other orders keep theirs"
     );
 }

@@ -47,7 +47,10 @@ pub fn routes() -> Router<AppState> {
             post(catalogue::add_ticket_type),
         )
         .route("/staff/slots/{id}/capacity", post(catalogue::set_capacity))
-        .route("/staff/orders", get(orders::search))
+        .route(
+            "/staff/orders",
+            get(orders::search_form).post(orders::search),
+        )
         .route("/staff/orders/{id}", get(orders::show))
         .route("/staff/orders/{id}/reveal", post(orders::reveal))
         .route("/staff/orders/{id}/cancel", post(orders::cancel))

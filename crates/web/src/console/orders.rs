@@ -1,10 +1,11 @@
-//! Orders for staff: find one by its number, see it with every personal field masked, reveal
+//! Orders for staff: find one by its number or by the last four characters of its contact
+//! phone or an ID number (their keyed search tails), see it with every personal field masked, reveal
 //! one field in clear with a stated purpose (through the API's own `reveal_field`, which makes
 //! the audit record durable before the value is shown), cancel it while unpaid, refund tickets.
 //! Ticket codes (QR) are never shown to staff: they would admit someone.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use gatehouse_api::auth::ClientIp;
@@ -12,9 +13,8 @@ use gatehouse_api::routes_reveal::{reveal_field, RevealRequest, RevealResponse};
 use gatehouse_api::AppState;
 use gatehouse_booking::OrderDetails;
 use gatehouse_domain::access::Permission;
-use gatehouse_domain::order::{OrderId, OrderState, TicketState};
+use gatehouse_domain::order::{OrderId, OrderState, TicketState, TAIL_LEN};
 use maud::{html, Markup};
-use serde::Deserialize;
 
 use super::text::Cm;
 use super::{staff_post, Area, Staff};
@@ -22,42 +22,39 @@ use crate::forms::{self, Field, FormError};
 use crate::i18n::{Lang, Msg};
 use crate::orders::{money, slot_text, state_label, ticket_label};
 
-#[derive(Deserialize, Default)]
-pub struct SearchQuery {
-    q: Option<String>,
-}
-
-/// `GET /staff/orders?q=…`: an order number leads to its page.
-pub async fn search(
-    State(app): State<AppState>,
+fn search_page(
+    staff: &Staff,
     lang: Lang,
-    staff: Staff,
-    Query(query): Query<SearchQuery>,
+    q: &str,
+    found: Option<&[OrderDetails]>,
+    error: Option<&FormError>,
 ) -> Response {
-    if let Some(refused) = staff.refuses(Permission::OrdersRead, lang) {
-        return refused;
-    }
     let t = |m: Cm| m.text(lang);
-    let q = query.q.as_deref().map(str::trim).unwrap_or_default();
-    if !q.is_empty() {
-        if let Ok(o) = app
-            .service
-            .get_order(&staff.0.session.account, &OrderId(q.to_owned()))
-            .await
-        {
-            return Redirect::to(&format!("/staff/orders/{}", o.order.id.0)).into_response();
-        }
-    }
     let content = html! {
         h1 { (t(Cm::FindOrder)) }
-        form method="get" action="/staff/orders" role="search" {
-            div.field {
-                label for="q" { (t(Cm::FindOrderQuery)) }
-                input #q name="q" type="search" value=(q) autocomplete="off";
-            }
+        // Posted, not a query string: a phone's or ID number's tail stays out of URLs and history.
+        form method="post" action="/staff/orders" role="search" novalidate {
+            input type="hidden" name="csrf" value=(staff.0.csrf);
+            (Field { name: "q", label: t(Cm::FindOrderQuery), kind: "search", value: q, autocomplete: "off",
+                     inputmode: None, hint: Some(t(Cm::FindOrderHint)), required: true }.render(error, lang))
             button.button type="submit" { (t(Cm::Search)) }
         }
-        @if !q.is_empty() { p role="status" { (t(Cm::NoMatch)) } }
+        @if let Some(found) = found {
+            @if found.is_empty() { p role="status" { (t(Cm::NoMatch)) } }
+            @else {
+                h2 { (t(Cm::Matches)) }
+                ul.cards {
+                    @for o in found {
+                        li.card {
+                            h3 { a href=(format!("/staff/orders/{}", o.order.id.0)) { (o.product_name) " · " (slot_text(o)) } }
+                            p.meta { (o.order.id.0) }
+                            p.meta { (t(Cm::ContactPhone)) " " (o.contact_phone) " · " (o.tickets.iter().map(|tk| tk.id_number.as_str()).collect::<Vec<_>>().join(", ")) }
+                            p.state { (state_label(o.order.state).text(lang)) }
+                        }
+                    }
+                }
+            }
+        }
     };
     staff.page(
         lang,
@@ -66,6 +63,57 @@ pub async fn search(
         "/staff/orders",
         content,
     )
+}
+
+/// `GET /staff/orders`: the search form.
+pub async fn search_form(lang: Lang, staff: Staff) -> Response {
+    if let Some(refused) = staff.refuses(Permission::OrdersRead, lang) {
+        return refused;
+    }
+    search_page(&staff, lang, "", None, None)
+}
+
+/// `POST /staff/orders`: an order number leads to its page; four characters find the orders
+/// whose contact phone or an ID number ends with them (by their search tails).
+pub async fn search(
+    State(app): State<AppState>,
+    lang: Lang,
+    staff: Staff,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (staff, fields) = match staff_post(
+        &headers,
+        staff,
+        &body,
+        lang,
+        "/staff/orders",
+        Permission::OrdersRead,
+    ) {
+        Ok(ok) => ok,
+        Err(refused) => return *refused,
+    };
+    let q = fields.get("q").unwrap_or_default().trim().to_owned();
+    let account = &staff.0.session.account;
+    if q.chars().count() == TAIL_LEN {
+        return match app.service.find_orders_by_tail(account, &q, 50).await {
+            Ok(found) => search_page(&staff, lang, &q, Some(&found), None),
+            Err(e) => {
+                let (status, e) = FormError::with_status(e, lang);
+                let e = FormError {
+                    field: Some("q".into()),
+                    ..e
+                };
+                (status, search_page(&staff, lang, &q, None, Some(&e))).into_response()
+            }
+        };
+    }
+    if !q.is_empty() {
+        if let Ok(o) = app.service.get_order(account, &OrderId(q.clone())).await {
+            return Redirect::to(&format!("/staff/orders/{}", o.order.id.0)).into_response();
+        }
+    }
+    search_page(&staff, lang, &q, Some(&[]), None)
 }
 
 /// What a reveal showed, once.

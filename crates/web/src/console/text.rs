@@ -23,7 +23,9 @@ crate::i18n::messages! {
     AreaAudit => "审计日志", "Audit log";
     ConsoleLead => "请选择要处理的工作。您只能看到角色允许的功能。", "Choose your work. You see only what your roles allow.";
     FindOrder => "查找订单", "Find an order";
-    FindOrderQuery => "订单号", "Order number";
+    FindOrderQuery => "订单号，或手机号、证件号后四位", "Order number, or the last 4 characters of a phone or ID number";
+    FindOrderHint => "后四位按手机号和证件号同时查找", "Four characters search both phones and ID numbers";
+    Matches => "找到的订单", "Orders found";
     Search => "查找", "Search";
     NoMatch => "没有找到订单。", "No order found.";
     Account => "账户", "Account";
