@@ -146,7 +146,13 @@ pub const TAIL_LEN: usize = 4;
 pub fn tail_of(value: &str) -> Option<String> {
     let chars: Vec<char> = value.trim().chars().collect();
     let start = chars.len().checked_sub(TAIL_LEN)?;
-    Some(chars.get(start..)?.iter().collect::<String>().to_uppercase())
+    Some(
+        chars
+            .get(start..)?
+            .iter()
+            .collect::<String>()
+            .to_uppercase(),
+    )
 }
 
 #[cfg(test)]
