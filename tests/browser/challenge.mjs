@@ -3,9 +3,15 @@
 //
 // A phone-sized browser opens the URL, gets the challenge page, lets its solver do the work and
 // reload, and must then see the page itself. Then the pass it earned is carried, cookie and all,
-// into a browser with another user agent, which must be challenged again. Prints one JSON line
+// into a browser with another user agent, which must be challenged again. The page must have the
+// web app's look (its stylesheet and header), pass axe-core, and be in English for a browser that
+// asks for English. Prints one JSON line
 // of what it saw; the Rust test (crates/gatehouse/tests/it/browser.rs) judges it.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const url = process.argv[2];
 if (!url) {
@@ -25,6 +31,9 @@ try {
   const page = await phone.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) errors.push(m.text());
+  });
   // The solver's answer waits until the challenge page has been looked at (a quick solve
   // would otherwise reload it first).
   let looked;
@@ -44,6 +53,18 @@ try {
     () => document.documentElement.scrollWidth > window.innerWidth,
   );
   seen.sms_offered = await page.locator('#gh-sms').isVisible();
+  // The web app's look: its stylesheet and header, and no Content-Security-Policy violation.
+  seen.app_stylesheet = await page.evaluate(() =>
+    [...document.querySelectorAll('link[rel=stylesheet]')].some((l) => l.getAttribute('href').startsWith('/assets/app-')),
+  );
+  seen.site_header = await page.locator('header.site a.brand').count();
+  await page.evaluate(axeSource);
+  const axe = await page.evaluate(() =>
+    window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }),
+  );
+  seen.axe_serious = axe.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => v.id);
   looked();
   await passed;
   seen.solved_ms = Date.now() - started;
@@ -56,6 +77,14 @@ try {
   const again = await page.goto(url);
   seen.again_status = again.status();
   seen.page_errors = errors;
+
+  // In English for a browser that asks for it.
+  const english = await browser.newContext({ locale: 'en-GB', extraHTTPHeaders: { 'accept-language': 'en-GB,en;q=0.9' } });
+  const en = await english.newPage();
+  await en.route('**/.gatehouse/challenge', () => {});
+  await en.goto(url, { waitUntil: 'domcontentloaded' });
+  seen.english_title = await en.title();
+  seen.english_lang = await en.evaluate(() => document.documentElement.lang);
 
   // The same pass in another browser (another user agent): challenged again.
   const other = await browser.newContext({ userAgent: 'Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0' });

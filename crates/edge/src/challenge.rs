@@ -103,6 +103,7 @@ impl Edge {
     pub(crate) fn challenge_response(
         &self,
         method: &Method,
+        path: &str,
         headers: &HeaderMap,
         binding: Binding,
         sale: &str,
@@ -122,6 +123,14 @@ impl Edge {
         if wants_page(method, headers) {
             // `<` never appears in our JSON unescaped, so the data block cannot close early.
             let data = challenge.to_string().replace('<', "\\u003c");
+            if let Some(custom) = self.challenge_page.get() {
+                let mut response = custom.render(path, headers, &data, self.sms_offered());
+                *response.status_mut() = StatusCode::FORBIDDEN;
+                response
+                    .headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                return response;
+            }
             let page = PAGE
                 .replace("{{CHALLENGE}}", &data)
                 .replace("{{SMS}}", if self.sms_offered() { "" } else { "hidden" });

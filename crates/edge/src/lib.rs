@@ -56,6 +56,24 @@ pub trait AccountResolver: Send + Sync + 'static {
     fn cached_account(&self, bearer: &str) -> Option<AccountId>;
 }
 
+/// The page a browser is shown when a request needs a pass. The web app gives it the site's own
+/// look and the visitor's language; without one the edge serves its built-in bilingual page.
+/// The page must keep the solver's element ids (`gh-challenge`, `gh-progress`, `gh-status` with
+/// `data-verifying` and `data-failed`, the SMS forms `gh-sms`, `gh-sms-phone`, `gh-phone`,
+/// `gh-sms-code`, `gh-code`, `gh-sms-error`) and load the solver from [`challenge::SOLVER_PATH`].
+pub trait ChallengePage: Send + Sync + 'static {
+    /// The whole page for a request to `path` with `headers`, carrying `challenge_json`
+    /// (already safe inside a `<script type="application/json">` block); `sms` says whether to
+    /// offer the SMS way out.
+    fn render(
+        &self,
+        path: &str,
+        headers: &axum::http::HeaderMap,
+        challenge_json: &str,
+        sms: bool,
+    ) -> axum::response::Response;
+}
+
 /// The most `X-Forwarded-For` headers read (a request with more is judged by the first ones).
 const MAX_FORWARDED_HEADERS: usize = 8;
 
@@ -70,6 +88,7 @@ pub struct Edge {
     store: Option<Arc<dyn TrafficStore>>,
     clock: Arc<dyn Clock>,
     accounts: std::sync::OnceLock<Arc<dyn AccountResolver>>,
+    challenge_page: std::sync::OnceLock<Arc<dyn ChallengePage>>,
     refusals: Refusals,
     /// Challenge answers per client network (bounded like every keyed table).
     attempts: gatehouse_shield::KeyedLimits,
@@ -99,6 +118,7 @@ impl Edge {
             store,
             clock,
             accounts: std::sync::OnceLock::new(),
+            challenge_page: std::sync::OnceLock::new(),
             refusals: Refusals::default(),
             attempts: gatehouse_shield::KeyedLimits::new(100_000),
             sms: std::sync::atomic::AtomicBool::new(false),
@@ -162,6 +182,11 @@ impl Edge {
     /// Lets the edge key requests by account instead of by session (set once).
     pub fn resolve_accounts(&self, resolver: Arc<dyn AccountResolver>) {
         let _ = self.accounts.set(resolver);
+    }
+
+    /// Shows browsers `page` instead of the built-in challenge page (set once, at start).
+    pub fn use_challenge_page(&self, page: Arc<dyn ChallengePage>) {
+        let _ = self.challenge_page.set(page);
     }
 
     /// Reads the lists, then keeps them fresh and writes counted refusals as security events,
@@ -607,6 +632,7 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Respo
             );
             Err(Box::new(edge.challenge_response(
                 req.method(),
+                req.uri().path(),
                 req.headers(),
                 binding,
                 &sale,

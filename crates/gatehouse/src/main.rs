@@ -530,6 +530,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         edge,
     };
     spawn_no_show_sweeps(state.clone());
+    state
+        .edge
+        .use_challenge_page(gatehouse_web::challenge_page());
     let app = gatehouse_api::router_with_pages(state, gatehouse_web::pages());
     axum::serve(
         listener,

@@ -3,7 +3,7 @@
 //! (clickjacking); pages send no referrer, so a path never leaks to another site.
 
 use axum::extract::Request;
-use axum::http::{header, HeaderName, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -27,9 +27,13 @@ const HEADERS: [(HeaderName, &str); 6] = [
 
 pub async fn secure(req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
-    let headers = response.headers_mut();
+    apply(response.headers_mut());
+    response
+}
+
+/// Sets the security headers on a response made outside the pages' router (the challenge page).
+pub fn apply(headers: &mut HeaderMap) {
     for (name, value) in HEADERS {
         headers.insert(name, HeaderValue::from_static(value));
     }
-    response
 }

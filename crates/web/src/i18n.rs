@@ -5,7 +5,7 @@
 
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -52,12 +52,16 @@ impl Lang {
     /// From the request: the cookie, else the first language `Accept-Language` names that we
     /// have (by its primary tag), else Chinese.
     pub fn of(parts: &Parts) -> Self {
-        let cookie = gatehouse_api::auth::cookie(&parts.headers, LANG_COOKIE).and_then(Self::parse);
+        Self::of_headers(&parts.headers)
+    }
+
+    /// [`Lang::of`] from the request's headers.
+    pub fn of_headers(headers: &HeaderMap) -> Self {
+        let cookie = gatehouse_api::auth::cookie(headers, LANG_COOKIE).and_then(Self::parse);
         if let Some(lang) = cookie {
             return lang;
         }
-        parts
-            .headers
+        headers
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok())
             .into_iter()
@@ -258,6 +262,15 @@ messages! {
     Edit => "编辑", "Edit";
     CorrectPhone => "更正联系电话", "Correct the contact phone";
     NewContactPhone => "新的联系电话", "New contact phone";
+    ChallengeTitle => "正在验证", "Checking your browser";
+    ChallengeHeading => "正在确认您不是自动程序", "Making sure you are not an automated program";
+    ChallengeLead => "这需要几秒钟，无需任何操作，完成后页面会自动继续。", "This takes a few seconds and needs no action; the page goes on by itself.";
+    ChallengeWorking => "正在计算……", "Working…";
+    ChallengeAlmost => "即将完成……", "Almost done…";
+    ChallengeFailed => "验证失败，请刷新页面重试。", "Verification failed: please reload the page.";
+    ChallengeNoScript => "此页面需要 JavaScript；也可以用下方的短信验证。", "This page needs JavaScript, or verify by SMS below.";
+    ChallengeSms => "无法完成？用短信验证", "Can't finish? Verify by SMS";
+    Verify => "验证", "Verify";
     Footer => "实名预约 · 个人信息加密保存 · 数据仅用于预约与入馆核验", "Real-name booking · personal data encrypted at rest · used only for booking and check-in";
 }
 

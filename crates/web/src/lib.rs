@@ -11,6 +11,7 @@ use gatehouse_api::AppState;
 
 mod assets;
 mod book;
+mod challenge;
 mod console;
 mod forms;
 mod headers;
@@ -22,6 +23,8 @@ mod orders;
 mod session;
 mod signin;
 mod visitors;
+
+pub use challenge::page as challenge_page;
 
 /// The pages, to be merged into the application's router (they pass the same edge
 /// protection and firewall as the API).

@@ -72,6 +72,17 @@ async fn a_browser_solves_the_challenge_page_and_its_pass_works_nowhere_else() {
             "fits a 360-px phone: {seen}"
         );
         assert_eq!(seen["sms_offered"], true);
+        assert_eq!(seen["app_stylesheet"], true, "the app's look: {seen}");
+        assert_eq!(seen["site_header"], 1, "{seen}");
+        assert_eq!(seen["axe_serious"], json!([]), "{seen}");
+        assert!(
+            seen["english_title"]
+                .as_str()
+                .unwrap()
+                .contains("Checking your browser"),
+            "{seen}"
+        );
+        assert_eq!(seen["english_lang"], "en");
         assert_eq!(seen["page_errors"], json!([]), "{seen}");
         assert_eq!(seen["pass_cookie"], true, "{work}: {seen}");
         assert_eq!(seen["pass_http_only"], true);
