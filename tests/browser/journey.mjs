@@ -139,10 +139,26 @@ try {
   await page.getByRole('link', { name: '个人中心' }).first().click();
   await check('me');
   // The dome's showing: the seat map must fit the phone (it scrolls inside its box) and pass axe.
+  // The cinema as the museum runs it: theatre type → date → film → showing.
   await page.goto(base + '/');
-  await page.locator('li.card', { hasText: '宇宙之旅' }).getByRole('link').click();
-  await page.locator('a.choice').first().click();
-  await page.locator('a.choice').first().click();
+  await page.getByRole('link', { name: '按影厅、日期选场次' }).click();
+  await check('theatres');
+  await page.locator('a.choice', { hasText: '球幕影院' }).click();
+  await check('cinema-dates');
+  const dates = await page.locator('a.choice').evaluateAll((links) => links.map((a) => a.href));
+  let checkedFilms = false;
+  for (const date of dates) {
+    await page.goto(date);
+    if (!checkedFilms) {
+      await check('films');
+      checkedFilms = true;
+    }
+    const showings = page.locator('section.film', { hasText: '宇宙之旅' }).locator('a.choice');
+    if (await showings.count() > 0) {
+      await showings.first().click();
+      break;
+    }
+  }
   await check('seat-map');
   await page.locator('input[name="visitor"]').first().check();
   await page.getByLabel(/第 F 排 座位 7$/).check();

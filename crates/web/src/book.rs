@@ -26,7 +26,7 @@ use crate::layout::{Page, Section};
 use crate::session::{to_sign_in, SignedIn, Viewer};
 
 /// How many days of dates the first step shows.
-const DAYS_SHOWN: i64 = 7;
+pub(crate) const DAYS_SHOWN: i64 = 7;
 /// "Few left" below this share of a slot's capacity (or 20 tickets, whichever is more).
 const FEW_LEFT_PERCENT: u32 = 10;
 
@@ -54,11 +54,11 @@ fn not_found(lang: Lang) -> Response {
 }
 
 /// The product's page heading and, after the first step, the way back to it.
-fn product_header(d: &ProductDetails) -> Markup {
+fn product_header(d: &ProductDetails, lang: Lang) -> Markup {
     let p = &d.product.spec;
     html! {
         h1 { (p.name) }
-        @if let (Some(theatre), Some(film)) = (&p.theatre_type, &p.film) { p.meta { (theatre) " · " (film) } }
+        @if let (Some(theatre), Some(film)) = (&p.theatre_type, &p.film) { p.meta { (crate::cinema::theatre_name(theatre, lang)) " · " (film) } }
     }
 }
 
@@ -67,7 +67,12 @@ fn few_left(a: &SlotAvailability) -> bool {
 }
 
 /// What a slot or a date shows about its availability.
-fn availability(a: &SlotAvailability, now: Timestamp, app: &AppState, lang: Lang) -> String {
+pub(crate) fn availability(
+    a: &SlotAvailability,
+    now: Timestamp,
+    app: &AppState,
+    lang: Lang,
+) -> String {
     let t = |m: Msg| m.text(lang);
     match SlotStatus::of(a, now) {
         SlotStatus::Open if few_left(a) => format!("{} {}", t(Msg::FewLeft), a.remaining),
@@ -116,7 +121,7 @@ pub async fn product(
                 }
             }
             html! {
-                (product_header(&details))
+                (product_header(&details, lang))
                 @if !details.product.spec.introduction.is_empty() { p.intro { (details.product.spec.introduction) } }
                 h2 { (t(Msg::ChooseDate)) }
                 @if dates.is_empty() { p { (t(Msg::NoDates)) } }
@@ -139,7 +144,7 @@ pub async fn product(
             }
         }
         Some(date) => html! {
-            (product_header(&details))
+            (product_header(&details, lang))
             p { a href=(path) { (t(Msg::OtherDate)) } }
             h2 { (t(Msg::ChooseSlot)) " · " (date.strftime("%m-%d")) " " (weekday(date, lang)) }
             @if slots.is_empty() { p { (t(Msg::NoDates)) } }
@@ -166,7 +171,7 @@ pub async fn product(
     render(lang, &details.product.spec.name, &path, content)
 }
 
-fn weekday(date: Date, lang: Lang) -> &'static str {
+pub(crate) fn weekday(date: Date, lang: Lang) -> &'static str {
     let i = date.weekday().to_monday_zero_offset();
     let zh = ["周一", "周二", "周三", "周四", "周五", "周六", "周日"];
     let en = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
@@ -183,11 +188,29 @@ fn weekday(date: Date, lang: Lang) -> &'static str {
 /// What the booking form was filled with (to show it again beside an error).
 #[derive(Default)]
 struct Filled {
-    ticket_type: Option<i64>,
+    /// Each visitor's ticket type, as `visitor:type` pairs (one select per visitor); a bare
+    /// type applies to every visitor without one of their own.
+    ticket_types: Vec<String>,
     accepted: bool,
     visitors: Vec<String>,
     seats: Vec<String>,
     contact_phone: String,
+}
+
+/// The ticket type chosen for visitor `id` (their own, else one for everyone).
+fn type_of(filled: &Filled, id: &str) -> Option<i64> {
+    let own = filled.ticket_types.iter().find_map(|v| {
+        v.split_once(':')
+            .filter(|(visitor, _)| *visitor == id)
+            .and_then(|(_, tt)| tt.parse().ok())
+    });
+    own.or_else(|| {
+        filled
+            .ticket_types
+            .iter()
+            .find(|v| !v.contains(':'))
+            .and_then(|v| v.parse().ok())
+    })
 }
 
 /// Where an error from placing the order belongs on the form.
@@ -198,8 +221,6 @@ fn form_field(field: Option<&str>) -> Option<String> {
             "contact_phone"
         } else if f == "notice_version" {
             "notice"
-        } else if f.starts_with("tickets") && f.ends_with("ticket_type_id") {
-            "ticket_type"
         } else if f.starts_with("tickets") && f.ends_with("seat") {
             "seats"
         } else if f.starts_with("tickets") {
@@ -236,27 +257,23 @@ async fn booking_form(
     let notice = details.notice.as_ref();
     let key = form_key();
     html! {
-        (product_header(details))
+        (product_header(details, lang))
         p.meta {
             (a.slot.date.strftime("%Y-%m-%d")) " " (weekday(a.slot.date, lang)) " "
             (a.slot.start.strftime("%H:%M")) "–" (a.slot.end.strftime("%H:%M")) " · "
             (availability(a, app.service.clock().now(), app, lang))
         }
-        (forms::form_error(error, &["ticket_type", "notice", "visitors", "contact_phone"]))
+        (forms::form_error(error, &["notice", "visitors", "contact_phone"]))
         form method="post" action=(slot_path) novalidate {
             input type="hidden" name="csrf" value=(me.csrf);
             input type="hidden" name="key" value=(key);
             input type="hidden" name="notice_version" value=(notice.map_or(0, |n| n.version));
-            fieldset aria-describedby=[error_for("ticket_type").map(|_| "ticket_type-error")] {
-                legend { "1. " (t(Msg::TicketType)) }
-                @for (i, tt) in details.ticket_types.iter().enumerate() {
-                    @let checked = filled.ticket_type.map_or(i == 0, |c| c == tt.id.0);
-                    div.option {
-                        input type="radio" name="ticket_type" id=(format!("tt-{}", tt.id.0)) value=(tt.id.0) checked[checked];
-                        label for=(format!("tt-{}", tt.id.0)) { (tt.name) " · " (price(tt.price_fen, lang)) }
-                    }
+            section.step aria-labelledby="types-heading" {
+                h2 #types-heading { "1. " (t(Msg::TicketType)) }
+                ul.rows {
+                    @for tt in &details.ticket_types { li { span { (tt.name) } span { (price(tt.price_fen, lang)) } } }
                 }
-                @if let Some(e) = error_for("ticket_type") { p.error #ticket_type-error { (e.text) } }
+                p.hint { (t(Msg::TicketTypePerVisitor)) }
             }
             fieldset aria-describedby=[error_for("notice").map(|_| "notice-error")] {
                 legend { "2. " (t(Msg::Notice)) }
@@ -273,12 +290,22 @@ async fn booking_form(
                 @if let Some(e) = error_for("notice") { p.error #notice-error { (e.text) } }
             }
             fieldset aria-describedby=[error_for("visitors").map(|_| "visitors-error")] {
-                legend { "3. " (t(Msg::Visitors)) }
+                legend { "3. " (t(Msg::VisitorsAndTypes)) }
                 @if visitors.is_empty() { p { (t(Msg::NoVisitorsYet)) } }
                 @for v in &visitors {
-                    div.option {
-                        input type="checkbox" name="visitor" id=(format!("v-{}", v.id)) value=(v.id) checked[filled.visitors.contains(&v.id)];
-                        label for=(format!("v-{}", v.id)) { (v.name) " · " (v.id_number) }
+                    @let chosen = type_of(filled, &v.id);
+                    div.visitor {
+                        div.option {
+                            input type="checkbox" name="visitor" id=(format!("v-{}", v.id)) value=(v.id) checked[filled.visitors.contains(&v.id)];
+                            label for=(format!("v-{}", v.id)) { (v.name) " · " (v.id_number) }
+                        }
+                        select name="ticket_type" aria-label=(format!("{} · {}", t(Msg::TicketType), v.name)) {
+                            @for (i, tt) in details.ticket_types.iter().enumerate() {
+                                option value=(format!("{}:{}", v.id, tt.id.0)) selected[chosen.map_or(i == 0, |c| c == tt.id.0)] {
+                                    (tt.name) " · " (price(tt.price_fen, lang))
+                                }
+                            }
+                        }
                     }
                 }
                 p { a href=(add_visitor) { "+ " (t(Msg::AddVisitor)) } }
@@ -403,7 +430,7 @@ pub async fn submit(
     };
     let value = |name: &str| fields.get(name);
     let filled = Filled {
-        ticket_type: value("ticket_type").and_then(|v| v.parse().ok()),
+        ticket_types: fields.all("ticket_type"),
         accepted: value("accept_notice") == Some("yes"),
         visitors: fields.all("visitor"),
         seats: fields.all("seat"),
@@ -411,7 +438,7 @@ pub async fn submit(
     };
     let error = match check(&filled, lang) {
         Err(e) => e,
-        Ok(ticket_type) => {
+        Ok(types) => {
             let request = PlaceOrderRequest {
                 slot_id: slot,
                 notice_version: value("notice_version")
@@ -421,8 +448,9 @@ pub async fn submit(
                 tickets: filled
                     .visitors
                     .iter()
+                    .zip(types)
                     .enumerate()
-                    .map(|(i, v)| TicketRequest {
+                    .map(|(i, (v, ticket_type))| TicketRequest {
                         ticket_type_id: ticket_type,
                         visitor: None,
                         visitor_id: Some(v.clone()),
@@ -454,9 +482,9 @@ pub async fn submit(
         .into_response()
 }
 
-/// What the form must have before an order is tried: the notice accepted, a visitor, a ticket
-/// type (which it answers).
-fn check(filled: &Filled, lang: Lang) -> Result<i64, FormError> {
+/// What the form must have before an order is tried: the notice accepted, a visitor, and a
+/// ticket type for each (which it answers, in the visitors' order).
+fn check(filled: &Filled, lang: Lang) -> Result<Vec<i64>, FormError> {
     let refuse = |field: &str, m: Msg| FormError {
         field: Some(field.into()),
         text: m.text(lang).into(),
@@ -471,6 +499,8 @@ fn check(filled: &Filled, lang: Lang) -> Result<i64, FormError> {
         return Err(refuse("seats", Msg::SeatsMatchVisitors));
     }
     filled
-        .ticket_type
-        .ok_or_else(|| refuse("ticket_type", Msg::ChooseTicketType))
+        .visitors
+        .iter()
+        .map(|v| type_of(filled, v).ok_or_else(|| refuse("visitors", Msg::ChooseTicketType)))
+        .collect()
 }

@@ -38,7 +38,7 @@ fn card(p: &Product, lang: Lang, action: Msg) -> Markup {
             p.kind { (t(kind_label(p.spec.kind))) }
             h3 #(heading) { (p.spec.name) }
             @if let (Some(theatre), Some(film)) = (&p.spec.theatre_type, &p.spec.film) {
-                p.meta { (theatre) " · " (film) }
+                p.meta { (crate::cinema::theatre_name(theatre, lang)) " · " (film) }
             }
             @if !p.spec.introduction.is_empty() {
                 p { (excerpt(&p.spec.introduction)) }
@@ -82,6 +82,7 @@ pub async fn page(State(app): State<AppState>, lang: Lang) -> Response {
         (section(Msg::EntryTickets, &entry, lang, Msg::BookEntry))
         (section(Msg::FeaturedHalls, &halls, lang, Msg::Book))
         (section(Msg::FeaturedFilms, &films, lang, Msg::Book))
+        @if !films.is_empty() { p { a.button.secondary href="/cinema" { (t(Msg::ByTheatre)) } } }
         @if entry.is_empty() && halls.is_empty() && films.is_empty() {
             p { (t(Msg::NothingFeatured)) }
         }

@@ -195,7 +195,9 @@ messages! {
     Free => "免费", "Free";
     MustAcceptNotice => "请阅读并同意参观须知。", "Please read and accept the visiting notice.";
     ChooseVisitors => "请至少选择一位参观人。", "Choose at least one visitor.";
-    ChooseTicketType => "请选择票种。", "Choose a ticket type.";
+    ChooseTicketType => "请为每位参观人选择票种。", "Choose a ticket type for each visitor.";
+    TicketTypePerVisitor => "实名预约：在下方为每位参观人选择票种，人数即张数。", "Real-name tickets: choose each visitor's ticket type below; one ticket per visitor.";
+    VisitorsAndTypes => "参观人与票种", "Visitors and their ticket types";
     ErrorSoldOut => "余票不足。", "Not enough tickets are left.";
     ErrorWindowClosed => "该场次当前不在预约时间内。", "This slot cannot be booked now.";
     ErrorLocked => "因多次预约未到馆，预约资格暂停中。", "Booking is paused after missed visits.";
@@ -262,6 +264,14 @@ messages! {
     Edit => "编辑", "Edit";
     CorrectPhone => "更正联系电话", "Correct the contact phone";
     NewContactPhone => "新的联系电话", "New contact phone";
+    TheatreDome => "球幕影院", "Dome theatre";
+    Theatre4d => "4D 影院", "4D theatre";
+    Theatre3d => "3D 影院", "3D theatre";
+    ChooseTheatre => "选择影厅", "Choose a theatre";
+    OtherTheatre => "← 其他影厅", "← Other theatres";
+    FilmsCount => "部影片", "films";
+    ChooseFilm => "选择影片与场次", "Choose a film and showing";
+    ByTheatre => "按影厅、日期选场次", "Showings by theatre and date";
     ChallengeTitle => "正在验证", "Checking your browser";
     ChallengeHeading => "正在确认您不是自动程序", "Making sure you are not an automated program";
     ChallengeLead => "这需要几秒钟，无需任何操作，完成后页面会自动继续。", "This takes a few seconds and needs no action; the page goes on by itself.";

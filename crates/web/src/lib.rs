@@ -12,6 +12,7 @@ use gatehouse_api::AppState;
 mod assets;
 mod book;
 mod challenge;
+mod cinema;
 mod console;
 mod forms;
 mod headers;
@@ -49,6 +50,7 @@ pub fn pages() -> Router<AppState> {
         .route("/orders/{id}/pay", post(orders::pay))
         .route("/orders/{id}/refund", post(orders::refund))
         .route("/orders/{id}/contact-phone", post(orders::correct_phone))
+        .route("/cinema", get(cinema::page))
         .route("/book/{id}", get(book::product))
         .route("/book/{id}/slot/{slot}", get(book::form).post(book::submit))
         .route("/assets/{name}", get(assets::serve))

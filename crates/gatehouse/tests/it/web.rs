@@ -870,3 +870,138 @@ async fn a_visitor_books_pays_refunds_cancels_and_manages_their_data_through_the
     );
     server.stop().await;
 }
+
+/// Each visitor on an order has their own ticket type (a child's ticket for the child), chosen
+/// beside them on the form; a type that is not the product's is refused beside the visitors.
+#[tokio::test]
+async fn each_visitor_gets_the_ticket_type_chosen_beside_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let admin = admin_token(dir.path(), &Db::Sqlite).await;
+    let server = Server::start(dir.path(), &Db::Sqlite, &log, true).await;
+    let addr = server.addr.as_str();
+    let (session, csrf) = web_sign_in(addr, &admin, "13600000035").await;
+    let me = [("cookie", session.as_str())];
+    for (name, n) in [("张大人", 35), ("张小孩", 36)] {
+        let id_number = gatehouse_domain::identity::synthetic_resident_id(n);
+        let added = post(
+            addr,
+            "/me/visitors",
+            &me,
+            &[
+                ("csrf", &csrf),
+                ("back", "/me"),
+                ("name", name),
+                ("id_type", "resident_id"),
+                ("id_number", &id_number),
+                ("phone", ""),
+            ],
+        )
+        .await;
+        assert_eq!(added.status, 303, "{}", added.body);
+    }
+    let home = get(addr, "/", &[]).await;
+    let slot = first_open_slot(addr, attr_after(&home.body, "科技馆入馆预约", "href")).await;
+    let form = get(addr, &slot, &me).await;
+    let visitors: Vec<&str> = form
+        .body
+        .match_indices("name=\"visitor\" id=\"v-")
+        .map(|(i, _)| attr_after(&form.body[i..], "name=\"visitor\"", "value"))
+        .collect();
+    assert_eq!(visitors.len(), 2, "{}", form.body);
+    // The product's ticket types, from the first visitor's select: individual, child, senior.
+    let types: Vec<&str> = form
+        .body
+        .match_indices(&format!("<option value=\"{}:", visitors[0]))
+        .map(|(i, _)| {
+            let rest = &form.body[i + 15..];
+            let value = &rest[..rest.find('"').unwrap()];
+            value.split_once(':').unwrap().1
+        })
+        .collect();
+    assert_eq!(types.len(), 3, "{}", form.body);
+    let post_with = |second_type: String| {
+        let (csrf, key) = (csrf.clone(), input_value(&form.body, "key").to_owned());
+        let notice = input_value(&form.body, "notice_version").to_owned();
+        let (a, b) = (visitors[0].to_owned(), visitors[1].to_owned());
+        let (first_type, slot, session) = (types[0].to_owned(), slot.clone(), session.clone());
+        async move {
+            post(
+                addr,
+                &slot,
+                &[("cookie", &session)],
+                &[
+                    ("csrf", &csrf),
+                    ("key", &key),
+                    ("notice_version", &notice),
+                    ("visitor", &a),
+                    ("visitor", &b),
+                    ("ticket_type", &format!("{a}:{first_type}")),
+                    ("ticket_type", &format!("{b}:{second_type}")),
+                    ("contact_phone", "13800000035"),
+                    ("accept_notice", "yes"),
+                ],
+            )
+            .await
+        }
+    };
+    let foreign = post_with("999999".into()).await;
+    assert_eq!(foreign.status, 422, "{}", foreign.body);
+    assert!(
+        foreign.body.contains("id=\"visitors-error\""),
+        "{}",
+        foreign.body
+    );
+    let booked = post_with(types[1].to_owned()).await;
+    assert_eq!(booked.status, 303, "{}", booked.body);
+    let order = get(addr, booked.header("location").unwrap(), &me).await;
+    assert!(order.body.contains("张** · ") && order.body.contains("个人参观 Individual visit"));
+    assert!(order.body.contains("儿童 Child"), "{}", order.body);
+    server.stop().await;
+}
+
+/// The cinema's steps: theatre type, then a date, then the films with their showings, each
+/// showing leading to its booking form; an unknown theatre is not found.
+#[tokio::test]
+async fn the_cinema_goes_theatre_then_date_then_film_and_showing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let server = Server::start(dir.path(), &Db::Sqlite, &log, true).await;
+    let addr = server.addr.as_str();
+    let home = get(addr, "/", &[]).await;
+    assert!(home.body.contains("href=\"/cinema\""));
+    let theatres = get(addr, "/cinema", &[]).await;
+    assert_eq!(theatres.status, 200);
+    assert_secure(&theatres);
+    assert!(
+        theatres.body.contains("球幕影院") && theatres.body.contains("2 部影片"),
+        "{}",
+        theatres.body
+    );
+    let dome = get(addr, "/cinema?theatre=dome", &[]).await;
+    assert_eq!(dome.status, 200);
+    let dates = links(&dome.body, "/cinema?theatre=dome&amp;date=");
+    assert!(!dates.is_empty(), "{}", dome.body);
+    // Some date within the week has an open showing of each film.
+    let mut films_seen = false;
+    for date in dates {
+        let day = get(addr, &date.replace("&amp;", "&"), &[]).await;
+        assert_eq!(day.status, 200);
+        assert!(day.body.contains("宇宙之旅") && day.body.contains("深海奇观"));
+        if let Some(showing) = links(&day.body, "/book/").first() {
+            assert!(showing.contains("/slot/"));
+            assert_eq!(
+                get(addr, showing, &[]).await.status,
+                303,
+                "the form asks to sign in"
+            );
+            films_seen = true;
+            break;
+        }
+    }
+    assert!(films_seen);
+    let english = get(addr, "/cinema", &[("cookie", "gh_lang=en")]).await;
+    assert!(english.body.contains("Dome theatre"));
+    assert_eq!(get(addr, "/cinema?theatre=imax", &[]).await.status, 404);
+    server.stop().await;
+}
