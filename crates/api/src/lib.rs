@@ -10,7 +10,7 @@ pub mod error;
 pub mod extract;
 mod routes_admin;
 mod routes_auth;
-mod routes_breaches;
+pub mod routes_breaches;
 pub mod routes_consents;
 mod routes_face;
 mod routes_gates;

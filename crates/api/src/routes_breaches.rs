@@ -6,6 +6,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use gatehouse_domain::access::Permission;
+use gatehouse_domain::account::Account;
 use gatehouse_domain::breach::BreachReport;
 use gatehouse_domain::personal_data::PersonalField;
 use gatehouse_identity::breach::BreachView;
@@ -104,6 +106,20 @@ pub async fn open(
     Allowed(staff, ..): Allowed<perm::BreachManage>,
     ApiJson(req): ApiJson<BreachRequest>,
 ) -> Result<(StatusCode, Json<BreachResponse>), ApiError> {
+    let view = open_breach(&app, &staff.account, req).await?;
+    Ok((StatusCode::CREATED, Json(wire(&view))))
+}
+
+/// Opens a breach record for `staff` (who must hold `breach_manage`, checked here too): the
+/// API's route and the console's form both come here.
+pub async fn open_breach(
+    app: &AppState,
+    staff: &Account,
+    req: BreachRequest,
+) -> Result<BreachView, ApiError> {
+    if !staff.roles.allow(Permission::BreachManage) {
+        return Err(ApiError::Forbidden(Permission::BreachManage.as_str()));
+    }
     let mut fields = Vec::new();
     for (i, name) in req.fields.iter().enumerate() {
         let field = PersonalField::parse(name).ok_or_else(|| {
@@ -127,8 +143,7 @@ pub async fn open(
         advice: req.advice,
         contact: req.contact,
     };
-    let view = app.identity.open_breach(&staff.account, report).await?;
-    Ok((StatusCode::CREATED, Json(wire(&view))))
+    Ok(app.identity.open_breach(staff, report).await?)
 }
 
 /// Breach records, newest first.

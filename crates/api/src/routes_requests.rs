@@ -405,7 +405,21 @@ pub async fn carry_out_erasure(
     Allowed(staff, ..): Allowed<perm::DataRequestsManage>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::response::Response, ApiError> {
-    let request = app.identity.data_request(&id).await?;
+    let erased = carry_out(&app, &staff.account, &id).await?;
+    Ok(no_store(ErasedResponse::of(&erased, id)))
+}
+
+/// Carries out erasure request `id` for `staff` (who must hold `data_requests_manage`,
+/// checked here too): the person's account is erased and the request done.
+pub async fn carry_out(
+    app: &AppState,
+    staff: &Account,
+    id: &str,
+) -> Result<gatehouse_domain::data_key::Erasure, ApiError> {
+    if !staff.roles.allow(Permission::DataRequestsManage) {
+        return Err(ApiError::Forbidden(Permission::DataRequestsManage.as_str()));
+    }
+    let request = app.identity.data_request(id).await?;
     if request.kind != RequestKind::Erasure || request.status.is_final() {
         return Err(ApiError::Conflict {
             code: "state_conflict",
@@ -416,14 +430,14 @@ pub async fn carry_out_erasure(
             ),
         });
     }
-    let erased = erase(&app, &staff.account, request.account).await?;
+    let erased = erase(app, staff, request.account).await?;
     app.identity
         .answer_data_request(
-            &staff.account,
-            &id,
+            staff,
+            id,
             RequestStatus::Done,
             Some("account erased: data key shredded"),
         )
         .await?;
-    Ok(no_store(ErasedResponse::of(&erased, id)))
+    Ok(erased)
 }

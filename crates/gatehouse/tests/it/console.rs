@@ -467,3 +467,242 @@ async fn product_of(addr: &str, slot: i64) -> i64 {
     .await;
     s["product_id"].as_i64().unwrap()
 }
+
+/// The rest of the console's work on the real binary: a product added (and refused without a
+/// name), a seat map typed as text (a line without its row refused beside the map), a
+/// visitor's erasure request carried out (not merely marked done), a request taken by phone
+/// filed for a visitor, a breach record opened (refused without the kinds of data) and its
+/// notices sent.
+#[tokio::test]
+async fn staff_add_products_seat_maps_and_handle_requests_and_breaches() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let admin = admin_token(dir.path(), &Db::Sqlite).await;
+    let root = session_cookie(&admin);
+    let server = Server::start(dir.path(), &Db::Sqlite, &log, true).await;
+    let addr = server.addr.as_str();
+    let me = [("cookie", root.as_str())];
+    let catalogue = get(addr, "/staff/catalogue", &me).await;
+    assert_eq!(catalogue.status, 200);
+    let csrf = input_value(&catalogue.body, "csrf").to_owned();
+
+    // A product: refused without a name, else made with the default rules.
+    let nameless = post(
+        addr,
+        "/staff/catalogue",
+        &me,
+        &[("csrf", &csrf), ("kind", "hall"), ("name", "")],
+    )
+    .await;
+    assert_eq!(nameless.status, 422);
+    assert!(
+        nameless.body.contains("id=\"name-error\""),
+        "{}",
+        nameless.body
+    );
+    let made = post(
+        addr,
+        "/staff/catalogue",
+        &me,
+        &[
+            ("csrf", &csrf),
+            ("kind", "hall"),
+            ("name", "航天展厅"),
+            ("introduction", "rockets"),
+            ("featured", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let product = made.header("location").unwrap().to_owned();
+    assert!(get(addr, &product, &me).await.body.contains("航天展厅"));
+    assert!(
+        get(addr, "/", &[]).await.body.contains("航天展厅"),
+        "featured on the home page"
+    );
+
+    // A seat map as text.
+    let bad = post(
+        addr,
+        "/staff/seat-maps",
+        &me,
+        &[
+            ("csrf", &csrf),
+            ("theatre", "4d"),
+            ("layout", "A: 1 2 3\nno row here"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("id=\"layout-error\""), "{}", bad.body);
+    let saved = post(
+        addr,
+        "/staff/seat-maps",
+        &me,
+        &[
+            ("csrf", &csrf),
+            ("theatre", "4d"),
+            ("layout", "A: 1 2 _ 3 4w\nB: 1 2 _ 3x 4"),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let edit = get(addr, saved.header("location").unwrap(), &me).await;
+    assert!(
+        edit.body.contains("A: 1 2 _ 3 4w\nB: 1 2 _ 3x 4"),
+        "{}",
+        edit.body
+    );
+    let (_, maps) = send(
+        addr,
+        Method::GET,
+        "/api/v1/admin/seat-maps",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert!(
+        maps.as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["theatre"] == "4d" && m["sellable"] == 7),
+        "{maps}"
+    );
+
+    // A visitor asks to be erased; marking it done is refused, carrying it out erases them.
+    let visitor = visitor_token(addr, &admin, "13700000051").await;
+    let (s, request) = send(
+        addr,
+        Method::POST,
+        "/api/v1/me/data-requests",
+        Some(&visitor),
+        Some(serde_json::json!({"kind": "erasure", "request_text": "please delete me"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{request}");
+    let id = request["id"].as_str().unwrap().to_owned();
+    let privacy = get(addr, "/staff/privacy", &me).await;
+    assert!(
+        privacy.body.contains("please delete me"),
+        "{}",
+        privacy.body
+    );
+    let done = post(
+        addr,
+        &format!("/staff/data-requests/{id}"),
+        &me,
+        &[("csrf", &csrf), ("status", "done"), ("outcome", "done")],
+    )
+    .await;
+    assert_eq!(done.status, 409, "{}", done.body);
+    let erased = post(
+        addr,
+        &format!("/staff/data-requests/{id}/erase"),
+        &me,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(erased.status, 303, "{}", erased.body);
+    let (s, _) = send(addr, Method::GET, "/api/v1/me", Some(&visitor), None).await;
+    assert_eq!(s, 401, "the erased visitor's session is gone");
+
+    // A request taken by phone, filed for another visitor.
+    let other = visitor_token(addr, &admin, "13700000052").await;
+    let (_, profile) = send(addr, Method::GET, "/api/v1/me", Some(&other), None).await;
+    let account = profile["account"]["id"].as_i64().unwrap().to_string();
+    let filed = post(
+        addr,
+        "/staff/data-requests",
+        &me,
+        &[
+            ("csrf", &csrf),
+            ("account_id", &account),
+            ("kind", "export"),
+            ("channel", "phone"),
+            ("request_text", "wants a copy by post"),
+        ],
+    )
+    .await;
+    assert_eq!(filed.status, 303, "{}", filed.body);
+    let (_, mine) = send(
+        addr,
+        Method::GET,
+        "/api/v1/me/data-requests",
+        Some(&other),
+        None,
+    )
+    .await;
+    assert_eq!(mine[0]["channel"], "phone", "{mine}");
+    let unknown = post(
+        addr,
+        "/staff/data-requests",
+        &me,
+        &[
+            ("csrf", &csrf),
+            ("account_id", "x"),
+            ("kind", "export"),
+            ("channel", "phone"),
+            ("request_text", "t"),
+        ],
+    )
+    .await;
+    assert_eq!(unknown.status, 422);
+
+    // A breach record: refused without the kinds of data, then opened and its notices sent.
+    let breach = |fields: &'static [&'static str]| {
+        let (me, csrf) = (root.clone(), csrf.clone());
+        async move {
+            let mut form: Vec<(&str, &str)> = vec![
+                ("csrf", &csrf),
+                ("title", "Backup left readable"),
+                (
+                    "what_happened",
+                    "a backup file was readable by an outside address for two hours",
+                ),
+                ("occurred_at", "2026-11-20T08:00"),
+                ("discovered_at", "2026-11-20T10:00"),
+                ("systems", "backup storage"),
+                ("measures", "access closed, keys rotated"),
+                ("advice", "watch for calls asking for codes"),
+                ("contact", "privacy@museum.example"),
+            ];
+            form.extend(fields.iter().map(|f| ("fields", *f)));
+            post(addr, "/staff/breaches", &[("cookie", &me)], &form).await
+        }
+    };
+    let without = breach(&[]).await;
+    assert_eq!(without.status, 422, "{}", without.body);
+    let opened = breach(&["contact_phone"]).await;
+    assert_eq!(opened.status, 303, "{}", opened.body);
+    let (_, list) = send(
+        addr,
+        Method::GET,
+        "/api/v1/admin/breaches",
+        Some(&admin),
+        None,
+    )
+    .await;
+    let breach_id = list[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        list[0]["occurred_at"], "2026-11-20T00:00:00Z",
+        "museum time: {list}"
+    );
+    let sent = post(
+        addr,
+        &format!("/staff/breaches/{breach_id}/notify"),
+        &me,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let (_, after) = send(
+        addr,
+        Method::GET,
+        &format!("/api/v1/admin/breaches/{breach_id}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(after["notices_pending"], 0, "{after}");
+    server.stop().await;
+}

@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use gatehouse_api::AppState;
 use gatehouse_booking::ProductDetails;
 use gatehouse_domain::access::Permission;
-use gatehouse_domain::catalogue::{NewSlot, ProductId, ProductRules, SlotId};
+use gatehouse_domain::catalogue::{
+    NewSlot, ProductId, ProductKind, ProductRules, ProductSpec, SlotId,
+};
 use jiff::ToSpan;
 use maud::{html, Markup};
 
@@ -20,16 +22,31 @@ use super::{staff_post, Area, Staff};
 use crate::forms::{self, Field, Fields, FormError};
 use crate::i18n::{Lang, Msg};
 
+macro_rules! catalogue_post {
+    ($headers:expr, $staff:expr, $body:expr, $lang:expr, $back:expr) => {
+        match staff_post(
+            &$headers,
+            $staff,
+            &$body,
+            $lang,
+            $back,
+            Permission::CatalogueManage,
+        ) {
+            Ok(ok) => ok,
+            Err(refused) => return *refused,
+        }
+    };
+}
+
 /// How many days of slots a product's page lists.
 const DAYS_LISTED: i64 = 14;
 
-fn kind_label(kind: gatehouse_domain::catalogue::ProductKind) -> Msg {
-    use gatehouse_domain::catalogue::ProductKind::*;
+fn kind_label(kind: ProductKind) -> Msg {
     match kind {
-        Entry => Msg::KindEntry,
-        Hall => Msg::KindHall,
-        Activity => Msg::KindActivity,
-        Cinema => Msg::KindCinema,
+        ProductKind::Entry => Msg::KindEntry,
+        ProductKind::Hall => Msg::KindHall,
+        ProductKind::Activity => Msg::KindActivity,
+        ProductKind::Cinema => Msg::KindCinema,
     }
 }
 
@@ -38,6 +55,17 @@ pub async fn list(State(app): State<AppState>, lang: Lang, staff: Staff) -> Resp
     if let Some(refused) = staff.refuses(Permission::CatalogueManage, lang) {
         return refused;
     }
+    list_page(&app, &staff, lang, None)
+}
+
+const KINDS: [ProductKind; 4] = [
+    ProductKind::Entry,
+    ProductKind::Hall,
+    ProductKind::Activity,
+    ProductKind::Cinema,
+];
+
+fn list_page(app: &AppState, staff: &Staff, lang: Lang, error: Option<&FormError>) -> Response {
     let t = |m: Cm| m.text(lang);
     let products = app.service.list_products().products;
     let maps = app.service.seat_maps();
@@ -52,11 +80,42 @@ pub async fn list(State(app): State<AppState>, lang: Lang, staff: Staff) -> Resp
                 }
             }
         }
+        form method="post" action="/staff/catalogue" novalidate {
+            fieldset {
+                legend { (t(Cm::NewProduct)) }
+                (forms::form_error(error, &["kind", "name", "introduction", "theatre_type", "film"]))
+                input type="hidden" name="csrf" value=(staff.0.csrf);
+                div.field {
+                    label for="kind" { (t(Cm::Kind)) }
+                    select #kind name="kind" {
+                        @for kind in KINDS { option value=(kind.as_str()) { (kind_label(kind).text(lang)) } }
+                    }
+                }
+                (Field { name: "name", label: t(Cm::Name), kind: "text", value: "", autocomplete: "off", inputmode: None, hint: None, required: true }.render(error, lang))
+                div.field {
+                    label for="introduction" { (t(Cm::Introduction)) }
+                    textarea #introduction name="introduction" rows="3" {}
+                }
+                (Field { name: "theatre_type", label: t(Cm::TheatreType), kind: "text", value: "", autocomplete: "off", inputmode: None, hint: None, required: false }.render(error, lang))
+                (Field { name: "film", label: t(Cm::Film), kind: "text", value: "", autocomplete: "off", inputmode: None, hint: None, required: false }.render(error, lang))
+                div.option {
+                    input #featured type="checkbox" name="featured" value="on";
+                    label for="featured" { (t(Cm::FeaturedLabel)) }
+                }
+                button.button.secondary type="submit" { (t(Cm::NewProduct)) }
+            }
+        }
         h2 { (t(Cm::SeatMaps)) }
         @if maps.is_empty() { p { (t(Cm::NoSeatMaps)) } }
         ul.rows {
-            @for (theatre, map) in &maps { li { span { (theatre) } span { (map.sellable()) " " (t(Cm::SeatsCount)) } } }
+            @for (theatre, map) in &maps {
+                li {
+                    span { (theatre) " · " (map.sellable()) " " (t(Cm::SeatsCount)) }
+                    a href=(format!("/staff/seat-maps?{}", serde_urlencoded::to_string([("theatre", theatre.as_str())]).unwrap_or_default())) { (t(Cm::Edit)) }
+                }
+            }
         }
+        p { a href="/staff/seat-maps" { "+ " (t(Cm::NewSeatMap)) } }
     };
     staff.page(
         lang,
@@ -65,6 +124,55 @@ pub async fn list(State(app): State<AppState>, lang: Lang, staff: Staff) -> Resp
         "/staff/catalogue",
         content,
     )
+}
+
+/// `POST /staff/catalogue`: a new product with the default booking rules (edited on its page).
+pub async fn create(
+    State(app): State<AppState>,
+    lang: Lang,
+    staff: Staff,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (staff, fields) = catalogue_post!(headers, staff, body, lang, "/staff/catalogue");
+    let given = |name: &str| {
+        fields
+            .get(name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let Some(kind) = fields.get("kind").and_then(ProductKind::parse) else {
+        let e = FormError {
+            field: Some("kind".into()),
+            text: Msg::ErrorForm.text(lang).to_owned(),
+        };
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            list_page(&app, &staff, lang, Some(&e)),
+        )
+            .into_response();
+    };
+    let spec = ProductSpec {
+        kind,
+        name: given("name").unwrap_or_default(),
+        introduction: given("introduction").unwrap_or_default(),
+        theatre_type: given("theatre_type"),
+        film: given("film"),
+        featured: fields.get("featured") == Some("on"),
+        rules: ProductRules::default(),
+    };
+    match app.service.create_product(spec).await {
+        Ok(p) => Redirect::to(&format!("/staff/catalogue/{}", p.id.0)).into_response(),
+        Err(e) => {
+            let e = FormError::from_api(e, lang);
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                list_page(&app, &staff, lang, Some(&e)),
+            )
+                .into_response()
+        }
+    }
 }
 
 /// Which form an error belongs to, so it shows beside that form.
@@ -307,22 +415,6 @@ fn rules_of(fields: &Fields, lang: Lang) -> Result<ProductRules, FormError> {
         hold_minutes: whole(fields, "hold_minutes", lang)?,
         face_verification_required: fields.get("face_verification_required") == Some("on"),
     })
-}
-
-macro_rules! catalogue_post {
-    ($headers:expr, $staff:expr, $body:expr, $lang:expr, $back:expr) => {
-        match staff_post(
-            &$headers,
-            $staff,
-            &$body,
-            $lang,
-            $back,
-            Permission::CatalogueManage,
-        ) {
-            Ok(ok) => ok,
-            Err(refused) => return *refused,
-        }
-    };
 }
 
 /// `POST /staff/catalogue/{id}/rules`: the booking window and limits.

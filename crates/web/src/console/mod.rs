@@ -24,6 +24,7 @@ mod catalogue;
 mod checkin;
 mod orders;
 mod privacy;
+mod seat_maps;
 mod signin;
 pub mod text;
 
@@ -34,7 +35,14 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/staff", get(home))
         .route("/staff/signin", get(signin::start).post(signin::finish))
-        .route("/staff/catalogue", get(catalogue::list))
+        .route(
+            "/staff/catalogue",
+            get(catalogue::list).post(catalogue::create),
+        )
+        .route(
+            "/staff/seat-maps",
+            get(seat_maps::edit).post(seat_maps::save),
+        )
         .route("/staff/catalogue/{id}", get(catalogue::product))
         .route("/staff/catalogue/{id}/rules", post(catalogue::update_rules))
         .route("/staff/catalogue/{id}/slots", post(catalogue::add_slot))
@@ -58,7 +66,11 @@ pub fn routes() -> Router<AppState> {
         .route("/staff/check-in", get(checkin::page))
         .route("/staff/no-show-locks/{id}/lift", post(checkin::lift))
         .route("/staff/privacy", get(privacy::page))
+        .route("/staff/data-requests", post(privacy::file))
         .route("/staff/data-requests/{id}", post(privacy::answer))
+        .route("/staff/data-requests/{id}/erase", post(privacy::erase))
+        .route("/staff/breaches", post(privacy::open_breach))
+        .route("/staff/breaches/{id}/notify", post(privacy::notify))
         .route("/staff/audit", get(privacy::audit))
 }
 

@@ -63,6 +63,19 @@ crate::i18n::messages! {
     MarkDone => "已完成", "Done";
     Refuse => "拒绝", "Refuse";
     Breaches => "安全事件记录", "Breach records";
+    CarryOutErasure => "执行删除（销毁其数据密钥）", "Carry out the erasure (destroys their data key)";
+    FileRequest => "登记电话、柜台或信件收到的请求", "File a request received by phone, at the counter or by letter";
+    OpenBreach => "登记安全事件", "Open a breach record";
+    BreachTitle => "标题", "Title";
+    WhatHappened => "经过（不含个人信息，将发给受影响的人）", "What happened (no personal data: it goes to the people affected)";
+    OccurredAt => "发生时间", "When it happened";
+    DiscoveredAt => "发现时间", "When it was discovered";
+    DataInvolved => "涉及的个人信息", "Personal data involved";
+    Systems => "涉及的系统", "Systems involved";
+    Measures => "已采取的措施", "What the museum did";
+    Advice => "给受影响者的建议", "Advice to the people affected";
+    ContactForPeople => "联系方式", "How to reach the museum";
+    SendNotices => "发送通知", "Send the notices";
     NoBreaches => "没有安全事件记录。", "No breach records.";
     Opened => "记录时间", "Opened";
     Deadline => "通知期限", "Notices due by";
@@ -108,4 +121,16 @@ crate::i18n::messages! {
     SeatMaps => "座位图", "Seat maps";
     SeatsCount => "个座位", "seats";
     NoSeatMaps => "没有座位图。", "No seat maps.";
+    Theatre => "影厅（与商品的影厅类型一致）", "Theatre (as products name their theatre type)";
+    SeatMapText => "座位图（每行一排）", "Seat map (one row per line)";
+    SeatMapHelp => "每行写一排：“F: 1 2 3 _ 4 5w 6c 7x”。数字为座位号，w 轮椅位，c 陪同座，x 不售，_ 过道。已售座位保留其编号。", "One row per line: “F: 1 2 3 _ 4 5w 6c 7x”. A number is a seat; w a wheelchair place, c a companion seat, x not sold, _ an aisle. Sold seats keep their labels.";
+    SeatMapBadLine => "这一行缺少“排号:”：第", "This line has no “row:” label: line";
+    NewSeatMap => "新增座位图", "New seat map";
+    Edit => "编辑", "Edit";
+    NewProduct => "新增商品", "Add a product";
+    Introduction => "简介", "Introduction";
+    TheatreType => "影厅类型（影院商品）", "Theatre type (cinema)";
+    Film => "影片（影院商品）", "Film (cinema)";
+    FeaturedLabel => "在首页推荐", "Feature on the home page";
+    Kind => "类型", "Kind";
 }
