@@ -158,6 +158,11 @@ impl Server {
 }
 
 async fn admin_token(data_dir: &Path, db: &Db) -> String {
+    token_with_roles(data_dir, db, "administrator").await
+}
+
+/// A session token for a new account holding `roles`, made with the CLI.
+async fn token_with_roles(data_dir: &Path, db: &Db, roles: &str) -> String {
     let out = command(data_dir, db)
         .args([
             "admin",
@@ -165,7 +170,7 @@ async fn admin_token(data_dir: &Path, db: &Db) -> String {
             "--name",
             "staff",
             "--roles",
-            "administrator",
+            roles,
         ])
         .output()
         .await

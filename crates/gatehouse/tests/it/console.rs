@@ -8,23 +8,9 @@ use hyper::Method;
 use serde_json::Value;
 
 use super::web::{assert_secure, cookie_of, get, input_value, post, web_sign_in};
-use super::{admin_token, booking, command, rush_product, send, visitor_token, Db, Server};
-
-/// A session token for a new account holding `roles`, made with the CLI.
-async fn staff_token(data_dir: &std::path::Path, roles: &str) -> String {
-    let out = command(data_dir, &Db::Sqlite)
-        .args(["admin", "create-account", "--name", roles, "--roles", roles])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["token"].as_str().unwrap().to_owned()
-}
+use super::{
+    admin_token, booking, command, rush_product, send, token_with_roles, visitor_token, Db, Server,
+};
 
 /// RFC 4648 base32 without padding, as authenticator apps read TOTP secrets.
 fn base32(text: &str) -> Vec<u8> {
@@ -54,8 +40,9 @@ async fn staff_see_what_their_roles_allow_and_reveal_only_with_a_purpose() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
     let admin = admin_token(dir.path(), &Db::Sqlite).await;
-    let support = session_cookie(&staff_token(dir.path(), "customer_support").await);
-    let auditor = session_cookie(&staff_token(dir.path(), "auditor").await);
+    let support =
+        session_cookie(&token_with_roles(dir.path(), &Db::Sqlite, "customer_support").await);
+    let auditor = session_cookie(&token_with_roles(dir.path(), &Db::Sqlite, "auditor").await);
     let out = command(dir.path(), &Db::Sqlite)
         .args(["admin", "break-glass", "--username", "root"])
         .output()

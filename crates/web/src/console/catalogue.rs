@@ -4,10 +4,10 @@
 //! published), and the seat maps of the theatres. Changes go through the booking service,
 //! which validates them as it does for the API.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use gatehouse_api::auth::perm;
 use gatehouse_api::AppState;
 use gatehouse_booking::ProductDetails;
 use gatehouse_domain::access::Permission;
@@ -18,25 +18,9 @@ use jiff::ToSpan;
 use maud::{html, Markup};
 
 use super::text::Cm;
-use super::{staff_post, Area, Staff};
+use super::{Area, Staff, StaffForm};
 use crate::forms::{self, Field, Fields, FormError};
 use crate::i18n::{Lang, Msg};
-
-macro_rules! catalogue_post {
-    ($headers:expr, $staff:expr, $body:expr, $lang:expr, $back:expr) => {
-        match staff_post(
-            &$headers,
-            $staff,
-            &$body,
-            $lang,
-            $back,
-            Permission::CatalogueManage,
-        ) {
-            Ok(ok) => ok,
-            Err(refused) => return *refused,
-        }
-    };
-}
 
 /// How many days of slots a product's page lists.
 const DAYS_LISTED: i64 = 14;
@@ -130,11 +114,8 @@ fn list_page(app: &AppState, staff: &Staff, lang: Lang, error: Option<&FormError
 pub async fn create(
     State(app): State<AppState>,
     lang: Lang,
-    staff: Staff,
-    headers: HeaderMap,
-    body: Bytes,
+    StaffForm { staff, fields, .. }: StaffForm<perm::CatalogueManage>,
 ) -> Response {
-    let (staff, fields) = catalogue_post!(headers, staff, body, lang, "/staff/catalogue");
     let given = |name: &str| {
         fields
             .get(name)
@@ -421,18 +402,9 @@ fn rules_of(fields: &Fields, lang: Lang) -> Result<ProductRules, FormError> {
 pub async fn update_rules(
     State(app): State<AppState>,
     lang: Lang,
-    staff: Staff,
-    headers: HeaderMap,
     Path(id): Path<i64>,
-    body: Bytes,
+    StaffForm { staff, fields, .. }: StaffForm<perm::CatalogueManage>,
 ) -> Response {
-    let (staff, fields) = catalogue_post!(
-        headers,
-        staff,
-        body,
-        lang,
-        &format!("/staff/catalogue/{id}")
-    );
     let result = async {
         let rules = rules_of(&fields, lang)?;
         let current = app
@@ -456,18 +428,9 @@ pub async fn update_rules(
 pub async fn add_ticket_type(
     State(app): State<AppState>,
     lang: Lang,
-    staff: Staff,
-    headers: HeaderMap,
     Path(id): Path<i64>,
-    body: Bytes,
+    StaffForm { staff, fields, .. }: StaffForm<perm::CatalogueManage>,
 ) -> Response {
-    let (staff, fields) = catalogue_post!(
-        headers,
-        staff,
-        body,
-        lang,
-        &format!("/staff/catalogue/{id}")
-    );
     let result = async {
         let price: u32 = whole(&fields, "price_fen", lang)?;
         let name = fields.get("name").unwrap_or_default().trim().to_owned();
@@ -485,18 +448,9 @@ pub async fn add_ticket_type(
 pub async fn add_slot(
     State(app): State<AppState>,
     lang: Lang,
-    staff: Staff,
-    headers: HeaderMap,
     Path(id): Path<i64>,
-    body: Bytes,
+    StaffForm { staff, fields, .. }: StaffForm<perm::CatalogueManage>,
 ) -> Response {
-    let (staff, fields) = catalogue_post!(
-        headers,
-        staff,
-        body,
-        lang,
-        &format!("/staff/catalogue/{id}")
-    );
     let result = async {
         let date = fields
             .get("date")
@@ -526,18 +480,9 @@ pub async fn add_slot(
 pub async fn publish_notice(
     State(app): State<AppState>,
     lang: Lang,
-    staff: Staff,
-    headers: HeaderMap,
     Path(id): Path<i64>,
-    body: Bytes,
+    StaffForm { staff, fields, .. }: StaffForm<perm::CatalogueManage>,
 ) -> Response {
-    let (staff, fields) = catalogue_post!(
-        headers,
-        staff,
-        body,
-        lang,
-        &format!("/staff/catalogue/{id}")
-    );
     let text = fields.get("text").unwrap_or_default().to_owned();
     let result = app
         .service
@@ -552,12 +497,9 @@ pub async fn publish_notice(
 pub async fn set_capacity(
     State(app): State<AppState>,
     lang: Lang,
-    staff: Staff,
-    headers: HeaderMap,
     Path(slot): Path<i64>,
-    body: Bytes,
+    StaffForm { staff, fields, .. }: StaffForm<perm::CatalogueManage>,
 ) -> Response {
-    let (staff, fields) = catalogue_post!(headers, staff, body, lang, "/staff/catalogue");
     let product = app
         .service
         .slot_availability(SlotId(slot))

@@ -2,10 +2,10 @@
 //! page's script refreshes every 15 seconds; and the no-show locks in force, each lifted with a
 //! reason (through the API's own `lift`, audited). ID-number locks never show the number.
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use gatehouse_api::auth::perm;
 use gatehouse_api::AppState;
 use gatehouse_domain::access::Permission;
 use gatehouse_domain::no_show::LockSubject;
@@ -14,7 +14,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::text::Cm;
-use super::{staff_post, Area, Staff};
+use super::{Area, Staff, StaffForm};
 use crate::forms::FormError;
 use crate::i18n::Lang;
 
@@ -160,22 +160,9 @@ pub async fn page(
 pub async fn lift(
     State(app): State<AppState>,
     lang: Lang,
-    staff: Staff,
-    headers: HeaderMap,
     Path(id): Path<i64>,
-    body: Bytes,
+    StaffForm { staff, fields, .. }: StaffForm<perm::AccountsLock>,
 ) -> Response {
-    let (staff, fields) = match staff_post(
-        &headers,
-        staff,
-        &body,
-        lang,
-        "/staff/check-in",
-        Permission::AccountsLock,
-    ) {
-        Ok(ok) => ok,
-        Err(refused) => return *refused,
-    };
     let reason = fields.get("reason").unwrap_or_default();
     match gatehouse_api::routes_no_shows::lift(&app, &staff.0.session.account, id, reason).await {
         Ok(_) => Redirect::to("/staff/check-in#locks").into_response(),

@@ -5,12 +5,15 @@
 //! areas their roles allow, every page checks its permission again, and the actions call the
 //! API's own functions, which check it a third time.
 
-use axum::extract::FromRequestParts;
+use std::marker::PhantomData;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use gatehouse_api::auth::Needs;
 use gatehouse_api::AppState;
 use gatehouse_domain::access::Permission;
 use maud::{html, Markup};
@@ -215,21 +218,36 @@ impl FromRequestParts<AppState> for Staff {
     }
 }
 
-/// The checks every console form post passes: from this site, by staff whose roles grant
-/// `needs`, with their session's CSRF token. Staff and the fields, or the refusal.
-pub fn staff_post(
-    headers: &HeaderMap,
-    staff: Staff,
-    body: &[u8],
-    lang: Lang,
-    back: &str,
-    needs: Permission,
-) -> Result<(Staff, Fields), Box<Response>> {
-    if let Some(refused) = staff.refuses(needs, lang) {
-        return Err(Box::new(refused));
+/// A console form post that passed every check: from this site, by staff whose roles grant
+/// `P`, carrying their session's CSRF token. Anything else is answered with the refusal (the
+/// staff sign-in, 403) before the handler runs.
+pub struct StaffForm<P: Needs> {
+    pub staff: Staff,
+    pub fields: Fields,
+    needs: PhantomData<P>,
+}
+
+impl<P: Needs> FromRequest<AppState> for StaffForm<P> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let lang = Lang::of(&parts);
+        let staff = Staff::from_request_parts(&mut parts, state).await?;
+        if let Some(refused) = staff.refuses(P::PERMISSION, lang) {
+            return Err(refused);
+        }
+        let Ok(body) = axum::body::to_bytes(body, gatehouse_api::MAX_BODY_BYTES).await else {
+            return Err(refusal(lang, StatusCode::PAYLOAD_TOO_LARGE, Cm::NotAllowed));
+        };
+        let (me, fields) = forms::signed_post(&parts.headers, Some(staff.0), &body, lang, "/staff")
+            .map_err(|refused| *refused)?;
+        Ok(Self {
+            staff: Staff(me),
+            fields,
+            needs: PhantomData,
+        })
     }
-    let (me, fields) = forms::signed_post(headers, Some(staff.0), body, lang, back)?;
-    Ok((Staff(me), fields))
 }
 
 /// `GET /staff`: the areas this member of staff may open.

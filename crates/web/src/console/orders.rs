@@ -4,10 +4,10 @@
 //! the audit record durable before the value is shown), cancel it while unpaid, refund tickets.
 //! Ticket codes (QR) are never shown to staff: they would admit someone.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use gatehouse_api::auth::perm;
 use gatehouse_api::auth::ClientIp;
 use gatehouse_api::routes_reveal::{reveal_field, RevealRequest, RevealResponse};
 use gatehouse_api::AppState;
@@ -17,7 +17,7 @@ use gatehouse_domain::order::{OrderId, OrderState, TicketState, TAIL_LEN};
 use maud::{html, Markup};
 
 use super::text::Cm;
-use super::{staff_post, Area, Staff};
+use super::{Area, Staff, StaffForm};
 use crate::forms::{self, Field, FormError};
 use crate::i18n::{Lang, Msg};
 use crate::orders::{money, slot_text, state_label, ticket_label};
@@ -78,21 +78,8 @@ pub async fn search_form(lang: Lang, staff: Staff) -> Response {
 pub async fn search(
     State(app): State<AppState>,
     lang: Lang,
-    staff: Staff,
-    headers: HeaderMap,
-    body: Bytes,
+    StaffForm { staff, fields, .. }: StaffForm<perm::OrdersRead>,
 ) -> Response {
-    let (staff, fields) = match staff_post(
-        &headers,
-        staff,
-        &body,
-        lang,
-        "/staff/orders",
-        Permission::OrdersRead,
-    ) {
-        Ok(ok) => ok,
-        Err(refused) => return *refused,
-    };
     let q = fields.get("q").unwrap_or_default().trim().to_owned();
     let account = &staff.0.session.account;
     if q.chars().count() == TAIL_LEN {
@@ -271,24 +258,10 @@ pub async fn show(
 pub async fn reveal(
     State(app): State<AppState>,
     lang: Lang,
-    staff: Staff,
     ip: ClientIp,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    StaffForm { staff, fields, .. }: StaffForm<perm::PersonalDataReveal>,
 ) -> Response {
-    let path = format!("/staff/orders/{id}");
-    let (staff, fields) = match staff_post(
-        &headers,
-        staff,
-        &body,
-        lang,
-        &path,
-        Permission::PersonalDataReveal,
-    ) {
-        Ok(ok) => ok,
-        Err(refused) => return *refused,
-    };
     let what = fields.get("what").unwrap_or_default();
     let (field, ticket_id) = match what.split_once(':') {
         Some((f, ticket)) => (f, Some(ticket.to_owned())),
@@ -339,23 +312,9 @@ async fn answered(
 pub async fn cancel(
     State(app): State<AppState>,
     lang: Lang,
-    staff: Staff,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    StaffForm { staff, .. }: StaffForm<perm::OrdersManage>,
 ) -> Response {
-    let path = format!("/staff/orders/{id}");
-    let (staff, _) = match staff_post(
-        &headers,
-        staff,
-        &body,
-        lang,
-        &path,
-        Permission::OrdersManage,
-    ) {
-        Ok(ok) => ok,
-        Err(refused) => return *refused,
-    };
     let result = gatehouse_api::routes_orders::cancel(&app, &staff.0.session.account, id.clone())
         .await
         .map(drop);
@@ -366,23 +325,9 @@ pub async fn cancel(
 pub async fn refund(
     State(app): State<AppState>,
     lang: Lang,
-    staff: Staff,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    StaffForm { staff, fields, .. }: StaffForm<perm::OrdersManage>,
 ) -> Response {
-    let path = format!("/staff/orders/{id}");
-    let (staff, fields) = match staff_post(
-        &headers,
-        staff,
-        &body,
-        lang,
-        &path,
-        Permission::OrdersManage,
-    ) {
-        Ok(ok) => ok,
-        Err(refused) => return *refused,
-    };
     let tickets = fields.all("ticket");
     if tickets.is_empty() {
         let e = FormError::form(Msg::ChooseTickets.text(lang));

@@ -3,10 +3,10 @@
 //! people's words), breach records with their notices' progress, and the audit log viewer with
 //! its filters and an export (the API's, which records each export).
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use gatehouse_api::auth::perm;
 use gatehouse_api::auth::ClientIp;
 use gatehouse_api::routes_breaches::BreachRequest;
 use gatehouse_api::routes_requests::{answer_request, carry_out, AnswerRequest};
@@ -21,7 +21,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::text::Cm;
-use super::{staff_post, Area, Staff};
+use super::{Area, Staff, StaffForm};
 use crate::forms::{self, Field, FormError};
 use crate::i18n::{Lang, Msg};
 
@@ -273,23 +273,10 @@ pub async fn page(State(app): State<AppState>, lang: Lang, staff: Staff, ip: Cli
 pub async fn answer(
     State(app): State<AppState>,
     lang: Lang,
-    staff: Staff,
     ip: ClientIp,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    StaffForm { staff, fields, .. }: StaffForm<perm::DataRequestsManage>,
 ) -> Response {
-    let (staff, fields) = match staff_post(
-        &headers,
-        staff,
-        &body,
-        lang,
-        "/staff/privacy",
-        Permission::DataRequestsManage,
-    ) {
-        Ok(ok) => ok,
-        Err(refused) => return *refused,
-    };
     let request = AnswerRequest {
         status: fields.get("status").unwrap_or_default().to_owned(),
         outcome: fields
@@ -315,23 +302,10 @@ pub async fn answer(
 pub async fn erase(
     State(app): State<AppState>,
     lang: Lang,
-    staff: Staff,
     ip: ClientIp,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    StaffForm { staff, .. }: StaffForm<perm::DataRequestsManage>,
 ) -> Response {
-    let (staff, _) = match staff_post(
-        &headers,
-        staff,
-        &body,
-        lang,
-        "/staff/privacy",
-        Permission::DataRequestsManage,
-    ) {
-        Ok(ok) => ok,
-        Err(refused) => return *refused,
-    };
     match carry_out(&app, &staff.0.session.account, &id).await {
         Ok(_) => Redirect::to("/staff/privacy#requests").into_response(),
         Err(e) => {
@@ -350,22 +324,9 @@ pub async fn erase(
 pub async fn file(
     State(app): State<AppState>,
     lang: Lang,
-    staff: Staff,
     ip: ClientIp,
-    headers: HeaderMap,
-    body: Bytes,
+    StaffForm { staff, fields, .. }: StaffForm<perm::DataRequestsManage>,
 ) -> Response {
-    let (staff, fields) = match staff_post(
-        &headers,
-        staff,
-        &body,
-        lang,
-        "/staff/privacy",
-        Permission::DataRequestsManage,
-    ) {
-        Ok(ok) => ok,
-        Err(refused) => return *refused,
-    };
     let bad = |field: &str| FormError {
         field: Some(field.to_owned()),
         text: Msg::ErrorForm.text(lang).to_owned(),
@@ -425,22 +386,9 @@ fn instant(app: &AppState, value: &str) -> String {
 pub async fn open_breach(
     State(app): State<AppState>,
     lang: Lang,
-    staff: Staff,
     ip: ClientIp,
-    headers: HeaderMap,
-    body: Bytes,
+    StaffForm { staff, fields, .. }: StaffForm<perm::BreachManage>,
 ) -> Response {
-    let (staff, fields) = match staff_post(
-        &headers,
-        staff,
-        &body,
-        lang,
-        "/staff/privacy",
-        Permission::BreachManage,
-    ) {
-        Ok(ok) => ok,
-        Err(refused) => return *refused,
-    };
     let text = |name: &str| fields.get(name).unwrap_or_default().trim().to_owned();
     let request = BreachRequest {
         title: text("title"),
@@ -471,23 +419,10 @@ pub async fn open_breach(
 pub async fn notify(
     State(app): State<AppState>,
     lang: Lang,
-    staff: Staff,
     ip: ClientIp,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    StaffForm { staff, .. }: StaffForm<perm::BreachManage>,
 ) -> Response {
-    let (staff, _) = match staff_post(
-        &headers,
-        staff,
-        &body,
-        lang,
-        "/staff/privacy",
-        Permission::BreachManage,
-    ) {
-        Ok(ok) => ok,
-        Err(refused) => return *refused,
-    };
     match app
         .identity
         .send_breach_notices(&staff.0.session.account, &id, Some(ip.origin()))

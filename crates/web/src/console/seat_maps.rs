@@ -3,10 +3,10 @@
 //! edited and saved through the booking service, which validates it as for the API. Cinema
 //! products whose theatre type names the theatre sell its seats.
 
-use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use gatehouse_api::auth::perm;
 use gatehouse_api::AppState;
 use gatehouse_domain::access::Permission;
 use gatehouse_domain::seats::{RowLayout, SeatMapLayout};
@@ -14,7 +14,7 @@ use maud::html;
 use serde::Deserialize;
 
 use super::text::Cm;
-use super::{staff_post, Area, Staff};
+use super::{Area, Staff, StaffForm};
 use crate::forms::{self, Field, FormError};
 use crate::i18n::{Lang, Msg};
 
@@ -112,21 +112,8 @@ pub async fn edit(
 pub async fn save(
     State(app): State<AppState>,
     lang: Lang,
-    staff: Staff,
-    headers: HeaderMap,
-    body: Bytes,
+    StaffForm { staff, fields, .. }: StaffForm<perm::CatalogueManage>,
 ) -> Response {
-    let (staff, fields) = match staff_post(
-        &headers,
-        staff,
-        &body,
-        lang,
-        "/staff/seat-maps",
-        Permission::CatalogueManage,
-    ) {
-        Ok(ok) => ok,
-        Err(refused) => return *refused,
-    };
     let theatre = fields.get("theatre").unwrap_or_default().trim().to_owned();
     let text = fields.get("layout").unwrap_or_default().to_owned();
     let result = match from_text(&text) {
