@@ -1,15 +1,17 @@
 //! The virtual waiting room's rules, as plain Rust (no HTTP, no storage, no clock): a protected
 //! release's line with one place per person ([`line`]), the committed-seed shuffle of everyone
 //! who joined before the opening ([`shuffle`]), the admission rate that follows the booking
-//! path's health ([`rate`]), and the signed admission tokens booking requests carry
-//! ([`token`]).
+//! path's health ([`rate`]), the signed admission tokens booking requests carry
+//! ([`token`]), and one node's room of protected releases over them ([`room`]).
 
 pub mod line;
 pub mod rate;
+pub mod room;
 pub mod shuffle;
 pub mod token;
 
 pub use line::{JoinRefused, Line, Person, PlaceId, Standing, Tally};
 pub use rate::{Rate, RateSettings};
+pub use room::{Release, RoomError, Status, WaitingRoom};
 pub use shuffle::{keeps_promise, shuffle, Seed};
 pub use token::{Admission, TokenKey, TokenRefused};

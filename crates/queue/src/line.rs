@@ -320,6 +320,11 @@ impl Line {
         })
     }
 
+    /// Who holds `id`: their account and the session it is bound to.
+    pub fn owner(&self, id: PlaceId) -> Option<(i64, [u8; 32])> {
+        self.place(id).map(|p| (p.person.account, p.person.session))
+    }
+
     /// Places joined.
     pub fn len(&self) -> usize {
         self.places.len()
