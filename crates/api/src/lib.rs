@@ -20,6 +20,7 @@ pub mod routes_no_shows;
 pub mod routes_orders;
 mod routes_payments;
 mod routes_public;
+mod routes_releases;
 pub mod routes_requests;
 pub mod routes_reveal;
 mod routes_rights;
@@ -71,6 +72,8 @@ pub struct AppState {
     pub groups: Arc<gatehouse_groups::GroupService>,
     /// Traffic protection: every request passes it before any route runs.
     pub edge: Arc<gatehouse_edge::Edge>,
+    /// The waiting room: protected releases and their lines.
+    pub queue: Arc<gatehouse_queue::WaitingRoomService>,
 }
 
 #[derive(OpenApi)]
@@ -229,6 +232,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes_traffic::usage))
         .routes(routes!(routes_traffic::challenge_sms_code))
         .routes(routes!(routes_traffic::challenge_sms_verify))
+        .routes(routes!(routes_releases::protect))
+        .routes(routes!(routes_releases::list))
 }
 
 /// Lets the edge key requests by the account behind a cached session.

@@ -56,6 +56,8 @@ mod metering;
 mod payments;
 #[path = "it/privacy.rs"]
 mod privacy;
+#[path = "it/releases.rs"]
+mod releases;
 #[path = "it/seats.rs"]
 mod seats;
 #[path = "it/shared.rs"]
@@ -240,12 +242,26 @@ async fn api() -> Api {
         clock.clone(),
         true,
     ));
+    let queue = Arc::new(
+        gatehouse_queue::WaitingRoomService::load(
+            gatehouse_queue::WaitingRoom::new(
+                gatehouse_queue::TokenKey::new([7; 32]),
+                gatehouse_queue::RateSettings::default(),
+            ),
+            store.clone(),
+            clock.clone(),
+            jiff::civil::date(2026, 1, 1),
+        )
+        .await
+        .unwrap(),
+    );
     let state = AppState {
         service,
         identity: identity.clone(),
         payments,
         gates,
         groups,
+        queue,
         // No limits: these tests are about the routes; `edge.rs` tests the protection.
         edge: gatehouse_edge::Edge::with_store(
             gatehouse_shield::Policy::open(),

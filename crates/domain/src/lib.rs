@@ -36,6 +36,7 @@ pub mod security;
 pub mod store;
 pub mod ticket_code;
 pub mod traffic;
+pub mod waiting;
 pub mod window;
 
 pub use catalogue::{

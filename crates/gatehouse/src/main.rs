@@ -28,6 +28,7 @@ use gatehouse_domain::payment_store::PaymentStore;
 use gatehouse_domain::sealed_column::LegacySealStore;
 use gatehouse_domain::store::Store;
 use gatehouse_domain::traffic::TrafficStore;
+use gatehouse_domain::waiting::ProtectedReleaseStore;
 use gatehouse_domain::SystemClock;
 use gatehouse_gates::GateService;
 use gatehouse_identity::{IdentityService, LocalSms};
@@ -169,7 +170,9 @@ struct Services {
     gates: Arc<GateService>,
     groups: Arc<gatehouse_groups::GroupService>,
     traffic: Arc<dyn TrafficStore>,
+    releases: Arc<dyn ProtectedReleaseStore>,
     pass_key: [u8; 32],
+    admission_key: [u8; 32],
     clock: Arc<dyn gatehouse_domain::Clock>,
 }
 
@@ -187,6 +190,7 @@ struct Ports {
     audit: Arc<dyn AuditStore>,
     data_keys: Arc<dyn DataKeyStore>,
     legacy_seals: Arc<dyn LegacySealStore>,
+    releases: Arc<dyn ProtectedReleaseStore>,
 }
 
 fn ports<
@@ -197,7 +201,8 @@ fn ports<
         + TrafficStore
         + AuditStore
         + DataKeyStore
-        + LegacySealStore,
+        + LegacySealStore
+        + ProtectedReleaseStore,
 >(
     s: S,
 ) -> Ports {
@@ -210,7 +215,8 @@ fn ports<
         traffic: s.clone(),
         audit: s.clone(),
         data_keys: s.clone(),
-        legacy_seals: s,
+        legacy_seals: s.clone(),
+        releases: s,
     }
 }
 
@@ -315,10 +321,13 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
         audit: audit_store,
         data_keys,
         legacy_seals,
+        releases,
     } = open_stores(config).await?;
     let (key_set, masters) = keys_cli::load_key_set(config)?;
     let museum_tz = jiff::tz::TimeZone::get(&config.museum_timezone)?;
     let pass_key = pass_key(&key_set);
+    // Admission tokens of the waiting room: every node derives the same key.
+    let admission_key = key_set.derived_key("admission-token-key");
     let clock: Arc<dyn gatehouse_domain::Clock> = Arc::new(SystemClock);
     let keys = Arc::new(
         Vault::new(&key_set, masters, data_keys, clock.clone())
@@ -458,7 +467,9 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
         gates,
         groups,
         traffic,
+        releases,
         pass_key,
+        admission_key,
         clock,
     })
 }
@@ -472,7 +483,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         gates,
         groups,
         traffic,
+        releases,
         pass_key,
+        admission_key,
         clock,
     } = open(&config).await?;
     if config.demo_catalogue {
@@ -514,13 +527,30 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .shield
         .start_edge(
             Some(traffic),
-            clock,
+            clock.clone(),
             &pass_key,
             &config.data_dir.join("traffic-meter"),
             &config.waf,
             gatehouse_api::MAX_BODY_BYTES,
         )
         .await?;
+    let yesterday = clock
+        .now()
+        .to_zoned(service.museum_tz().clone())
+        .date()
+        .yesterday()?;
+    let queue = Arc::new(
+        gatehouse_queue::WaitingRoomService::load(
+            gatehouse_queue::WaitingRoom::new(
+                gatehouse_queue::TokenKey::new(admission_key),
+                gatehouse_queue::RateSettings::default(),
+            ),
+            releases,
+            clock.clone(),
+            yesterday,
+        )
+        .await?,
+    );
     let state = gatehouse_api::AppState {
         service,
         identity,
@@ -528,6 +558,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         gates,
         groups,
         edge,
+        queue,
     };
     spawn_no_show_sweeps(state.clone());
     state

@@ -88,6 +88,12 @@ impl WaitingRoom {
         commitment
     }
 
+    /// Every protected release with its seed (callers publish only the commitment until the
+    /// release opens).
+    pub fn releases(&self) -> impl Iterator<Item = (&Release, &Seed)> {
+        self.releases.values().map(|p| (&p.release, &p.seed))
+    }
+
     /// The protected release of `product` whose booking day is `day`, if any.
     pub fn release_for(&self, product: i64, day: jiff::civil::Date) -> Option<&Release> {
         self.releases

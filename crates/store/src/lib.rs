@@ -28,6 +28,8 @@ mod sql_data_keys;
 #[macro_use]
 mod sql_breaches;
 #[macro_use]
+mod sql_releases;
+#[macro_use]
 mod sql_data_requests;
 #[macro_use]
 mod sql_legacy_seal;

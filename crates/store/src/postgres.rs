@@ -128,5 +128,6 @@ impl_data_key_store!(
 impl_data_request_store!(PgStore);
 
 impl_breach_store!(PgStore);
+impl_release_store!(PgStore);
 
 impl_legacy_seal_store!(PgStore);

@@ -159,5 +159,6 @@ impl_data_key_store!(
 impl_data_request_store!(SqliteStore);
 
 impl_breach_store!(SqliteStore);
+impl_release_store!(SqliteStore);
 
 impl_legacy_seal_store!(SqliteStore);

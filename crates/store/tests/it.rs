@@ -26,6 +26,7 @@ use gatehouse_domain::payment_store::PaymentStore;
 use gatehouse_domain::sealed_column::LegacySealStore;
 use gatehouse_domain::store::Store;
 use gatehouse_domain::traffic::TrafficStore;
+use gatehouse_domain::waiting::ProtectedReleaseStore;
 use gatehouse_store::{PgStore, SqliteDurability, SqliteStore};
 
 fn both<
@@ -40,7 +41,8 @@ fn both<
         + DataKeyStore
         + DataRequestStore
         + BreachStore
-        + LegacySealStore,
+        + LegacySealStore
+        + ProtectedReleaseStore,
 >(
     s: S,
 ) -> Stores {
@@ -57,7 +59,8 @@ fn both<
         data_keys: s.clone(),
         data_requests: s.clone(),
         breaches: s.clone(),
-        legacy_seals: s,
+        legacy_seals: s.clone(),
+        releases: s,
     }
 }
 
@@ -147,6 +150,7 @@ on_both!(
     the_audit_log_keeps_places_and_whole_batches,
     retention_erases_an_orders_personal_data_once_and_keeps_its_facts,
     search_tails_find_orders_follow_corrections_and_go_with_erasure,
+    a_days_release_is_protected_once_and_read_back_in_order,
     a_person_has_one_data_key_and_rewrapping_is_conditional,
     erasing_an_account_shreds_its_key_and_leaves_no_way_back,
     data_requests_keep_deadlines_and_move_forward_once,

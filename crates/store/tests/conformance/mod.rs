@@ -50,6 +50,7 @@ pub struct Stores {
     pub data_requests: Arc<dyn gatehouse_domain::data_request::DataRequestStore>,
     pub breaches: Arc<dyn gatehouse_domain::breach::BreachStore>,
     pub legacy_seals: Arc<dyn gatehouse_domain::sealed_column::LegacySealStore>,
+    pub releases: Arc<dyn gatehouse_domain::waiting::ProtectedReleaseStore>,
 }
 
 fn visitor() -> Roles {
@@ -696,5 +697,47 @@ pub async fn search_tails_find_orders_follow_corrections_and_go_with_erasure(sto
         store.orders_by_tail(&phone, 10).await.unwrap().len(),
         1,
         "other orders keep theirs"
+    );
+}
+
+/// A protected release round-trips (its seed included), a product's day is protected once, and
+/// releases are read from a day on, soonest first.
+pub async fn a_days_release_is_protected_once_and_read_back_in_order(stores: Stores) {
+    use gatehouse_domain::waiting::NewProtectedRelease;
+    let f = fixture(&stores, 5).await;
+    let new = |day: Date, seed: u8| NewProtectedRelease {
+        product: f.slot.product_id,
+        day,
+        prequeue_opens_at: at(100),
+        opens_at: at(1900),
+        window_secs: 600,
+        seed: [seed; 32],
+        created_by: f.account,
+        created_at: at(50),
+    };
+    let later = stores
+        .releases
+        .protect_release(&new(day().tomorrow().unwrap(), 2))
+        .await
+        .unwrap();
+    let first = stores
+        .releases
+        .protect_release(&new(day(), 1))
+        .await
+        .unwrap();
+    assert_eq!(first.release, new(day(), 1));
+    assert!(matches!(
+        stores.releases.protect_release(&new(day(), 3)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let all = stores.releases.protected_releases(day()).await.unwrap();
+    assert_eq!(all, vec![first, later.clone()]);
+    assert_eq!(
+        stores
+            .releases
+            .protected_releases(day().tomorrow().unwrap())
+            .await
+            .unwrap(),
+        vec![later]
     );
 }
