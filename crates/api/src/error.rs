@@ -69,6 +69,9 @@ pub enum ApiError {
     /// The request is valid but the record's state does not allow it now.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// A booking during a protected release without a valid admission from the waiting room.
+    #[error("{message}")]
+    Admission { code: &'static str, message: String },
     #[error("request headers are too large")]
     HeadersTooLarge,
     #[error("internal error")]
@@ -349,6 +352,11 @@ impl ApiError {
             ApiError::Conflict { code, .. } => {
                 body.code = code;
                 StatusCode::CONFLICT
+            }
+            ApiError::Admission { code, .. } => {
+                body.code = code;
+                body.field = Some(crate::routes_releases::ADMISSION_HEADER.to_owned());
+                StatusCode::FORBIDDEN
             }
             ApiError::HeadersTooLarge => {
                 body.code = "headers_too_large";

@@ -20,7 +20,7 @@ pub mod routes_no_shows;
 pub mod routes_orders;
 mod routes_payments;
 mod routes_public;
-mod routes_releases;
+pub mod routes_releases;
 pub mod routes_requests;
 pub mod routes_reveal;
 mod routes_rights;
@@ -234,6 +234,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes_traffic::challenge_sms_verify))
         .routes(routes!(routes_releases::protect))
         .routes(routes!(routes_releases::list))
+        .routes(routes!(routes_releases::join))
+        .routes(routes!(routes_releases::mine))
 }
 
 /// Lets the edge key requests by the account behind a cached session.

@@ -10,6 +10,8 @@ use gatehouse_domain::personal::{PersonalField, Sensitive};
 use gatehouse_domain::store::Account;
 use gatehouse_identity::IdentityError;
 
+use gatehouse_identity::Authenticated;
+
 use crate::auth::{perm, Allowed};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
@@ -53,14 +55,33 @@ pub async fn place_order(
     ApiJson(req): ApiJson<PlaceOrderRequest>,
 ) -> Result<(StatusCode, Json<OrderResponse>), ApiError> {
     let key = idempotency_key(&headers)?;
-    let order = place(&app, &session.account, req, key).await?;
+    let order = place(&app, &session, &headers, req, key).await?;
     Ok((StatusCode::CREATED, Json(order.into())))
 }
 
-/// Places an order for `account` as `POST /api/v1/orders` does (the web app's booking pages
-/// come here too): frequent visitors opened, every ID number counted by traffic protection,
-/// face passes attached where the slot needs them.
+/// Places an order for the signed-in `session` as `POST /api/v1/orders` does (the web app's
+/// booking pages come here too): during a protected release only with an admission from the
+/// waiting room (its window closes once booked), frequent visitors opened, every ID number
+/// counted by traffic protection, face passes attached where the slot needs them. How long it
+/// took steers the waiting room's admission rate.
 pub async fn place(
+    app: &AppState,
+    session: &Authenticated,
+    headers: &HeaderMap,
+    req: PlaceOrderRequest,
+    key: Option<String>,
+) -> Result<gatehouse_booking::OrderDetails, ApiError> {
+    let admitted = crate::routes_releases::admission_guard(app, session, headers, req.slot_id)?;
+    let started = std::time::Instant::now();
+    let placed = place_as(app, &session.account, req, key).await;
+    app.queue.record_booking(started.elapsed());
+    if let (Ok(_), Some((release, place))) = (&placed, admitted) {
+        app.queue.room().finish(release, place, true);
+    }
+    placed
+}
+
+async fn place_as(
     app: &AppState,
     account: &Account,
     req: PlaceOrderRequest,

@@ -1,20 +1,26 @@
 //! Protected releases over HTTP: staff protect a product's day (its opening then passes the
 //! waiting room); anyone reads the protected releases with the commitment to each one's seed,
 //! and the seed itself once the release has opened, so the order can be re-run by anyone.
+//! Visitors join a release's line and poll their place; once admitted they get the admission
+//! token every booking for that day must carry ([`admission_guard`]).
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use gatehouse_domain::catalogue::ProductId;
+use gatehouse_domain::catalogue::{ProductId, SlotId};
 use gatehouse_domain::waiting::NewProtectedRelease;
-use gatehouse_queue::{PublishedRelease, QueueError};
+use gatehouse_identity::Authenticated;
+use gatehouse_queue::{
+    JoinRefused, Person, PlaceId, PublishedRelease, QueueError, RoomError, Standing, Status,
+};
 use jiff::{SignedDuration, ToSpan};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::auth::{perm, Allowed};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiPath};
 use crate::wire::parse_date;
 use crate::AppState;
 
@@ -133,4 +139,171 @@ pub async fn protect(
     responses((status = 200, body = [ReleaseResponse])))]
 pub async fn list(State(app): State<AppState>) -> Json<Vec<ReleaseResponse>> {
     Json(app.queue.published().into_iter().map(Into::into).collect())
+}
+
+/// The header a booking request carries its admission token in during a protected release
+/// (the web app's pages send the `gh_admission` cookie instead).
+pub const ADMISSION_HEADER: &str = "x-gatehouse-admission";
+pub const ADMISSION_COOKIE: &str = "gh_admission";
+
+/// What binds a place and its admission to the device session: a digest of the session's id
+/// (extra tabs share a session, so they share the place).
+pub fn session_key(session: &Authenticated) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"gatehouse-queue-session\0");
+    h.update(session.session_id.to_be_bytes());
+    h.finalize().into()
+}
+
+/// A place in a release's line, as its holder sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlaceResponse {
+    pub release_id: u64,
+    pub place: u64,
+    /// `waiting` (before the opening), `in_line`, `admitted`, `done` or `sold_out`.
+    pub standing: &'static str,
+    /// People ahead, while in line.
+    pub ahead: Option<u64>,
+    /// An estimate of the wait, while in line.
+    pub wait_secs: Option<u64>,
+    /// Until when the admitted person may book.
+    pub admitted_until: Option<String>,
+    /// Sent with booking requests (header `X-Gatehouse-Admission`) while admitted.
+    pub admission_token: Option<String>,
+}
+
+fn place_response(release: u64, s: Status) -> PlaceResponse {
+    let (standing, ahead, admitted_until) = match s.standing {
+        Standing::Waiting => ("waiting", None, None),
+        Standing::InLine { ahead } => ("in_line", Some(ahead), None),
+        Standing::Admitted { until } => ("admitted", None, Some(until.to_string())),
+        Standing::Done => ("done", None, None),
+        Standing::SoldOut => ("sold_out", None, None),
+    };
+    PlaceResponse {
+        release_id: release,
+        place: s.place.0,
+        standing,
+        ahead,
+        wait_secs: s.wait_secs,
+        admitted_until,
+        admission_token: s.token,
+    }
+}
+
+impl From<RoomError> for ApiError {
+    fn from(e: RoomError) -> Self {
+        let conflict = |code| ApiError::Conflict {
+            code,
+            message: e.to_string(),
+        };
+        match &e {
+            RoomError::UnknownRelease(_) | RoomError::UnknownPlace => ApiError::NoRoute,
+            RoomError::Refused(JoinRefused::OtherSession) => conflict("queue_other_device"),
+            RoomError::Refused(JoinRefused::Duplicate) => conflict("queue_duplicate"),
+            RoomError::Refused(JoinRefused::NotOpen(_)) => conflict("queue_not_open"),
+            RoomError::Refused(JoinRefused::SoldOut) => conflict("sold_out"),
+        }
+    }
+}
+
+fn no_store(body: PlaceResponse) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        Json(body),
+    )
+        .into_response()
+}
+
+/// Join a protected release's line (once per account; the same device session gets the same
+/// place again).
+#[utoipa::path(post, path = "/api/v1/releases/{id}/join", tag = "orders", security(("bearer" = ["self_service"])),
+    params(("id" = u64, Path)),
+    responses((status = 200, body = PlaceResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "queue_other_device, queue_duplicate, queue_not_open, sold_out")))]
+pub async fn join(
+    State(app): State<AppState>,
+    Allowed(session, ..): Allowed<perm::SelfService>,
+    ApiPath(id): ApiPath<u64>,
+) -> Result<axum::response::Response, ApiError> {
+    let person = Person {
+        account: session.account.id.0,
+        session: session_key(&session),
+        keys: Vec::new(),
+    };
+    let now = app.queue.now();
+    let status = app.queue.room().join(id, person, now)?;
+    Ok(no_store(place_response(id, status)))
+}
+
+/// Where my place in a release's line stands; once admitted, the admission token.
+#[utoipa::path(get, path = "/api/v1/releases/{id}/me", tag = "orders", security(("bearer" = ["self_service"])),
+    params(("id" = u64, Path)),
+    responses((status = 200, body = PlaceResponse), (status = 404, body = ErrorBody)))]
+pub async fn mine(
+    State(app): State<AppState>,
+    Allowed(session, ..): Allowed<perm::SelfService>,
+    ApiPath(id): ApiPath<u64>,
+) -> Result<axum::response::Response, ApiError> {
+    let now = app.queue.now();
+    let mut room = app.queue.room();
+    let place = room
+        .place_of(id, session.account.id.0)
+        .ok_or(ApiError::NoRoute)?;
+    let status = room.status(id, place, session.account.id.0, &session_key(&session), now)?;
+    Ok(no_store(place_response(id, status)))
+}
+
+/// A booking's pass through the waiting room: `None` when the slot's day is not protected now;
+/// the release and place an admission was checked for; or the refusal.
+pub fn admission_guard(
+    app: &AppState,
+    session: &Authenticated,
+    headers: &HeaderMap,
+    slot: i64,
+) -> Result<Option<(u64, PlaceId)>, ApiError> {
+    let Ok(a) = app.service.slot_availability(SlotId(slot)) else {
+        return Ok(None);
+    };
+    let now = app.queue.now();
+    let room = app.queue.room();
+    let Some(release) = room.release_for(a.slot.product_id.0, a.slot.date) else {
+        return Ok(None);
+    };
+    let day_ends = a
+        .slot
+        .date
+        .tomorrow()
+        .ok()
+        .and_then(|d| d.to_zoned(app.service.museum_tz().clone()).ok())
+        .map(|z| z.timestamp());
+    if now < release.prequeue_opens_at || day_ends.is_some_and(|end| now >= end) {
+        return Ok(None);
+    }
+    let token = headers
+        .get(ADMISSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| crate::auth::cookie(headers, ADMISSION_COOKIE));
+    let Some(token) = token else {
+        return Err(ApiError::Admission {
+            code: "admission_required",
+            message: format!(
+                "bookings for this day pass the waiting room: join POST /api/v1/releases/{}/join and book once admitted",
+                release.id
+            ),
+        });
+    };
+    let admission = room
+        .check(
+            release.id,
+            token,
+            session.account.id.0,
+            &session_key(session),
+            now,
+        )
+        .map_err(|e| ApiError::Admission {
+            code: "admission_invalid",
+            message: e.to_string(),
+        })?;
+    Ok(Some((release.id, admission.place)))
 }

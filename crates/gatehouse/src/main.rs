@@ -561,6 +561,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         queue,
     };
     spawn_no_show_sweeps(state.clone());
+    // The waiting room's lines move ten times a second.
+    let queue = state.queue.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_millis(100));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            queue.tick();
+        }
+    });
     state
         .edge
         .use_challenge_page(gatehouse_web::challenge_page());

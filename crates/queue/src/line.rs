@@ -320,6 +320,11 @@ impl Line {
         })
     }
 
+    /// The place `account` holds, if any.
+    pub fn place_of(&self, account: i64) -> Option<PlaceId> {
+        self.by_account.get(&account).copied()
+    }
+
     /// Who holds `id`: their account and the session it is bound to.
     pub fn owner(&self, id: PlaceId) -> Option<(i64, [u8; 32])> {
         self.place(id).map(|p| (p.person.account, p.person.session))

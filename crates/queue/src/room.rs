@@ -102,6 +102,11 @@ impl WaitingRoom {
             .find(|r| r.product == product && r.day == day)
     }
 
+    /// The place `account` holds in `release`, if any.
+    pub fn place_of(&self, release: u64, account: i64) -> Option<PlaceId> {
+        self.releases.get(&release)?.line.place_of(account)
+    }
+
     /// The seed, once the release has opened (before, only its commitment is public).
     pub fn revealed_seed(&self, release: u64, now: Timestamp) -> Option<Seed> {
         let p = self.releases.get(&release)?;

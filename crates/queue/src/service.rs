@@ -43,7 +43,17 @@ pub struct WaitingRoomService {
     room: Mutex<WaitingRoom>,
     store: Arc<dyn ProtectedReleaseStore>,
     clock: Arc<dyn Clock>,
+    bookings: Mutex<Latencies>,
 }
+
+/// The last bookings' durations, for the admission rate's p99.
+#[derive(Default)]
+struct Latencies {
+    ms: Vec<f64>,
+    next: usize,
+}
+
+const LATENCIES_KEPT: usize = 1_024;
 
 fn release_of(p: &ProtectedRelease) -> Release {
     Release {
@@ -68,6 +78,7 @@ impl WaitingRoomService {
             room: Mutex::new(room),
             store,
             clock,
+            bookings: Mutex::new(Latencies::default()),
         };
         for p in service.store.protected_releases(today).await? {
             service.room().protect(release_of(&p), Seed(p.release.seed));
@@ -82,6 +93,44 @@ impl WaitingRoomService {
 
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// Notes how long a booking took.
+    pub fn record_booking(&self, took: std::time::Duration) {
+        let mut b = self.bookings.lock().unwrap_or_else(PoisonError::into_inner);
+        let ms = took.as_secs_f64() * 1e3;
+        if b.ms.len() < LATENCIES_KEPT {
+            b.ms.push(ms);
+        } else {
+            let at = b.next;
+            if let Some(slot) = b.ms.get_mut(at) {
+                *slot = ms;
+            }
+        }
+        b.next = (b.next + 1) % LATENCIES_KEPT;
+    }
+
+    /// The 99th percentile of the last bookings' durations (0 before any).
+    pub fn booking_p99_ms(&self) -> f64 {
+        let mut ms = self
+            .bookings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .ms
+            .clone();
+        if ms.is_empty() {
+            return 0.0;
+        }
+        ms.sort_by(f64::total_cmp);
+        let at = (ms.len() * 99).div_ceil(100).saturating_sub(1);
+        ms.get(at).copied().unwrap_or(0.0)
+    }
+
+    /// Moves every line on (the server calls it every 100 ms).
+    pub fn tick(&self) {
+        let p99 = self.booking_p99_ms();
+        let now = self.clock.now();
+        self.room().tick(now, p99);
     }
 
     /// Protects a release: checked, stored with a fresh seed, then put in the room; what the

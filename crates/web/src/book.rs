@@ -461,7 +461,8 @@ pub async fn submit(
             let key = value("key")
                 .filter(|k| k.len() <= 64)
                 .map(|k| format!("web-{k}"));
-            match gatehouse_api::routes_orders::place(&app, &me.session.account, request, key).await
+            match gatehouse_api::routes_orders::place(&app, &me.session, &headers, request, key)
+                .await
             {
                 Ok(order) => {
                     return Redirect::to(&format!("/orders/{}", order.order.id.0)).into_response()

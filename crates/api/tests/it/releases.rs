@@ -98,3 +98,188 @@ async fn staff_protect_a_day_and_its_seed_is_committed_before_and_revealed_after
     let seed = hex::decode(list[0]["seed"].as_str().unwrap()).unwrap();
     assert_eq!(hex::encode(Sha256::digest(&seed)), commitment);
 }
+
+/// During a protected release every booking must carry an admission: none, a forged one,
+/// another person's, one for another release, or one already used is refused and books
+/// nothing; an admitted visitor books once with theirs. Days that are not protected book as
+/// before.
+#[tokio::test]
+async fn bookings_of_a_protected_day_pass_the_waiting_room() {
+    let a = api().await;
+    let (s, slot) = call(
+        &a.app,
+        "POST",
+        &format!("/api/v1/admin/products/{}/slots", a.product),
+        Some(&a.admin),
+        Some(json!({"date": "2026-11-27", "start": "09:00", "end": "10:30", "capacity": 5})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{slot}");
+    let (_, unprotected) = call(
+        &a.app,
+        "POST",
+        &format!("/api/v1/admin/products/{}/slots", a.product),
+        Some(&a.admin),
+        Some(json!({"date": "2026-11-26", "start": "09:00", "end": "10:30", "capacity": 5})),
+    )
+    .await;
+    let unprotected = unprotected["id"].as_i64().unwrap();
+    let slot = slot["id"].as_i64().unwrap();
+    let (s, r) = call(&a.app, "POST", "/api/v1/admin/releases", Some(&a.admin),
+        Some(json!({"product_id": a.product, "date": "2026-11-27", "prequeue_minutes": 30, "window_minutes": 5}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let release = r["id"].as_u64().unwrap();
+    let booking = |id_number: &str| {
+        json!({"slot_id": slot, "notice_version": 1, "contact_phone": "13812345678",
+        "tickets": [{"ticket_type_id": a.ticket_type, "visitor": {"name": "张三", "id_type": "resident_id", "id_number": id_number}}]})
+    };
+    let book = |token: String, admission: Option<String>, id: &'static str| {
+        let body = booking(&gatehouse_domain::identity::synthetic_resident_id(
+            id.len() as u32 + 60,
+        ))
+        .to_string();
+        let app = a.app.clone();
+        async move {
+            let headers: Vec<(&str, &str)> = admission
+                .iter()
+                .map(|t| ("x-gatehouse-admission", t.as_str()))
+                .collect();
+            call_raw(
+                &app,
+                "POST",
+                "/api/v1/orders",
+                Some(&token),
+                Some(&body),
+                &headers,
+            )
+            .await
+        }
+    };
+
+    // The pre-queue opens 08:30 two days ahead; before it, joining is refused.
+    let (s, e) = call(
+        &a.app,
+        "POST",
+        &format!("/api/v1/releases/{release}/join"),
+        Some(&a.visitor),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::CONFLICT, Some("queue_not_open")),
+        "{e}"
+    );
+    a.clock
+        .advance(SignedDuration::from_hours(47) + SignedDuration::from_mins(40));
+    // Two days on, the harness's sessions have ended: two visitors sign in now.
+    let visitor = session(&a.identity, "queue-visitor", &[Role::Visitor]).await;
+    let other = session(&a.identity, "queue-other", &[Role::Visitor]).await;
+    let (s, place) = call(
+        &a.app,
+        "POST",
+        &format!("/api/v1/releases/{release}/join"),
+        Some(&visitor),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{place}");
+    assert_eq!(place["standing"], "waiting");
+    let (_, again) = call(
+        &a.app,
+        "POST",
+        &format!("/api/v1/releases/{release}/join"),
+        Some(&visitor),
+        None,
+    )
+    .await;
+    assert_eq!(again["place"], place["place"], "one place per person");
+    let (s, other_place) = call(
+        &a.app,
+        "POST",
+        &format!("/api/v1/releases/{release}/join"),
+        Some(&other),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{other_place}");
+
+    // Booking in the pre-queue without an admission: refused, nothing taken.
+    let (s, e) = book(visitor.clone(), None, "a").await;
+    assert_eq!(
+        (s, e["code"].as_str(), e["field"].as_str()),
+        (
+            StatusCode::FORBIDDEN,
+            Some("admission_required"),
+            Some("x-gatehouse-admission")
+        ),
+        "{e}"
+    );
+    let (s, e) = book(visitor.clone(), Some("gha1.forged.token".into()), "a").await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("admission_invalid")),
+        "{e}"
+    );
+
+    // 09:00: the line opens; the waiting room admits at its rate.
+    a.clock.advance(SignedDuration::from_mins(20));
+    a.state.queue.tick();
+    a.clock.advance(SignedDuration::from_secs(1));
+    a.state.queue.tick();
+    let (_, mine) = call(
+        &a.app,
+        "GET",
+        &format!("/api/v1/releases/{release}/me"),
+        Some(&visitor),
+        None,
+    )
+    .await;
+    assert_eq!(mine["standing"], "admitted", "{mine}");
+    let token = mine["admission_token"].as_str().unwrap().to_owned();
+    let (_, theirs) = call(
+        &a.app,
+        "GET",
+        &format!("/api/v1/releases/{release}/me"),
+        Some(&other),
+        None,
+    )
+    .await;
+    let their_token = theirs["admission_token"].as_str().unwrap().to_owned();
+
+    // Someone else's admission does not work for me.
+    let (s, e) = book(visitor.clone(), Some(their_token), "b").await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("admission_invalid")),
+        "{e}"
+    );
+    assert_eq!(
+        a.remaining_of(slot).await,
+        5,
+        "nothing taken by refused bookings"
+    );
+    let (s, order) = book(visitor.clone(), Some(token.clone()), "c").await;
+    assert_eq!(s, StatusCode::CREATED, "{order}");
+    // Used: the window closed.
+    let (s, e) = book(visitor.clone(), Some(token), "dd").await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("admission_invalid")),
+        "{e}"
+    );
+    assert_eq!(a.remaining_of(slot).await, 4);
+
+    // A day that is not protected books as before, without an admission.
+    let mut open_day = booking(&gatehouse_domain::identity::synthetic_resident_id(70));
+    open_day["slot_id"] = json!(unprotected);
+    let (s, order) = call(
+        &a.app,
+        "POST",
+        "/api/v1/orders",
+        Some(&visitor),
+        Some(open_day),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{order}");
+}
