@@ -71,12 +71,19 @@ pub async fn place(
     req: PlaceOrderRequest,
     key: Option<String>,
 ) -> Result<gatehouse_booking::OrderDetails, ApiError> {
-    let admitted = crate::routes_releases::admission_guard(app, session, headers, req.slot_id)?;
+    let slot = req.slot_id;
+    let admitted = crate::routes_releases::admission_guard(app, session, headers, slot)?;
     let started = std::time::Instant::now();
     let placed = place_as(app, &session.account, req, key).await;
     app.queue.record_booking(started.elapsed());
-    if let (Ok(_), Some((release, place))) = (&placed, admitted) {
-        app.queue.room().finish(release, place, true);
+    if let Some((release, place)) = admitted {
+        match &placed {
+            Ok(_) => app.queue.room().finish(release, place, true),
+            Err(ApiError::Domain(gatehouse_domain::BookingError::SoldOut { .. })) => {
+                crate::routes_releases::sell_out_if_gone(app, release, slot).await;
+            }
+            Err(_) => {}
+        }
     }
     placed
 }

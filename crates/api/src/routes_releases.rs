@@ -307,3 +307,18 @@ pub fn admission_guard(
         })?;
     Ok(Some((release.id, admission.place)))
 }
+
+/// After a sold-out answer during `release`: if every slot of the day is gone, the line is told
+/// at once (nobody new joins, everyone waiting sees it sold out).
+pub async fn sell_out_if_gone(app: &AppState, release: u64, slot: i64) {
+    let Ok(a) = app.service.slot_availability(SlotId(slot)) else {
+        return;
+    };
+    let day = a.slot.date;
+    let Ok(all) = app.service.slots(a.slot.product_id, day, day).await else {
+        return;
+    };
+    if all.iter().all(|s| s.remaining == 0) {
+        app.queue.room().sell_out(release);
+    }
+}

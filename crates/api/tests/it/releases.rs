@@ -270,6 +270,52 @@ async fn bookings_of_a_protected_day_pass_the_waiting_room() {
     );
     assert_eq!(a.remaining_of(slot).await, 4);
 
+    // The day sells out: the next admitted person's booking says so, and the line is told at
+    // once — nobody new joins.
+    let staff = session(&a.identity, "queue-staff", &[Role::Administrator]).await;
+    let (s, _) = call(
+        &a.app,
+        "PATCH",
+        &format!("/api/v1/admin/slots/{slot}"),
+        Some(&staff),
+        Some(json!({"capacity": 1})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, theirs) = call(
+        &a.app,
+        "GET",
+        &format!("/api/v1/releases/{release}/me"),
+        Some(&other),
+        None,
+    )
+    .await;
+    let (s, e) = book(
+        other.clone(),
+        theirs["admission_token"].as_str().map(str::to_owned),
+        "eee",
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::CONFLICT, Some("sold_out")),
+        "{e}"
+    );
+    let late = session(&a.identity, "queue-late", &[Role::Visitor]).await;
+    let (s, e) = call(
+        &a.app,
+        "POST",
+        &format!("/api/v1/releases/{release}/join"),
+        Some(&late),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::CONFLICT, Some("sold_out")),
+        "{e}"
+    );
+
     // A day that is not protected books as before, without an admission.
     let mut open_day = booking(&gatehouse_domain::identity::synthetic_resident_id(70));
     open_day["slot_id"] = json!(unprotected);
