@@ -11,7 +11,8 @@ use gatehouse_domain::catalogue::{ProductId, SlotId};
 use gatehouse_domain::waiting::NewProtectedRelease;
 use gatehouse_identity::Authenticated;
 use gatehouse_queue::{
-    JoinRefused, Person, PlaceId, PublishedRelease, QueueError, RoomError, Standing, Status,
+    JoinRefused, Person, PlaceId, PublishedRelease, QueueError, Release, RoomError, Standing,
+    Status,
 };
 use jiff::{SignedDuration, ToSpan};
 use serde::{Deserialize, Serialize};
@@ -254,6 +255,26 @@ pub async fn mine(
     Ok(no_store(place_response(id, status)))
 }
 
+/// The protected release `slot`'s day belongs to, if bookings of it pass the waiting room now
+/// (from the pre-queue's opening to the end of that day).
+pub fn protected_now(app: &AppState, slot: i64) -> Option<Release> {
+    let a = app.service.slot_availability(SlotId(slot)).ok()?;
+    let now = app.queue.now();
+    let release = app
+        .queue
+        .room()
+        .release_for(a.slot.product_id.0, a.slot.date)?
+        .clone();
+    let day_ends = a
+        .slot
+        .date
+        .tomorrow()
+        .ok()
+        .and_then(|d| d.to_zoned(app.service.museum_tz().clone()).ok())
+        .map(|z| z.timestamp());
+    (now >= release.prequeue_opens_at && day_ends.is_none_or(|end| now < end)).then_some(release)
+}
+
 /// A booking's pass through the waiting room: `None` when the slot's day is not protected now;
 /// the release and place an admission was checked for; or the refusal.
 pub fn admission_guard(
@@ -262,24 +283,11 @@ pub fn admission_guard(
     headers: &HeaderMap,
     slot: i64,
 ) -> Result<Option<(u64, PlaceId)>, ApiError> {
-    let Ok(a) = app.service.slot_availability(SlotId(slot)) else {
+    let Some(release) = protected_now(app, slot) else {
         return Ok(None);
     };
     let now = app.queue.now();
     let room = app.queue.room();
-    let Some(release) = room.release_for(a.slot.product_id.0, a.slot.date) else {
-        return Ok(None);
-    };
-    let day_ends = a
-        .slot
-        .date
-        .tomorrow()
-        .ok()
-        .and_then(|d| d.to_zoned(app.service.museum_tz().clone()).ok())
-        .map(|z| z.timestamp());
-    if now < release.prequeue_opens_at || day_ends.is_some_and(|end| now >= end) {
-        return Ok(None);
-    }
     let token = headers
         .get(ADMISSION_HEADER)
         .and_then(|v| v.to_str().ok())

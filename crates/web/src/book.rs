@@ -397,6 +397,7 @@ pub async fn form(
     State(app): State<AppState>,
     lang: Lang,
     Viewer(viewer): Viewer,
+    headers: HeaderMap,
     Path((id, slot)): Path<(i64, i64)>,
 ) -> Response {
     let path = format!("/book/{id}/slot/{slot}");
@@ -406,6 +407,15 @@ pub async fn form(
     let Some((details, a)) = slot_of(&app, id, slot).await else {
         return not_found(lang);
     };
+    // A protected day: through the waiting room first, unless admitted.
+    if let Some(release) = gatehouse_api::routes_releases::protected_now(&app, slot) {
+        if gatehouse_api::routes_releases::admission_guard(&app, &me.session, &headers, slot)
+            .is_err()
+        {
+            let query = serde_urlencoded::to_string([("back", path.as_str())]).unwrap_or_default();
+            return Redirect::to(&format!("/queue/{}?{query}", release.id)).into_response();
+        }
+    }
     let content = booking_form(&app, lang, &me, &details, &a, &Filled::default(), None).await;
     render(lang, &details.product.spec.name, &path, content)
 }

@@ -21,6 +21,7 @@ pub mod i18n;
 mod layout;
 mod me;
 mod orders;
+mod queue;
 mod session;
 mod signin;
 mod visitors;
@@ -51,6 +52,8 @@ pub fn pages() -> Router<AppState> {
         .route("/orders/{id}/refund", post(orders::refund))
         .route("/orders/{id}/contact-phone", post(orders::correct_phone))
         .route("/cinema", get(cinema::page))
+        .route("/queue/{id}", get(queue::show))
+        .route("/queue/{id}/join", post(queue::join))
         .route("/book/{id}", get(book::product))
         .route("/book/{id}/slot/{slot}", get(book::form).post(book::submit))
         .route("/assets/{name}", get(assets::serve))

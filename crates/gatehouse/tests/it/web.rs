@@ -1005,3 +1005,150 @@ async fn the_cinema_goes_theatre_then_date_then_film_and_showing() {
     assert_eq!(get(addr, "/cinema?theatre=imax", &[]).await.status, 404);
     server.stop().await;
 }
+
+/// A protected day's booking form sends the visitor to the waiting room: they join once (the
+/// page then says the order is drawn at the opening, whatever time they joined), the
+/// commitment to the seed is on the page, and booking without an admission takes nothing.
+#[tokio::test]
+async fn a_protected_days_booking_goes_through_the_waiting_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let admin = admin_token(dir.path(), &Db::Sqlite).await;
+    let server = Server::start(dir.path(), &Db::Sqlite, &log, true).await;
+    let addr = server.addr.as_str();
+    // A product whose day opens in ten minutes, so its pre-queue (30 minutes) is open now.
+    let opens = gatehouse_domain::Clock::now(&gatehouse_domain::SystemClock)
+        .to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap())
+        .checked_add(jiff::SignedDuration::from_mins(10))
+        .unwrap();
+    let day = opens.date().tomorrow().unwrap();
+    let (s, p) = send(
+        addr,
+        hyper::Method::POST,
+        "/api/v1/admin/products",
+        Some(&admin),
+        Some(serde_json::json!({
+        "kind": "hall", "name": "热门展厅",
+        "rules": {"open_days_before": 1, "open_at": opens.strftime("%H:%M").to_string()}})),
+    )
+    .await;
+    assert_eq!(s, 201, "{p}");
+    let product = p["id"].as_i64().unwrap();
+    send(
+        addr,
+        hyper::Method::POST,
+        &format!("/api/v1/admin/products/{product}/ticket-types"),
+        Some(&admin),
+        Some(serde_json::json!({"name": "t", "price_fen": 0})),
+    )
+    .await;
+    send(
+        addr,
+        hyper::Method::POST,
+        &format!("/api/v1/admin/products/{product}/notices"),
+        Some(&admin),
+        Some(serde_json::json!({"text": "n"})),
+    )
+    .await;
+    let (s, slot) = send(addr, hyper::Method::POST, &format!("/api/v1/admin/products/{product}/slots"), Some(&admin),
+        Some(serde_json::json!({"date": day.to_string(), "start": "10:00", "end": "11:00", "capacity": 10}))).await;
+    assert_eq!(s, 201, "{slot}");
+    let slot = slot["id"].as_i64().unwrap();
+    let (s, release) = send(
+        addr,
+        hyper::Method::POST,
+        "/api/v1/admin/releases",
+        Some(&admin),
+        Some(serde_json::json!({"product_id": product, "date": day.to_string()})),
+    )
+    .await;
+    assert_eq!(s, 201, "{release}");
+    let id = release["id"].as_u64().unwrap();
+
+    let (session, csrf) = web_sign_in(addr, &admin, "13600000039").await;
+    let me = [("cookie", session.as_str())];
+    let form_path = format!("/book/{product}/slot/{slot}");
+    let sent = get(addr, &form_path, &me).await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let queue = sent.header("location").unwrap().to_owned();
+    assert!(queue.starts_with(&format!("/queue/{id}?back=")), "{queue}");
+    let page = get(addr, &queue, &me).await;
+    assert_eq!(page.status, 200);
+    assert_secure(&page);
+    assert!(
+        page.body.contains("加入排队")
+            && page
+                .body
+                .contains(release["seed_commitment"].as_str().unwrap())
+    );
+    let joined = post(
+        addr,
+        &format!("/queue/{id}/join"),
+        &me,
+        &[("csrf", &csrf), ("back", &form_path)],
+    )
+    .await;
+    assert_eq!(joined.status, 303, "{}", joined.body);
+    let page = get(addr, joined.header("location").unwrap(), &me).await;
+    assert!(page.body.contains("您已加入排队"), "{}", page.body);
+    assert!(
+        page.body.contains("data-refresh"),
+        "the place refreshes itself"
+    );
+    // Joining again (another tab) keeps the one place; another site cannot join for them.
+    let again = post(
+        addr,
+        &format!("/queue/{id}/join"),
+        &me,
+        &[("csrf", &csrf), ("back", &form_path)],
+    )
+    .await;
+    assert_eq!(again.status, 303);
+    let forged = post(
+        addr,
+        &format!("/queue/{id}/join"),
+        &me,
+        &[("csrf", "0"), ("back", &form_path)],
+    )
+    .await;
+    assert_eq!(forged.status, 403);
+    // The API says the same, and booking without an admission takes nothing.
+    let (s, place) = send(
+        addr,
+        hyper::Method::GET,
+        &format!("/api/v1/releases/{id}/me"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, 401, "{place}");
+    let (s, refused) = send(
+        addr,
+        hyper::Method::POST,
+        "/api/v1/orders",
+        Some(&session.trim_start_matches("gh_session=").to_owned()),
+        Some(super::booking(
+            slot,
+            0,
+            "王五",
+            &gatehouse_domain::identity::synthetic_resident_id(39),
+            "13600000039",
+        )),
+    )
+    .await;
+    assert_eq!(
+        (s, refused["code"].as_str()),
+        (403, Some("admission_required")),
+        "{refused}"
+    );
+    let (_, s) = send(
+        addr,
+        hyper::Method::GET,
+        &format!("/api/v1/slots/{slot}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s["remaining"], 10);
+    server.stop().await;
+}
