@@ -1126,7 +1126,7 @@ async fn a_protected_days_booking_goes_through_the_waiting_page() {
         addr,
         hyper::Method::POST,
         "/api/v1/orders",
-        Some(&session.trim_start_matches("gh_session=").to_owned()),
+        Some(session.trim_start_matches("gh_session=")),
         Some(super::booking(
             slot,
             0,
