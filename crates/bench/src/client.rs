@@ -59,6 +59,13 @@ impl Conn {
         Self::handshake(stream, addr).await
     }
 
+    /// The same connection, naming the server as a browser would (`Host: museum.example`) rather
+    /// than by its numeric address, which the firewall's rules notice and log.
+    pub fn with_host(mut self, host: &str) -> Self {
+        host.clone_into(&mut self.host);
+        self
+    }
+
     async fn handshake(stream: TcpStream, addr: &str) -> anyhow::Result<Self> {
         stream.set_nodelay(true)?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;

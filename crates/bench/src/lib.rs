@@ -8,6 +8,7 @@ mod flood;
 mod gate;
 mod gate_online;
 mod pay;
+mod queue;
 mod rush;
 pub mod seats;
 mod server;
@@ -22,6 +23,7 @@ pub use auth::AuthArgs;
 pub use client::{Conn, Reply};
 pub use gate::GateArgs;
 pub use pay::{wechat_pay_env, PayArgs};
+pub use queue::QueueArgs;
 pub use rush::RushArgs;
 pub use seats::SeatsArgs;
 pub use server::OPEN_POLICY;
@@ -50,6 +52,8 @@ pub enum BenchCommand {
     /// What protecting personal data costs: sealing and opening a field, audit records made
     /// durable per second.
     Vault(vault::VaultArgs),
+    /// What the waiting room costs: joins and position polls per second over HTTP.
+    Queue(QueueArgs),
 }
 
 /// Runs a benchmark and prints its JSON result on stdout.
@@ -63,6 +67,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Shield(args) => shield::run(args).await?,
         BenchCommand::Waf(args) => waf::run(args).await?,
         BenchCommand::Vault(args) => vault::run(args).await?,
+        BenchCommand::Queue(args) => queue::run(args).await?,
     };
     #[allow(clippy::print_stdout)]
     {

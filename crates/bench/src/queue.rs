@@ -1,0 +1,221 @@
+//! `gatehouse bench queue`: what the waiting room costs over loopback HTTP on one node. A real
+//! server gets a product whose day opens in an hour, protected with a pre-queue open now; the
+//! visitors sign in during setup; then every one of them joins at once (joins per second), and
+//! then every connection polls its visitors' places for a few seconds (polls per second) — the
+//! request each waiting page repeats.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hyper::Method;
+use serde_json::json;
+use tokio::sync::Barrier;
+
+use crate::client::Conn;
+use crate::server::{cpu_seconds, peak_rss_mb, spawn, ServerSetup};
+use crate::setup::{at, percentile_ms};
+
+#[derive(Debug, clap::Args)]
+pub struct QueueArgs {
+    /// Visitors who join (each a signed-in account).
+    #[arg(long, default_value_t = 20_000)]
+    pub visitors: usize,
+    #[arg(long, default_value_t = 500)]
+    pub connections: usize,
+    /// How long the polling phase lasts.
+    #[arg(long, default_value_t = 5)]
+    pub poll_secs: u64,
+}
+
+/// A product whose day opens in an hour, that day protected (pre-queue open for 90 minutes).
+async fn protected_release(addr: &str, admin: &str) -> anyhow::Result<u64> {
+    let mut c = Conn::open(addr).await?;
+    let opens = gatehouse_domain::Clock::now(&gatehouse_domain::SystemClock)
+        .to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai")?)
+        .checked_add(jiff::SignedDuration::from_hours(1))?;
+    let day = opens.date().tomorrow()?;
+    let r = c
+        .send(
+            Method::POST,
+            "/api/v1/admin/products",
+            Some(admin),
+            Some(&json!({
+            "kind": "hall", "name": "bench hall",
+            "rules": {"open_days_before": 1, "open_at": opens.strftime("%H:%M").to_string()}})),
+        )
+        .await?;
+    anyhow::ensure!(
+        r.status == 201,
+        "product: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let product = at(&r.json()?, "/id").as_i64().context("product id")?;
+    let r = c
+        .send(
+            Method::POST,
+            "/api/v1/admin/releases",
+            Some(admin),
+            Some(&json!({
+            "product_id": product, "date": day.to_string(), "prequeue_minutes": 90})),
+        )
+        .await?;
+    anyhow::ensure!(
+        r.status == 201,
+        "release: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    at(&r.json()?, "/id").as_u64().context("release id")
+}
+
+#[derive(Default)]
+struct Phase {
+    latencies_us: Vec<u64>,
+    answers: HashMap<String, u64>,
+}
+
+impl Phase {
+    fn add(&mut self, other: Phase) {
+        self.latencies_us.extend(other.latencies_us);
+        for (k, v) in other.answers {
+            *self.answers.entry(k).or_default() += v;
+        }
+    }
+}
+
+/// Runs `connections` clients at once: each calls `work` until it returns `None`.
+async fn phase<F, Fut>(addr: &str, connections: usize, work: F) -> anyhow::Result<(Phase, Duration)>
+where
+    F: Fn(usize, Conn) -> Fut + Send + Sync + 'static + Clone,
+    Fut: std::future::Future<Output = anyhow::Result<Phase>> + Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(connections + 1));
+    let mut tasks = Vec::with_capacity(connections);
+    for n in 0..connections {
+        let (addr, barrier, work) = (addr.to_owned(), barrier.clone(), work.clone());
+        tasks.push(tokio::spawn(async move {
+            // Browsers name the museum's host; a numeric Host header is logged by the firewall.
+            let conn = Conn::open(&addr).await.map(|c| c.with_host("tickets.museum.example"));
+            barrier.wait().await;
+            work(n, conn?).await
+        }));
+    }
+    barrier.wait().await;
+    let started = Instant::now();
+    let mut all = Phase::default();
+    for t in tasks {
+        all.add(t.await??);
+    }
+    Ok((all, started.elapsed()))
+}
+
+fn summary(p: &mut Phase, took: Duration) -> serde_json::Value {
+    p.latencies_us.sort_unstable();
+    let n = p.latencies_us.len() as u64;
+    json!({
+        "requests": n,
+        "per_s": (n as f64 / took.as_secs_f64()).round(),
+        "p50_ms": percentile_ms(&p.latencies_us, 50.0),
+        "p99_ms": percentile_ms(&p.latencies_us, 99.0),
+        "answers": p.answers,
+        "seconds": took.as_secs_f64(),
+    })
+}
+
+pub async fn run(args: QueueArgs) -> anyhow::Result<serde_json::Value> {
+    let spawned = spawn(ServerSetup {
+        data_dir: None,
+        pg_url: None,
+        env: Vec::new(),
+    })
+    .await?;
+    let (addr, admin) = (spawned.addr.clone(), spawned.admin_token.clone());
+    let release = protected_release(&addr, &admin).await?;
+    let tokens = Arc::new(crate::signin::sign_in_visitors(&addr, &admin, args.visitors, 0).await?);
+    let server_pid = spawned.child.id();
+    let cpu = |pid: Option<u32>| pid.and_then(|p| cpu_seconds(&p.to_string()));
+
+    // Everyone joins at once.
+    let next = Arc::new(AtomicUsize::new(0));
+    let join_path = format!("/api/v1/releases/{release}/join");
+    let before = (cpu(server_pid), cpu_seconds("self"));
+    let (mut joins, joins_took) = {
+        let (next, tokens, path) = (next.clone(), tokens.clone(), join_path.clone());
+        phase(&addr, args.connections, move |_, mut conn| {
+            let (next, tokens, path) = (next.clone(), tokens.clone(), path.clone());
+            async move {
+                let mut p = Phase::default();
+                while let Some(token) = tokens.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let t0 = Instant::now();
+                    let r = conn
+                        .send_raw(Method::POST, &path, Some(token), b"{}".to_vec())
+                        .await?;
+                    p.latencies_us
+                        .push(u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX));
+                    let key = if r.status == 200 {
+                        "200".to_owned()
+                    } else {
+                        format!("{} {}", r.status, r.code())
+                    };
+                    *p.answers.entry(key).or_default() += 1;
+                }
+                anyhow::Ok(p)
+            }
+        })
+        .await?
+    };
+    let after_joins = (cpu(server_pid), cpu_seconds("self"));
+
+    // Then every connection polls its visitors' places for a while.
+    let poll_path = format!("/api/v1/releases/{release}/me");
+    let until = Instant::now() + Duration::from_secs(args.poll_secs.max(1));
+    let connections = args.connections;
+    let (mut polls, polls_took) = {
+        let (tokens, path) = (tokens.clone(), poll_path.clone());
+        phase(&addr, connections, move |n, mut conn| {
+            let (tokens, path) = (tokens.clone(), path.clone());
+            async move {
+                let mut p = Phase::default();
+                let mut i = n;
+                while Instant::now() < until {
+                    let Some(token) = tokens.get(i % tokens.len().max(1)) else {
+                        break;
+                    };
+                    i += connections;
+                    let t0 = Instant::now();
+                    let r = conn.send(Method::GET, &path, Some(token), None).await?;
+                    p.latencies_us
+                        .push(u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX));
+                    let key = if r.status == 200 {
+                        "200".to_owned()
+                    } else {
+                        format!("{} {}", r.status, r.code())
+                    };
+                    *p.answers.entry(key).or_default() += 1;
+                }
+                anyhow::Ok(p)
+            }
+        })
+        .await?
+    };
+    let after_polls = (cpu(server_pid), cpu_seconds("self"));
+    let used =
+        |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| ((b - a) * 100.0).round() / 100.0);
+    let result = json!({
+        "bench": "queue",
+        "nodes": 1,
+        "visitors": args.visitors,
+        "connections": args.connections,
+        "joins": summary(&mut joins, joins_took),
+        "polls": summary(&mut polls, polls_took),
+        "server_cpu_s": {"joins": used(before.0, after_joins.0), "polls": used(after_joins.0, after_polls.0)},
+        "client_cpu_s": {"joins": used(before.1, after_joins.1), "polls": used(after_joins.1, after_polls.1)},
+        "peak_rss_mb": server_pid.and_then(peak_rss_mb).map(|m| (m * 10.0).round() / 10.0),
+    });
+    let mut s = spawned;
+    let _ = s.child.start_kill();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.child.wait()).await;
+    Ok(result)
+}
