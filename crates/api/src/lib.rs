@@ -286,8 +286,13 @@ pub fn router_with_pages(state: AppState, pages: Router<AppState>) -> Router {
         .layer(middleware::from_fn(request_log))
         // Outside the log and every parser: a refused request costs a verdict, nothing more.
         .layer(middleware::from_fn_with_state(
-            state.edge,
+            state.edge.clone(),
             gatehouse_edge::protect,
+        ))
+        // The waiting page's poll, answered from memory before everything else (see there).
+        .layer(middleware::from_fn_with_state(
+            state,
+            routes_releases::fast_poll,
         ))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a handler panicked");

@@ -171,6 +171,8 @@ pub struct PlaceResponse {
     pub admitted_until: Option<String>,
     /// Sent with booking requests (header `X-Gatehouse-Admission`) while admitted.
     pub admission_token: Option<String>,
+    /// Where to poll this place cheaply, without the session (`GET`; the same answer).
+    pub poll_path: String,
 }
 
 fn place_response(release: u64, s: Status) -> PlaceResponse {
@@ -182,6 +184,7 @@ fn place_response(release: u64, s: Status) -> PlaceResponse {
         Standing::SoldOut => ("sold_out", None, None),
     };
     PlaceResponse {
+        poll_path: format!("{POLL_PREFIX}{release}/{}/{}", s.place.0, s.poll_key),
         release_id: release,
         place: s.place.0,
         standing,
@@ -328,5 +331,46 @@ pub async fn sell_out_if_gone(app: &AppState, release: u64, slot: i64) {
     };
     if all.iter().all(|s| s.remaining == 0) {
         app.queue.room().sell_out(release);
+    }
+}
+
+/// Where places are polled: `/q/{release}/{place}/{poll key}`.
+pub const POLL_PREFIX: &str = "/q/";
+
+/// The waiting page's poll, answered before traffic protection and the firewall run: the
+/// hottest request of a rush, and by construction a harmless one — a GET of a fixed shape (two
+/// numbers and a 22-character key, nothing else read; anything else is 404), answered from this
+/// node's memory, and only to a holder of the place's key. The rest of the API and every
+/// booking still pass the whole stack.
+pub async fn fast_poll(
+    State(app): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Some(rest) = req.uri().path().strip_prefix(POLL_PREFIX) else {
+        return next.run(req).await;
+    };
+    let parsed = (req.method() == axum::http::Method::GET && req.uri().query().is_none())
+        .then(|| {
+            let mut parts = rest.split('/');
+            let release = parts.next()?.parse::<u64>().ok()?;
+            let place = parts.next()?.parse::<u64>().ok()?;
+            let key = parts.next()?;
+            let shaped = key.len() == 22
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            (shaped && parts.next().is_none()).then_some((release, PlaceId(place), key))
+        })
+        .flatten();
+    let Some((release, place, key)) = parsed else {
+        return ApiError::NoRoute.into_response();
+    };
+    let now = app.queue.now();
+    let status = app.queue.room().status_by_key(release, place, key, now);
+    match status {
+        Ok(s) => no_store(place_response(release, s)),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }

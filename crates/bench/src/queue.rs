@@ -1,8 +1,8 @@
 //! `gatehouse bench queue`: what the waiting room costs over loopback HTTP on one node. A real
 //! server gets a product whose day opens in an hour, protected with a pre-queue open now; the
 //! visitors sign in during setup; then every one of them joins at once (joins per second), and
-//! then every connection polls its visitors' places for a few seconds (polls per second) — the
-//! request each waiting page repeats.
+//! then every connection polls its visitors' places for a few seconds at the poll addresses the
+//! joins answered (polls per second) — the request each waiting page repeats.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -70,6 +70,29 @@ async fn protected_release(addr: &str, admin: &str) -> anyhow::Result<u64> {
     at(&r.json()?, "/id").as_u64().context("release id")
 }
 
+/// Each visitor's poll address, as `GET …/me` (like their join) answers it.
+async fn poll_paths(addr: &str, tokens: &[String], release: u64) -> anyhow::Result<Vec<String>> {
+    let mut c = Conn::open(addr).await?.with_host("tickets.museum.example");
+    let mut paths = Vec::with_capacity(tokens.len());
+    for token in tokens {
+        let r = c
+            .send(
+                Method::GET,
+                &format!("/api/v1/releases/{release}/me"),
+                Some(token),
+                None,
+            )
+            .await?;
+        paths.push(
+            at(&r.json()?, "/poll_path")
+                .as_str()
+                .context("poll_path")?
+                .to_owned(),
+        );
+    }
+    Ok(paths)
+}
+
 #[derive(Default)]
 struct Phase {
     latencies_us: Vec<u64>,
@@ -97,7 +120,9 @@ where
         let (addr, barrier, work) = (addr.to_owned(), barrier.clone(), work.clone());
         tasks.push(tokio::spawn(async move {
             // Browsers name the museum's host; a numeric Host header is logged by the firewall.
-            let conn = Conn::open(&addr).await.map(|c| c.with_host("tickets.museum.example"));
+            let conn = Conn::open(&addr)
+                .await
+                .map(|c| c.with_host("tickets.museum.example"));
             barrier.wait().await;
             work(n, conn?).await
         }));
@@ -168,24 +193,26 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<serde_json::Value> {
     };
     let after_joins = (cpu(server_pid), cpu_seconds("self"));
 
-    // Then every connection polls its visitors' places for a while.
-    let poll_path = format!("/api/v1/releases/{release}/me");
+    // Then every connection polls its visitors' places for a while, at the addresses the joins
+    // answered (as the waiting page does).
+    let paths = Arc::new(poll_paths(&addr, &tokens, release).await?);
     let until = Instant::now() + Duration::from_secs(args.poll_secs.max(1));
     let connections = args.connections;
+    let polls_cpu = (cpu(server_pid), cpu_seconds("self"));
     let (mut polls, polls_took) = {
-        let (tokens, path) = (tokens.clone(), poll_path.clone());
+        let paths = paths.clone();
         phase(&addr, connections, move |n, mut conn| {
-            let (tokens, path) = (tokens.clone(), path.clone());
+            let paths = paths.clone();
             async move {
                 let mut p = Phase::default();
                 let mut i = n;
                 while Instant::now() < until {
-                    let Some(token) = tokens.get(i % tokens.len().max(1)) else {
+                    let Some(path) = paths.get(i % paths.len().max(1)) else {
                         break;
                     };
                     i += connections;
                     let t0 = Instant::now();
-                    let r = conn.send(Method::GET, &path, Some(token), None).await?;
+                    let r = conn.send(Method::GET, path, None, None).await?;
                     p.latencies_us
                         .push(u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX));
                     let key = if r.status == 200 {
@@ -210,8 +237,8 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<serde_json::Value> {
         "connections": args.connections,
         "joins": summary(&mut joins, joins_took),
         "polls": summary(&mut polls, polls_took),
-        "server_cpu_s": {"joins": used(before.0, after_joins.0), "polls": used(after_joins.0, after_polls.0)},
-        "client_cpu_s": {"joins": used(before.1, after_joins.1), "polls": used(after_joins.1, after_polls.1)},
+        "server_cpu_s": {"joins": used(before.0, after_joins.0), "polls": used(polls_cpu.0, after_polls.0)},
+        "client_cpu_s": {"joins": used(before.1, after_joins.1), "polls": used(polls_cpu.1, after_polls.1)},
         "peak_rss_mb": server_pid.and_then(peak_rss_mb).map(|m| (m * 10.0).round() / 10.0),
     });
     let mut s = spawned;

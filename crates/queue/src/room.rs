@@ -29,6 +29,9 @@ pub struct Release {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     pub place: PlaceId,
+    /// The key of the place's poll address (`/q/{release}/{place}/{key}`): reading it needs no
+    /// session, so a waiting page polls cheaply.
+    pub poll_key: String,
     pub standing: Standing,
     /// Seconds until admission at the current rate (an estimate), while in line.
     pub wait_secs: Option<u64>,
@@ -173,10 +176,37 @@ impl WaitingRoom {
         };
         Ok(Status {
             place,
+            poll_key: key.poll_key(release, place, session),
             standing,
             wait_secs,
             token,
         })
+    }
+
+    /// Where `place` stands for whoever holds its poll `key` (what the waiting page polls):
+    /// the same as [`WaitingRoom::status`] for its holder; a wrong key learns nothing.
+    pub fn status_by_key(
+        &mut self,
+        release: u64,
+        place: PlaceId,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Status, RoomError> {
+        let (account, session) = self
+            .releases
+            .get(&release)
+            .ok_or(RoomError::UnknownRelease(release))?
+            .line
+            .owner(place)
+            .ok_or(RoomError::UnknownPlace)?;
+        let expected = self.key.poll_key(release, place, &session);
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            expected.as_bytes(),
+            key.as_bytes(),
+        )) {
+            return Err(RoomError::UnknownPlace);
+        }
+        self.status(release, place, account, &session, now)
     }
 
     /// Moves every line on: admissions for the time since the last tick at each line's rate,
@@ -332,6 +362,29 @@ mod tests {
             }
         }
         assert_eq!(admitted, 30);
+        // The poll address works without a session, and only with its key.
+        let (place, a) = waiting.unwrap_or((PlaceId(0), 0));
+        let mine = room
+            .status(1, place, a, &person(a).session, now)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            room.status_by_key(1, place, &mine.poll_key, now)
+                .map(|s| s.standing),
+            Ok(mine.standing)
+        );
+        assert_eq!(
+            room.status_by_key(1, place, "AAAAAAAAAAAAAAAAAAAAAA", now),
+            Err(RoomError::UnknownPlace)
+        );
+        assert_eq!(
+            room.status_by_key(1, PlaceId(1), &mine.poll_key, now)
+                .map(|s| s.place),
+            if place == PlaceId(1) {
+                Ok(place)
+            } else {
+                Err(RoomError::UnknownPlace)
+            }
+        );
         // Someone else asking about a place learns nothing.
         assert_eq!(
             room.status(1, PlaceId(1), 999, &[9; 32], now),

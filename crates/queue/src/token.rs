@@ -56,6 +56,25 @@ impl TokenKey {
         Some(mac)
     }
 
+    /// The secret part of a place's poll address: a MAC over the release, the place and the
+    /// session it is bound to, so only its holder can read where it stands without signing in
+    /// again on every poll (16 bytes, base64url).
+    pub fn poll_key(&self, release: u64, place: PlaceId, session: &[u8; 32]) -> String {
+        let mut body = [0u8; 17];
+        body[0] = b'p';
+        if let Some(slot) = body.get_mut(1..9) {
+            slot.copy_from_slice(&release.to_be_bytes());
+        }
+        if let Some(slot) = body.get_mut(9..17) {
+            slot.copy_from_slice(&place.0.to_be_bytes());
+        }
+        let tag = self
+            .mac(&body, session)
+            .map(|m| m.finalize().into_bytes().to_vec())
+            .unwrap_or_default();
+        data_encoding::BASE64URL_NOPAD.encode(tag.get(..16).unwrap_or_default())
+    }
+
     /// The token for `admission`, bound to `session` (a digest of the session token).
     pub fn sign(&self, admission: &Admission, session: &[u8; 32]) -> String {
         let body = body_of(admission);

@@ -204,6 +204,33 @@ async fn bookings_of_a_protected_day_pass_the_waiting_room() {
     .await;
     assert_eq!(s, StatusCode::OK, "{other_place}");
 
+    // The place's poll address answers without a session, and only at its exact shape.
+    let poll = place["poll_path"].as_str().unwrap().to_owned();
+    let (s, polled) = call(&a.app, "GET", &poll, None, None).await;
+    assert_eq!(
+        (s, &polled["place"], &polled["standing"]),
+        (StatusCode::OK, &place["place"], &json!("waiting")),
+        "{polled}"
+    );
+    let wrong_key = format!(
+        "{}AAAAAAAAAAAAAAAAAAAAAA",
+        &poll[..poll.rfind('/').unwrap() + 1]
+    );
+    for (method, path) in [
+        ("GET", wrong_key.as_str()),
+        ("GET", &format!("{poll}?x=1")),
+        ("POST", poll.as_str()),
+        ("GET", "/q/1/2"),
+        ("GET", &format!("{poll}/more")),
+    ] {
+        let (s, e) = call(&a.app, method, path, None, None).await;
+        assert_eq!(
+            (s, e["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found")),
+            "{method} {path}"
+        );
+    }
+
     // Booking in the pre-queue without an admission: refused, nothing taken.
     let (s, e) = book(visitor.clone(), None, "a").await;
     assert_eq!(
