@@ -236,6 +236,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes_releases::list))
         .routes(routes!(routes_releases::join))
         .routes(routes!(routes_releases::mine))
+        .routes(routes!(routes_releases::report))
 }
 
 /// Lets the edge key requests by the account behind a cached session.

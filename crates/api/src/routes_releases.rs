@@ -374,3 +374,82 @@ pub async fn fast_poll(
         Err(e) => ApiError::from(e).into_response(),
     }
 }
+
+/// Joins in one span of time and what became of them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BucketResponse {
+    /// When the span starts (the last one starts at the opening: the later joiners).
+    pub from: String,
+    pub joined: u64,
+    pub admitted: u64,
+    pub bought: u64,
+    /// The mean place among those admitted (0: the first), if any were.
+    pub mean_rank: Option<f64>,
+}
+
+/// A release's fairness report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FairnessReport {
+    pub release_id: u64,
+    pub joined: u64,
+    pub prequeued: u64,
+    pub admitted: u64,
+    pub bought: u64,
+    pub abandoned: u64,
+    pub refused_duplicates: u64,
+    pub refused_other_device: u64,
+    /// Outcomes by join time: ten spans of the pre-queue, then everyone after the opening.
+    pub by_join_time: Vec<BucketResponse>,
+    /// Two-sample Kolmogorov–Smirnov statistic of the admission places of the pre-queue's
+    /// earlier and later halves; a fair order keeps it under `ks_critical_001`.
+    pub ks_statistic: Option<f64>,
+    pub ks_critical_001: Option<f64>,
+    pub seed_commitment: String,
+    /// Once the release has opened.
+    pub seed: Option<String>,
+}
+
+/// The fairness report of a release: who joined, was admitted, bought, abandoned or was
+/// refused, and the outcomes against join time.
+#[utoipa::path(get, path = "/api/v1/admin/releases/{id}/report", tag = "admin", security(("bearer" = ["catalogue_manage"])),
+    params(("id" = u64, Path)),
+    responses((status = 200, body = FairnessReport), (status = 404, body = ErrorBody)))]
+pub async fn report(
+    State(app): State<AppState>,
+    _: Allowed<perm::CatalogueManage>,
+    ApiPath(id): ApiPath<u64>,
+) -> Result<Json<FairnessReport>, ApiError> {
+    let published = app
+        .queue
+        .published()
+        .into_iter()
+        .find(|p| p.release.id == id)
+        .ok_or(ApiError::NoRoute)?;
+    let r = app.queue.room().report(id, 10).ok_or(ApiError::NoRoute)?;
+    let t = r.tally;
+    Ok(Json(FairnessReport {
+        release_id: id,
+        joined: t.joined,
+        prequeued: t.prequeued,
+        admitted: t.admitted,
+        bought: t.bought,
+        abandoned: t.abandoned,
+        refused_duplicates: t.refused_duplicate,
+        refused_other_device: t.refused_other_session,
+        by_join_time: r
+            .buckets
+            .into_iter()
+            .map(|b| BucketResponse {
+                from: b.from.to_string(),
+                joined: b.joined,
+                admitted: b.admitted,
+                bought: b.bought,
+                mean_rank: b.mean_rank,
+            })
+            .collect(),
+        ks_statistic: r.ks_d,
+        ks_critical_001: r.ks_critical_001,
+        seed_commitment: published.commitment,
+        seed: published.seed,
+    }))
+}

@@ -12,7 +12,7 @@ pub mod service;
 pub mod shuffle;
 pub mod token;
 
-pub use line::{JoinRefused, Line, Person, PlaceId, Standing, Tally};
+pub use line::{ks_statistic, Bucket, JoinRefused, Line, Person, PlaceId, Report, Standing, Tally};
 pub use rate::{Rate, RateSettings};
 pub use room::{Release, RoomError, Status, WaitingRoom};
 pub use service::{PublishedRelease, QueueError, WaitingRoomService};

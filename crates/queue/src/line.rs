@@ -62,6 +62,9 @@ struct Place {
     /// Its index in the order, once it has one.
     at: Option<usize>,
     admitted_until: Option<Timestamp>,
+    /// Its place among those admitted (0: the first).
+    rank: Option<u64>,
+    bought: bool,
     done: bool,
 }
 
@@ -150,6 +153,8 @@ impl Line {
             joined_at: now,
             at,
             admitted_until: None,
+            rank: None,
+            bought: false,
             done: false,
         });
         if self.opened {
@@ -218,8 +223,10 @@ impl Line {
             };
             self.front += 1;
             let until = now + window;
+            let rank = self.tally.admitted + admitted.len() as u64;
             if let Some(p) = self.place_mut(id).filter(|p| !p.done) {
                 p.admitted_until = Some(until);
+                p.rank = Some(rank);
                 admitted.push(id);
             }
         }
@@ -267,6 +274,7 @@ impl Line {
             return;
         };
         p.done = true;
+        p.bought = bought;
         let was_admitted = p.admitted_until.is_some();
         if was_admitted {
             self.in_flight -= 1;
@@ -330,6 +338,94 @@ impl Line {
         self.place(id).map(|p| (p.person.account, p.person.session))
     }
 
+    /// The fairness report: the tally, and outcomes by join time — the pre-queue cut into
+    /// `buckets` equal spans from its first join to the opening, then everyone who joined after
+    /// — with the two-sample Kolmogorov–Smirnov statistic of the admission ranks of the
+    /// pre-queue's earlier and later halves (by join time) against its critical value at
+    /// α = 0.001: a fair shuffle keeps the statistic below it.
+    pub fn report(&self, buckets: usize) -> Report {
+        let buckets = buckets.max(1);
+        let early: Vec<&Place> = self
+            .places
+            .iter()
+            .filter(|p| p.joined_at < self.opens_at)
+            .collect();
+        let first = early
+            .iter()
+            .map(|p| p.joined_at)
+            .min()
+            .unwrap_or(self.opens_at);
+        let span = self.opens_at.duration_since(first).as_millis().max(1);
+        let mut rows: Vec<Bucket> = (0..buckets)
+            .map(|i| Bucket {
+                from: first
+                    + jiff::SignedDuration::from_millis(
+                        i64::try_from(span * i as i128 / buckets as i128).unwrap_or(0),
+                    ),
+                ..Bucket::default()
+            })
+            .collect();
+        rows.push(Bucket {
+            from: self.opens_at,
+            ..Bucket::default()
+        });
+        let mut rank_sums = vec![0u128; buckets + 1];
+        for p in &self.places {
+            let at = if p.joined_at >= self.opens_at {
+                buckets
+            } else {
+                let offset = p.joined_at.duration_since(first).as_millis().max(0);
+                usize::try_from(offset * buckets as i128 / span)
+                    .unwrap_or(0)
+                    .min(buckets - 1)
+            };
+            if let Some(row) = rows.get_mut(at) {
+                row.joined += 1;
+                if let Some(rank) = p.rank {
+                    row.admitted += 1;
+                    if let Some(sum) = rank_sums.get_mut(at) {
+                        *sum += u128::from(rank);
+                    }
+                }
+                if p.bought {
+                    row.bought += 1;
+                }
+            }
+        }
+        for (row, sum) in rows.iter_mut().zip(&rank_sums) {
+            row.mean_rank = (row.admitted > 0).then(|| *sum as f64 / row.admitted as f64);
+        }
+        // The pre-queue by join time: the admission ranks of its first and second halves.
+        let mut by_time: Vec<&&Place> = early.iter().filter(|p| p.rank.is_some()).collect();
+        by_time.sort_by_key(|p| p.joined_at);
+        let half = by_time.len() / 2;
+        let ranks = |part: &[&&Place]| -> Vec<f64> {
+            part.iter()
+                .filter_map(|p| p.rank)
+                .map(|r| r as f64)
+                .collect()
+        };
+        let (a, b) = (
+            ranks(by_time.get(..half).unwrap_or_default()),
+            ranks(by_time.get(half..).unwrap_or_default()),
+        );
+        let (d, critical) = if a.is_empty() || b.is_empty() {
+            (None, None)
+        } else {
+            let (n, m) = (a.len() as f64, b.len() as f64);
+            (
+                Some(ks_statistic(a, b)),
+                Some(1.949 * ((n + m) / (n * m)).sqrt()),
+            )
+        };
+        Report {
+            tally: self.tally,
+            buckets: rows,
+            ks_d: d,
+            ks_critical_001: critical,
+        }
+    }
+
     /// Places joined.
     pub fn len(&self) -> usize {
         self.places.len()
@@ -348,4 +444,46 @@ impl Line {
     pub fn order(&self) -> &[PlaceId] {
         &self.order
     }
+}
+
+/// Joins in one span of time and what became of them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bucket {
+    /// The span's start (the last span starts at the opening and holds the later joiners).
+    pub from: Timestamp,
+    pub joined: u64,
+    pub admitted: u64,
+    pub bought: u64,
+    /// The mean place among those admitted (0: first), if any were.
+    pub mean_rank: Option<f64>,
+}
+
+/// The fairness report of a line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub tally: Tally,
+    pub buckets: Vec<Bucket>,
+    /// The Kolmogorov–Smirnov statistic of the pre-queue halves' admission ranks.
+    pub ks_d: Option<f64>,
+    /// Its critical value at α = 0.001.
+    pub ks_critical_001: Option<f64>,
+}
+
+/// The two-sample Kolmogorov–Smirnov statistic of `a` and `b`.
+pub fn ks_statistic(mut a: Vec<f64>, mut b: Vec<f64>) -> f64 {
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    let (mut i, mut j, mut d) = (0usize, 0usize, 0f64);
+    let (n, m) = (a.len() as f64, b.len() as f64);
+    while let (Some(&x), Some(&y)) = (a.get(i), b.get(j)) {
+        let at = x.min(y);
+        while a.get(i).is_some_and(|v| *v <= at) {
+            i += 1;
+        }
+        while b.get(j).is_some_and(|v| *v <= at) {
+            j += 1;
+        }
+        d = d.max((i as f64 / n - j as f64 / m).abs());
+    }
+    d
 }

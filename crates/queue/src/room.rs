@@ -262,6 +262,11 @@ impl WaitingRoom {
         }
     }
 
+    /// The fairness report of `release` (see [`Line::report`]).
+    pub fn report(&self, release: u64, buckets: usize) -> Option<crate::line::Report> {
+        self.releases.get(&release).map(|p| p.line.report(buckets))
+    }
+
     pub fn tally(&self, release: u64) -> Option<Tally> {
         self.releases.get(&release).map(|p| p.line.tally())
     }

@@ -151,6 +151,31 @@ fn a_release_of_100000_arrivals_is_a_fair_lottery_with_one_place_each() {
     let late_ranks: Vec<usize> = late.iter().map(|id| rank[id]).collect();
     assert_eq!(late_ranks, (100_000..101_000).collect::<Vec<_>>());
 
+    // The staff's fairness report says the same: ten spans of the pre-queue and the later
+    // joiners, every place admitted, and a KS statistic under its critical value.
+    let report = line.report(10);
+    assert_eq!(report.buckets.len(), 11);
+    assert_eq!(
+        report.buckets.iter().map(|b| b.joined).sum::<u64>(),
+        101_000
+    );
+    assert_eq!(report.buckets[10].joined, 1_000);
+    assert_eq!(
+        report.buckets.iter().map(|b| b.bought).sum::<u64>(),
+        tally.bought
+    );
+    let (report_d, critical) = (report.ks_d.unwrap(), report.ks_critical_001.unwrap());
+    assert!(report_d < critical, "report KS {report_d} ≥ {critical}");
+    // Each pre-queue span's mean place is near the middle of the pre-queue (49,999.5).
+    for b in &report.buckets[..10] {
+        let mean = b.mean_rank.unwrap();
+        assert!((mean - 49_999.5).abs() < 1_500.0, "{b:?}");
+    }
+    assert!(
+        (report.buckets[10].mean_rank.unwrap() - 100_499.5).abs() < 1.0,
+        "later joiners last, in order"
+    );
+
     // Anyone re-runs the order from the published seed and the pre-queue in join order.
     assert!(gatehouse_queue::keeps_promise(&seed, &commitment));
     let mut rerun = line.prequeue_in_join_order();

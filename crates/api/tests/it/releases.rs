@@ -343,6 +343,42 @@ async fn bookings_of_a_protected_day_pass_the_waiting_room() {
         "{e}"
     );
 
+    // The fairness report: two joined before the opening, both admitted, one bought; one
+    // refused from another device is not counted as a place.
+    let (s, report) = call(
+        &a.app,
+        "GET",
+        &format!("/api/v1/admin/releases/{release}/report"),
+        Some(&staff),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{report}");
+    assert_eq!(
+        (
+            report["joined"].as_u64(),
+            report["prequeued"].as_u64(),
+            report["admitted"].as_u64(),
+            report["bought"].as_u64()
+        ),
+        (Some(2), Some(2), Some(2), Some(1)),
+        "{report}"
+    );
+    assert_eq!(report["by_join_time"].as_array().unwrap().len(), 11);
+    assert!(
+        report["seed"].is_string(),
+        "opened: the seed is in the report"
+    );
+    let (s, _) = call(
+        &a.app,
+        "GET",
+        &format!("/api/v1/admin/releases/{release}/report"),
+        Some(&visitor),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
     // A day that is not protected books as before, without an admission.
     let mut open_day = booking(&gatehouse_domain::identity::synthetic_resident_id(70));
     open_day["slot_id"] = json!(unprotected);
