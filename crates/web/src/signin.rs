@@ -154,15 +154,7 @@ pub async fn finish(
         .sign_in_with_phone(&form.phone, &form.code, &ip.0)
         .await
     {
-        Ok(session) => {
-            let mut response = Redirect::to(back).into_response();
-            gatehouse_api::auth::session_cookies(
-                response.headers_mut(),
-                &session,
-                app.identity.now(),
-            );
-            response
-        }
+        Ok(session) => signed_in(&app, &session, back),
         Err(e) => {
             let e = FormError::from_api(e, lang);
             let form_html = if e.field.as_deref() == Some("phone") {
@@ -202,5 +194,17 @@ pub async fn sign_out(
         }
     }
     gatehouse_api::auth::clear_session_cookies(response.headers_mut());
+    response
+}
+
+/// The answer to a successful sign-in (a visitor's or staff's): the session's cookies, and on
+/// to `back`.
+pub(crate) fn signed_in(
+    app: &AppState,
+    session: &gatehouse_identity::IssuedSession,
+    back: &str,
+) -> Response {
+    let mut response = Redirect::to(back).into_response();
+    gatehouse_api::auth::session_cookies(response.headers_mut(), session, app.identity.now());
     response
 }

@@ -6,7 +6,7 @@
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use gatehouse_api::auth::ClientIp;
 use gatehouse_api::AppState;
 use maud::{html, Markup};
@@ -122,15 +122,7 @@ pub async fn finish(
         )
         .await
     {
-        Ok(session) => {
-            let mut response = Redirect::to(back).into_response();
-            gatehouse_api::auth::session_cookies(
-                response.headers_mut(),
-                &session,
-                app.identity.now(),
-            );
-            response
-        }
+        Ok(session) => crate::signin::signed_in(&app, &session, back),
         Err(e) => {
             let e = FormError::from_api(e, lang);
             (
