@@ -147,12 +147,13 @@ pub async fn list(State(app): State<AppState>) -> Json<Vec<ReleaseResponse>> {
 pub const ADMISSION_HEADER: &str = "x-gatehouse-admission";
 pub const ADMISSION_COOKIE: &str = "gh_admission";
 
-/// What binds a place and its admission to the device session: a digest of the session's id
-/// (extra tabs share a session, so they share the place).
+/// What binds a place and its admission to the device: a digest of the session's family — the
+/// sign-in on that device, which its refreshed sessions keep (a session's own id changes at
+/// every refresh). Extra tabs share the session, so they share the place.
 pub fn session_key(session: &Authenticated) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"gatehouse-queue-session\0");
-    h.update(session.session_id.to_be_bytes());
+    h.update(session.family);
     h.finalize().into()
 }
 

@@ -392,3 +392,77 @@ async fn bookings_of_a_protected_day_pass_the_waiting_room() {
     .await;
     assert_eq!(s, StatusCode::CREATED, "{order}");
 }
+
+/// A place belongs to the device's sign-in: refreshing the session (a new session id in the
+/// same family) keeps it; signing in again on another device does not get another one.
+#[tokio::test]
+async fn a_refreshed_session_keeps_its_place_and_another_device_gets_none() {
+    let a = api().await;
+    let (s, r) = call(
+        &a.app,
+        "POST",
+        "/api/v1/admin/releases",
+        Some(&a.admin),
+        Some(json!({"product_id": a.product, "date": "2026-11-27"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let release = r["id"].as_u64().unwrap();
+    a.clock
+        .advance(SignedDuration::from_hours(47) + SignedDuration::from_mins(40));
+    let account = a
+        .identity
+        .create_account("queue-refresh", Roles::of(&[Role::Visitor]))
+        .await
+        .unwrap();
+    let first = a
+        .identity
+        .issue_session(account.clone(), SignInMethod::Console)
+        .await
+        .unwrap();
+    let (s, joined) = call(
+        &a.app,
+        "POST",
+        &format!("/api/v1/releases/{release}/join"),
+        Some(&first.access_token),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{joined}");
+    let refreshed = a
+        .identity
+        .refresh(first.refresh_token.as_deref().unwrap())
+        .await
+        .unwrap();
+    let (s, mine) = call(
+        &a.app,
+        "GET",
+        &format!("/api/v1/releases/{release}/me"),
+        Some(&refreshed.access_token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, &mine["place"]),
+        (StatusCode::OK, &joined["place"]),
+        "{mine}"
+    );
+    let other_device = a
+        .identity
+        .issue_session(account, SignInMethod::Console)
+        .await
+        .unwrap();
+    let (s, e) = call(
+        &a.app,
+        "POST",
+        &format!("/api/v1/releases/{release}/join"),
+        Some(&other_device.access_token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::CONFLICT, Some("queue_other_device")),
+        "{e}"
+    );
+}
