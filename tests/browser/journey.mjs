@@ -106,11 +106,22 @@ try {
     seen.pages.push(info);
   }
 
+  // From a product's dates to the first date with a slot still open (late in the day, today's
+  // slots have all closed).
+  async function toDateWithOpenSlot() {
+    const dates = await page.locator('a.choice').evaluateAll((links) => links.map((a) => a.href));
+    for (const date of dates) {
+      await page.goto(date);
+      if (await page.locator('a.choice').count() > 0) return;
+    }
+    throw new Error('no date with an open slot');
+  }
+
   await page.goto(base + '/');
   await check('home');
   await page.getByRole('link', { name: /预约入馆/ }).first().click();
   await check('dates');
-  await page.locator('a.choice').first().click();
+  await toDateWithOpenSlot();
   await check('slots');
   await page.locator('a.choice').first().click();
   // Not signed in yet: the slot sends the visitor to sign in, then brings them back.
@@ -187,7 +198,7 @@ try {
   for (const [name, shot] of [['儿童科学乐园', 'hall-order'], ['科学秀：液氮实验', 'activity-order']]) {
     await page.goto(base + '/');
     await page.locator('li.card', { hasText: name }).getByRole('link').first().click();
-    await page.locator('a.choice').first().click();
+    await toDateWithOpenSlot();
     await page.locator('a.choice').first().click();
     await page.locator('input[name="visitor"]').first().check();
     await page.getByLabel(/我已阅读并同意/).check();
