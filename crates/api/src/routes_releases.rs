@@ -290,8 +290,18 @@ pub fn admission_guard(
     let Some(release) = protected_now(app, slot) else {
         return Ok(None);
     };
-    let now = app.queue.now();
-    let room = app.queue.room();
+    let place = check_admission(app, session, headers, &release)?;
+    Ok(Some((release.id, place)))
+}
+
+/// The place of the admission a request to book during `release` carries (header or cookie),
+/// checked for this account and device; or the refusal.
+pub fn check_admission(
+    app: &AppState,
+    session: &Authenticated,
+    headers: &HeaderMap,
+    release: &Release,
+) -> Result<PlaceId, ApiError> {
     let token = headers
         .get(ADMISSION_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -305,7 +315,9 @@ pub fn admission_guard(
             ),
         });
     };
-    let admission = room
+    let now = app.queue.now();
+    app.queue
+        .room()
         .check(
             release.id,
             token,
@@ -313,11 +325,11 @@ pub fn admission_guard(
             &session_key(session),
             now,
         )
+        .map(|admission| admission.place)
         .map_err(|e| ApiError::Admission {
             code: "admission_invalid",
             message: e.to_string(),
-        })?;
-    Ok(Some((release.id, admission.place)))
+        })
 }
 
 /// After a sold-out answer during `release`: if every slot of the day is gone, the line is told
@@ -420,12 +432,7 @@ pub async fn report(
     _: Allowed<perm::CatalogueManage>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<FairnessReport>, ApiError> {
-    let published = app
-        .queue
-        .published()
-        .into_iter()
-        .find(|p| p.release.id == id)
-        .ok_or(ApiError::NoRoute)?;
+    let published = app.queue.published_release(id).ok_or(ApiError::NoRoute)?;
     let r = app.queue.room().report(id, 10).ok_or(ApiError::NoRoute)?;
     let t = r.tally;
     Ok(Json(FairnessReport {

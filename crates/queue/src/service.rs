@@ -184,13 +184,29 @@ impl WaitingRoomService {
         let room = self.room();
         let mut all: Vec<PublishedRelease> = room
             .releases()
-            .map(|(release, seed)| PublishedRelease {
-                release: release.clone(),
-                commitment: seed.commitment(),
-                seed: (now >= release.opens_at).then(|| seed.to_hex()),
-            })
+            .map(|(release, seed)| publish(release, seed, now))
             .collect();
         all.sort_by_key(|p| (p.release.opens_at, p.release.id));
         all
+    }
+
+    /// One protected release as the public sees it (the waiting page asks at every refresh).
+    pub fn published_release(&self, id: u64) -> Option<PublishedRelease> {
+        let now = self.clock.now();
+        let room = self.room();
+        let found = room
+            .releases()
+            .find(|(release, _)| release.id == id)
+            .map(|(release, seed)| publish(release, seed, now));
+        found
+    }
+}
+
+/// What the public sees of `release` at `now`: the commitment always, the seed once it opened.
+fn publish(release: &Release, seed: &Seed, now: Timestamp) -> PublishedRelease {
+    PublishedRelease {
+        release: release.clone(),
+        commitment: seed.commitment(),
+        seed: (now >= release.opens_at).then(|| seed.to_hex()),
     }
 }

@@ -46,11 +46,7 @@ pub async fn show(
     let t = |m: Msg| m.text(lang);
     let now = app.queue.now();
     let tz = app.service.museum_tz().clone();
-    let release = app
-        .queue
-        .published()
-        .into_iter()
-        .find(|p| p.release.id == id);
+    let release = app.queue.published_release(id);
     let Some(release) = release else {
         return (
             StatusCode::NOT_FOUND,
