@@ -78,6 +78,10 @@ pub enum ApiError {
     Internal,
     #[error(transparent)]
     Payment(gatehouse_payments::PaymentError),
+    /// A service the request needs (the waiting room's shared log) did not answer; nothing
+    /// changed, try again.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Gate(#[from] GateError),
     #[error(transparent)]
@@ -365,6 +369,10 @@ impl ApiError {
             ApiError::Internal => {
                 body.code = "internal";
                 StatusCode::INTERNAL_SERVER_ERROR
+            }
+            ApiError::Unavailable(_) => {
+                body.code = "unavailable";
+                StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Payment(e) => {
                 let (status, code, field) = payment_status(e);

@@ -72,13 +72,19 @@ pub async fn place(
     key: Option<String>,
 ) -> Result<gatehouse_booking::OrderDetails, ApiError> {
     let slot = req.slot_id;
-    let admitted = crate::routes_releases::admission_guard(app, session, headers, slot)?;
+    let admitted = crate::routes_releases::admission_guard(app, session, headers, slot).await?;
     let started = std::time::Instant::now();
     let placed = place_as(app, &session.account, req, key).await;
     app.queue.record_booking(started.elapsed());
     if let Some((release, place)) = admitted {
         match &placed {
-            Ok(_) => app.queue.room().finish(release, place, true),
+            Ok(_) => {
+                // Booked: the window closes. If the log cannot say so now, the window simply
+                // lapses at its end; the booking stands either way.
+                if let Err(e) = app.queue.finish(release, place, true).await {
+                    tracing::warn!(release, error = %e, "could not close an admission window");
+                }
+            }
             Err(ApiError::Domain(gatehouse_domain::BookingError::SoldOut { .. })) => {
                 crate::routes_releases::sell_out_if_gone(app, release, slot).await;
             }

@@ -208,6 +208,7 @@ impl From<RoomError> for ApiError {
             RoomError::Refused(JoinRefused::Duplicate) => conflict("queue_duplicate"),
             RoomError::Refused(JoinRefused::NotOpen(_)) => conflict("queue_not_open"),
             RoomError::Refused(JoinRefused::SoldOut) => conflict("sold_out"),
+            RoomError::Unavailable(_) => ApiError::Unavailable(e.to_string()),
         }
     }
 }
@@ -236,8 +237,7 @@ pub async fn join(
         session: session_key(&session),
         keys: Vec::new(),
     };
-    let now = app.queue.now();
-    let status = app.queue.room().join(id, person, now)?;
+    let status = app.queue.join(id, person).await?;
     Ok(no_store(place_response(id, status)))
 }
 
@@ -250,12 +250,11 @@ pub async fn mine(
     Allowed(session, ..): Allowed<perm::SelfService>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<axum::response::Response, ApiError> {
-    let now = app.queue.now();
-    let mut room = app.queue.room();
-    let place = room
-        .place_of(id, session.account.id.0)
+    let status = app
+        .queue
+        .status(id, session.account.id.0, &session_key(&session))
+        .await?
         .ok_or(ApiError::NoRoute)?;
-    let status = room.status(id, place, session.account.id.0, &session_key(&session), now)?;
     Ok(no_store(place_response(id, status)))
 }
 
@@ -281,7 +280,7 @@ pub fn protected_now(app: &AppState, slot: i64) -> Option<Release> {
 
 /// A booking's pass through the waiting room: `None` when the slot's day is not protected now;
 /// the release and place an admission was checked for; or the refusal.
-pub fn admission_guard(
+pub async fn admission_guard(
     app: &AppState,
     session: &Authenticated,
     headers: &HeaderMap,
@@ -290,13 +289,13 @@ pub fn admission_guard(
     let Some(release) = protected_now(app, slot) else {
         return Ok(None);
     };
-    let place = check_admission(app, session, headers, &release)?;
+    let place = check_admission(app, session, headers, &release).await?;
     Ok(Some((release.id, place)))
 }
 
 /// The place of the admission a request to book during `release` carries (header or cookie),
 /// checked for this account and device; or the refusal.
-pub fn check_admission(
+pub async fn check_admission(
     app: &AppState,
     session: &Authenticated,
     headers: &HeaderMap,
@@ -315,16 +314,14 @@ pub fn check_admission(
             ),
         });
     };
-    let now = app.queue.now();
     app.queue
-        .room()
         .check(
             release.id,
             token,
             session.account.id.0,
             &session_key(session),
-            now,
         )
+        .await
         .map(|admission| admission.place)
         .map_err(|e| ApiError::Admission {
             code: "admission_invalid",
@@ -343,7 +340,9 @@ pub async fn sell_out_if_gone(app: &AppState, release: u64, slot: i64) {
         return;
     };
     if all.iter().all(|s| s.remaining == 0) {
-        app.queue.room().sell_out(release);
+        if let Err(e) = app.queue.sell_out(release).await {
+            tracing::warn!(release, error = %e, "could not tell the line it sold out");
+        }
     }
 }
 

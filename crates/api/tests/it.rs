@@ -62,6 +62,8 @@ mod releases;
 mod seats;
 #[path = "it/shared.rs"]
 mod shared;
+#[path = "it/shared_queue.rs"]
+mod shared_queue;
 #[path = "it/sso.rs"]
 mod sso;
 #[path = "it/subjects.rs"]
@@ -80,6 +82,7 @@ struct Api {
     identity: Arc<IdentityService>,
     /// Where the edge keeps its lists and writes security events.
     traffic: Arc<dyn gatehouse_domain::traffic::TrafficStore>,
+    releases: Arc<dyn gatehouse_domain::waiting::ProtectedReleaseStore>,
     /// The local WeChat Pay the payment routes talk to (notifications are not sent: tests post
     /// them through the router).
     wechat: gatehouse_providers::wechatpay_fake::FakeWeChatPay,
@@ -311,6 +314,7 @@ async fn api() -> Api {
         state,
         clock,
         identity,
+        releases: store.clone(),
         traffic: store,
         wechat,
         _wechat_server: wechat_server,

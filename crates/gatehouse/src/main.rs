@@ -561,6 +561,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         queue,
     };
     spawn_no_show_sweeps(state.clone());
+    if let Some(url) = &config.shield.redis_url {
+        // One waiting room for every node: the lines live in Redis's log.
+        let log = gatehouse_queue_redis::RedisLog::start(
+            &state.queue,
+            url.expose(),
+            &config.shield.redis_prefix,
+            state.service.museum_tz().clone(),
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
+        tracing::info!(
+            node = log.node(),
+            "the waiting room is shared through Redis"
+        );
+    }
     // The waiting room's lines move ten times a second.
     let queue = state.queue.clone();
     tokio::spawn(async move {
@@ -568,7 +583,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
-            queue.tick();
+            if let Err(e) = queue.tick().await {
+                tracing::warn!(error = %e, "the waiting room could not admit this tick");
+            }
         }
     });
     state

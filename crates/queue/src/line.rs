@@ -175,9 +175,10 @@ impl Line {
             .get_mut(usize::try_from(id.0).ok()?.checked_sub(1)?)
     }
 
-    /// At the opening (the first call at or after it): everyone who joined before is put in the
-    /// order the committed seed decides.
-    pub fn open_if_due(&mut self, now: Timestamp) {
+    /// At the opening (the first join or admission applied at or after it): everyone who
+    /// joined before is put in the order the committed seed decides. Only events open the line
+    /// — never a read at some node's clock — so every node puts the same people in the shuffle.
+    fn open_if_due(&mut self, now: Timestamp) {
         if self.opened || now < self.opens_at {
             return;
         }
@@ -239,7 +240,7 @@ impl Line {
     }
 
     /// Closes the windows that ended by `now` unused: their capacity goes back into the flow.
-    pub fn expire(&mut self, now: Timestamp) {
+    fn expire(&mut self, now: Timestamp) {
         while let Some(&(id, until)) = self.windows.front() {
             if until > now {
                 break;
@@ -253,10 +254,28 @@ impl Line {
         }
     }
 
-    /// Admitted places whose window is still open (the load the line puts on booking).
-    pub fn in_flight(&mut self, now: Timestamp) -> usize {
-        self.expire(now);
-        self.in_flight
+    /// Admitted places whose window is still open at `now` (the load the line puts on
+    /// booking). Read only: windows close in the line's state only when an admission is
+    /// applied ([`Line::admit`]), at the instant it names, so every node applying the same
+    /// events keeps the same line whatever its own clock says.
+    pub fn in_flight(&self, now: Timestamp) -> usize {
+        let ended = self
+            .windows
+            .iter()
+            .take_while(|(_, until)| *until <= now)
+            .filter(|(id, _)| self.place(*id).is_some_and(|p| !p.done))
+            .count();
+        self.in_flight - ended
+    }
+
+    /// Whether the opening's shuffle has been applied.
+    pub fn is_open(&self) -> bool {
+        self.opened
+    }
+
+    /// Whether the release sold out.
+    pub fn is_sold_out(&self) -> bool {
+        self.sold_out
     }
 
     /// Places still waiting to be admitted.

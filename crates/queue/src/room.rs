@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use jiff::{SignedDuration, Timestamp};
 
+use crate::event::Event;
 use crate::line::{JoinRefused, Line, Person, PlaceId, Standing, Tally};
 use crate::rate::{Rate, RateSettings};
 use crate::shuffle::Seed;
@@ -47,6 +48,9 @@ pub enum RoomError {
     UnknownPlace,
     #[error(transparent)]
     Refused(#[from] JoinRefused),
+    /// The shared log (Redis) did not answer: nothing changed.
+    #[error("the waiting room is unavailable: {0}")]
+    Unavailable(String),
 }
 
 struct Protected {
@@ -122,6 +126,8 @@ impl WaitingRoom {
             .ok_or(RoomError::UnknownRelease(release))
     }
 
+    /// Joins `person` at `now` on this node alone (the service's join goes through the shared
+    /// log when there is one).
     pub fn join(
         &mut self,
         release: u64,
@@ -130,14 +136,32 @@ impl WaitingRoom {
     ) -> Result<Status, RoomError> {
         let session = person.session;
         let account = person.account;
-        let place = self.protected(release)?.line.join(person, now)?;
+        let place = self
+            .apply(release, Event::Join { person, at: now })?
+            .ok_or(RoomError::UnknownPlace)?;
         self.status(release, place, account, &session, now)
+    }
+
+    /// Applies one event of `release`'s line: a join gives its place. Deterministic: the same
+    /// events in the same order give every node the same line.
+    pub fn apply(&mut self, release: u64, event: Event) -> Result<Option<PlaceId>, RoomError> {
+        let p = self.protected(release)?;
+        match event {
+            Event::Join { person, at } => return Ok(Some(p.line.join(person, at)?)),
+            Event::Admit { n, at } => {
+                let n = usize::try_from(n).unwrap_or(usize::MAX);
+                p.line.admit(n, at, p.release.window);
+            }
+            Event::Finish { place, bought, .. } => p.line.finish(place, bought),
+            Event::SellOut { .. } => p.line.sell_out(),
+        }
+        Ok(None)
     }
 
     /// Where `place` stands for its holder (`account` on `session`), with the admission token
     /// once admitted. Someone else asking about the place learns nothing.
     pub fn status(
-        &mut self,
+        &self,
         release: u64,
         place: PlaceId,
         account: i64,
@@ -147,9 +171,8 @@ impl WaitingRoom {
         let key = &self.key;
         let p = self
             .releases
-            .get_mut(&release)
+            .get(&release)
             .ok_or(RoomError::UnknownRelease(release))?;
-        p.line.open_if_due(now);
         let standing = p.line.standing(place, now).ok_or(RoomError::UnknownPlace)?;
         if p.line.owner(place) != Some((account, *session)) {
             return Err(RoomError::UnknownPlace);
@@ -186,7 +209,7 @@ impl WaitingRoom {
     /// Where `place` stands for whoever holds its poll `key` (what the waiting page polls):
     /// the same as [`WaitingRoom::status`] for its holder; a wrong key learns nothing.
     pub fn status_by_key(
-        &mut self,
+        &self,
         release: u64,
         place: PlaceId,
         key: &str,
@@ -209,21 +232,36 @@ impl WaitingRoom {
         self.status(release, place, account, &session, now)
     }
 
-    /// Moves every line on: admissions for the time since the last tick at each line's rate,
-    /// after adapting the rate to the booking path's `p99_ms`.
-    pub fn tick(&mut self, now: Timestamp, p99_ms: f64) {
-        for p in self.releases.values_mut() {
+    /// The admissions due at `now` for the time since the last call, at each line's rate
+    /// after adapting it to the booking path's `p99_ms`: one event per line that opens or
+    /// admits someone (the node that moves the lines applies them, or appends them to the
+    /// shared log).
+    pub fn admissions_due(&mut self, now: Timestamp, p99_ms: f64) -> Vec<(u64, Event)> {
+        let mut due = Vec::new();
+        for (id, p) in &mut self.releases {
             let in_flight = p.line.in_flight(now);
             let secs = p
                 .last_tick
                 .map_or(0.0, |last| now.duration_since(last).as_secs_f64().max(0.0));
             p.last_tick = Some(now);
-            if now < p.release.opens_at {
+            if now < p.release.opens_at || p.line.is_sold_out() {
                 continue;
             }
             p.rate.adjust(p99_ms, in_flight);
             let n = p.rate.admissions(secs);
-            p.line.admit(n, now, p.release.window);
+            if (n > 0 && p.line.waiting() > 0) || !p.line.is_open() {
+                let n = u32::try_from(n).unwrap_or(u32::MAX);
+                due.push((*id, Event::Admit { n, at: now }));
+            }
+        }
+        due
+    }
+
+    /// Moves every line on by itself (one node): the admissions due, applied.
+    pub fn tick(&mut self, now: Timestamp, p99_ms: f64) {
+        for (release, event) in self.admissions_due(now, p99_ms) {
+            // Every release named is in the room: it was just read from it.
+            let _ = self.apply(release, event);
         }
     }
 
@@ -248,18 +286,21 @@ impl WaitingRoom {
         Ok(admission)
     }
 
-    /// The place booked (or gave up): its window closes and the line moves on.
-    pub fn finish(&mut self, release: u64, place: PlaceId, bought: bool) {
-        if let Some(p) = self.releases.get_mut(&release) {
-            p.line.finish(place, bought);
-        }
+    /// Who holds `place` of `release`: its account and the session it is bound to.
+    pub fn owner(&self, release: u64, place: PlaceId) -> Option<(i64, [u8; 32])> {
+        self.releases.get(&release)?.line.owner(place)
     }
 
-    /// The release sold out: everyone still waiting is told at their next poll.
-    pub fn sell_out(&mut self, release: u64) {
-        if let Some(p) = self.releases.get_mut(&release) {
-            p.line.sell_out();
-        }
+    /// Whether `release` sold out.
+    pub fn is_sold_out(&self, release: u64) -> bool {
+        self.releases
+            .get(&release)
+            .is_some_and(|p| p.line.is_sold_out())
+    }
+
+    /// Whether `release` is protected in this room.
+    pub fn has(&self, release: u64) -> bool {
+        self.releases.contains_key(&release)
     }
 
     /// The fairness report of `release` (see [`Line::report`]).
@@ -354,7 +395,12 @@ mod tests {
                     room.check(2, &token, a, &person(a).session, now),
                     Err(TokenRefused::OtherRelease)
                 );
-                room.finish(1, s.place, true);
+                let finish = Event::Finish {
+                    place: s.place,
+                    bought: true,
+                    at: now,
+                };
+                assert_eq!(room.apply(1, finish), Ok(None));
                 assert_eq!(
                     room.check(1, &token, a, &person(a).session, now),
                     Err(TokenRefused::Expired),
@@ -396,7 +442,7 @@ mod tests {
             Err(RoomError::UnknownPlace)
         );
         assert_eq!(room.revealed_seed(1, nine()), Some(Seed([2; 32])));
-        room.sell_out(1);
+        assert_eq!(room.apply(1, Event::SellOut { at: now }), Ok(None));
         let (place, a) = waiting.unwrap_or((PlaceId(0), 0));
         let told = room
             .status(1, place, a, &person(a).session, now)

@@ -1,17 +1,38 @@
 //! The waiting room as a service: protected releases kept in the database (through the
 //! [`ProtectedReleaseStore`] port) and loaded into this node's [`WaitingRoom`] at start, so a
-//! restart keeps every release and its seed. The lines themselves are in memory on this node;
-//! sharing them through Redis comes next.
+//! restart keeps every release and its seed. Every change to a line is an [`Event`]: on one
+//! node it is applied here at once; with a [`SharedLog`] (Redis) it is appended to the log every
+//! node applies in the same order, so all nodes hold the same lines, and one node at a time (the
+//! log's leader) admits.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use gatehouse_domain::store::StoreError;
 use gatehouse_domain::waiting::{NewProtectedRelease, ProtectedRelease, ProtectedReleaseStore};
 use gatehouse_domain::Clock;
 use jiff::{SignedDuration, Timestamp};
 
-use crate::room::{Release, WaitingRoom};
+use crate::event::Event;
+use crate::line::{Person, PlaceId};
+use crate::room::{Release, RoomError, Status, WaitingRoom};
 use crate::shuffle::Seed;
+use crate::token::{Admission, TokenRefused};
+
+/// The log every node appends its lines' events to and applies in one order (Redis).
+#[async_trait::async_trait]
+pub trait SharedLog: Send + Sync {
+    /// Appends `event` to `release`'s log; returns once this node has applied it, with what
+    /// applying it gave (a join's place).
+    async fn append(&self, release: u64, event: Event) -> Result<Option<PlaceId>, RoomError>;
+    /// Waits until this node has applied everything in `release`'s log so far.
+    async fn catch_up(&self, release: u64) -> Result<(), RoomError>;
+    /// Tells every node that `release` is protected now (they load it from the database).
+    async fn announce(&self, release: u64) -> Result<(), RoomError>;
+    /// Whether this node admits now (one node at a time does).
+    fn leads(&self) -> bool;
+    /// The slowest node's booking p99 (this node's `mine` included).
+    fn cluster_p99_ms(&self, mine: f64) -> f64;
+}
 
 /// Bounds on what staff may set.
 pub const MIN_WINDOW_SECS: u32 = 60;
@@ -44,6 +65,7 @@ pub struct WaitingRoomService {
     store: Arc<dyn ProtectedReleaseStore>,
     clock: Arc<dyn Clock>,
     bookings: Mutex<Latencies>,
+    shared: OnceLock<Arc<dyn SharedLog>>,
 }
 
 /// The last bookings' durations, for the admission rate's p99.
@@ -79,11 +101,149 @@ impl WaitingRoomService {
             store,
             clock,
             bookings: Mutex::new(Latencies::default()),
+            shared: OnceLock::new(),
         };
-        for p in service.store.protected_releases(today).await? {
-            service.room().protect(release_of(&p), Seed(p.release.seed));
-        }
+        service.reload(today).await?;
         Ok(service)
+    }
+
+    /// Puts the releases from `today` on that the room does not hold yet into it (at start,
+    /// and when another node announces one).
+    pub async fn reload(&self, today: jiff::civil::Date) -> Result<(), StoreError> {
+        for p in self.store.protected_releases(today).await? {
+            let release = release_of(&p);
+            let mut room = self.room();
+            if !room.has(release.id) {
+                room.protect(release, Seed(p.release.seed));
+            }
+        }
+        Ok(())
+    }
+
+    /// From now on every change goes through `log`, shared with the other nodes. Set once,
+    /// before serving; a second log is refused.
+    pub fn share(&self, log: Arc<dyn SharedLog>) -> Result<(), &'static str> {
+        self.shared
+            .set(log)
+            .map_err(|_| "the waiting room shares one log")
+    }
+
+    /// The release ids in the room.
+    pub fn release_ids(&self) -> Vec<u64> {
+        self.room().releases().map(|(r, _)| r.id).collect()
+    }
+
+    /// The museum's day today (what [`WaitingRoomService::reload`] starts from).
+    pub fn today(&self, tz: &jiff::tz::TimeZone) -> jiff::civil::Date {
+        self.clock.now().to_zoned(tz.clone()).date()
+    }
+
+    /// Applies `event` here (one node) or appends it to the shared log.
+    async fn change(&self, release: u64, event: Event) -> Result<Option<PlaceId>, RoomError> {
+        match self.shared.get() {
+            Some(log) => log.append(release, event).await,
+            None => self.room().apply(release, event),
+        }
+    }
+
+    /// What the shared log's reader calls for each event, in the log's order.
+    pub fn apply_logged(&self, release: u64, event: Event) -> Result<Option<PlaceId>, RoomError> {
+        self.room().apply(release, event)
+    }
+
+    /// Joins `person`'s account to `release`'s line: its place (the same again for the same
+    /// device session), or why not.
+    pub async fn join(&self, release: u64, person: Person) -> Result<Status, RoomError> {
+        let now = self.clock.now();
+        let (account, session) = (person.account, person.session);
+        // Extra tabs: a place this node already knows for the same session needs no event.
+        let held = self.room().place_of(release, account);
+        let place = match held {
+            Some(place) if self.room().owner(release, place) == Some((account, session)) => place,
+            _ => self
+                .change(release, Event::Join { person, at: now })
+                .await?
+                .ok_or(RoomError::UnknownPlace)?,
+        };
+        self.room().status(release, place, account, &session, now)
+    }
+
+    /// Where `account`'s place on `session` stands, if it holds one.
+    pub async fn status(
+        &self,
+        release: u64,
+        account: i64,
+        session: &[u8; 32],
+    ) -> Result<Option<Status>, RoomError> {
+        let now = self.clock.now();
+        let mine = |room: &WaitingRoom| {
+            room.place_of(release, account)
+                .map(|place| room.status(release, place, account, session, now))
+                .transpose()
+        };
+        let found = mine(&self.room())?;
+        if found.is_some() || self.shared.get().is_none() {
+            return Ok(found);
+        }
+        // Joined through another node a moment ago: this one may not have applied it yet.
+        self.catch_up(release).await?;
+        let found = mine(&self.room());
+        found
+    }
+
+    async fn catch_up(&self, release: u64) -> Result<(), RoomError> {
+        match self.shared.get() {
+            Some(log) => log.catch_up(release).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Checks a booking's admission `token` (see [`WaitingRoom::check`]); with a shared log, a
+    /// place this node has not seen admitted yet is checked again once it caught up.
+    pub async fn check(
+        &self,
+        release: u64,
+        token: &str,
+        account: i64,
+        session: &[u8; 32],
+    ) -> Result<Admission, TokenRefused> {
+        let now = self.clock.now();
+        let first = self.room().check(release, token, account, session, now);
+        match first {
+            Err(TokenRefused::Expired | TokenRefused::OtherRelease)
+                if self.shared.get().is_some() =>
+            {
+                if self.catch_up(release).await.is_err() {
+                    return first;
+                }
+                self.room().check(release, token, account, session, now)
+            }
+            other => other,
+        }
+    }
+
+    /// The place booked (`bought`) or gave up: its window closes and the line moves on.
+    pub async fn finish(
+        &self,
+        release: u64,
+        place: PlaceId,
+        bought: bool,
+    ) -> Result<(), RoomError> {
+        let at = self.clock.now();
+        self.change(release, Event::Finish { place, bought, at })
+            .await
+            .map(|_| ())
+    }
+
+    /// The release sold out: nobody new joins and everyone waiting is told at once.
+    pub async fn sell_out(&self, release: u64) -> Result<(), RoomError> {
+        if self.room().is_sold_out(release) {
+            return Ok(());
+        }
+        let at = self.clock.now();
+        self.change(release, Event::SellOut { at })
+            .await
+            .map(|_| ())
     }
 
     /// This node's room (the lock is held only for in-memory work, never across an await).
@@ -126,11 +286,23 @@ impl WaitingRoomService {
         ms.get(at).copied().unwrap_or(0.0)
     }
 
-    /// Moves every line on (the server calls it every 100 ms).
-    pub fn tick(&self) {
-        let p99 = self.booking_p99_ms();
+    /// Moves every line on (the server calls it every 100 ms): on one node, or on the shared
+    /// log's leader, the admissions due at the slowest node's booking p99.
+    pub async fn tick(&self) -> Result<(), RoomError> {
+        let mine = self.booking_p99_ms();
         let now = self.clock.now();
-        self.room().tick(now, p99);
+        let Some(log) = self.shared.get() else {
+            self.room().tick(now, mine);
+            return Ok(());
+        };
+        if !log.leads() {
+            return Ok(());
+        }
+        let due = self.room().admissions_due(now, log.cluster_p99_ms(mine));
+        for (release, event) in due {
+            log.append(release, event).await?;
+        }
+        Ok(())
     }
 
     /// Protects a release: checked, stored with a fresh seed, then put in the room; what the
@@ -171,6 +343,12 @@ impl WaitingRoomService {
         let commitment = self
             .room()
             .protect(release.clone(), Seed(stored.release.seed));
+        if let Some(log) = self.shared.get() {
+            // Stored already: a node that misses the announcement loads it at its next start.
+            if let Err(e) = log.announce(release.id).await {
+                tracing::warn!(release = release.id, error = %e, "could not announce a protected release");
+            }
+        }
         Ok(PublishedRelease {
             release,
             commitment,

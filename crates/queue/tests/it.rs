@@ -122,6 +122,8 @@ fn a_release_of_100000_arrivals_is_a_fair_lottery_with_one_place_each() {
         now += SignedDuration::from_secs(1);
     }
     assert!(line.in_flight(now + window) == 0, "every window ends");
+    // Windows close in the line's state when the next admission is applied.
+    assert!(line.admit(1, now + window, window).is_empty());
     let tally = line.tally();
     assert_eq!(tally.admitted, 101_000);
     assert_eq!(tally.bought + tally.abandoned, 101_000);
@@ -241,6 +243,14 @@ fn the_line_tells_each_place_where_it_stands() {
     // The window lapses unused: the place is done and its capacity back in the flow.
     assert_eq!(line.in_flight(until), 0);
     assert_eq!(line.standing(first[0], until), Some(Standing::Done));
+    assert_eq!(
+        line.tally().abandoned,
+        0,
+        "counted when the next admission is applied"
+    );
+    assert!(line
+        .admit(0, until, SignedDuration::from_mins(5))
+        .is_empty());
     assert_eq!(line.tally().abandoned, 1);
     // Sold out: everyone still waiting is told, and nobody new joins.
     line.sell_out();

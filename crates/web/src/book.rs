@@ -410,6 +410,7 @@ pub async fn form(
     // A protected day: through the waiting room first, unless admitted.
     if let Some(release) = gatehouse_api::routes_releases::protected_now(&app, slot) {
         if gatehouse_api::routes_releases::check_admission(&app, &me.session, &headers, &release)
+            .await
             .is_err()
         {
             let query = serde_urlencoded::to_string([("back", path.as_str())]).unwrap_or_default();

@@ -55,13 +55,12 @@ pub async fn show(
             .into_response();
     };
     let account = me.session.account.id.0;
-    let status = {
-        let mut room = app.queue.room();
-        room.place_of(id, account).and_then(|place| {
-            room.status(id, place, account, &session_key(&me.session), now)
-                .ok()
-        })
-    };
+    let status = app
+        .queue
+        .status(id, account, &session_key(&me.session))
+        .await
+        .ok()
+        .flatten();
     let opens = release
         .release
         .opens_at
@@ -151,8 +150,7 @@ pub async fn join(
         session: session_key(&me.session),
         keys: Vec::new(),
     };
-    let now = app.queue.now();
-    let joined = app.queue.room().join(id, person, now);
+    let joined = app.queue.join(id, person).await;
     match joined {
         Ok(_) => Redirect::to(&page_path(id, &back)).into_response(),
         Err(e) => {

@@ -251,9 +251,9 @@ async fn bookings_of_a_protected_day_pass_the_waiting_room() {
 
     // 09:00: the line opens; the waiting room admits at its rate.
     a.clock.advance(SignedDuration::from_mins(20));
-    a.state.queue.tick();
+    a.state.queue.tick().await.unwrap();
     a.clock.advance(SignedDuration::from_secs(1));
-    a.state.queue.tick();
+    a.state.queue.tick().await.unwrap();
     let (_, mine) = call(
         &a.app,
         "GET",

@@ -9,13 +9,13 @@ use gatehouse_edge::Edge;
 use gatehouse_shield::Policy;
 use std::time::Duration;
 
-struct Redis {
+pub(crate) struct Redis {
     child: std::process::Child,
     port: u16,
 }
 
 impl Redis {
-    fn start(port: u16) -> Self {
+    pub(crate) fn start(port: u16) -> Self {
         let child = std::process::Command::new("redis-server")
             .args([
                 "--port",
@@ -31,11 +31,11 @@ impl Redis {
         Self { child, port }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    async fn ready(&self) {
+    pub(crate) async fn ready(&self) {
         let client = redis::Client::open(self.url()).unwrap();
         for _ in 0..100 {
             if let Ok(mut c) = client.get_multiplexed_async_connection().await {
@@ -64,7 +64,7 @@ impl Drop for Redis {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
