@@ -232,13 +232,30 @@ pub async fn join(
     Allowed(session, ..): Allowed<perm::SelfService>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<axum::response::Response, ApiError> {
-    let person = Person {
-        account: session.account.id.0,
-        session: session_key(&session),
-        keys: Vec::new(),
-    };
-    let status = app.queue.join(id, person).await?;
+    let status = join_as(&app, id, &session).await?;
     Ok(no_store(place_response(id, status)))
+}
+
+/// Joins the signed-in `session`'s holder to `release`'s line as one person: their account on
+/// this device, their phone and the ID numbers they book for (the API's join and the waiting
+/// page's both come here). A place already held on this device needs no lookup.
+pub async fn join_as(
+    app: &AppState,
+    release: u64,
+    session: &Authenticated,
+) -> Result<gatehouse_queue::Status, ApiError> {
+    let account = session.account.id.0;
+    let device = session_key(session);
+    if let Some(held) = app.queue.held(release, account, &device) {
+        return Ok(held);
+    }
+    let keys = app.identity.person_keys(session.account.id).await?;
+    let person = Person {
+        account,
+        session: device,
+        keys,
+    };
+    Ok(app.queue.join(release, person).await?)
 }
 
 /// Where my place in a release's line stands; once admitted, the admission token.

@@ -156,7 +156,7 @@ impl Conn {
         self.request_with(method, path, token, json, &[]).await
     }
 
-    async fn request_with(
+    pub(crate) async fn request_with(
         &mut self,
         method: Method,
         path: &str,

@@ -9,6 +9,7 @@ mod gate;
 mod gate_online;
 mod pay;
 mod queue;
+mod queue_sell;
 mod rush;
 pub mod seats;
 mod server;

@@ -1,8 +1,10 @@
-//! `gatehouse bench queue`: what the waiting room costs over loopback HTTP on one node. A real
-//! server gets a product whose day opens in an hour, protected with a pre-queue open now; the
-//! visitors sign in during setup; then every one of them joins at once (joins per second), and
-//! then every connection polls its visitors' places for a few seconds at the poll addresses the
-//! joins answered (polls per second) — the request each waiting page repeats.
+//! `gatehouse bench queue`: what the waiting room costs over loopback HTTP on one node (with
+//! `--redis`, sharing its lines through Redis as every node of a deployment does). A real server
+//! gets a product whose day is protected with a pre-queue open now; the visitors sign in during
+//! setup; then every one of them joins at once (joins per second), and then every connection
+//! polls its visitors' places for a few seconds at the poll addresses the joins answered (polls
+//! per second) — the request each waiting page repeats. With `--sell`, the release then opens
+//! and is sold end to end ([`crate::queue_sell`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,14 +30,42 @@ pub struct QueueArgs {
     /// How long the polling phase lasts.
     #[arg(long, default_value_t = 5)]
     pub poll_secs: u64,
+    /// Share the waiting room through this Redis (`redis://127.0.0.1:6379`).
+    #[arg(long)]
+    pub redis: Option<String>,
+    /// After the polls, open the release and sell it: everyone admitted books.
+    #[arg(long)]
+    pub sell: bool,
+    /// Tickets on sale (one slot) with `--sell`.
+    #[arg(long, default_value_t = 5_000)]
+    pub capacity: i64,
+    /// Each visitor books 1 to this many tickets (by its number) with `--sell`.
+    #[arg(long, default_value_t = 3)]
+    pub family_max: usize,
 }
 
-/// A product whose day opens in an hour, that day protected (pre-queue open for 90 minutes).
-async fn protected_release(addr: &str, admin: &str) -> anyhow::Result<u64> {
+/// What the bench set up: the release, its slot and ticket type, and when it opens.
+struct Setup {
+    release: u64,
+    slot: i64,
+    ticket_type: i64,
+    opens: jiff::Timestamp,
+}
+
+/// A product whose day opens `opens_in` from now (whole seconds), with one ticket type, a
+/// notice and one slot of `capacity` on that day, and that day protected (pre-queue open for
+/// 90 minutes before the opening).
+async fn protected_release(
+    addr: &str,
+    admin: &str,
+    opens_in: jiff::SignedDuration,
+    capacity: i64,
+) -> anyhow::Result<Setup> {
     let mut c = Conn::open(addr).await?;
     let opens = gatehouse_domain::Clock::now(&gatehouse_domain::SystemClock)
         .to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai")?)
-        .checked_add(jiff::SignedDuration::from_hours(1))?;
+        .checked_add(opens_in)?
+        .round(jiff::Unit::Second)?;
     let day = opens.date().tomorrow()?;
     let r = c
         .send(
@@ -44,7 +74,7 @@ async fn protected_release(addr: &str, admin: &str) -> anyhow::Result<u64> {
             Some(admin),
             Some(&json!({
             "kind": "hall", "name": "bench hall",
-            "rules": {"open_days_before": 1, "open_at": opens.strftime("%H:%M").to_string()}})),
+            "rules": {"open_days_before": 1, "open_at": opens.strftime("%H:%M:%S").to_string()}})),
         )
         .await?;
     anyhow::ensure!(
@@ -53,6 +83,45 @@ async fn protected_release(addr: &str, admin: &str) -> anyhow::Result<u64> {
         String::from_utf8_lossy(&r.body)
     );
     let product = at(&r.json()?, "/id").as_i64().context("product id")?;
+    let created = |r: &crate::client::Reply, what: &str| -> anyhow::Result<i64> {
+        anyhow::ensure!(
+            r.status == 201,
+            "{what}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        at(&r.json()?, "/id").as_i64().context("id")
+    };
+    let r = c
+        .send(
+            Method::POST,
+            &format!("/api/v1/admin/products/{product}/ticket-types"),
+            Some(admin),
+            Some(&json!({"name": "individual", "price_fen": 0})),
+        )
+        .await?;
+    let ticket_type = created(&r, "ticket type")?;
+    let r = c
+        .send(
+            Method::POST,
+            &format!("/api/v1/admin/products/{product}/notices"),
+            Some(admin),
+            Some(&json!({"text": "bench notice"})),
+        )
+        .await?;
+    anyhow::ensure!(
+        r.status == 201,
+        "notice: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let r = c
+        .send(
+            Method::POST,
+            &format!("/api/v1/admin/products/{product}/slots"),
+            Some(admin),
+            Some(&json!({"date": day.to_string(), "start": "09:00", "end": "17:00", "capacity": capacity})),
+        )
+        .await?;
+    let slot = created(&r, "slot")?;
     let r = c
         .send(
             Method::POST,
@@ -67,7 +136,12 @@ async fn protected_release(addr: &str, admin: &str) -> anyhow::Result<u64> {
         "release: {}",
         String::from_utf8_lossy(&r.body)
     );
-    at(&r.json()?, "/id").as_u64().context("release id")
+    Ok(Setup {
+        release: at(&r.json()?, "/id").as_u64().context("release id")?,
+        slot,
+        ticket_type,
+        opens: opens.timestamp(),
+    })
 }
 
 /// Each visitor's poll address, as `GET …/me` (like their join) answers it.
@@ -136,6 +210,10 @@ where
     Ok((all, started.elapsed()))
 }
 
+fn jiff_now() -> jiff::Timestamp {
+    gatehouse_domain::Clock::now(&gatehouse_domain::SystemClock)
+}
+
 fn summary(p: &mut Phase, took: Duration) -> serde_json::Value {
     p.latencies_us.sort_unstable();
     let n = p.latencies_us.len() as u64;
@@ -150,15 +228,40 @@ fn summary(p: &mut Phase, took: Duration) -> serde_json::Value {
 }
 
 pub async fn run(args: QueueArgs) -> anyhow::Result<serde_json::Value> {
+    let mut env = Vec::new();
+    if let Some(url) = &args.redis {
+        env.push(("GATEHOUSE_SHIELD__REDIS_URL".to_owned(), url.clone()));
+        // A prefix of its own: the run starts from an empty log.
+        env.push((
+            "GATEHOUSE_SHIELD__REDIS_PREFIX".to_owned(),
+            format!(
+                "bench{}-{}",
+                std::process::id(),
+                jiff_now().as_millisecond()
+            ),
+        ));
+    }
     let spawned = spawn(ServerSetup {
         data_dir: None,
         pg_url: None,
-        env: Vec::new(),
+        env,
     })
     .await?;
     let (addr, admin) = (spawned.addr.clone(), spawned.admin_token.clone());
-    let release = protected_release(&addr, &admin).await?;
     let tokens = Arc::new(crate::signin::sign_in_visitors(&addr, &admin, args.visitors, 0).await?);
+    // Selling: the opening follows the joins and polls (joins at 10,000/s at the least, then
+    // the polls, and a margin); otherwise an hour ahead.
+    let opens_in = if args.sell {
+        jiff::SignedDuration::from_secs(
+            i64::try_from(args.visitors / 10_000 + 2 * args.visitors / 40_000).unwrap_or(0)
+                + i64::try_from(args.poll_secs).unwrap_or(0)
+                + 10,
+        )
+    } else {
+        jiff::SignedDuration::from_hours(1)
+    };
+    let setup = protected_release(&addr, &admin, opens_in, args.capacity).await?;
+    let release = setup.release;
     let server_pid = spawned.child.id();
     let cpu = |pid: Option<u32>| pid.and_then(|p| cpu_seconds(&p.to_string()));
 
@@ -228,17 +331,42 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<serde_json::Value> {
         .await?
     };
     let after_polls = (cpu(server_pid), cpu_seconds("self"));
+    let sold = if args.sell {
+        let opens_in = setup
+            .opens
+            .duration_since(jiff_now())
+            .try_into()
+            .unwrap_or(Duration::ZERO);
+        let sale = crate::queue_sell::Sale {
+            addr: addr.clone(),
+            admin: admin.clone(),
+            release,
+            slot: setup.slot,
+            ticket_type: setup.ticket_type,
+            capacity: args.capacity,
+            // The first tick at or after the opening shuffles.
+            opens_in: opens_in + Duration::from_millis(150),
+            family_max: args.family_max,
+            connections: args.connections,
+            deadline: Duration::from_secs(600),
+        };
+        Some(crate::queue_sell::sell(sale, &tokens, &paths).await?)
+    } else {
+        None
+    };
     let used =
         |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| ((b - a) * 100.0).round() / 100.0);
     let result = json!({
         "bench": "queue",
         "nodes": 1,
+        "redis": args.redis.is_some(),
         "visitors": args.visitors,
         "connections": args.connections,
         "joins": summary(&mut joins, joins_took),
         "polls": summary(&mut polls, polls_took),
         "server_cpu_s": {"joins": used(before.0, after_joins.0), "polls": used(polls_cpu.0, after_polls.0)},
         "client_cpu_s": {"joins": used(before.1, after_joins.1), "polls": used(polls_cpu.1, after_polls.1)},
+        "release": sold,
         "peak_rss_mb": server_pid.and_then(peak_rss_mb).map(|m| (m * 10.0).round() / 10.0),
     });
     let mut s = spawned;

@@ -169,6 +169,31 @@ impl IdentityService {
         Self::mask_visitor(&key, &visitor)
     }
 
+    /// What makes an account's holder one person in a waiting room's line, as blind indexes
+    /// (nothing is opened): the sign-in phone, and every ID number on the frequent-visitor list
+    /// — the people the account books for. Another account holding a place with any of them is
+    /// the same person, or the same borrowed ID number.
+    pub async fn person_keys(&self, account: AccountId) -> Result<Vec<[u8; 32]>, IdentityError> {
+        let mut keys = Vec::new();
+        if let Some((phone, _)) = self
+            .store
+            .phone_of(account)
+            .await
+            .map_err(IdentityError::store)?
+        {
+            keys.push(phone.0);
+        }
+        for v in self
+            .store
+            .list_visitors(account)
+            .await
+            .map_err(IdentityError::store)?
+        {
+            keys.push(v.id_blind.0);
+        }
+        Ok(keys)
+    }
+
     pub async fn list_visitors(
         &self,
         account: AccountId,

@@ -168,6 +168,15 @@ impl WaitingRoomService {
         self.room().status(release, place, account, &session, now)
     }
 
+    /// The place `account` holds on `session`, as far as this node knows (extra tabs: no
+    /// event, no lookup).
+    pub fn held(&self, release: u64, account: i64, session: &[u8; 32]) -> Option<Status> {
+        let now = self.clock.now();
+        let room = self.room();
+        let place = room.place_of(release, account)?;
+        room.status(release, place, account, session, now).ok()
+    }
+
     /// Where `account`'s place on `session` stands, if it holds one.
     pub async fn status(
         &self,

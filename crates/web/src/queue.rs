@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use gatehouse_api::routes_releases::{session_key, ADMISSION_COOKIE};
 use gatehouse_api::AppState;
-use gatehouse_queue::{Person, Standing};
+use gatehouse_queue::Standing;
 use maud::html;
 use serde::Deserialize;
 
@@ -145,16 +145,11 @@ pub async fn join(
             Err(refused) => return *refused,
         };
     let back = local_path(fields.get("back")).to_owned();
-    let person = Person {
-        account: me.session.account.id.0,
-        session: session_key(&me.session),
-        keys: Vec::new(),
-    };
-    let joined = app.queue.join(id, person).await;
+    let joined = gatehouse_api::routes_releases::join_as(&app, id, &me.session).await;
     match joined {
         Ok(_) => Redirect::to(&page_path(id, &back)).into_response(),
         Err(e) => {
-            let (status, e) = FormError::with_status(gatehouse_api::error::ApiError::from(e), lang);
+            let (status, e) = FormError::with_status(e, lang);
             (
                 status,
                 render(

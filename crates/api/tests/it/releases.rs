@@ -466,3 +466,112 @@ async fn a_refreshed_session_keeps_its_place_and_another_device_gets_none() {
         "{e}"
     );
 }
+
+/// One place per person: an ID number another account books for already holds a place, and
+/// the same account on another device holds none; both refusals reach the fairness report.
+#[tokio::test]
+async fn an_id_number_or_an_account_holds_one_place() {
+    let a = api().await;
+    let (s, r) = call(
+        &a.app,
+        "POST",
+        "/api/v1/admin/releases",
+        Some(&a.admin),
+        Some(json!({"product_id": a.product, "date": "2026-11-27", "prequeue_minutes": 30})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let release = r["id"].as_u64().unwrap();
+    a.clock
+        .advance(SignedDuration::from_hours(47) + SignedDuration::from_mins(40));
+    let account = a
+        .identity
+        .create_account("two devices", Roles::of(&[Role::Visitor]))
+        .await
+        .unwrap();
+    let mut devices = Vec::new();
+    for _ in 0..2 {
+        devices.push(
+            a.identity
+                .issue_session(account.clone(), SignInMethod::Console)
+                .await
+                .unwrap()
+                .access_token,
+        );
+    }
+    let borrower = session(&a.identity, "borrower", &[Role::Visitor]).await;
+    let stranger = session(&a.identity, "stranger", &[Role::Visitor]).await;
+    let grandma = gatehouse_domain::identity::synthetic_resident_id(77);
+    for (token, id) in [
+        (&devices[0], grandma.clone()),
+        (&borrower, grandma),
+        (
+            &stranger,
+            gatehouse_domain::identity::synthetic_resident_id(78),
+        ),
+    ] {
+        let (s, v) = call(
+            &a.app,
+            "POST",
+            "/api/v1/me/visitors",
+            Some(token),
+            Some(json!({"name": "王五", "id_type": "resident_id", "id_number": id})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let join = |token: String| {
+        let app = a.app.clone();
+        async move {
+            call(
+                &app,
+                "POST",
+                &format!("/api/v1/releases/{release}/join"),
+                Some(&token),
+                None,
+            )
+            .await
+        }
+    };
+    let (s, first) = join(devices[0].clone()).await;
+    assert_eq!(s, StatusCode::OK, "{first}");
+    let (s, e) = join(borrower).await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::CONFLICT, Some("queue_duplicate")),
+        "{e}"
+    );
+    let (s, e) = join(devices[1].clone()).await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::CONFLICT, Some("queue_other_device")),
+        "{e}"
+    );
+    let (s, again) = join(devices[0].clone()).await;
+    assert_eq!(
+        (s, &again["place"]),
+        (StatusCode::OK, &first["place"]),
+        "a second tab"
+    );
+    let (s, other) = join(stranger).await;
+    assert_eq!(s, StatusCode::OK, "{other}");
+    assert_ne!(other["place"], first["place"]);
+    let staff = session(&a.identity, "report-staff", &[Role::Administrator]).await;
+    let (_, report) = call(
+        &a.app,
+        "GET",
+        &format!("/api/v1/admin/releases/{release}/report"),
+        Some(&staff),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (
+            &report["joined"],
+            &report["refused_duplicates"],
+            &report["refused_other_device"]
+        ),
+        (&json!(2), &json!(1), &json!(1)),
+        "{report}"
+    );
+}
