@@ -224,6 +224,26 @@ try {
   });
   seen.gate_status = scan.status;
 
+  // The waiting room: staff protect the day of a hall whose booking opens in about two hours
+  // (pre-queue open now); the visitor's waiting page offers to join, then shows the place.
+  const staffJson = { authorization: `Bearer ${staffToken}`, 'content-type': 'application/json' };
+  const opening = new Date(Date.now() + (8 + 2) * 3600e3); // Beijing wall time, two hours on
+  const openAt = `${String(opening.getUTCHours()).padStart(2, '0')}:${String(opening.getUTCMinutes()).padStart(2, '0')}`;
+  const hall = await (await fetch(`${base}/api/v1/admin/products`, {
+    method: 'POST', headers: staffJson,
+    body: JSON.stringify({ kind: 'hall', name: '排队大厅', rules: { open_days_before: 1, open_at: openAt } }),
+  })).json();
+  const queuedDay = new Date(opening.getTime() + 24 * 3600e3).toISOString().slice(0, 10);
+  const release = await (await fetch(`${base}/api/v1/admin/releases`, {
+    method: 'POST', headers: staffJson,
+    body: JSON.stringify({ product_id: hall.id, date: queuedDay, prequeue_minutes: 180 }),
+  })).json();
+  await page.goto(`${base}/queue/${release.id}`);
+  await check('queue');
+  await page.getByRole('button', { name: '加入排队' }).click();
+  await check('queue-joined');
+  seen.queue_status = (await page.locator('#queue-status').textContent()).trim();
+
   // Staff: the break-glass administrator signs in with password and one-time code, finds the
   // order by the contact phone's last four, reveals the visitor's ID number with a purpose,
   // sees the check-in, and the reveal in the audit log.

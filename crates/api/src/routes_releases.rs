@@ -416,6 +416,16 @@ pub struct BucketResponse {
     pub mean_rank: Option<f64>,
 }
 
+/// The challenges in front of joining, as this node saw them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JoinChallenges {
+    /// The challenge rules' sales that cover joining.
+    pub sales: Vec<String>,
+    pub challenged: u64,
+    pub passed: u64,
+    pub failed: u64,
+}
+
 /// A release's fairness report.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FairnessReport {
@@ -427,6 +437,9 @@ pub struct FairnessReport {
     pub abandoned: u64,
     pub refused_duplicates: u64,
     pub refused_other_device: u64,
+    /// Challenges of the traffic-protection sales that guard joining (on this node, since it
+    /// started): requests challenged, passes earned, answers that failed.
+    pub join_challenges: JoinChallenges,
     /// Outcomes by join time: ten spans of the pre-queue, then everyone after the opening.
     pub by_join_time: Vec<BucketResponse>,
     /// Two-sample Kolmogorov–Smirnov statistic of the admission places of the pre-queue's
@@ -451,6 +464,19 @@ pub async fn report(
     let published = app.queue.published_release(id).ok_or(ApiError::NoRoute)?;
     let r = app.queue.room().report(id, 10).ok_or(ApiError::NoRoute)?;
     let t = r.tally;
+    let mut sales = app
+        .edge
+        .sales_covering("POST", &format!("/api/v1/releases/{id}/join"));
+    sales.extend(
+        app.edge
+            .sales_covering("POST", &format!("/queue/{id}/join")),
+    );
+    sales.sort();
+    sales.dedup();
+    let mut challenges = gatehouse_edge::sales::SaleTally::default();
+    for sale in &sales {
+        challenges += app.edge.sale_tally(sale);
+    }
     Ok(Json(FairnessReport {
         release_id: id,
         joined: t.joined,
@@ -460,6 +486,12 @@ pub async fn report(
         abandoned: t.abandoned,
         refused_duplicates: t.refused_duplicate,
         refused_other_device: t.refused_other_session,
+        join_challenges: JoinChallenges {
+            sales: sales.iter().map(|s| s.to_string()).collect(),
+            challenged: challenges.challenged,
+            passed: challenges.passed,
+            failed: challenges.failed,
+        },
         by_join_time: r
             .buckets
             .into_iter()

@@ -277,9 +277,8 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<serde_json::Value> {
                 let mut p = Phase::default();
                 while let Some(token) = tokens.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let t0 = Instant::now();
-                    let r = conn
-                        .send_raw(Method::POST, &path, Some(token), b"{}".to_vec())
-                        .await?;
+                    // The join takes no body, as an API client sends it.
+                    let r = conn.send(Method::POST, &path, Some(token), None).await?;
                     p.latencies_us
                         .push(u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX));
                     let key = if r.status == 200 {

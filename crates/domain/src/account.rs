@@ -196,6 +196,12 @@ pub trait AccountStore:
         token_hashes: &[[u8; 32]],
         now: Timestamp,
     ) -> Result<Vec<([u8; 32], SessionRecord)>, StoreError>;
+    /// The blind indexes that make each of `accounts` one person (its sign-in phone, the ID
+    /// numbers on its frequent-visitor list), for many accounts at once.
+    async fn person_keys(
+        &self,
+        accounts: &[AccountId],
+    ) -> Result<Vec<(AccountId, BlindIndex)>, StoreError>;
     async fn session_by_refresh(
         &self,
         refresh_hash: &[u8; 32],

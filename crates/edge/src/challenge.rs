@@ -209,8 +209,10 @@ impl Edge {
             );
         }
         if !solves(&challenge, &answer.token, answer.counter) {
+            self.sales.note(&answer.sale, |t| t.failed += 1);
             return refused(TokenRefused::WorkInsufficient);
         }
+        self.sales.note(&answer.sale, |t| t.passed += 1);
         self.grant(binding, Via::Work)
     }
 
@@ -253,7 +255,10 @@ impl Edge {
         let view = RequestView::of(headers, extensions);
         let client = self.client_of(&view);
         match self.open_for(&view, client, token, sale) {
-            Ok((binding, _)) => self.grant(binding, Via::Sms),
+            Ok((binding, _)) => {
+                self.sales.note(sale, |t| t.passed += 1);
+                self.grant(binding, Via::Sms)
+            }
             Err(e) => refused(e),
         }
     }

@@ -21,6 +21,7 @@ pub mod firewall;
 pub mod gateway;
 pub mod lists;
 pub mod metering;
+pub mod sales;
 pub mod shared;
 pub mod subjects;
 
@@ -90,6 +91,7 @@ pub struct Edge {
     accounts: std::sync::OnceLock<Arc<dyn AccountResolver>>,
     challenge_page: std::sync::OnceLock<Arc<dyn ChallengePage>>,
     refusals: Refusals,
+    sales: sales::Sales,
     /// Challenge answers per client network (bounded like every keyed table).
     attempts: gatehouse_shield::KeyedLimits,
     /// The host serves the SMS path of challenges (`/.gatehouse/sms/…`).
@@ -117,6 +119,7 @@ impl Edge {
             enabled,
             store,
             clock,
+            sales: sales::Sales::default(),
             accounts: std::sync::OnceLock::new(),
             challenge_page: std::sync::OnceLock::new(),
             refusals: Refusals::default(),
@@ -619,6 +622,7 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Respo
         } => {
             tracing::debug!(%client, sale = %sale, %score, "challenged");
             edge.count(Counted::Challenged);
+            edge.sales.note(&sale, |t| t.challenged += 1);
             edge.refusals.note(
                 client,
                 Refusal {

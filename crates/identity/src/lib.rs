@@ -17,6 +17,7 @@ mod guarded;
 pub mod limits;
 pub mod mail;
 mod outbox;
+mod person_keys;
 pub mod phone;
 pub mod requests;
 pub mod rights;
@@ -172,6 +173,7 @@ pub struct IdentityService {
     limits: Limiters,
     cache: sessions::SessionCache,
     reader: sessions::SessionReader,
+    person_keys: person_keys::PersonKeyReader,
     dummy_hash: String,
     externals: external::Externals,
     face: std::sync::RwLock<Option<Arc<dyn FaceProvider>>>,
@@ -194,6 +196,7 @@ impl IdentityService {
         let l = config.limits;
         Arc::new(Self {
             reader: sessions::SessionReader::start(store.clone(), clock.clone()),
+            person_keys: person_keys::PersonKeyReader::start(store.clone()),
             cache: sessions::SessionCache::new(config.sessions.cache_ttl),
             limits: Limiters {
                 code_sends_per_phone: KeyedLimiter::new(l.code_sends_per_phone),

@@ -174,24 +174,10 @@ impl IdentityService {
     /// — the people the account books for. Another account holding a place with any of them is
     /// the same person, or the same borrowed ID number.
     pub async fn person_keys(&self, account: AccountId) -> Result<Vec<[u8; 32]>, IdentityError> {
-        let mut keys = Vec::new();
-        if let Some((phone, _)) = self
-            .store
-            .phone_of(account)
+        self.person_keys
+            .read(account)
             .await
-            .map_err(IdentityError::store)?
-        {
-            keys.push(phone.0);
-        }
-        for v in self
-            .store
-            .list_visitors(account)
-            .await
-            .map_err(IdentityError::store)?
-        {
-            keys.push(v.id_blind.0);
-        }
-        Ok(keys)
+            .map_err(IdentityError::store)
     }
 
     pub async fn list_visitors(

@@ -98,7 +98,9 @@ impl_sql_store!(
 
 impl_account_store!(
     PgStore,
-    sessions_by_tokens: concat!("SELECT ", session_cols!(), " FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash IN (SELECT decode(v, 'hex') FROM jsonb_array_elements_text($1::jsonb) AS v) AND s.revoked_at IS NULL AND s.expires_at > $2")
+    sessions_by_tokens: concat!("SELECT ", session_cols!(), " FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash IN (SELECT decode(v, 'hex') FROM jsonb_array_elements_text($1::jsonb) AS v) AND s.revoked_at IS NULL AND s.expires_at > $2"),
+    person_keys: "SELECT id, phone_index FROM accounts WHERE phone_index IS NOT NULL AND id IN (SELECT v::bigint FROM jsonb_array_elements_text($1::jsonb) AS v) \
+                  UNION ALL SELECT account_id, id_blind FROM frequent_visitors WHERE account_id IN (SELECT v::bigint FROM jsonb_array_elements_text($2::jsonb) AS v)"
 );
 
 impl_payment_store!(PgStore, sqlx::Postgres);

@@ -1,6 +1,6 @@
 //! The one SQL implementation of the identity storage port ([`AccountStore`]), instantiated for
-//! both databases by [`impl_account_store!`]; only the statement that unpacks a list of token
-//! hashes differs between dialects.
+//! both databases by [`impl_account_store!`]; only the statements that unpack a list (of token
+//! hashes, of account ids) differ between dialects.
 //!
 //! [`AccountStore`]: gatehouse_domain::account::AccountStore
 
@@ -32,7 +32,7 @@ macro_rules! consent_cols {
 }
 
 macro_rules! impl_account_store {
-    ($store:ident, sessions_by_tokens: $tokens_sql:expr) => {
+    ($store:ident, sessions_by_tokens: $tokens_sql:expr, person_keys: $keys_sql:expr) => {
         const _: () = {
             use async_trait::async_trait;
             use jiff::Timestamp;
@@ -185,6 +185,21 @@ macro_rules! impl_account_store {
                     let hex_list = serde_json::Value::Array(token_hashes.iter().map(|h| serde_json::Value::String(hex::encode(h))).collect()).to_string();
                     let rows: Vec<SessionRow> = sqlx::query_as($tokens_sql).bind(hex_list).bind(ms(now)).fetch_all(&self.pool).await.map_err(map_err)?;
                     rows.into_iter().map(SessionRow::into_domain).collect()
+                }
+
+                async fn person_keys(&self, accounts: &[AccountId]) -> Result<Vec<(AccountId, BlindIndex)>, StoreError> {
+                    if accounts.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let list = serde_json::Value::Array(accounts.iter().map(|a| serde_json::Value::from(a.0)).collect()).to_string();
+                    let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as($keys_sql).bind(&list).bind(&list).fetch_all(&self.pool).await.map_err(map_err)?;
+                    rows.into_iter()
+                        .map(|(account, index)| {
+                            BlindIndex::from_slice(&index)
+                                .map(|i| (AccountId(account), i))
+                                .ok_or_else(|| StoreError::Backend("stored blind index is malformed".into()))
+                        })
+                        .collect()
                 }
 
                 async fn session_by_refresh(&self, refresh_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {

@@ -129,7 +129,9 @@ impl_sql_store!(
 
 impl_account_store!(
     SqliteStore,
-    sessions_by_tokens: concat!("SELECT ", session_cols!(), " FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash IN (SELECT unhex(value) FROM json_each($1)) AND s.revoked_at IS NULL AND s.expires_at > $2")
+    sessions_by_tokens: concat!("SELECT ", session_cols!(), " FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash IN (SELECT unhex(value) FROM json_each($1)) AND s.revoked_at IS NULL AND s.expires_at > $2"),
+    person_keys: "SELECT id, phone_index FROM accounts WHERE phone_index IS NOT NULL AND id IN (SELECT value FROM json_each($1)) \
+                  UNION ALL SELECT account_id, id_blind FROM frequent_visitors WHERE account_id IN (SELECT value FROM json_each($2))"
 );
 
 impl_payment_store!(SqliteStore, sqlx::Sqlite);

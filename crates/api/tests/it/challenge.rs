@@ -591,3 +591,132 @@ async fn bot_signals_challenge_suspicious_clients_and_block_bad_ones_with_reason
     );
     assert!(text.contains("headers_inconsistent"), "{text}");
 }
+
+/// Joining a waiting room under a policy that asks every place for a challenge: no place
+/// without a pass, a pass earned for one account does not join another (a bot farm pays per
+/// place), and the fairness report counts the challenges, passes and failed answers.
+#[tokio::test]
+async fn joining_a_waiting_room_can_cost_a_challenge_per_place() {
+    const JOIN_CHALLENGED: &str = r#"
+version = 1
+[challenges]
+difficulty = 8
+[[challenge]]
+name = "waiting room"
+route = "POST /api/v1/releases/{id}/join"
+when = "always"
+"#;
+    let a = api().await;
+    let (s, r) = call(
+        &a.app,
+        "POST",
+        "/api/v1/admin/releases",
+        Some(&a.admin),
+        Some(json!({"product_id": a.product, "date": "2026-11-27", "prequeue_minutes": 30})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let join = format!("/api/v1/releases/{}/join", r["id"]);
+    a.clock
+        .advance(jiff::SignedDuration::from_hours(47) + jiff::SignedDuration::from_mins(40));
+    let (app, _) = protected(&a, JOIN_CHALLENGED);
+    let visitor = session(&a.identity, "challenged-joiner", &[Role::Visitor]).await;
+    let farm = session(&a.identity, "farm-account", &[Role::Visitor]).await;
+    let bearer = format!("Bearer {visitor}");
+    let auth = [("authorization", bearer.as_str())];
+    let peer = "198.51.100.7";
+
+    let (s, _, e) = send(&app, peer, "POST", &join, &auth, "").await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("challenge_required")),
+        "{e}"
+    );
+    let challenge = e["challenge"].clone();
+    assert_eq!(challenge["sale"], "waiting room");
+    let counter = solve(&challenge);
+    let wrong = (0..)
+        .find(|c| {
+            gatehouse_shield::leading_zero_bits(&gatehouse_shield::work_hash(
+                gatehouse_shield::Work::Sha256,
+                challenge["token"].as_str().unwrap(),
+                *c,
+            )) < 8
+        })
+        .unwrap();
+    let (s, _, _) = send(
+        &app,
+        peer,
+        "POST",
+        "/.gatehouse/challenge",
+        &auth,
+        &answer(&challenge, wrong),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, _, p) = send(
+        &app,
+        peer,
+        "POST",
+        "/.gatehouse/challenge",
+        &auth,
+        &answer(&challenge, counter),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let pass = p["pass"].as_str().unwrap().to_owned();
+    let (s, _, place) = send(
+        &app,
+        peer,
+        "POST",
+        &join,
+        &[auth[0], ("x-gatehouse-pass", &pass)],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (s, &place["standing"]),
+        (StatusCode::OK, &json!("waiting")),
+        "{place}"
+    );
+
+    // The same client's pass does not join another account: each place pays.
+    let farm_bearer = format!("Bearer {farm}");
+    let (s, _, e) = send(
+        &app,
+        peer,
+        "POST",
+        &join,
+        &[
+            ("authorization", farm_bearer.as_str()),
+            ("x-gatehouse-pass", &pass),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("challenge_required")),
+        "{e}"
+    );
+
+    let staff = session(&a.identity, "challenge-report", &[Role::Administrator]).await;
+    let staff_bearer = format!("Bearer {staff}");
+    let report_path = format!("/api/v1/admin/releases/{}/report", r["id"]);
+    let (s, _, report) = send(
+        &app,
+        peer,
+        "GET",
+        &report_path,
+        &[("authorization", staff_bearer.as_str())],
+        "",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{report}");
+    assert_eq!(
+        report["join_challenges"],
+        json!({"sales": ["waiting room"], "challenged": 2, "passed": 1, "failed": 1}),
+        "{report}"
+    );
+    assert_eq!(report["joined"], 1);
+}

@@ -202,6 +202,8 @@ async fn a_visitor_books_in_a_real_browser_and_every_page_passes_axe() {
             "cinema-refunded",
             "hall-order",
             "activity-order",
+            "queue",
+            "queue-joined",
             "staff-sign-in",
             "console",
             "staff-search",
@@ -238,6 +240,12 @@ async fn a_visitor_books_in_a_real_browser_and_every_page_passes_axe() {
     assert_eq!(seen["cinema_paid"], true, "paid at the cashier: {seen}");
     assert_eq!(seen["cinema_qr"], 1, "{seen}");
     assert_eq!(seen["cinema_refunded"], true, "{seen}");
+    assert!(
+        seen["queue_status"]
+            .as_str()
+            .is_some_and(|s| s.contains("您已加入排队")),
+        "the waiting page shows the place: {seen}"
+    );
     assert_eq!(seen["hall-order"], true, "{seen}");
     assert_eq!(seen["activity-order"], true, "{seen}");
     assert_eq!(

@@ -249,6 +249,28 @@ pub async fn frequent_visitors_are_scoped_and_limited(stores: Stores) {
     );
     s.delete_visitor(a, "v1").await.unwrap();
     assert_eq!(s.list_visitors(a).await.unwrap().len(), 1);
+
+    // What makes each account one person in a waiting room's line, many accounts at once: the
+    // sign-in phone's index and the ID numbers it books for.
+    let (c, _) = s
+        .phone_account(BlindIndex([6; 32]), "139****1111", at(0))
+        .await
+        .unwrap();
+    s.insert_visitor(&person(c.id, "v5", 7), 2).await.unwrap();
+    let mut keys = s
+        .person_keys(&[a, b, c.id, AccountId(999_999)])
+        .await
+        .unwrap();
+    keys.sort_by_key(|(account, k)| (account.0, k.0));
+    let mut expected = vec![
+        (a, BlindIndex([2; 32])),
+        (b, BlindIndex([1; 32])),
+        (c.id, BlindIndex([6; 32])),
+        (c.id, BlindIndex([7; 32])),
+    ];
+    expected.sort_by_key(|(account, k)| (account.0, k.0));
+    assert_eq!(keys, expected);
+    assert!(s.person_keys(&[]).await.unwrap().is_empty());
 }
 
 pub async fn staff_credentials_refuse_a_totp_step_twice(stores: Stores) {
