@@ -257,6 +257,8 @@ pub struct Config {
     pub payments: crate::payments_setup::PaymentSettings,
     pub tickets: TicketSettings,
     pub groups: GroupSettings,
+    /// The waiting room's admission rate.
+    pub queue: QueueSettings,
     pub shield: ShieldSettings,
     /// The web application firewall's rule files (how it runs is in the shield's policy).
     pub waf: WafSettings,
@@ -462,6 +464,60 @@ impl Default for GroupSettings {
     }
 }
 
+/// How fast the waiting room admits: it starts at `start_per_s` and adapts (additive increase
+/// while the booking path's p99 and the admitted people inside their window are under target,
+/// multiplicative decrease when over) between the bounds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueSettings {
+    pub start_per_s: f64,
+    pub min_per_s: f64,
+    pub max_per_s: f64,
+    /// Booking p99 (ms, the slowest node's) above which admission slows.
+    pub target_p99_ms: f64,
+    /// Admitted people inside their window above which admission slows.
+    pub max_in_flight: usize,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        let r = gatehouse_queue::RateSettings::default();
+        Self {
+            start_per_s: r.start_per_s,
+            min_per_s: r.min_per_s,
+            max_per_s: r.max_per_s,
+            target_p99_ms: r.target_p99_ms,
+            max_in_flight: r.max_in_flight,
+        }
+    }
+}
+
+impl QueueSettings {
+    /// The rate's settings, checked: positive, and the start within the bounds.
+    pub fn rate(&self) -> anyhow::Result<gatehouse_queue::RateSettings> {
+        anyhow::ensure!(
+            self.min_per_s > 0.0 && self.min_per_s <= self.max_per_s,
+            "queue.min_per_s must be above 0 and at most queue.max_per_s"
+        );
+        anyhow::ensure!(
+            (self.min_per_s..=self.max_per_s).contains(&self.start_per_s),
+            "queue.start_per_s must lie between queue.min_per_s and queue.max_per_s"
+        );
+        anyhow::ensure!(
+            self.target_p99_ms > 0.0 && self.max_in_flight > 0,
+            "queue.target_p99_ms and queue.max_in_flight must be above 0"
+        );
+        Ok(gatehouse_queue::RateSettings {
+            start_per_s: self.start_per_s,
+            min_per_s: self.min_per_s,
+            max_per_s: self.max_per_s,
+            target_p99_ms: self.target_p99_ms,
+            max_in_flight: self.max_in_flight,
+            ..gatehouse_queue::RateSettings::default()
+        })
+    }
+}
+
 /// Ticket codes at the gate.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -531,6 +587,7 @@ impl Default for Config {
             payments: crate::payments_setup::PaymentSettings::default(),
             tickets: TicketSettings::default(),
             groups: GroupSettings::default(),
+            queue: QueueSettings::default(),
             shield: ShieldSettings::default(),
             waf: WafSettings::default(),
             breakers: crate::breaker_settings::Breakers::default(),
@@ -612,5 +669,35 @@ mod tests {
         let ok = Config::load(Some(&path)).unwrap();
         assert_eq!(ok.listen.port(), 9);
         assert_eq!(ok.database.sqlite_durability, "full");
+    }
+
+    #[test]
+    fn the_waiting_rooms_rate_is_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.toml");
+        std::fs::write(
+            &path,
+            "[queue]
+start_per_s = 400
+max_in_flight = 900
+",
+        )
+        .unwrap();
+        let rate = Config::load(Some(&path)).unwrap().queue.rate().unwrap();
+        assert_eq!((rate.start_per_s, rate.max_in_flight), (400.0, 900));
+        assert_eq!(rate.max_per_s, 2_000.0, "the rest keep their defaults");
+        for bad in [
+            "start_per_s = 3000",
+            "start_per_s = 1",
+            "min_per_s = 0",
+            "min_per_s = 10\nmax_per_s = 5",
+            "target_p99_ms = 0",
+            "max_in_flight = 0",
+        ] {
+            let text = format!("[queue]\n{bad}\n");
+            std::fs::write(&path, text).unwrap();
+            let err = Config::load(Some(&path)).unwrap().queue.rate().unwrap_err();
+            assert!(format!("{err}").contains("queue."), "{bad}: {err}");
+        }
     }
 }

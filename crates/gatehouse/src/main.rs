@@ -543,7 +543,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         gatehouse_queue::WaitingRoomService::load(
             gatehouse_queue::WaitingRoom::new(
                 gatehouse_queue::TokenKey::new(admission_key),
-                gatehouse_queue::RateSettings::default(),
+                config.queue.rate()?,
             ),
             releases,
             clock.clone(),
