@@ -67,61 +67,15 @@ async fn protected_release(
         .checked_add(opens_in)?
         .round(jiff::Unit::Second)?;
     let day = opens.date().tomorrow()?;
-    let r = c
-        .send(
-            Method::POST,
-            "/api/v1/admin/products",
-            Some(admin),
-            Some(&json!({
-            "kind": "hall", "name": "bench hall",
-            "rules": {"open_days_before": 1, "open_at": opens.strftime("%H:%M:%S").to_string()}})),
-        )
-        .await?;
-    anyhow::ensure!(
-        r.status == 201,
-        "product: {}",
-        String::from_utf8_lossy(&r.body)
-    );
-    let product = at(&r.json()?, "/id").as_i64().context("product id")?;
-    let created = |r: &crate::client::Reply, what: &str| -> anyhow::Result<i64> {
-        anyhow::ensure!(
-            r.status == 201,
-            "{what}: {}",
-            String::from_utf8_lossy(&r.body)
-        );
-        at(&r.json()?, "/id").as_i64().context("id")
-    };
-    let r = c
-        .send(
-            Method::POST,
-            &format!("/api/v1/admin/products/{product}/ticket-types"),
-            Some(admin),
-            Some(&json!({"name": "individual", "price_fen": 0})),
-        )
-        .await?;
-    let ticket_type = created(&r, "ticket type")?;
-    let r = c
-        .send(
-            Method::POST,
-            &format!("/api/v1/admin/products/{product}/notices"),
-            Some(admin),
-            Some(&json!({"text": "bench notice"})),
-        )
-        .await?;
-    anyhow::ensure!(
-        r.status == 201,
-        "notice: {}",
-        String::from_utf8_lossy(&r.body)
-    );
-    let r = c
-        .send(
-            Method::POST,
-            &format!("/api/v1/admin/products/{product}/slots"),
-            Some(admin),
-            Some(&json!({"date": day.to_string(), "start": "09:00", "end": "17:00", "capacity": capacity})),
-        )
-        .await?;
-    let slot = created(&r, "slot")?;
+    let (product, slot, ticket_type) = crate::setup::product_with_slot(
+        &mut c,
+        admin,
+        json!({"kind": "hall", "name": "bench hall",
+            "rules": {"open_days_before": 1, "open_at": opens.strftime("%H:%M:%S").to_string()}}),
+        json!({"name": "individual", "price_fen": 0}),
+        json!({"date": day.to_string(), "start": "09:00", "end": "17:00", "capacity": capacity}),
+    )
+    .await?;
     let r = c
         .send(
             Method::POST,

@@ -40,6 +40,23 @@ pub async fn product_tomorrow(
     ticket_type: Value,
     mut slot: Value,
 ) -> anyhow::Result<(i64, i64)> {
+    if let Some(fields) = slot.as_object_mut() {
+        fields.insert("date".into(), json!(tomorrow()?.to_string()));
+    }
+    let (_, slot, tt) = product_with_slot(c, admin, product, ticket_type, slot).await?;
+    Ok((slot, tt))
+}
+
+/// Creates a product from `product`, one ticket type from `ticket_type`, a notice (version 1)
+/// and one slot from `slot` (date, start, end, capacity). Returns (product id, slot id, ticket
+/// type id).
+pub async fn product_with_slot(
+    c: &mut Conn,
+    admin: &str,
+    product: Value,
+    ticket_type: Value,
+    slot: Value,
+) -> anyhow::Result<(i64, i64, i64)> {
     let created = |r: &crate::client::Reply, what: &str| -> anyhow::Result<i64> {
         anyhow::ensure!(
             r.status == 201,
@@ -83,9 +100,6 @@ pub async fn product_tomorrow(
         r.status,
         String::from_utf8_lossy(&r.body)
     );
-    if let Some(fields) = slot.as_object_mut() {
-        fields.insert("date".into(), json!(tomorrow()?.to_string()));
-    }
     let r = c
         .send(
             Method::POST,
@@ -94,5 +108,5 @@ pub async fn product_tomorrow(
             Some(&slot),
         )
         .await?;
-    Ok((created(&r, "slot")?, tt))
+    Ok((product, created(&r, "slot")?, tt))
 }

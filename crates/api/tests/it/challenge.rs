@@ -607,18 +607,8 @@ route = "POST /api/v1/releases/{id}/join"
 when = "always"
 "#;
     let a = api().await;
-    let (s, r) = call(
-        &a.app,
-        "POST",
-        "/api/v1/admin/releases",
-        Some(&a.admin),
-        Some(json!({"product_id": a.product, "date": "2026-11-27", "prequeue_minutes": 30})),
-    )
-    .await;
-    assert_eq!(s, StatusCode::CREATED, "{r}");
-    let join = format!("/api/v1/releases/{}/join", r["id"]);
-    a.clock
-        .advance(jiff::SignedDuration::from_hours(47) + jiff::SignedDuration::from_mins(40));
+    let release = super::releases::in_prequeue(&a, &a.app).await;
+    let join = format!("/api/v1/releases/{release}/join");
     let (app, _) = protected(&a, JOIN_CHALLENGED);
     let visitor = session(&a.identity, "challenged-joiner", &[Role::Visitor]).await;
     let farm = session(&a.identity, "farm-account", &[Role::Visitor]).await;
@@ -702,7 +692,7 @@ when = "always"
 
     let staff = session(&a.identity, "challenge-report", &[Role::Administrator]).await;
     let staff_bearer = format!("Bearer {staff}");
-    let report_path = format!("/api/v1/admin/releases/{}/report", r["id"]);
+    let report_path = format!("/api/v1/admin/releases/{release}/report");
     let (s, _, report) = send(
         &app,
         peer,

@@ -398,18 +398,7 @@ async fn bookings_of_a_protected_day_pass_the_waiting_room() {
 #[tokio::test]
 async fn a_refreshed_session_keeps_its_place_and_another_device_gets_none() {
     let a = api().await;
-    let (s, r) = call(
-        &a.app,
-        "POST",
-        "/api/v1/admin/releases",
-        Some(&a.admin),
-        Some(json!({"product_id": a.product, "date": "2026-11-27"})),
-    )
-    .await;
-    assert_eq!(s, StatusCode::CREATED, "{r}");
-    let release = r["id"].as_u64().unwrap();
-    a.clock
-        .advance(SignedDuration::from_hours(47) + SignedDuration::from_mins(40));
+    let release = in_prequeue(&a, &a.app).await;
     let account = a
         .identity
         .create_account("queue-refresh", Roles::of(&[Role::Visitor]))
@@ -472,18 +461,7 @@ async fn a_refreshed_session_keeps_its_place_and_another_device_gets_none() {
 #[tokio::test]
 async fn an_id_number_or_an_account_holds_one_place() {
     let a = api().await;
-    let (s, r) = call(
-        &a.app,
-        "POST",
-        "/api/v1/admin/releases",
-        Some(&a.admin),
-        Some(json!({"product_id": a.product, "date": "2026-11-27", "prequeue_minutes": 30})),
-    )
-    .await;
-    assert_eq!(s, StatusCode::CREATED, "{r}");
-    let release = r["id"].as_u64().unwrap();
-    a.clock
-        .advance(SignedDuration::from_hours(47) + SignedDuration::from_mins(40));
+    let release = in_prequeue(&a, &a.app).await;
     let account = a
         .identity
         .create_account("two devices", Roles::of(&[Role::Visitor]))
@@ -574,4 +552,21 @@ async fn an_id_number_or_an_account_holds_one_place() {
         (&json!(2), &json!(1), &json!(1)),
         "{report}"
     );
+}
+
+/// Protects 2026-11-27 through `app` (its booking opens 09:00 on the 25th, the pre-queue at
+/// 08:30) and moves the clock to 08:40 that day, in the pre-queue; the release's id.
+pub(crate) async fn in_prequeue(a: &Api, app: &Router) -> u64 {
+    let (s, r) = call(
+        app,
+        "POST",
+        "/api/v1/admin/releases",
+        Some(&a.admin),
+        Some(json!({"product_id": a.product, "date": "2026-11-27", "prequeue_minutes": 30})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    a.clock
+        .advance(SignedDuration::from_hours(47) + SignedDuration::from_mins(40));
+    r["id"].as_u64().unwrap()
 }

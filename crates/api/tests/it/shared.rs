@@ -52,7 +52,7 @@ impl Redis {
         panic!("redis-server did not start");
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -54,7 +54,7 @@ async fn nodes_share_one_line_and_losing_one_loses_no_place() {
         return;
     }
     let a = api().await;
-    let redis = Redis::start(free_port());
+    let mut redis = Redis::start(free_port());
     redis.ready().await;
     let prefix = format!("q{}", std::process::id());
     let (one, q_one) = node(&a, &redis.url(), &prefix).await;
@@ -231,4 +231,26 @@ async fn nodes_share_one_line_and_losing_one_loses_no_place() {
     assert_eq!(on_two.0, json!(12));
     assert_eq!(on_two.2, json!(1));
     assert_eq!(on_two, report(three.clone()).await);
+
+    // Redis dies: a join cannot reach the shared line, so it is refused (503, nothing joined);
+    // the places already held still answer from each node's copy of the line.
+    redis.kill();
+    let late = session(&a.identity, "shared-queue-late", &[Role::Visitor]).await;
+    let (s, e) = call(
+        &two,
+        "POST",
+        &format!("/api/v1/releases/{release}/join"),
+        Some(&late),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")),
+        "{e}"
+    );
+    assert_eq!(
+        me(&two, release, &visitors[1]).await["place"].as_u64(),
+        Some(places[1])
+    );
 }
