@@ -238,11 +238,16 @@ try {
     method: 'POST', headers: staffJson,
     body: JSON.stringify({ product_id: hall.id, date: queuedDay, prequeue_minutes: 180 }),
   })).json();
+  const polls = [];
+  page.on('response', (r) => { if (new URL(r.url()).pathname.startsWith('/q/')) polls.push(r.status()); });
   await page.goto(`${base}/queue/${release.id}`);
   await check('queue');
   await page.getByRole('button', { name: '加入排队' }).click();
   await check('queue-joined');
   seen.queue_status = (await page.locator('#queue-status').textContent()).trim();
+  // The place polls its own address (not the page) every 3 s.
+  await page.waitForTimeout(3500);
+  seen.queue_polls = polls;
 
   // Staff: the break-glass administrator signs in with password and one-time code, finds the
   // order by the contact phone's last four, reveals the visitor's ID number with a purpose,

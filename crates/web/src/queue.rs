@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use gatehouse_api::routes_releases::{session_key, ADMISSION_COOKIE};
+use gatehouse_api::routes_releases::{session_key, ADMISSION_COOKIE, POLL_PREFIX};
 use gatehouse_api::AppState;
 use gatehouse_queue::Standing;
 use maud::html;
@@ -71,7 +71,13 @@ pub async fn show(
     let content = html! {
         h1 { (t(Msg::QueueTitle)) }
         p.meta { (t(Msg::QueueOpensAt)) " " (opens) }
-        div #queue-status data-refresh="3" role="status" aria-live="polite" {
+        // Holding a place, the page polls the place's own address (answered from memory, no
+        // session) and reloads only when the standing changes; without a place it refreshes.
+        @let poll = status.as_ref().map(|s| {
+            (format!("{POLL_PREFIX}{id}/{}/{}", s.place.0, s.poll_key), standing_name(s.standing))
+        });
+        div #queue-status data-refresh="3" data-poll=[poll.as_ref().map(|p| p.0.as_str())]
+            data-standing=[poll.as_ref().map(|p| p.1)] role="status" aria-live="polite" {
             @match status.as_ref().map(|s| (s.standing, s.wait_secs, s.token.clone())) {
                 None => {
                     p { (t(Msg::QueueLead)) }
@@ -86,8 +92,8 @@ pub async fn show(
                     p { (t(Msg::QueueShuffled)) }
                 }
                 Some((Standing::InLine { ahead }, wait, _)) => {
-                    p.big { (t(Msg::PeopleAhead)) " " strong { (ahead) } }
-                    @if let Some(secs) = wait { p { (t(Msg::EstimatedWait)) " " (secs.div_ceil(60).max(1)) " " (t(Msg::Minutes)) } }
+                    p.big { (t(Msg::PeopleAhead)) " " strong data-ahead { (ahead) } }
+                    @if let Some(secs) = wait { p { (t(Msg::EstimatedWait)) " " span data-wait-minutes { (secs.div_ceil(60).max(1)) } " " (t(Msg::Minutes)) } }
                     p.hint { (t(Msg::KeepPageOpen)) }
                 }
                 Some((Standing::Admitted { until }, _, Some(token))) => {
@@ -118,6 +124,17 @@ pub async fn show(
         }
     }
     response
+}
+
+/// A standing as the poll address names it (`PlaceResponse::standing`).
+fn standing_name(standing: Standing) -> &'static str {
+    match standing {
+        Standing::Waiting => "waiting",
+        Standing::InLine { .. } => "in_line",
+        Standing::Admitted { .. } => "admitted",
+        Standing::Done => "done",
+        Standing::SoldOut => "sold_out",
+    }
 }
 
 fn render(lang: Lang, path: &str, content: maud::Markup) -> Response {

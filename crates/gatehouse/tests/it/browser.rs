@@ -246,6 +246,12 @@ async fn a_visitor_books_in_a_real_browser_and_every_page_passes_axe() {
             .is_some_and(|s| s.contains("您已加入排队")),
         "the waiting page shows the place: {seen}"
     );
+    assert!(
+        seen["queue_polls"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty() && p.iter().all(|s| s == 200)),
+        "the waiting page polls its place's address: {seen}"
+    );
     assert_eq!(seen["hall-order"], true, "{seen}");
     assert_eq!(seen["activity-order"], true, "{seen}");
     assert_eq!(

@@ -1092,6 +1092,11 @@ async fn a_protected_days_booking_goes_through_the_waiting_page() {
     let page = get(addr, joined.header("location").unwrap(), &me).await;
     assert!(page.body.contains("您已加入排队"), "{}", page.body);
     assert!(
+        page.body.contains("data-poll=\"/q/") && page.body.contains("data-standing=\"waiting\""),
+        "the place polls its own address: {}",
+        page.body
+    );
+    assert!(
         page.body.contains("data-refresh"),
         "the place refreshes itself"
     );
