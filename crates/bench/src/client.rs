@@ -179,7 +179,16 @@ impl Conn {
                 req = req.header("content-type", "application/json");
                 Bytes::from(b)
             }
-            None => Bytes::new(),
+            None => {
+                // A bodiless POST says so, as browsers do (without it the firewall logs the
+                // request: CRS 920180).
+                if [Method::POST, Method::PUT, Method::PATCH]
+                    .contains(req.method_ref().unwrap_or(&Method::GET))
+                {
+                    req = req.header("content-length", "0");
+                }
+                Bytes::new()
+            }
         };
         self.sender.ready().await?;
         let response = self
