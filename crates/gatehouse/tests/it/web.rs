@@ -1034,7 +1034,7 @@ async fn a_protected_days_booking_goes_through_the_waiting_page() {
     .await;
     assert_eq!(s, 201, "{p}");
     let product = p["id"].as_i64().unwrap();
-    send(
+    let (_, tt) = send(
         addr,
         hyper::Method::POST,
         &format!("/api/v1/admin/products/{product}/ticket-types"),
@@ -1091,6 +1091,29 @@ async fn a_protected_days_booking_goes_through_the_waiting_page() {
     assert_eq!(joined.status, 303, "{}", joined.body);
     let page = get(addr, joined.header("location").unwrap(), &me).await;
     assert!(page.body.contains("您已加入排队"), "{}", page.body);
+    // The booking form's own post without an admission is refused by the waiting room before
+    // the order is looked at (the visitor named does not even exist).
+    let ticket_type = format!("v1:{}", tt["id"]);
+    let refused = post(
+        addr,
+        &form_path,
+        &me,
+        &[
+            ("csrf", &csrf),
+            ("notice_version", "1"),
+            ("accept_notice", "yes"),
+            ("visitor", "v1"),
+            ("ticket_type", &ticket_type),
+            ("contact_phone", "13600000039"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("pass the waiting room"),
+        "{}",
+        refused.body
+    );
     assert!(
         page.body.contains("data-poll=\"/q/") && page.body.contains("data-standing=\"waiting\""),
         "the place polls its own address: {}",
