@@ -32,6 +32,15 @@ impl Reply {
             .and_then(|(_, rest)| rest.split_once('"'))
             .map_or("", |(code, _)| code)
     }
+
+    /// How an answer is tallied in a bench's JSON: `200`, or the status and its error code.
+    pub fn tally_key(&self) -> String {
+        if self.status == 200 {
+            "200".to_owned()
+        } else {
+            format!("{} {}", self.status, self.code())
+        }
+    }
 }
 
 impl Conn {

@@ -128,6 +128,13 @@ struct Phase {
 }
 
 impl Phase {
+    /// One request that started at `t0` and got `r`.
+    fn note(&mut self, t0: Instant, r: &crate::client::Reply) {
+        self.latencies_us
+            .push(u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX));
+        *self.answers.entry(r.tally_key()).or_default() += 1;
+    }
+
     fn add(&mut self, other: Phase) {
         self.latencies_us.extend(other.latencies_us);
         for (k, v) in other.answers {
@@ -233,14 +240,7 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<serde_json::Value> {
                     let t0 = Instant::now();
                     // The join takes no body, as an API client sends it.
                     let r = conn.send(Method::POST, &path, Some(token), None).await?;
-                    p.latencies_us
-                        .push(u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX));
-                    let key = if r.status == 200 {
-                        "200".to_owned()
-                    } else {
-                        format!("{} {}", r.status, r.code())
-                    };
-                    *p.answers.entry(key).or_default() += 1;
+                    p.note(t0, &r);
                 }
                 anyhow::Ok(p)
             }
@@ -269,14 +269,7 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<serde_json::Value> {
                     i += connections;
                     let t0 = Instant::now();
                     let r = conn.send(Method::GET, path, None, None).await?;
-                    p.latencies_us
-                        .push(u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX));
-                    let key = if r.status == 200 {
-                        "200".to_owned()
-                    } else {
-                        format!("{} {}", r.status, r.code())
-                    };
-                    *p.answers.entry(key).or_default() += 1;
+                    p.note(t0, &r);
                 }
                 anyhow::Ok(p)
             }

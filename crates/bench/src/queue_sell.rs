@@ -104,7 +104,7 @@ async fn serve(
                         out.last_sale = Some(opened.elapsed());
                         "201".to_owned()
                     } else {
-                        format!("{} {}", r.status, r.code())
+                        r.tally_key()
                     };
                     *out.answers.entry(key).or_default() += 1;
                     *next = None;
@@ -164,9 +164,7 @@ async fn refusals(
                 &headers,
             )
             .await?;
-        *answers
-            .entry(format!("{} {}", r.status, r.code()))
-            .or_default() += 1;
+        *answers.entry(r.tally_key()).or_default() += 1;
     }
     Ok(json!(answers))
 }

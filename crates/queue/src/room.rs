@@ -286,11 +286,6 @@ impl WaitingRoom {
         Ok(admission)
     }
 
-    /// Who holds `place` of `release`: its account and the session it is bound to.
-    pub fn owner(&self, release: u64, place: PlaceId) -> Option<(i64, [u8; 32])> {
-        self.releases.get(&release)?.line.owner(place)
-    }
-
     /// Whether `release` sold out.
     pub fn is_sold_out(&self, release: u64) -> bool {
         self.releases

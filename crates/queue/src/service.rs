@@ -151,20 +151,16 @@ impl WaitingRoomService {
         self.room().apply(release, event)
     }
 
-    /// Joins `person`'s account to `release`'s line: its place (the same again for the same
-    /// device session), or why not.
+    /// Joins `person`'s account to `release`'s line: its place (the line gives the same one
+    /// again for the same device session), or why not. Callers ask [`Self::held`] first, so
+    /// extra tabs need no event.
     pub async fn join(&self, release: u64, person: Person) -> Result<Status, RoomError> {
         let now = self.clock.now();
         let (account, session) = (person.account, person.session);
-        // Extra tabs: a place this node already knows for the same session needs no event.
-        let held = self.room().place_of(release, account);
-        let place = match held {
-            Some(place) if self.room().owner(release, place) == Some((account, session)) => place,
-            _ => self
-                .change(release, Event::Join { person, at: now })
-                .await?
-                .ok_or(RoomError::UnknownPlace)?,
-        };
+        let place = self
+            .change(release, Event::Join { person, at: now })
+            .await?
+            .ok_or(RoomError::UnknownPlace)?;
         self.room().status(release, place, account, &session, now)
     }
 
