@@ -25,7 +25,7 @@ pub struct WafArgs {
     /// Requests timed per kind.
     #[arg(long, default_value_t = 2_000)]
     pub requests: usize,
-    /// Only this kind of request (`get`, `booking_post_json`, `form_post`, `multipart_100kb`).
+    /// Only this kind of request (`get`, `queue_join`, `booking_post_json`, `form_post`, `multipart_100kb`).
     #[arg(long)]
     pub kind: Option<String>,
     /// Seconds per side of the full-server throughput (firewall on, then off; 0 skips it).
@@ -152,7 +152,13 @@ fn name(n: usize) -> String {
 }
 
 /// The kinds of request timed, in order.
-const KINDS: [&str; 4] = ["get", "booking_post_json", "form_post", "multipart_100kb"];
+const KINDS: [&str; 5] = [
+    "get",
+    "queue_join",
+    "booking_post_json",
+    "form_post",
+    "multipart_100kb",
+];
 
 /// The `n`th visitor's request of `kind`: what differs from one person to the next (their
 /// names, ID numbers, phone, session, idempotency key) differs here too, so the benchmark does
@@ -167,11 +173,27 @@ fn visitor_request(kind: &str, n: usize) -> Option<Request> {
         "gh_session={:032x}; lang=zh",
         (n as u128 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c834)
     );
+    // A session's access token: `gh_` and 64 hex digits, different for everyone.
+    let access = |k: usize| {
+        let k = k as u128 + 1;
+        (k.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c834) ^ (k << 64))
+            .wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
     let (method, uri, headers, body): (&str, &str, Vec<(&str, String)>, Vec<u8>) = match kind {
         "get" => (
             "GET",
             "/api/v1/products/3/slots?date=2026-12-01&kind=hall&lang=zh-CN",
             Vec::new(),
+            Vec::new(),
+        ),
+        // The 09:00 rush's request: a bodiless POST with the visitor's own credential.
+        "queue_join" => (
+            "POST",
+            "/api/v1/releases/20261201003/join",
+            vec![
+                ("Content-Length", "0".to_owned()),
+                ("Authorization", format!("Bearer gh_{:032x}{:032x}", access(n), access(n + (1 << 40)))),
+            ],
             Vec::new(),
         ),
         "booking_post_json" => (

@@ -6,6 +6,7 @@
 
 pub mod body;
 pub mod clean;
+pub mod expanded;
 pub mod firewall;
 pub mod libinjection;
 pub mod macros;
@@ -16,6 +17,7 @@ pub mod request;
 pub mod rule;
 pub mod ruleset;
 pub mod seclang;
+pub mod selector;
 pub mod transaction;
 pub mod transform;
 pub mod vars;

@@ -74,12 +74,18 @@ pub struct Ruleset {
     phases: [Vec<Step>; 5],
     defaults: [PhaseDefaults; 5],
     /// Every `/regex/` member selector of the rules, compiled.
-    selectors: std::collections::HashMap<String, regex::bytes::Regex>,
+    selectors: std::collections::HashMap<
+        String,
+        crate::selector::NamePattern,
+        foldhash::fast::RandomState,
+    >,
     /// Every tag a rule has, by number.
     tags: HashMap<String, u32>,
     pub settings: Settings,
     /// Which rules each recently seen value is known not to match.
     pub(crate) clean: Arc<crate::clean::CleanValues>,
+    /// Operators with macros in their argument, compiled per expansion.
+    pub(crate) expanded: Arc<crate::expanded::ExpandedOperators>,
 }
 
 impl Ruleset {
@@ -103,7 +109,7 @@ impl Ruleset {
         self.tags.get(tag).copied()
     }
 
-    pub fn selector(&self, pattern: &str) -> Option<&regex::bytes::Regex> {
+    pub fn selector(&self, pattern: &str) -> Option<&crate::selector::NamePattern> {
         self.selectors.get(pattern)
     }
 
@@ -385,7 +391,7 @@ impl Loader {
                 message: format!("rule {} starts a chain that never continues", r.id),
             });
         }
-        let mut selectors = std::collections::HashMap::new();
+        let mut selectors = std::collections::HashMap::default();
         for item in &self.items {
             if let Item::Rule(rule) = item {
                 collect_selectors(rule, &mut selectors).map_err(|message| LoadError::Rule {
@@ -460,6 +466,7 @@ impl Loader {
                 slots as usize,
                 proofs.into_iter(),
             )),
+            expanded: Arc::default(),
         })
     }
 }
@@ -467,7 +474,11 @@ impl Loader {
 /// Compiles the `/regex/` selectors of a rule, its chain and its `ctl`s.
 fn collect_selectors(
     rule: &Rule,
-    into: &mut std::collections::HashMap<String, regex::bytes::Regex>,
+    into: &mut std::collections::HashMap<
+        String,
+        crate::selector::NamePattern,
+        foldhash::fast::RandomState,
+    >,
 ) -> Result<(), String> {
     use crate::rule::Ctl;
     use crate::seclang::Selector;
@@ -479,9 +490,7 @@ fn collect_selectors(
         if let Some(Selector::Regex(pattern)) = &target.selector {
             if !into.contains_key(pattern) {
                 // Member names compare without regard to case, so their patterns do too.
-                let re = regex::bytes::RegexBuilder::new(pattern)
-                    .case_insensitive(true)
-                    .build()
+                let re = crate::selector::NamePattern::new(pattern)
                     .map_err(|e| format!("selector /{pattern}/ does not compile: {e}"))?;
                 into.insert(pattern.clone(), re);
             }

@@ -100,6 +100,9 @@ pub struct Transaction<'r> {
     /// The buffer a rule's matches are gathered in (the variable, its transformed value, and
     /// what the operator captured), kept from rule to rule.
     matches: Vec<Match>,
+    /// Which of `TX.0`–`TX.9` exist (bit n for `TX.n`), so a capture clears only the groups
+    /// that are there instead of looking each one up.
+    capture_slots: u16,
 }
 
 type Match = (String, Vec<u8>, Option<Captures>);
@@ -127,9 +130,22 @@ const NOT_REMEMBERED: u32 = u32::MAX;
 /// `TX.0`–`TX.9`, where `capture` puts its groups.
 const CAPTURE_NAMES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
+/// TX variables a transaction has room for from the start.
+const TX_ROOM: usize = 160;
+
+/// The bit of `capture_slots` for a TX name, when it is one of `0`–`9`.
+fn capture_bit(name: &str) -> Option<u16> {
+    match name.as_bytes() {
+        [d @ b'0'..=b'9'] => Some(1 << (d - b'0')),
+        _ => None,
+    }
+}
+
 impl<'r> Transaction<'r> {
     pub fn new(rules: &'r Ruleset, request: &Request, unique_id: String) -> Self {
         let mut vars = Vars::from_request(request, rules.settings.argument_separator, unique_id);
+        // The CRS sets about a hundred TX variables on every request: room for them at once.
+        vars.tx.reserve(TX_ROOM);
         // As ModSecurity: the two form types choose their processor themselves; JSON and XML
         // are chosen by rules (`ctl:requestBodyProcessor`).
         let content_type = request
@@ -155,6 +171,7 @@ impl<'r> Transaction<'r> {
             lists: std::cell::RefCell::default(),
             spare: std::cell::RefCell::default(),
             matches: Vec::new(),
+            capture_slots: 0,
         }
     }
 
@@ -289,6 +306,14 @@ impl<'r> Transaction<'r> {
             if self.removed(rule) {
                 continue;
             }
+            // A rule whose shared target list gives nothing this phase cannot match: most
+            // rules on a request without arguments or cookies end here.
+            if rule
+                .target_list
+                .is_some_and(|list| self.list_values(rule, list).is_empty())
+            {
+                continue;
+            }
             self.current_rule = rule.id;
             if !self.evaluate(rule) {
                 continue;
@@ -317,15 +342,17 @@ impl<'r> Transaction<'r> {
         // Each match: the variable, its (transformed) value, and what the operator captured.
         let mut matches = std::mem::take(&mut self.matches);
         {
-            let operator = match &rule.operator {
-                RuleOperator::Compiled(op) => Cow::Borrowed(op),
+            let expanded;
+            let operator: &Operator = match &rule.operator {
+                RuleOperator::Compiled(op) => op,
                 RuleOperator::Expanded { name, argument } => {
                     let text = argument.expand(&|c, k| self.resolve(c, k));
-                    match Operator::compile(name, &String::from_utf8_lossy(&text), &|f| {
-                        Err(format!("no data file {f} at run time"))
-                    }) {
-                        Ok(op) => Cow::Owned(op),
-                        Err(_) => return false,
+                    match self.rules.expanded.get(rule.slot, name, &text) {
+                        Some(op) => {
+                            expanded = op;
+                            &expanded
+                        }
+                        None => return false,
                     }
                 }
             };
@@ -334,7 +361,7 @@ impl<'r> Transaction<'r> {
             let mut captures = Captures::new();
             let mut examine = |named: &Named<'_>, passed: u32| {
                 let before = matches.len();
-                self.examine(rule, &operator, named, &mut captures, &mut matches);
+                self.examine(rule, operator, named, &mut captures, &mut matches);
                 if pure && passed != NOT_REMEMBERED && matches.len() == before {
                     self.with_bits(passed, |bits| mark_clean(bits, rule.slot));
                 }
@@ -394,15 +421,23 @@ impl<'r> Transaction<'r> {
         for (name, value, captured) in matches.drain(..) {
             if let Some(groups) = captured {
                 let mut groups = groups.into_iter();
-                for name in CAPTURE_NAMES {
-                    match (groups.next(), self.vars.tx.get_mut(name)) {
-                        (Some(g), Some(held)) => *held = g,
-                        (Some(g), None) => {
-                            self.vars.tx.insert(name.to_owned(), g);
+                for (n, name) in CAPTURE_NAMES.into_iter().enumerate() {
+                    let bit = 1u16 << n;
+                    match groups.next() {
+                        Some(g) => {
+                            match self.vars.tx.get_mut(name) {
+                                Some(held) => *held = g,
+                                None => {
+                                    self.vars.tx.insert(name.to_owned(), g);
+                                }
+                            }
+                            self.capture_slots |= bit;
                         }
-                        (None, _) => {
+                        None if self.capture_slots & bit != 0 => {
                             self.vars.tx.remove(name);
+                            self.capture_slots &= !bit;
                         }
+                        None => {}
                     }
                 }
             }
@@ -685,6 +720,12 @@ impl<'r> Transaction<'r> {
                     .to_ascii_lowercase(),
             ),
         };
+        if let Some(bit) = capture_bit(&name) {
+            match set.op {
+                SetOp::Delete => self.capture_slots &= !bit,
+                _ => self.capture_slots |= bit,
+            }
+        }
         let text =
             |m: &crate::macros::MacroText| -> Vec<u8> { m.expand(&|c, k| self.resolve(c, k)) };
         let (operand, sign) = match &set.op {
@@ -749,7 +790,7 @@ impl<'r> Transaction<'r> {
 fn excludes<'a>(
     t: &Target,
     named: &Named<'_>,
-    regex: &dyn Fn(&str) -> Option<&'a regex::bytes::Regex>,
+    regex: &dyn Fn(&str) -> Option<&'a crate::selector::NamePattern>,
 ) -> bool {
     if !named.collection.eq_ignore_ascii_case(&t.collection) {
         return false;

@@ -210,7 +210,7 @@ impl Vars {
     pub fn collect<'a>(
         &'a self,
         target: &Target,
-        regex: &dyn Fn(&str) -> Option<&'a regex::bytes::Regex>,
+        regex: &dyn Fn(&str) -> Option<&'a crate::selector::NamePattern>,
         out: &mut Vec<Named<'a>>,
     ) {
         self.each(target, regex, &mut |named| out.push(named));
@@ -221,7 +221,7 @@ impl Vars {
     pub fn each<'a>(
         &'a self,
         target: &Target,
-        regex: &dyn Fn(&str) -> Option<&'a regex::bytes::Regex>,
+        regex: &dyn Fn(&str) -> Option<&'a crate::selector::NamePattern>,
         f: &mut dyn FnMut(Named<'a>),
     ) {
         let c = target.collection.as_str();
@@ -242,7 +242,7 @@ impl Vars {
     fn each_member<'a>(
         &'a self,
         target: &Target,
-        regex: &dyn Fn(&str) -> Option<&'a regex::bytes::Regex>,
+        regex: &dyn Fn(&str) -> Option<&'a crate::selector::NamePattern>,
         f: &mut dyn FnMut(Named<'a>),
     ) {
         let c = target.collection.as_str();
@@ -265,12 +265,15 @@ impl Vars {
                     }
                 }
                 selector => {
+                    // Looked up once, not once per variable.
+                    let pattern = match selector {
+                        Some(Selector::Regex(r)) => Some(regex(r)),
+                        _ => None,
+                    };
                     for (n, v) in &self.tx {
-                        let keep = match selector {
-                            Some(Selector::Regex(r)) => {
-                                regex(r).is_some_and(|re| re.is_match(n.as_bytes()))
-                            }
-                            _ => true,
+                        let keep = match pattern {
+                            Some(re) => re.is_some_and(|re| re.is_match(n.as_bytes())),
+                            None => true,
                         };
                         if keep {
                             f(Named {
@@ -321,7 +324,7 @@ impl Vars {
     pub fn places<'a>(
         &'a self,
         target: &Target,
-        regex: &dyn Fn(&str) -> Option<&'a regex::bytes::Regex>,
+        regex: &dyn Fn(&str) -> Option<&'a crate::selector::NamePattern>,
         out: &mut Vec<Place>,
     ) -> bool {
         self.each_place(target, regex, &mut |p| out.push(p))
@@ -330,7 +333,7 @@ impl Vars {
     fn each_place<'a>(
         &'a self,
         target: &Target,
-        regex: &dyn Fn(&str) -> Option<&'a regex::bytes::Regex>,
+        regex: &dyn Fn(&str) -> Option<&'a crate::selector::NamePattern>,
         f: &mut dyn FnMut(Place),
     ) -> bool {
         let Some(source) = placed(&target.collection) else {
@@ -343,12 +346,16 @@ impl Vars {
                 }
             }
             Source::Members(parts) => {
+                let pattern = match &target.selector {
+                    Some(Selector::Regex(r)) => regex(r),
+                    _ => None,
+                };
                 for &(label, list, name) in parts {
                     for (i, (n, _)) in self.members(list).iter().enumerate() {
                         let keep = match &target.selector {
                             None => true,
                             Some(Selector::Key(k)) => name_is(n, k),
-                            Some(Selector::Regex(r)) => regex(r).is_some_and(|re| re.is_match(n)),
+                            Some(Selector::Regex(_)) => pattern.is_some_and(|re| re.is_match(n)),
                         };
                         if keep {
                             f(Place::Member {
@@ -514,7 +521,7 @@ mod tests {
 
     fn values(v: &Vars, spec: &str) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        let re = regex::bytes::Regex::new("^_g").unwrap();
+        let re = crate::selector::NamePattern::new("^_g").unwrap();
         for t in parse(spec).unwrap() {
             v.collect(&t, &|_| Some(&re), &mut out);
         }
