@@ -176,19 +176,25 @@ pub struct PlaceResponse {
     pub poll_path: String,
 }
 
+/// Where `status`'s place of `release` is polled cheaply.
+pub fn poll_path(release: u64, status: &Status) -> String {
+    format!(
+        "{POLL_PREFIX}{release}/{}/{}",
+        status.place.0, status.poll_key
+    )
+}
+
 fn place_response(release: u64, s: Status) -> PlaceResponse {
-    let (standing, ahead, admitted_until) = match s.standing {
-        Standing::Waiting => ("waiting", None, None),
-        Standing::InLine { ahead } => ("in_line", Some(ahead), None),
-        Standing::Admitted { until } => ("admitted", None, Some(until.to_string())),
-        Standing::Done => ("done", None, None),
-        Standing::SoldOut => ("sold_out", None, None),
+    let (ahead, admitted_until) = match s.standing {
+        Standing::InLine { ahead } => (Some(ahead), None),
+        Standing::Admitted { until } => (None, Some(until.to_string())),
+        Standing::Waiting | Standing::Done | Standing::SoldOut => (None, None),
     };
     PlaceResponse {
-        poll_path: format!("{POLL_PREFIX}{release}/{}/{}", s.place.0, s.poll_key),
+        poll_path: poll_path(release, &s),
         release_id: release,
         place: s.place.0,
-        standing,
+        standing: s.standing.name(),
         ahead,
         wait_secs: s.wait_secs,
         admitted_until,

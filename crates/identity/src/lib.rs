@@ -8,6 +8,7 @@
 //! Architecture invariant: secrets are never stored in the clear. Tokens are stored as SHA-256,
 //! codes as keyed MACs, passwords as Argon2id, personal values sealed by the keyring.
 
+mod batch;
 pub mod breach;
 pub mod consents;
 mod error;
@@ -195,8 +196,8 @@ impl IdentityService {
     ) -> Arc<Self> {
         let l = config.limits;
         Arc::new(Self {
-            reader: sessions::SessionReader::start(store.clone(), clock.clone()),
-            person_keys: person_keys::PersonKeyReader::start(store.clone()),
+            reader: sessions::session_reader(store.clone(), clock.clone()),
+            person_keys: person_keys::person_key_reader(store.clone()),
             cache: sessions::SessionCache::new(config.sessions.cache_ttl),
             limits: Limiters {
                 code_sends_per_phone: KeyedLimiter::new(l.code_sends_per_phone),

@@ -17,17 +17,14 @@ use std::time::{Duration, Instant};
 
 use gatehouse_domain::account::{Account, AccountStore, NewSession, SessionRecord, SignInMethod};
 use gatehouse_domain::order::AccountId;
-use gatehouse_domain::store::StoreError;
 use jiff::{SignedDuration, Timestamp};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use tokio::sync::{mpsc, oneshot};
 
 use crate::IdentityError;
 
 const ACCESS_PREFIX: &str = "gh_";
 const REFRESH_PREFIX: &str = "ghr_";
-const MAX_LOOKUP_BATCH: usize = 256;
 const CACHE_SHARDS: usize = 16;
 const CACHE_SHARD_CAPACITY: usize = 16_384;
 
@@ -92,66 +89,22 @@ fn mint(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(raw))
 }
 
-type Waiter = (
-    [u8; 32],
-    oneshot::Sender<Result<Option<SessionRecord>, StoreError>>,
-);
-
 /// Looks up uncached tokens in batches: whatever queued while the previous lookup ran goes into
 /// the next one.
-#[derive(Clone)]
-pub(crate) struct SessionReader {
-    tx: mpsc::Sender<Waiter>,
-}
+pub(crate) type SessionReader = crate::batch::BatchReader<[u8; 32], SessionRecord>;
 
-impl SessionReader {
-    /// Starts the lookup task on the current runtime.
-    pub(crate) fn start(
-        store: Arc<dyn AccountStore>,
-        clock: Arc<dyn gatehouse_domain::Clock>,
-    ) -> Self {
-        let (tx, mut rx) = mpsc::channel::<Waiter>(MAX_LOOKUP_BATCH * 16);
-        tokio::spawn(async move {
-            let mut waiting: Vec<Waiter> = Vec::with_capacity(MAX_LOOKUP_BATCH);
-            while let Some(first) = rx.recv().await {
-                waiting.push(first);
-                while waiting.len() < MAX_LOOKUP_BATCH {
-                    match rx.try_recv() {
-                        Ok(w) => waiting.push(w),
-                        Err(_) => break,
-                    }
-                }
-                let mut hashes: Vec<[u8; 32]> = waiting.iter().map(|(h, _)| *h).collect();
-                hashes.sort_unstable();
-                hashes.dedup();
-                match store.sessions_by_tokens(&hashes, clock.now()).await {
-                    Ok(found) => {
-                        let found: HashMap<[u8; 32], SessionRecord> = found.into_iter().collect();
-                        for (hash, done) in waiting.drain(..) {
-                            let _ = done.send(Ok(found.get(&hash).cloned()));
-                        }
-                    }
-                    Err(e) => {
-                        for (_, done) in waiting.drain(..) {
-                            let _ = done.send(Err(e.clone()));
-                        }
-                    }
-                }
-            }
-        });
-        Self { tx }
-    }
-
-    async fn lookup(&self, hash: [u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
-        let (done, answer) = oneshot::channel();
-        self.tx
-            .send((hash, done))
-            .await
-            .map_err(|_| StoreError::Backend("session reader stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Backend("session reader stopped".into()))?
-    }
+/// Starts the session lookups on the current runtime.
+pub(crate) fn session_reader(
+    store: Arc<dyn AccountStore>,
+    clock: Arc<dyn gatehouse_domain::Clock>,
+) -> SessionReader {
+    crate::batch::BatchReader::start("session", 0, move |hashes: Vec<[u8; 32]>| {
+        let (store, now) = (store.clone(), clock.now());
+        async move {
+            let found = store.sessions_by_tokens(&hashes, now).await?;
+            Ok(found.into_iter().collect())
+        }
+    })
 }
 
 type Shard = HashMap<[u8; 32], (Authenticated, Instant)>;
@@ -290,12 +243,7 @@ impl crate::IdentityService {
         if let Some(found) = self.cache.get(&hash) {
             return Ok((found.expires_at > now).then_some(found));
         }
-        let Some(record) = self
-            .reader
-            .lookup(hash)
-            .await
-            .map_err(IdentityError::store)?
-        else {
+        let Some(record) = self.reader.get(hash).await.map_err(IdentityError::store)? else {
             return Ok(None);
         };
         let found = Authenticated {

@@ -175,8 +175,9 @@ impl IdentityService {
     /// the same person, or the same borrowed ID number.
     pub async fn person_keys(&self, account: AccountId) -> Result<Vec<[u8; 32]>, IdentityError> {
         self.person_keys
-            .read(account)
+            .get(account.0)
             .await
+            .map(Option::unwrap_or_default)
             .map_err(IdentityError::store)
     }
 

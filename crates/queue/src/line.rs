@@ -40,6 +40,19 @@ pub enum JoinRefused {
     SoldOut,
 }
 
+impl Standing {
+    /// Its name where it is shown to clients (`in_line`, `sold_out` …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Standing::Waiting => "waiting",
+            Standing::InLine { .. } => "in_line",
+            Standing::Admitted { .. } => "admitted",
+            Standing::Done => "done",
+            Standing::SoldOut => "sold_out",
+        }
+    }
+}
+
 /// Where a place stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Standing {

@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use gatehouse_api::routes_releases::{session_key, ADMISSION_COOKIE, POLL_PREFIX};
+use gatehouse_api::routes_releases::{poll_path, session_key, ADMISSION_COOKIE};
 use gatehouse_api::AppState;
 use gatehouse_queue::Standing;
 use maud::html;
@@ -74,7 +74,7 @@ pub async fn show(
         // Holding a place, the page polls the place's own address (answered from memory, no
         // session) and reloads only when the standing changes; without a place it refreshes.
         @let poll = status.as_ref().map(|s| {
-            (format!("{POLL_PREFIX}{id}/{}/{}", s.place.0, s.poll_key), standing_name(s.standing))
+            (poll_path(id, s), s.standing.name())
         });
         div #queue-status data-refresh="3" data-poll=[poll.as_ref().map(|p| p.0.as_str())]
             data-standing=[poll.as_ref().map(|p| p.1)] role="status" aria-live="polite" {
@@ -124,17 +124,6 @@ pub async fn show(
         }
     }
     response
-}
-
-/// A standing as the poll address names it (`PlaceResponse::standing`).
-fn standing_name(standing: Standing) -> &'static str {
-    match standing {
-        Standing::Waiting => "waiting",
-        Standing::InLine { .. } => "in_line",
-        Standing::Admitted { .. } => "admitted",
-        Standing::Done => "done",
-        Standing::SoldOut => "sold_out",
-    }
 }
 
 fn render(lang: Lang, path: &str, content: maud::Markup) -> Response {
