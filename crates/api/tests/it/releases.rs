@@ -157,14 +157,7 @@ async fn bookings_of_a_protected_day_pass_the_waiting_room() {
     };
 
     // The pre-queue opens 08:30 two days ahead; before it, joining is refused.
-    let (s, e) = call(
-        &a.app,
-        "POST",
-        &format!("/api/v1/releases/{release}/join"),
-        Some(&a.visitor),
-        None,
-    )
-    .await;
+    let (s, e) = join(&a.app, release, &a.visitor).await;
     assert_eq!(
         (s, e["code"].as_str()),
         (StatusCode::CONFLICT, Some("queue_not_open")),
@@ -175,33 +168,12 @@ async fn bookings_of_a_protected_day_pass_the_waiting_room() {
     // Two days on, the harness's sessions have ended: two visitors sign in now.
     let visitor = session(&a.identity, "queue-visitor", &[Role::Visitor]).await;
     let other = session(&a.identity, "queue-other", &[Role::Visitor]).await;
-    let (s, place) = call(
-        &a.app,
-        "POST",
-        &format!("/api/v1/releases/{release}/join"),
-        Some(&visitor),
-        None,
-    )
-    .await;
+    let (s, place) = join(&a.app, release, &visitor).await;
     assert_eq!(s, StatusCode::OK, "{place}");
     assert_eq!(place["standing"], "waiting");
-    let (_, again) = call(
-        &a.app,
-        "POST",
-        &format!("/api/v1/releases/{release}/join"),
-        Some(&visitor),
-        None,
-    )
-    .await;
+    let (_, again) = join(&a.app, release, &visitor).await;
     assert_eq!(again["place"], place["place"], "one place per person");
-    let (s, other_place) = call(
-        &a.app,
-        "POST",
-        &format!("/api/v1/releases/{release}/join"),
-        Some(&other),
-        None,
-    )
-    .await;
+    let (s, other_place) = join(&a.app, release, &other).await;
     assert_eq!(s, StatusCode::OK, "{other_place}");
 
     // The place's poll address answers without a session, and only at its exact shape.
@@ -329,14 +301,7 @@ async fn bookings_of_a_protected_day_pass_the_waiting_room() {
         "{e}"
     );
     let late = session(&a.identity, "queue-late", &[Role::Visitor]).await;
-    let (s, e) = call(
-        &a.app,
-        "POST",
-        &format!("/api/v1/releases/{release}/join"),
-        Some(&late),
-        None,
-    )
-    .await;
+    let (s, e) = join(&a.app, release, &late).await;
     assert_eq!(
         (s, e["code"].as_str()),
         (StatusCode::CONFLICT, Some("sold_out")),
@@ -409,14 +374,7 @@ async fn a_refreshed_session_keeps_its_place_and_another_device_gets_none() {
         .issue_session(account.clone(), SignInMethod::Console)
         .await
         .unwrap();
-    let (s, joined) = call(
-        &a.app,
-        "POST",
-        &format!("/api/v1/releases/{release}/join"),
-        Some(&first.access_token),
-        None,
-    )
-    .await;
+    let (s, joined) = join(&a.app, release, &first.access_token).await;
     assert_eq!(s, StatusCode::OK, "{joined}");
     let refreshed = a
         .identity
@@ -441,14 +399,7 @@ async fn a_refreshed_session_keeps_its_place_and_another_device_gets_none() {
         .issue_session(account, SignInMethod::Console)
         .await
         .unwrap();
-    let (s, e) = call(
-        &a.app,
-        "POST",
-        &format!("/api/v1/releases/{release}/join"),
-        Some(&other_device.access_token),
-        None,
-    )
-    .await;
+    let (s, e) = join(&a.app, release, &other_device.access_token).await;
     assert_eq!(
         (s, e["code"].as_str()),
         (StatusCode::CONFLICT, Some("queue_other_device")),
@@ -500,16 +451,7 @@ async fn an_id_number_or_an_account_holds_one_place() {
     }
     let join = |token: String| {
         let app = a.app.clone();
-        async move {
-            call(
-                &app,
-                "POST",
-                &format!("/api/v1/releases/{release}/join"),
-                Some(&token),
-                None,
-            )
-            .await
-        }
+        async move { super::releases::join(&app, release, &token).await }
     };
     let (s, first) = join(devices[0].clone()).await;
     assert_eq!(s, StatusCode::OK, "{first}");
@@ -552,6 +494,18 @@ async fn an_id_number_or_an_account_holds_one_place() {
         (&json!(2), &json!(1), &json!(1)),
         "{report}"
     );
+}
+
+/// `token`'s account joins `release`'s line through `app`: the answer's status and body.
+pub(crate) async fn join(app: &Router, release: u64, token: &str) -> (StatusCode, Value) {
+    call(
+        app,
+        "POST",
+        &format!("/api/v1/releases/{release}/join"),
+        Some(token),
+        None,
+    )
+    .await
 }
 
 /// Protects 2026-11-27 through `app` (its booking opens 09:00 on the 25th, the pre-queue at

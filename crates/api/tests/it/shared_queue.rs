@@ -4,6 +4,7 @@
 //! starts later replays the line; one node admits, and an admission from one node books on
 //! another, once.
 
+use super::releases::join;
 use super::shared::{free_port, Redis};
 use super::*;
 use gatehouse_queue::WaitingRoomService;
@@ -95,14 +96,7 @@ async fn nodes_share_one_line_and_losing_one_loses_no_place() {
     let mut places = Vec::new();
     for (i, v) in visitors.iter().enumerate() {
         let app = if i % 2 == 0 { &one } else { &two };
-        let (s, p) = call(
-            app,
-            "POST",
-            &format!("/api/v1/releases/{release}/join"),
-            Some(v),
-            None,
-        )
-        .await;
+        let (s, p) = join(app, release, v).await;
         assert_eq!(s, StatusCode::OK, "{p}");
         assert_eq!(p["standing"], "waiting");
         places.push(p["place"].as_u64().unwrap());
@@ -115,14 +109,7 @@ async fn nodes_share_one_line_and_losing_one_loses_no_place() {
         "one place each, one numbering"
     );
     // The same device through the other node: the same place, not a second one.
-    let (_, again) = call(
-        &two,
-        "POST",
-        &format!("/api/v1/releases/{release}/join"),
-        Some(&visitors[0]),
-        None,
-    )
-    .await;
+    let (_, again) = join(&two, release, &visitors[0]).await;
     assert_eq!(again["place"].as_u64(), Some(places[0]));
 
     // Node one dies. Its places are in the log: a node started now replays them.
@@ -236,14 +223,7 @@ async fn nodes_share_one_line_and_losing_one_loses_no_place() {
     // the places already held still answer from each node's copy of the line.
     redis.kill();
     let late = session(&a.identity, "shared-queue-late", &[Role::Visitor]).await;
-    let (s, e) = call(
-        &two,
-        "POST",
-        &format!("/api/v1/releases/{release}/join"),
-        Some(&late),
-        None,
-    )
-    .await;
+    let (s, e) = join(&two, release, &late).await;
     assert_eq!(
         (s, e["code"].as_str()),
         (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")),
