@@ -86,6 +86,31 @@ fn solve(challenge: &Value) -> u64 {
         .unwrap()
 }
 
+/// The first counter that does not solve `challenge` (a wrong answer).
+fn unsolving(challenge: &Value) -> u64 {
+    let token = challenge["token"].as_str().unwrap();
+    let bits = u32::try_from(challenge["difficulty"].as_u64().unwrap()).unwrap();
+    (0..)
+        .find(|c| {
+            gatehouse_shield::leading_zero_bits(&gatehouse_shield::work_hash(
+                gatehouse_shield::Work::Sha256,
+                token,
+                *c,
+            )) < bits
+        })
+        .unwrap()
+}
+
+/// Posts `body` as an answer to a challenge from `peer`.
+async fn post_answer(
+    app: &Router,
+    peer: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    send(app, peer, "POST", "/.gatehouse/challenge", headers, body).await
+}
+
 fn answer(challenge: &Value, counter: u64) -> String {
     json!({"token": challenge["token"], "sale": challenge["sale"], "counter": counter}).to_string()
 }
@@ -117,26 +142,8 @@ async fn a_solved_challenge_earns_a_pass_for_that_client_only() {
 
     let counter = solve(&challenge);
     // A wrong counter, a tampered token, and the right answer from another network are refused.
-    let wrong = (0..)
-        .find(|c| {
-            *c != counter
-                && !gatehouse_shield::leading_zero_bits(&gatehouse_shield::work_hash(
-                    gatehouse_shield::Work::Sha256,
-                    challenge["token"].as_str().unwrap(),
-                    *c,
-                ))
-                .ge(&8)
-        })
-        .unwrap();
-    let (s, _, e) = send(
-        &app,
-        "198.51.100.7",
-        "POST",
-        "/.gatehouse/challenge",
-        &auth,
-        &answer(&challenge, wrong),
-    )
-    .await;
+    let wrong = unsolving(&challenge);
+    let (s, _, e) = post_answer(&app, "198.51.100.7", &auth, &answer(&challenge, wrong)).await;
     assert_eq!(
         (s, e["code"].as_str(), e["field"].as_str()),
         (
@@ -149,55 +156,24 @@ async fn a_solved_challenge_earns_a_pass_for_that_client_only() {
     let t = tampered["token"].as_str().unwrap().to_owned();
     let flipped = if t.ends_with('A') { "B" } else { "A" };
     tampered["token"] = json!(format!("{}{flipped}", &t[..t.len() - 1]));
-    let (s, _, e) = send(
-        &app,
-        "198.51.100.7",
-        "POST",
-        "/.gatehouse/challenge",
-        &auth,
-        &answer(&tampered, counter),
-    )
-    .await;
+    let (s, _, e) = post_answer(&app, "198.51.100.7", &auth, &answer(&tampered, counter)).await;
     assert_eq!(
         (s, e["code"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("challenge_invalid")),
         "{e}"
     );
-    let (s, _, e) = send(
-        &app,
-        "203.0.113.50",
-        "POST",
-        "/.gatehouse/challenge",
-        &auth,
-        &answer(&challenge, counter),
-    )
-    .await;
+    let (s, _, e) = post_answer(&app, "203.0.113.50", &auth, &answer(&challenge, counter)).await;
     assert_eq!(
         (s, e["code"].as_str()),
         (StatusCode::FORBIDDEN, Some("challenge_other_client")),
         "{e}"
     );
-    let (s, _, e) = send(
-        &app,
-        "198.51.100.7",
-        "POST",
-        "/.gatehouse/challenge",
-        &auth,
-        "{\"token\": 1}",
-    )
-    .await;
+    let (s, _, e) = post_answer(&app, "198.51.100.7", &auth, "{\"token\": 1}").await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
 
     // The right answer earns a pass, as a cookie and in JSON.
-    let (s, headers, p) = send(
-        &app,
-        "198.51.100.7",
-        "POST",
-        "/.gatehouse/challenge",
-        &auth,
-        &answer(&challenge, counter),
-    )
-    .await;
+    let (s, headers, p) =
+        post_answer(&app, "198.51.100.7", &auth, &answer(&challenge, counter)).await;
     assert_eq!(s, StatusCode::OK, "{p}");
     let pass = p["pass"].as_str().unwrap().to_owned();
     let cookie = headers["set-cookie"].to_str().unwrap();
@@ -309,18 +285,7 @@ async fn browsers_get_a_page_with_the_solver_and_answers_are_limited() {
     let guess = answer(&e["challenge"], 0);
     let mut statuses = Vec::new();
     for _ in 0..31 {
-        statuses.push(
-            send(
-                &app,
-                "198.51.100.7",
-                "POST",
-                "/.gatehouse/challenge",
-                &[],
-                &guess,
-            )
-            .await
-            .0,
-        );
+        statuses.push(post_answer(&app, "198.51.100.7", &[], &guess).await.0);
     }
     assert_eq!(
         statuses.last(),
@@ -350,11 +315,9 @@ async fn the_memory_hard_work_and_the_sms_path_earn_passes_too() {
         (challenge["work"].as_str(), challenge["memory_kib"].as_u64()),
         (Some("balloon-sha256"), Some(16))
     );
-    let (s, _, p) = send(
+    let (s, _, p) = post_answer(
         &app,
         "198.51.100.7",
-        "POST",
-        "/.gatehouse/challenge",
         &auth,
         &answer(&challenge, solve(&challenge)),
     )
@@ -460,15 +423,7 @@ async fn the_javascript_solver_answers_as_the_server_checks() {
             solve(&challenge),
             "the first solution, as the server finds it"
         );
-        let (s, _, p) = send(
-            &app,
-            "198.51.100.7",
-            "POST",
-            "/.gatehouse/challenge",
-            &[],
-            &answer(&challenge, counter),
-        )
-        .await;
+        let (s, _, p) = post_answer(&app, "198.51.100.7", &[], &answer(&challenge, counter)).await;
         assert_eq!(s, StatusCode::OK, "{p}");
     }
 }
@@ -625,34 +580,10 @@ when = "always"
     let challenge = e["challenge"].clone();
     assert_eq!(challenge["sale"], "waiting room");
     let counter = solve(&challenge);
-    let wrong = (0..)
-        .find(|c| {
-            gatehouse_shield::leading_zero_bits(&gatehouse_shield::work_hash(
-                gatehouse_shield::Work::Sha256,
-                challenge["token"].as_str().unwrap(),
-                *c,
-            )) < 8
-        })
-        .unwrap();
-    let (s, _, _) = send(
-        &app,
-        peer,
-        "POST",
-        "/.gatehouse/challenge",
-        &auth,
-        &answer(&challenge, wrong),
-    )
-    .await;
+    let wrong = unsolving(&challenge);
+    let (s, _, _) = post_answer(&app, peer, &auth, &answer(&challenge, wrong)).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    let (s, _, p) = send(
-        &app,
-        peer,
-        "POST",
-        "/.gatehouse/challenge",
-        &auth,
-        &answer(&challenge, counter),
-    )
-    .await;
+    let (s, _, p) = post_answer(&app, peer, &auth, &answer(&challenge, counter)).await;
     assert_eq!(s, StatusCode::OK, "{p}");
     let pass = p["pass"].as_str().unwrap().to_owned();
     let (s, _, place) = send(
