@@ -78,6 +78,8 @@ impl PassedMemo {
 /// One request going through the rules.
 pub struct Transaction<'r> {
     rules: &'r Ruleset,
+    /// Read freely; request data changed between phases by anything but the transaction's
+    /// own steps would not be seen by rules that share a target list with an earlier phase.
     pub vars: Vars,
     engine: EngineMode,
     removals: Removals,
@@ -90,11 +92,15 @@ pub struct Transaction<'r> {
     /// The rule whose actions run (for `%{RULE.id}`).
     current_rule: u32,
     /// This phase's request values (by where their bytes are) and their remembered
-    /// non-matches; emptied at each phase, since only then may the values move.
+    /// non-matches; emptied before a phase when the values may have moved since the last.
     passed: std::cell::RefCell<PassedMemo>,
     /// The values of each shared target list this phase, found once (by the list's number);
     /// emptied with the memo, and by any `ctl` (which may change what a target gives).
     lists: std::cell::RefCell<SharedLists>,
+    /// Request or response data may have moved or changed since the memo and the lists were
+    /// filled: a new transaction, a body that was processed, a response that arrived. Without
+    /// a body, the headers phase's findings serve the body phase too.
+    values_moved: bool,
     /// Buffers of earlier matches (name, value), reused for the next ones.
     spare: std::cell::RefCell<Vec<(String, Vec<u8>)>>,
     /// The buffer a rule's matches are gathered in (the variable, its transformed value, and
@@ -172,6 +178,7 @@ impl<'r> Transaction<'r> {
             spare: std::cell::RefCell::default(),
             matches: Vec::new(),
             capture_slots: 0,
+            values_moved: true,
         }
     }
 
@@ -195,6 +202,7 @@ impl<'r> Transaction<'r> {
     /// The response phases: headers (3), the body (4), then logging (5). The body is examined
     /// only when response bodies are (`SecResponseBodyAccess`) and its media type is listed.
     pub fn run_response(&mut self, response: &Response) {
+        self.values_moved = true;
         let settings = &self.rules.settings;
         self.vars.response_status = Some(response.status.to_string().into_bytes());
         self.vars.response_protocol = response.protocol.as_bytes().to_vec();
@@ -227,6 +235,7 @@ impl<'r> Transaction<'r> {
         if !settings.request_body_access || self.vars.body.is_empty() {
             return;
         }
+        self.values_moved = true;
         if self.vars.body.len() > settings.request_body_limit {
             self.vars.body_error = Some(format!(
                 "request body is larger than {} bytes",
@@ -277,8 +286,10 @@ impl<'r> Transaction<'r> {
     /// Runs one phase (1–5). Nothing runs once the request is interrupted or allowed, or
     /// with the engine off.
     pub fn run_phase(&mut self, phase: u8) {
-        self.passed.get_mut().clear();
-        self.lists.get_mut().clear();
+        if std::mem::take(&mut self.values_moved) {
+            self.passed.get_mut().clear();
+            self.lists.get_mut().clear();
+        }
         let rules = self.rules;
         let steps = rules.phase(phase);
         let mut skip_after: Option<&str> = None;
@@ -334,7 +345,8 @@ impl<'r> Transaction<'r> {
 
     fn removed(&self, rule: &Rule) -> bool {
         self.removals.ids.iter().any(|r| r.contains(rule.id))
-            || rule.tag_ids.iter().any(|t| self.removals.tags.contains(t))
+            || (!self.removals.tags.is_empty()
+                && rule.tag_ids.iter().any(|t| self.removals.tags.contains(t)))
     }
 
     /// Whether `rule` and its chain match; the matched variables are recorded as they go.
@@ -646,19 +658,20 @@ impl<'r> Transaction<'r> {
             }
             _ => {}
         }
-        let rules = self.rules;
-        let target = Target {
-            collection: collection.to_owned(),
-            selector: key.map(|k| Selector::Key(k.to_owned())),
-            count: false,
-            exclude: false,
-        };
         if collection == "RULE" {
             return match key {
                 Some("id") => Some(self.current_rule.to_string().into_bytes()),
                 _ => None,
             };
         }
+        let rules = self.rules;
+        // A variable the engine does not know has no value.
+        let target = Target {
+            collection: crate::seclang::targets::known(collection)?,
+            selector: key.map(|k| Selector::Key(k.to_owned())),
+            count: false,
+            exclude: false,
+        };
         let mut out = Vec::new();
         self.vars.collect(&target, &|p| rules.selector(p), &mut out);
         out.into_iter().next().map(|n| n.value.into_owned())
@@ -792,7 +805,7 @@ fn excludes<'a>(
     named: &Named<'_>,
     regex: &dyn Fn(&str) -> Option<&'a crate::selector::NamePattern>,
 ) -> bool {
-    if !named.collection.eq_ignore_ascii_case(&t.collection) {
+    if !named.collection.eq_ignore_ascii_case(t.collection) {
         return false;
     }
     let member = named.key.unwrap_or(&[]);

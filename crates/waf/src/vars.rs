@@ -102,13 +102,46 @@ pub enum Place {
         name: bool,
     },
     /// A variable with one value that borrows the request.
-    Single(&'static str),
+    Single(Fixed),
+}
+
+/// The variables with one value that borrows the request, so a place names one without a
+/// lookup by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fixed {
+    Method,
+    Protocol,
+    Uri,
+    UriRaw,
+    Filename,
+    PathInfo,
+    Basename,
+    QueryString,
+    Line,
+    Body,
+}
+
+impl Fixed {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Method => "REQUEST_METHOD",
+            Self::Protocol => "REQUEST_PROTOCOL",
+            Self::Uri => "REQUEST_URI",
+            Self::UriRaw => "REQUEST_URI_RAW",
+            Self::Filename => "REQUEST_FILENAME",
+            Self::PathInfo => "PATH_INFO",
+            Self::Basename => "REQUEST_BASENAME",
+            Self::QueryString => "QUERY_STRING",
+            Self::Line => "REQUEST_LINE",
+            Self::Body => "REQUEST_BODY",
+        }
+    }
 }
 
 /// What a placed collection reads: lists of members, or one value.
 enum Source {
     Members(&'static [(&'static str, Members, bool)]),
-    Single(&'static str),
+    Single(Fixed),
 }
 
 /// The collections whose values are places; none for the others.
@@ -135,16 +168,16 @@ fn placed(collection: &str) -> Option<Source> {
         "XML" => Of(&[("XML", M::Xml, false)]),
         "RESPONSE_HEADERS" => Of(&[("RESPONSE_HEADERS", M::ResponseHeaders, false)]),
         "RESPONSE_HEADERS_NAMES" => Of(&[("RESPONSE_HEADERS_NAMES", M::ResponseHeaders, true)]),
-        "REQUEST_METHOD" => Single("REQUEST_METHOD"),
-        "REQUEST_PROTOCOL" => Single("REQUEST_PROTOCOL"),
-        "REQUEST_URI" => Single("REQUEST_URI"),
-        "REQUEST_URI_RAW" => Single("REQUEST_URI_RAW"),
-        "REQUEST_FILENAME" => Single("REQUEST_FILENAME"),
-        "PATH_INFO" => Single("PATH_INFO"),
-        "REQUEST_BASENAME" => Single("REQUEST_BASENAME"),
-        "QUERY_STRING" => Single("QUERY_STRING"),
-        "REQUEST_LINE" => Single("REQUEST_LINE"),
-        "REQUEST_BODY" => Single("REQUEST_BODY"),
+        "REQUEST_METHOD" => Single(Fixed::Method),
+        "REQUEST_PROTOCOL" => Single(Fixed::Protocol),
+        "REQUEST_URI" => Single(Fixed::Uri),
+        "REQUEST_URI_RAW" => Single(Fixed::UriRaw),
+        "REQUEST_FILENAME" => Single(Fixed::Filename),
+        "PATH_INFO" => Single(Fixed::PathInfo),
+        "REQUEST_BASENAME" => Single(Fixed::Basename),
+        "QUERY_STRING" => Single(Fixed::QueryString),
+        "REQUEST_LINE" => Single(Fixed::Line),
+        "REQUEST_BODY" => Single(Fixed::Body),
         _ => return None,
     })
 }
@@ -152,16 +185,7 @@ fn placed(collection: &str) -> Option<Source> {
 /// Whether every value `target` gives is a place (so a list of such targets can be found once
 /// a phase).
 pub fn is_placed(target: &Target) -> bool {
-    !target.count && placed(&target.collection).is_some()
-}
-
-/// The variable's name as a label that borrows nothing (every known name is static).
-fn label_of(name: &str) -> Cow<'static, str> {
-    let known = crate::seclang::targets::KNOWN;
-    match known.binary_search(&name).ok().and_then(|i| known.get(i)) {
-        Some(label) => Cow::Borrowed(label),
-        None => Cow::Owned(name.to_owned()),
-    }
+    !target.count && placed(target.collection).is_some()
 }
 
 fn name_is(a: &[u8], b: &str) -> bool {
@@ -224,12 +248,12 @@ impl Vars {
         regex: &dyn Fn(&str) -> Option<&'a crate::selector::NamePattern>,
         f: &mut dyn FnMut(Named<'a>),
     ) {
-        let c = target.collection.as_str();
+        let c = target.collection;
         if target.count {
             let mut n = 0usize;
             self.each_member(target, regex, &mut |_| n += 1);
             f(Named {
-                collection: label_of(c),
+                collection: Cow::Borrowed(c),
                 key: None,
                 value: Cow::Owned(n.to_string().into_bytes()),
             });
@@ -245,7 +269,7 @@ impl Vars {
         regex: &dyn Fn(&str) -> Option<&'a crate::selector::NamePattern>,
         f: &mut dyn FnMut(Named<'a>),
     ) {
-        let c = target.collection.as_str();
+        let c = target.collection;
         match c {
             "TX" => match &target.selector {
                 // Names are kept in lower case (as the loader writes TX selectors).
@@ -308,7 +332,7 @@ impl Vars {
                 if !placed {
                     if let Some(value) = self.single(c) {
                         f(Named {
-                            collection: label_of(c),
+                            collection: Cow::Borrowed(c),
                             key: None,
                             value,
                         });
@@ -336,13 +360,13 @@ impl Vars {
         regex: &dyn Fn(&str) -> Option<&'a crate::selector::NamePattern>,
         f: &mut dyn FnMut(Place),
     ) -> bool {
-        let Some(source) = placed(&target.collection) else {
+        let Some(source) = placed(target.collection) else {
             return false;
         };
         match source {
-            Source::Single(label) => {
-                if self.single(label).is_some() {
-                    f(Place::Single(label));
+            Source::Single(fixed) => {
+                if self.fixed(fixed).is_some() {
+                    f(Place::Single(fixed));
                 }
             }
             Source::Members(parts) => {
@@ -388,10 +412,10 @@ impl Vars {
     /// The value at `place` (empty if the place has gone, which a phase never lets happen).
     pub fn at(&self, place: Place) -> Named<'_> {
         match place {
-            Place::Single(label) => Named {
-                collection: Cow::Borrowed(label),
+            Place::Single(fixed) => Named {
+                collection: Cow::Borrowed(fixed.label()),
                 key: None,
-                value: self.single(label).unwrap_or(Cow::Borrowed(&[])),
+                value: Cow::Borrowed(self.fixed(fixed).unwrap_or(&[])),
             },
             Place::Member {
                 label,
@@ -412,25 +436,40 @@ impl Vars {
         }
     }
 
+    /// The value of a variable that borrows the request (none when it does not exist in this
+    /// transaction).
+    pub fn fixed(&self, fixed: Fixed) -> Option<&[u8]> {
+        Some(match fixed {
+            Fixed::Method => &self.method,
+            Fixed::Protocol => &self.protocol,
+            Fixed::Uri => &self.uri,
+            Fixed::UriRaw => &self.uri_raw,
+            Fixed::Filename | Fixed::PathInfo => &self.filename,
+            Fixed::Basename => &self.basename,
+            Fixed::QueryString => &self.query,
+            Fixed::Line => &self.line,
+            // As ModSecurity: the raw body is a variable only for forms, or when forced.
+            Fixed::Body => {
+                if !(self.force_body_variable
+                    || self.body_processor.as_deref() == Some("URLENCODED"))
+                {
+                    return None;
+                }
+                &self.body
+            }
+        })
+    }
+
     /// A variable with one value (or none, when it does not exist in this transaction).
     pub fn single(&self, name: &str) -> Option<Cow<'_, [u8]>> {
         fn b(v: &[u8]) -> Option<Cow<'_, [u8]>> {
             Some(Cow::Borrowed(v))
         }
         let flag = |on: bool| Some(Cow::Owned(if on { b"1".to_vec() } else { b"0".to_vec() }));
+        if let Some(Source::Single(fixed)) = placed(name) {
+            return self.fixed(fixed).map(Cow::Borrowed);
+        }
         match name {
-            "REQUEST_METHOD" => b(&self.method),
-            "REQUEST_PROTOCOL" => b(&self.protocol),
-            "REQUEST_URI" => b(&self.uri),
-            "REQUEST_URI_RAW" => b(&self.uri_raw),
-            "REQUEST_FILENAME" | "PATH_INFO" => b(&self.filename),
-            "REQUEST_BASENAME" => b(&self.basename),
-            "QUERY_STRING" => b(&self.query),
-            "REQUEST_LINE" => b(&self.line),
-            // As ModSecurity: the raw body is a variable only for forms, or when forced.
-            "REQUEST_BODY" => (self.force_body_variable
-                || self.body_processor.as_deref() == Some("URLENCODED"))
-            .then_some(Cow::Borrowed(self.body.as_slice())),
             "REQUEST_BODY_LENGTH" => Some(Cow::Owned(self.body.len().to_string().into_bytes())),
             "REMOTE_ADDR" => b(&self.remote_addr),
             "REMOTE_PORT" => b(&self.remote_port),

@@ -15,8 +15,9 @@ pub enum Selector {
 /// One target as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    /// The collection's name, upper case (`ARGS`, `TX`, `REQUEST_HEADERS` …).
-    pub collection: String,
+    /// The collection's name, upper case (`ARGS`, `TX`, `REQUEST_HEADERS` …): its entry in
+    /// [`KNOWN`], so a value's label borrows it instead of being looked up or copied.
+    pub collection: &'static str,
     pub selector: Option<Selector>,
     /// `&`: the number of matching members, not their values.
     pub count: bool,
@@ -126,6 +127,14 @@ pub const KNOWN: &[&str] = &[
     "XML",
 ];
 
+/// The entry of [`KNOWN`] that is `name` (upper case), if any.
+pub fn known(name: &str) -> Option<&'static str> {
+    KNOWN
+        .binary_search(&name)
+        .ok()
+        .and_then(|i| KNOWN.get(i).copied())
+}
+
 /// Parses a target list.
 pub fn parse(list: &str) -> Result<Vec<Target>, String> {
     let chars: Vec<char> = list.trim().chars().collect();
@@ -133,7 +142,7 @@ pub fn parse(list: &str) -> Result<Vec<Target>, String> {
     let mut out = Vec::new();
     while at < chars.len() {
         let mut target = Target {
-            collection: String::new(),
+            collection: "",
             selector: None,
             count: false,
             exclude: false,
@@ -146,18 +155,16 @@ pub fn parse(list: &str) -> Result<Vec<Target>, String> {
             }
             at += 1;
         }
+        let mut name = String::new();
         while let Some(&c) = chars.get(at) {
             if c == ':' || c == '|' {
                 break;
             }
-            target.collection.push(c.to_ascii_uppercase());
+            name.push(c.to_ascii_uppercase());
             at += 1;
         }
-        let name = target.collection.trim().to_owned();
-        if !KNOWN.contains(&name.as_str()) {
-            return Err(format!("unknown variable {name:?}"));
-        }
-        target.collection = name;
+        target.collection =
+            known(name.trim()).ok_or_else(|| format!("unknown variable {:?}", name.trim()))?;
         if chars.get(at) == Some(&':') {
             at += 1;
             let (selector, next) = selector(&chars, at, target.collection == "XML")?;
@@ -264,6 +271,17 @@ mod tests {
         let q = parse("!REQUEST_COOKIES:'/^a\\/b/'|TX:'x y'").unwrap();
         assert_eq!(q[0].selector, Some(Selector::Regex("^a/b".into())));
         assert_eq!(q[1].selector, Some(Selector::Key("x y".into())));
+    }
+
+    #[test]
+    fn every_known_variable_is_found() {
+        // `known` searches by halves: the list must stay sorted.
+        assert!(KNOWN.windows(2).all(|w| w[0] < w[1]));
+        for name in KNOWN {
+            assert_eq!(known(name), Some(*name));
+        }
+        assert_eq!(known("ARGZ"), None);
+        assert_eq!(known("args"), None, "callers upper-case first");
     }
 
     #[test]
