@@ -120,6 +120,10 @@ struct SharedLists {
     /// By list number: where its values are in `values`.
     found: Vec<Option<std::ops::Range<usize>>>,
     values: Vec<(Place, u32)>,
+    /// By list number: one word of the rules every one of its values is known not to match
+    /// (the word's number, and its bits), so a rule none of them can match is passed over
+    /// without visiting them. Rules run in slot order, so one word serves 64 rules in a row.
+    clean_word: Vec<(usize, u64)>,
     /// Scratch for finding a list.
     places: Vec<Place>,
 }
@@ -128,8 +132,12 @@ impl SharedLists {
     fn clear(&mut self) {
         self.found.clear();
         self.values.clear();
+        self.clean_word.clear();
     }
 }
+
+/// No word of clean rules found yet.
+const NO_WORD: (usize, u64) = (usize::MAX, 0);
 
 const NOT_REMEMBERED: u32 = u32::MAX;
 
@@ -318,12 +326,13 @@ impl<'r> Transaction<'r> {
                 continue;
             }
             // A rule whose shared target list gives nothing this phase cannot match: most
-            // rules on a request without arguments or cookies end here.
-            if rule
-                .target_list
-                .is_some_and(|list| self.list_values(rule, list).is_empty())
-            {
-                continue;
+            // rules on a request without arguments or cookies end here. Nor can one that each
+            // of the list's values is already known not to match.
+            if let Some(list) = rule.target_list {
+                let range = self.list_values(rule, list);
+                if range.is_empty() || self.list_known_clean(rule, list, range) {
+                    continue;
+                }
             }
             self.current_rule = rule.id;
             if !self.evaluate(rule) {
@@ -530,6 +539,7 @@ impl<'r> Transaction<'r> {
             found,
             values,
             places,
+            ..
         } = &mut *lists;
         places.clear();
         for target in rule.targets.iter().filter(|t| !t.exclude) {
@@ -554,6 +564,41 @@ impl<'r> Transaction<'r> {
             *slot = Some(range.clone());
         }
         range
+    }
+
+    /// Whether every value of shared target list `list` (at `range`) is known not to match
+    /// `rule` (always false for an operator whose answer may change: one with macros).
+    fn list_known_clean(&self, rule: &Rule, list: u32, range: std::ops::Range<usize>) -> bool {
+        if !matches!(rule.operator, RuleOperator::Compiled(_)) {
+            return false;
+        }
+        let (word, bit) = (rule.slot as usize / 64, 1u64 << (rule.slot % 64));
+        let index = list as usize;
+        let mut lists = self.lists.borrow_mut();
+        let SharedLists {
+            values, clean_word, ..
+        } = &mut *lists;
+        if clean_word.len() <= index {
+            clean_word.resize(index + 1, NO_WORD);
+        }
+        let Some(cached) = clean_word.get_mut(index) else {
+            return false;
+        };
+        if cached.0 != word {
+            // Found once per list and word; a rule marked clean later in the phase is only
+            // missed here, and then passed over value by value as before.
+            let memo = self.passed.borrow();
+            let mut all = u64::MAX;
+            for &(_, passed) in values.get(range).unwrap_or(&[]) {
+                let bits = memo.bits.get(passed as usize).and_then(|b| b.get(word));
+                all &= bits.map_or(0, |w| w.load(std::sync::atomic::Ordering::Relaxed));
+                if all == 0 {
+                    break;
+                }
+            }
+            *cached = (word, all);
+        }
+        cached.1 & bit != 0
     }
 
     /// The targets `ctl`s removed from this rule for this transaction.
@@ -879,6 +924,33 @@ SecRule TX:score "@ge %{tx.threshold}" "id:949,phase:2,deny,status:403,msg:'Anom
                 let got = run(&shared, uri);
                 assert_eq!(got.fired_ids(), want.fired_ids(), "{uri} (round {round})");
                 assert_eq!(got.vars.tx, want.vars.tx, "{uri} (round {round})");
+            }
+        }
+    }
+
+    #[test]
+    fn a_list_known_clean_for_one_rule_is_still_examined_by_the_next() {
+        // Rules 1 and 2 share a list. Once `cb` is known not to match rule 1, rule 1 is passed
+        // over for it without a look, but rule 2 (next in the same word of rules) must look,
+        // and a value not yet known clean brings rule 1 back.
+        let r = rules(
+            r#"
+SecRule ARGS "@rx ^a" "id:1,phase:1,pass,log"
+SecRule ARGS "@rx b$" "id:2,phase:1,pass,log"
+SecRule ARGS "!@rx ^c" "id:3,phase:1,pass,log"
+"#,
+        );
+        let cases: [(&str, &[u32]); 6] = [
+            ("/?x=ab", &[1, 2, 3]),
+            ("/?x=cb", &[2]),
+            ("/?x=cb", &[2]),
+            ("/?x=cb&y=cb", &[2]),
+            ("/?x=cb&y=ab", &[1, 2, 3]),
+            ("/?x=cd", &[]),
+        ];
+        for round in 0..2 {
+            for (uri, want) in cases {
+                assert_eq!(run(&r, uri).fired_ids(), want, "{uri} (round {round})");
             }
         }
     }
