@@ -546,12 +546,14 @@ impl<'r> Transaction<'r> {
             self.vars.places(target, &regex, places);
         }
         let start = values.len();
+        let excluding = rule.targets.iter().any(|t| t.exclude);
         for &place in places.iter() {
             let named = self.vars.at(place);
-            let excluded = rule
-                .targets
-                .iter()
-                .any(|t| t.exclude && excludes(t, &named, &regex));
+            let excluded = excluding
+                && rule
+                    .targets
+                    .iter()
+                    .any(|t| t.exclude && excludes(t, &named, &regex));
             if !excluded {
                 values.push((place, self.passed_of(&named).unwrap_or(NOT_REMEMBERED)));
             }
