@@ -14,6 +14,7 @@ pub struct Conn {
     host: String,
 }
 
+#[derive(Debug)]
 pub struct Reply {
     pub status: u16,
     pub body: Bytes,

@@ -3,6 +3,7 @@
 //! here, in a command the repo keeps, with results recorded in BENCHMARKS.md.
 
 mod auth;
+mod bare;
 mod client;
 mod flood;
 mod gate;

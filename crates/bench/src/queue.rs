@@ -16,6 +16,7 @@ use hyper::Method;
 use serde_json::json;
 use tokio::sync::Barrier;
 
+use crate::bare::BareConn;
 use crate::client::Conn;
 use crate::server::{cpu_seconds, peak_rss_mb, spawn, ServerSetup};
 use crate::setup::{at, percentile_ms};
@@ -143,10 +144,11 @@ impl Phase {
     }
 }
 
-/// Runs `connections` clients at once: each calls `work` until it returns `None`.
+/// Runs `connections` clients at once: each calls `work` until it returns `None`. They speak
+/// through [`BareConn`], so the client's own CPU, on the same two cores, stays small.
 async fn phase<F, Fut>(addr: &str, connections: usize, work: F) -> anyhow::Result<(Phase, Duration)>
 where
-    F: Fn(usize, Conn) -> Fut + Send + Sync + 'static + Clone,
+    F: Fn(usize, BareConn) -> Fut + Send + Sync + 'static + Clone,
     Fut: std::future::Future<Output = anyhow::Result<Phase>> + Send + 'static,
 {
     let barrier = Arc::new(Barrier::new(connections + 1));
@@ -155,9 +157,7 @@ where
         let (addr, barrier, work) = (addr.to_owned(), barrier.clone(), work.clone());
         tasks.push(tokio::spawn(async move {
             // Browsers name the museum's host; a numeric Host header is logged by the firewall.
-            let conn = Conn::open(&addr)
-                .await
-                .map(|c| c.with_host("tickets.museum.example"));
+            let conn = BareConn::open(&addr, "tickets.museum.example").await;
             barrier.wait().await;
             work(n, conn?).await
         }));
@@ -239,7 +239,7 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<serde_json::Value> {
                 while let Some(token) = tokens.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let t0 = Instant::now();
                     // The join takes no body, as an API client sends it.
-                    let r = conn.send(Method::POST, &path, Some(token), None).await?;
+                    let r = conn.send("POST", &path, Some(token)).await?;
                     p.note(t0, &r);
                 }
                 anyhow::Ok(p)
@@ -268,7 +268,7 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<serde_json::Value> {
                     };
                     i += connections;
                     let t0 = Instant::now();
-                    let r = conn.send(Method::GET, path, None, None).await?;
+                    let r = conn.send("GET", path, None).await?;
                     p.note(t0, &r);
                 }
                 anyhow::Ok(p)
