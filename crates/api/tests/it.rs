@@ -258,7 +258,7 @@ async fn api() -> Api {
         .await
         .unwrap(),
     );
-    let state = AppState {
+    let state = AppState::new(gatehouse_api::Services {
         service,
         identity: identity.clone(),
         payments,
@@ -271,7 +271,7 @@ async fn api() -> Api {
             store.clone(),
             clock.clone(),
         ),
-    };
+    });
     let app = router(state.clone());
     let (s, p) = call(
         &app,

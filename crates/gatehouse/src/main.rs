@@ -551,7 +551,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         )
         .await?,
     );
-    let state = gatehouse_api::AppState {
+    let state = gatehouse_api::AppState::new(gatehouse_api::Services {
         service,
         identity,
         payments,
@@ -559,7 +559,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         groups,
         edge,
         queue,
-    };
+    });
     spawn_no_show_sweeps(state.clone());
     if let Some(url) = &config.shield.redis_url {
         // One waiting room for every node: the lines live in Redis's log.
