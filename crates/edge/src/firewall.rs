@@ -190,8 +190,11 @@ pub async fn inspect(State(edge): State<Arc<Edge>>, req: Request, next: Next) ->
         TRANSACTIONS.fetch_add(1, Ordering::Relaxed)
     );
     let request = waf_request(&parts, &body, client);
-    let mut tx = firewall.examine_request(&request, id.clone());
+    // Boxed: the transaction is large (its memo of values is kilobytes) and this future holds
+    // it across the route's await only when responses are examined; otherwise it goes now.
+    let tx = Box::new(firewall.examine_request(&request, id.clone()));
     let outcome = tx.outcome();
+    let mut tx = firewall.setup().inspect_response_bodies.then_some(tx);
     let path = parts.uri.path().to_owned();
     let method = request.method.clone();
     drop(request);
@@ -202,9 +205,9 @@ pub async fn inspect(State(edge): State<Arc<Edge>>, req: Request, next: Next) ->
         return blocked(stop.status, &id, &outcome);
     }
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
-    if !firewall.setup().inspect_response_bodies {
+    let Some(tx) = tx.as_mut() else {
         return response;
-    }
+    };
     // The response phases: its head, and its body when its size is known and within the limit
     // (a streamed or larger body goes out unexamined rather than held).
     let limit = firewall.ruleset().settings.response_body_limit;
