@@ -38,6 +38,9 @@ pub struct SetVar {
     pub collection: String,
     /// The variable's name, lower case; it may hold macros.
     pub name: MacroText,
+    /// The name when it holds none, shared: setting it puts a reference in the transaction's
+    /// table instead of a copy of the text (the CRS sets about a hundred such per request).
+    pub key: Option<std::sync::Arc<str>>,
     pub op: SetOp,
 }
 
@@ -182,9 +185,11 @@ fn setvar(value: &str) -> Result<SetVar, String> {
     let Some((collection, name)) = name.split_once('.') else {
         return Err(format!("setvar {value:?} names no collection"));
     };
+    let name = MacroText::parse(&name.trim().to_ascii_lowercase());
     Ok(SetVar {
         collection: collection.trim().to_ascii_uppercase(),
-        name: MacroText::parse(&name.trim().to_ascii_lowercase()),
+        key: name.literal().map(std::sync::Arc::from),
+        name,
         op,
     })
 }

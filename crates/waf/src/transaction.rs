@@ -449,7 +449,7 @@ impl<'r> Transaction<'r> {
                             match self.vars.tx.get_mut(name) {
                                 Some(held) => *held = g,
                                 None => {
-                                    self.vars.tx.insert(name.to_owned(), g);
+                                    self.vars.tx.insert(name.into(), g);
                                 }
                             }
                             self.capture_slots |= bit;
@@ -804,7 +804,8 @@ impl<'r> Transaction<'r> {
                         held.extend_from_slice(&value);
                     }
                     None => {
-                        self.vars.tx.insert(name.into_owned(), value.into_owned());
+                        let key = set.key.clone().unwrap_or_else(|| name.as_ref().into());
+                        self.vars.tx.insert(key, value.into_owned());
                     }
                 }
                 return;
@@ -818,7 +819,11 @@ impl<'r> Transaction<'r> {
         };
         let held = match self.vars.tx.get_mut(name.as_ref()) {
             Some(held) => held,
-            None => self.vars.tx.entry(name.into_owned()).or_default(),
+            None => self
+                .vars
+                .tx
+                .entry(set.key.clone().unwrap_or_else(|| name.as_ref().into()))
+                .or_default(),
         };
         let next = crate::operators::atoi(held).saturating_add(delta.saturating_mul(sign));
         held.clear();

@@ -72,7 +72,7 @@ pub struct Vars {
     pub response_body: Vec<u8>,
     pub response_content_type: Vec<u8>,
     /// `TX`: names in lower case.
-    pub tx: HashMap<String, Vec<u8>, foldhash::fast::RandomState>,
+    pub tx: HashMap<std::sync::Arc<str>, Vec<u8>, foldhash::fast::RandomState>,
     pub matched_var: Option<(String, Vec<u8>)>,
     pub matched_vars: Vec<(String, Vec<u8>)>,
 }
@@ -277,7 +277,7 @@ impl Vars {
                     let found = self.tx.get_key_value(k.as_str()).or_else(|| {
                         k.bytes()
                             .any(|b| b.is_ascii_uppercase())
-                            .then(|| self.tx.get_key_value(&k.to_ascii_lowercase()))
+                            .then(|| self.tx.get_key_value(k.to_ascii_lowercase().as_str()))
                             .flatten()
                     });
                     if let Some((n, v)) = found {
