@@ -95,7 +95,7 @@ pub struct Transaction<'r> {
     /// non-matches; emptied before a phase when the values may have moved since the last.
     passed: std::cell::RefCell<PassedMemo>,
     /// The values of each shared target list this phase, found once (by the list's number);
-    /// emptied with the memo, and by any `ctl` (which may change what a target gives).
+    /// emptied with the memo, and by a `ctl` that changes whether REQUEST_BODY is a variable.
     lists: std::cell::RefCell<SharedLists>,
     /// Request or response data may have moved or changed since the memo and the lists were
     /// filled: a new transaction, a body that was processed, a response that arrived. Without
@@ -395,14 +395,16 @@ impl<'r> Transaction<'r> {
                 Some(list) => {
                     let range = self.list_values(rule, list);
                     let lists = self.lists.borrow();
-                    let by_ctl = self.removed_targets(rule);
+                    // Found once, not once per value (each removal by tag is checked
+                    // against each of the rule's tags).
+                    let by_ctl: Vec<&Target> = self.removed_targets(rule).collect();
                     let regex = |p: &str| self.rules.selector(p);
                     for &(place, passed) in lists.values.get(range).unwrap_or(&[]) {
                         if known_clean_here(passed) {
                             continue;
                         }
                         let named = self.vars.at(place);
-                        if by_ctl.clone().any(|t| excludes(t, &named, &regex)) {
+                        if by_ctl.iter().any(|t| excludes(t, &named, &regex)) {
                             continue;
                         }
                         examine(&named, passed);
@@ -831,7 +833,15 @@ impl<'r> Transaction<'r> {
     }
 
     fn ctl(&mut self, ctl: &Ctl) {
-        self.lists.get_mut().clear();
+        // Only what decides whether REQUEST_BODY is a variable changes what a shared list
+        // gives; removals are applied rule by rule, after the list (the CRS's 901181 removes
+        // XML targets on every request, and must not make every list be found again).
+        if matches!(
+            ctl,
+            Ctl::RequestBodyProcessor(_) | Ctl::ForceRequestBodyVariable(_)
+        ) {
+            self.lists.get_mut().clear();
+        }
         match ctl {
             Ctl::RuleEngine(mode) => self.engine = *mode,
             Ctl::RemoveById(ids) => self.removals.ids.extend(ids.iter().copied()),
@@ -959,6 +969,25 @@ SecRule ARGS "!@rx ^c" "id:3,phase:1,pass,log"
             for (uri, want) in cases {
                 assert_eq!(run(&r, uri).fired_ids(), want, "{uri} (round {round})");
             }
+        }
+    }
+
+    #[test]
+    fn a_target_removed_after_its_list_was_found_is_still_removed() {
+        // Rule 10 finds the ARGS list; the ctls of 11 then take ARGS:a from 12 (by id) and
+        // from 14 (by tag) without the list being found again.
+        let r = rules(
+            r#"
+SecRule ARGS "@rx zzz" "id:10,phase:1,pass,log"
+SecRule REQUEST_METHOD "@streq GET" "id:11,phase:1,pass,nolog,ctl:ruleRemoveTargetById=12;ARGS:a,ctl:ruleRemoveTargetByTag=quiet;ARGS:a"
+SecRule ARGS "@rx evil" "id:12,phase:1,pass,log"
+SecRule ARGS "@rx evil" "id:13,phase:1,pass,log"
+SecRule ARGS "@rx evil" "id:14,phase:1,pass,log,tag:'quiet'"
+"#,
+        );
+        for _ in 0..2 {
+            assert_eq!(run(&r, "/?a=evil").fired_ids(), vec![13]);
+            assert_eq!(run(&r, "/?a=evil&b=evil").fired_ids(), vec![12, 13, 14]);
         }
     }
 
