@@ -81,6 +81,9 @@ pub struct Ruleset {
     >,
     /// Every tag a rule has, by number.
     tags: HashMap<String, u32>,
+    /// By tag number: the slots of the rules with that tag, one bit each, so a removal by
+    /// tag is a bit test per rule.
+    tag_slots: Vec<Vec<u64>>,
     pub settings: Settings,
     /// Which rules each recently seen value is known not to match.
     pub(crate) clean: Arc<crate::clean::CleanValues>,
@@ -107,6 +110,15 @@ impl Ruleset {
     /// The number of `tag`; none when no rule has it.
     pub(crate) fn tag_id(&self, tag: &str) -> Option<u32> {
         self.tags.get(tag).copied()
+    }
+
+    /// Whether the rule in `slot` has tag number `tag`.
+    pub(crate) fn has_tag(&self, slot: u32, tag: u32) -> bool {
+        let slot = slot as usize;
+        self.tag_slots
+            .get(tag as usize)
+            .and_then(|bits| bits.get(slot / 64))
+            .is_some_and(|w| w & (1 << (slot % 64)) != 0)
     }
 
     pub fn selector(&self, pattern: &str) -> Option<&crate::selector::NamePattern> {
@@ -441,6 +453,25 @@ impl Loader {
                 }
             }
         }
+        let words = (slots as usize).div_ceil(64);
+        let mut tag_slots = vec![vec![0u64; words]; tags.len()];
+        for item in &self.items {
+            if let Item::Rule(rule) = item {
+                let mut link: Option<&Rule> = Some(rule);
+                while let Some(r) = link {
+                    for &t in &r.tag_ids {
+                        let slot = r.slot as usize;
+                        if let Some(w) = tag_slots
+                            .get_mut(t as usize)
+                            .and_then(|bits| bits.get_mut(slot / 64))
+                        {
+                            *w |= 1 << (slot % 64);
+                        }
+                    }
+                    link = r.chain.as_deref();
+                }
+            }
+        }
         let mut phases: [Vec<Step>; 5] = Default::default();
         for item in self.items {
             match item {
@@ -461,6 +492,7 @@ impl Loader {
             defaults: self.defaults.map(Option::unwrap_or_default),
             selectors,
             tags,
+            tag_slots,
             settings: self.settings,
             clean: Arc::new(crate::clean::CleanValues::with_proofs(
                 slots as usize,

@@ -354,8 +354,11 @@ impl<'r> Transaction<'r> {
 
     fn removed(&self, rule: &Rule) -> bool {
         self.removals.ids.iter().any(|r| r.contains(rule.id))
-            || (!self.removals.tags.is_empty()
-                && rule.tag_ids.iter().any(|t| self.removals.tags.contains(t)))
+            || self
+                .removals
+                .tags
+                .iter()
+                .any(|&t| self.rules.has_tag(rule.slot, t))
     }
 
     /// Whether `rule` and its chain match; the matched variables are recorded as they go.
@@ -396,8 +399,9 @@ impl<'r> Transaction<'r> {
                     let range = self.list_values(rule, list);
                     let lists = self.lists.borrow();
                     // Found once, not once per value (each removal by tag is checked
-                    // against each of the rule's tags).
-                    let by_ctl: Vec<&Target> = self.removed_targets(rule).collect();
+                    // against each of the rule's tags), and kept on the stack.
+                    let by_ctl: smallvec::SmallVec<[&Target; 8]> =
+                        self.removed_targets(rule).collect();
                     let regex = |p: &str| self.rules.selector(p);
                     for &(place, passed) in lists.values.get(range).unwrap_or(&[]) {
                         if known_clean_here(passed) {
@@ -617,7 +621,7 @@ impl<'r> Transaction<'r> {
             .removals
             .targets_by_tag
             .iter()
-            .filter(|(tag, _)| rule.tag_ids.contains(tag))
+            .filter(|(tag, _)| self.rules.has_tag(rule.slot, *tag))
             .map(|(_, t)| t);
         by_id.chain(by_tag)
     }
