@@ -122,6 +122,24 @@ pub enum Fixed {
 }
 
 impl Fixed {
+    const ALL: [Self; 10] = [
+        Self::Method,
+        Self::Protocol,
+        Self::Uri,
+        Self::UriRaw,
+        Self::Filename,
+        Self::PathInfo,
+        Self::Basename,
+        Self::QueryString,
+        Self::Line,
+        Self::Body,
+    ];
+
+    /// The one named `name`.
+    fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.label() == name)
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Self::Method => "REQUEST_METHOD",
@@ -168,17 +186,7 @@ fn placed(collection: &str) -> Option<Source> {
         "XML" => Of(&[("XML", M::Xml, false)]),
         "RESPONSE_HEADERS" => Of(&[("RESPONSE_HEADERS", M::ResponseHeaders, false)]),
         "RESPONSE_HEADERS_NAMES" => Of(&[("RESPONSE_HEADERS_NAMES", M::ResponseHeaders, true)]),
-        "REQUEST_METHOD" => Single(Fixed::Method),
-        "REQUEST_PROTOCOL" => Single(Fixed::Protocol),
-        "REQUEST_URI" => Single(Fixed::Uri),
-        "REQUEST_URI_RAW" => Single(Fixed::UriRaw),
-        "REQUEST_FILENAME" => Single(Fixed::Filename),
-        "PATH_INFO" => Single(Fixed::PathInfo),
-        "REQUEST_BASENAME" => Single(Fixed::Basename),
-        "QUERY_STRING" => Single(Fixed::QueryString),
-        "REQUEST_LINE" => Single(Fixed::Line),
-        "REQUEST_BODY" => Single(Fixed::Body),
-        _ => return None,
+        other => Single(Fixed::named(other)?),
     })
 }
 
@@ -567,6 +575,15 @@ mod tests {
         out.into_iter()
             .map(|n| (n.name(), String::from_utf8_lossy(&n.value).into_owned()))
             .collect()
+    }
+
+    #[test]
+    fn every_fixed_variable_is_known_and_found_by_its_name() {
+        for f in Fixed::ALL {
+            assert_eq!(Fixed::named(f.label()), Some(f));
+            assert_eq!(crate::seclang::targets::known(f.label()), Some(f.label()));
+        }
+        assert_eq!(Fixed::named("REQUEST_HEADERS"), None);
     }
 
     #[test]
