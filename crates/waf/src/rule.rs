@@ -74,6 +74,14 @@ pub enum RuleOperator {
     Expanded { name: String, argument: MacroText },
 }
 
+impl RuleOperator {
+    /// Whether it gives the same answer for the same bytes every time (compiled at load, no
+    /// macros): only then may a non-match be remembered.
+    pub fn is_pure(&self) -> bool {
+        matches!(self, Self::Compiled(_))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Rule {
     /// 0 for a rule inside a chain.
@@ -100,8 +108,6 @@ pub struct Rule {
     pub msg: Option<MacroText>,
     pub logdata: Option<MacroText>,
     pub tags: Vec<String>,
-    /// Its tags by number (the rule set's), so a `ctl` that names a tag is found by integers.
-    pub tag_ids: Vec<u32>,
     pub severity: Option<u8>,
     pub setvars: Vec<SetVar>,
     pub ctls: Vec<Ctl>,
@@ -315,7 +321,6 @@ impl Rule {
             msg: None,
             logdata: None,
             tags: Vec::new(),
-            tag_ids: Vec::new(),
             severity: None,
             setvars: Vec::new(),
             ctls: Vec::new(),

@@ -416,20 +416,18 @@ impl Loader {
         let mut slots = 0u32;
         let mut lists: HashMap<String, u32> = HashMap::new();
         let mut tags: HashMap<String, u32> = HashMap::new();
+        // (tag number, slot) of every tagged rule, for `tag_slots` once the slots are counted.
+        let mut tagged: Vec<(u32, u32)> = Vec::new();
         for item in &mut self.items {
             if let Item::Rule(rule) = item {
                 let mut link: Option<&mut Rule> = Some(rule);
                 while let Some(r) = link {
                     r.slot = slots;
                     slots += 1;
-                    r.tag_ids = r
-                        .tags
-                        .iter()
-                        .map(|t| {
-                            let next = u32::try_from(tags.len()).unwrap_or(u32::MAX);
-                            *tags.entry(t.clone()).or_insert(next)
-                        })
-                        .collect();
+                    for t in &r.tags {
+                        let next = u32::try_from(tags.len()).unwrap_or(u32::MAX);
+                        tagged.push((*tags.entry(t.clone()).or_insert(next), r.slot));
+                    }
                     let shared = !r.targets.is_empty()
                         && r.targets
                             .iter()
@@ -455,21 +453,13 @@ impl Loader {
         }
         let words = (slots as usize).div_ceil(64);
         let mut tag_slots = vec![vec![0u64; words]; tags.len()];
-        for item in &self.items {
-            if let Item::Rule(rule) = item {
-                let mut link: Option<&Rule> = Some(rule);
-                while let Some(r) = link {
-                    for &t in &r.tag_ids {
-                        let slot = r.slot as usize;
-                        if let Some(w) = tag_slots
-                            .get_mut(t as usize)
-                            .and_then(|bits| bits.get_mut(slot / 64))
-                        {
-                            *w |= 1 << (slot % 64);
-                        }
-                    }
-                    link = r.chain.as_deref();
-                }
+        for (tag, slot) in tagged {
+            let slot = slot as usize;
+            if let Some(w) = tag_slots
+                .get_mut(tag as usize)
+                .and_then(|bits| bits.get_mut(slot / 64))
+            {
+                *w |= 1 << (slot % 64);
             }
         }
         let mut phases: [Vec<Step>; 5] = Default::default();

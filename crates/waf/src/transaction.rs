@@ -381,7 +381,7 @@ impl<'r> Transaction<'r> {
                 }
             };
             // Only a compiled operator gives the same answer for the same bytes every time.
-            let pure = matches!(rule.operator, RuleOperator::Compiled(_));
+            let pure = rule.operator.is_pure();
             let mut captures = Captures::new();
             let mut examine = |named: &Named<'_>, passed: u32| {
                 let before = matches.len();
@@ -577,7 +577,7 @@ impl<'r> Transaction<'r> {
     /// Whether every value of shared target list `list` (at `range`) is known not to match
     /// `rule` (always false for an operator whose answer may change: one with macros).
     fn list_known_clean(&self, rule: &Rule, list: u32, range: std::ops::Range<usize>) -> bool {
-        if !matches!(rule.operator, RuleOperator::Compiled(_)) {
+        if !rule.operator.is_pure() {
             return false;
         }
         let (word, bit) = (rule.slot as usize / 64, 1u64 << (rule.slot % 64));
@@ -792,6 +792,9 @@ impl<'r> Transaction<'r> {
                 _ => self.capture_slots |= bit,
             }
         }
+        // The table's key for a new variable: the rule's own shared name when it is plain.
+        let key =
+            |name: &str| -> std::sync::Arc<str> { set.key.clone().unwrap_or_else(|| name.into()) };
         let text =
             |m: &crate::macros::MacroText| -> Vec<u8> { m.expand(&|c, k| self.resolve(c, k)) };
         let (operand, sign) = match &set.op {
@@ -810,8 +813,7 @@ impl<'r> Transaction<'r> {
                         held.extend_from_slice(&value);
                     }
                     None => {
-                        let key = set.key.clone().unwrap_or_else(|| name.as_ref().into());
-                        self.vars.tx.insert(key, value.into_owned());
+                        self.vars.tx.insert(key(&name), value.into_owned());
                     }
                 }
                 return;
@@ -825,11 +827,7 @@ impl<'r> Transaction<'r> {
         };
         let held = match self.vars.tx.get_mut(name.as_ref()) {
             Some(held) => held,
-            None => self
-                .vars
-                .tx
-                .entry(set.key.clone().unwrap_or_else(|| name.as_ref().into()))
-                .or_default(),
+            None => self.vars.tx.entry(key(&name)).or_default(),
         };
         let next = crate::operators::atoi(held).saturating_add(delta.saturating_mul(sign));
         held.clear();
