@@ -190,8 +190,8 @@ pub async fn inspect(State(edge): State<Arc<Edge>>, req: Request, next: Next) ->
         TRANSACTIONS.fetch_add(1, Ordering::Relaxed)
     );
     let request = waf_request(&parts, &body, client);
-    // Boxed: the transaction is large (its memo of values is kilobytes) and this future holds
-    // it across the route's await only when responses are examined; otherwise it goes now.
+    // This future holds the transaction (boxed, so the future stays small) across the route's
+    // await only when responses are examined; otherwise it goes now.
     let tx = Box::new(firewall.examine_request(&request, id.clone()));
     let outcome = tx.outcome();
     let mut tx = firewall.setup().inspect_response_bodies.then_some(tx);

@@ -93,7 +93,8 @@ pub struct Transaction<'r> {
     current_rule: u32,
     /// This phase's request values (by where their bytes are) and their remembered
     /// non-matches; emptied before a phase when the values may have moved since the last.
-    passed: std::cell::RefCell<PassedMemo>,
+    /// Boxed: its table is kilobytes, and a transaction is moved, and held across awaits.
+    passed: std::cell::RefCell<Box<PassedMemo>>,
     /// The values of each shared target list this phase, found once (by the list's number);
     /// emptied with the memo, and by a `ctl` that changes whether REQUEST_BODY is a variable.
     lists: std::cell::RefCell<SharedLists>,
