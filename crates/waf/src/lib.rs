@@ -12,6 +12,7 @@ pub mod libinjection;
 pub mod macros;
 pub mod multipart;
 pub mod operators;
+mod phase_memo;
 pub mod proof;
 pub mod request;
 pub mod rule;

@@ -6,13 +6,16 @@
 
 use std::borrow::Cow;
 
-use crate::clean::{known_clean, mark_clean, Passed};
+use crate::clean::{known_clean, mark_clean};
 use crate::operators::{Captures, Operator};
+use crate::phase_memo::{
+    Buffers, Match, PassedMemo, SharedLists, MEMO_MAX, NOT_REMEMBERED, NO_WORD,
+};
 use crate::request::{Request, Response};
 use crate::rule::{Ctl, Disruptive, EngineMode, Rule, RuleOperator, SetOp};
 use crate::ruleset::{Ruleset, Step};
 use crate::seclang::{IdRange, Selector, Target};
-use crate::vars::{Named, Place, Vars};
+use crate::vars::{Named, Vars};
 
 /// A rule that matched and logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,35 +49,6 @@ struct Removals {
     targets_by_tag: Vec<(u32, Target)>,
 }
 
-/// This phase's request values and their remembered non-matches: a small direct-mapped table
-/// by the value's address (a clash only evicts: the rule set's table still answers), holding
-/// indexes into the bits, so a lookup is two comparisons and no reference count.
-struct PassedMemo {
-    /// (address, length, index into `bits` + 1; 0 for empty).
-    places: [(usize, usize, u32); MEMO_PLACES],
-    bits: Vec<Passed>,
-}
-
-const MEMO_PLACES: usize = 128;
-/// The most bits a phase holds (a request with more distinct values goes unremembered).
-const MEMO_MAX: usize = 4_096;
-
-impl Default for PassedMemo {
-    fn default() -> Self {
-        Self {
-            places: [(0, 0, 0); MEMO_PLACES],
-            bits: Vec::new(),
-        }
-    }
-}
-
-impl PassedMemo {
-    fn clear(&mut self) {
-        self.places = [(0, 0, 0); MEMO_PLACES];
-        self.bits.clear();
-    }
-}
-
 /// One request going through the rules.
 pub struct Transaction<'r> {
     rules: &'r Ruleset,
@@ -93,8 +67,7 @@ pub struct Transaction<'r> {
     current_rule: u32,
     /// This phase's request values (by where their bytes are) and their remembered
     /// non-matches; emptied before a phase when the values may have moved since the last.
-    /// Boxed: its table is kilobytes, and a transaction is moved, and held across awaits.
-    passed: std::cell::RefCell<Box<PassedMemo>>,
+    passed: std::cell::RefCell<PassedMemo>,
     /// The values of each shared target list this phase, found once (by the list's number);
     /// emptied with the memo, and by a `ctl` that changes whether REQUEST_BODY is a variable.
     lists: std::cell::RefCell<SharedLists>,
@@ -112,36 +85,6 @@ pub struct Transaction<'r> {
     capture_slots: u16,
 }
 
-type Match = (String, Vec<u8>, Option<Captures>);
-
-/// The shared target lists' values this phase, in one buffer: where each value sits, and its
-/// remembered non-matches (an index into the phase's memo; `NOT_REMEMBERED` for none).
-#[derive(Default)]
-struct SharedLists {
-    /// By list number: where its values are in `values`.
-    found: Vec<Option<std::ops::Range<usize>>>,
-    values: Vec<(Place, u32)>,
-    /// By list number: one word of the rules every one of its values is known not to match
-    /// (the word's number, and its bits), so a rule none of them can match is passed over
-    /// without visiting them. Rules run in slot order, so one word serves 64 rules in a row.
-    clean_word: Vec<(usize, u64)>,
-    /// Scratch for finding a list.
-    places: Vec<Place>,
-}
-
-impl SharedLists {
-    fn clear(&mut self) {
-        self.found.clear();
-        self.values.clear();
-        self.clean_word.clear();
-    }
-}
-
-/// No word of clean rules found yet.
-const NO_WORD: (usize, u64) = (usize::MAX, 0);
-
-const NOT_REMEMBERED: u32 = u32::MAX;
-
 /// `TX.0`–`TX.9`, where `capture` puts its groups.
 const CAPTURE_NAMES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
@@ -156,10 +99,27 @@ fn capture_bit(name: &str) -> Option<u16> {
     }
 }
 
+impl Drop for Transaction<'_> {
+    /// The buffers go back to the thread for its next transaction.
+    fn drop(&mut self) {
+        Buffers {
+            passed: std::mem::take(self.passed.get_mut()),
+            lists: std::mem::take(self.lists.get_mut()),
+            spare: std::mem::take(self.spare.get_mut()),
+            matches: std::mem::take(&mut self.matches),
+            tx: std::mem::take(&mut self.vars.tx),
+        }
+        .keep();
+    }
+}
+
 impl<'r> Transaction<'r> {
     pub fn new(rules: &'r Ruleset, request: &Request, unique_id: String) -> Self {
         let mut vars = Vars::from_request(request, rules.settings.argument_separator, unique_id);
-        // The CRS sets about a hundred TX variables on every request: room for them at once.
+        let buffers = Buffers::take();
+        vars.tx = buffers.tx;
+        // The CRS sets about a hundred TX variables on every request: room for them at once
+        // (a thread's earlier transaction usually left it).
         vars.tx.reserve(TX_ROOM);
         // As ModSecurity: the two form types choose their processor themselves; JSON and XML
         // are chosen by rules (`ctl:requestBodyProcessor`).
@@ -182,10 +142,10 @@ impl<'r> Transaction<'r> {
             would_interrupt: None,
             allowed: false,
             current_rule: 0,
-            passed: std::cell::RefCell::default(),
-            lists: std::cell::RefCell::default(),
-            spare: std::cell::RefCell::default(),
-            matches: Vec::new(),
+            passed: std::cell::RefCell::new(buffers.passed),
+            lists: std::cell::RefCell::new(buffers.lists),
+            spare: std::cell::RefCell::new(buffers.spare),
+            matches: buffers.matches,
             capture_slots: 0,
             values_moved: true,
         }
@@ -644,22 +604,14 @@ impl<'r> Transaction<'r> {
         }
         let (address, len) = (bytes.as_ptr() as usize, bytes.len());
         let mut memo = self.passed.borrow_mut();
-        let place = (address >> 3 ^ len) % MEMO_PLACES;
-        if let Some(&(a, l, i)) = memo.places.get(place) {
-            if a == address && l == len && i > 0 {
-                return Some(i - 1);
-            }
+        if let Some(index) = memo.find(address, len) {
+            return Some(index);
         }
         if memo.bits.len() >= MEMO_MAX {
             return None;
         }
         let bits = self.rules.clean.passed(bytes)?;
-        memo.bits.push(bits);
-        let index = u32::try_from(memo.bits.len()).ok()?;
-        if let Some(p) = memo.places.get_mut(place) {
-            *p = (address, len, index);
-        }
-        Some(index - 1)
+        memo.remember(address, len, bits)
     }
 
     /// Runs `f` over the remembered bits at `index` of this phase's memo.
@@ -1067,7 +1019,10 @@ SecRule &ARGS "@gt 3" "id:4,phase:2,deny,status:400"
 "#,
         );
         assert_eq!(
-            run(&r, "/?a=%3CSCRIPT%3E").interruption.map(|i| i.rule),
+            run(&r, "/?a=%3CSCRIPT%3E")
+                .interruption
+                .as_ref()
+                .map(|i| i.rule),
             Some(3)
         );
         assert!(
@@ -1082,7 +1037,7 @@ SecRule &ARGS "@gt 3" "id:4,phase:2,deny,status:400"
         assert_eq!(detect.fired_ids(), vec![3], "logged");
         assert_eq!(detect.interruption, None, "but not stopped");
         let many = run(&r, "/?a=1&b=2&c=3&d=4");
-        assert_eq!(many.interruption.map(|i| i.status), Some(400));
+        assert_eq!(many.interruption.as_ref().map(|i| i.status), Some(400));
     }
 
     #[test]
@@ -1103,7 +1058,10 @@ SecRule REQBODY_ERROR "!@eq 0" "id:3,phase:2,deny,status:400,msg:'%{REQBODY_ERRO
             req.body = body.as_bytes().to_vec();
             let mut tx = Transaction::new(&r, &req, "id".into());
             tx.run_request();
-            (tx.interruption.map(|i| (i.rule, i.status)), tx.fired)
+            (
+                tx.interruption.as_ref().map(|i| (i.rule, i.status)),
+                std::mem::take(&mut tx.fired),
+            )
         };
         assert_eq!(
             post("application/json", r#"{"visitor":{"name":"<script>"}}"#).0,
@@ -1180,7 +1138,7 @@ SecRule RESPONSE_BODY "@rx ORA-\d{5}" "id:2,phase:4,deny,msg:'%{MATCHED_VAR_NAME
         tx.run_response(&response("text/html; charset=utf-8"));
         assert_eq!(tx.fired_ids(), vec![1, 2]);
         assert_eq!(tx.fired[1].msg, "RESPONSE_BODY");
-        assert_eq!(tx.interruption.map(|i| i.rule), Some(2));
+        assert_eq!(tx.interruption.as_ref().map(|i| i.rule), Some(2));
         let mut images = Transaction::new(&r, &request("/"), "id".into());
         images.run_request();
         images.run_response(&response("image/png"));
