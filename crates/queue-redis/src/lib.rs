@@ -3,7 +3,8 @@
 //! Each protected release's line is one Redis stream, `{prefix}:q:log:{release}`: every change
 //! (a join, an admission, a finished place, the sell-out) is appended there by whichever node it
 //! happened on, and every node reads the stream from its start and applies it in the stream's
-//! order ([`reader`]). Applying is deterministic, so all nodes hold the same line: one queue and
+//! order ([`reader`]). A node sends its changes in batches, one entry carrying what queued
+//! while its last write was under way ([`appender`]). Applying is deterministic, so all nodes hold the same line: one queue and
 //! one order, whatever node a person polls. A node that dies loses nothing — the places are in
 //! the stream — and a node that starts replays it. Joining waits until this node has applied
 //! its own join, so the answer (the place, or why not) is the line's and not a guess.
@@ -17,6 +18,7 @@
 //! Redis keeps the only copy of the lines: run it with AOF (`appendonly yes`) so a Redis restart
 //! keeps them too.
 
+mod appender;
 mod lease;
 mod reader;
 
@@ -61,6 +63,8 @@ pub struct RedisLog {
     /// This node's name in the log (random per start).
     node: String,
     next_seq: AtomicU64,
+    /// This node's appends, on their way to the log ([`appender`]).
+    appends: tokio::sync::mpsc::UnboundedSender<appender::Pending>,
     /// Appends of this node waiting to be applied here, by their sequence number.
     waiters: Mutex<HashMap<u64, oneshot::Sender<Outcome>>>,
     /// How far this node has applied each release's log.
@@ -90,6 +94,7 @@ impl RedisLog {
         let connection = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(|e| format!("redis: {e}"))?;
+        let (appends, queued) = tokio::sync::mpsc::unbounded_channel();
         let mut name = [0u8; 8];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut name);
         let log = Arc::new(Self {
@@ -98,6 +103,7 @@ impl RedisLog {
             prefix: format!("{prefix}:q:"),
             node: data_encoding::HEXLOWER.encode(&name),
             next_seq: AtomicU64::new(1),
+            appends,
             waiters: Mutex::new(HashMap::new()),
             applied: Mutex::new(HashMap::new()),
             progress: Notify::new(),
@@ -107,6 +113,7 @@ impl RedisLog {
             tz,
         });
         service.share(log.clone())?;
+        tokio::spawn(appender::run(Arc::downgrade(&log), queued));
         tokio::spawn(reader::run(Arc::downgrade(&log)));
         tokio::spawn(lease::run(Arc::downgrade(&log)));
         Ok(log)
@@ -179,25 +186,14 @@ impl SharedLog for RedisLog {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(seq, tx);
-        let key = self.log_key(release);
-        let mut pipe = redis::pipe();
-        pipe.cmd("XADD")
-            .arg(&key)
-            .arg("*")
-            .arg("e")
-            .arg(event.encode())
-            .arg("o")
-            .arg(format!("{}:{seq}", self.node))
-            .ignore();
-        if let Event::Admit { at, .. } = &event {
-            // The log outlives the release's admissions by three days, then goes.
-            let ends = at.as_millisecond().saturating_add(3 * 86_400_000);
-            pipe.cmd("PEXPIREAT").arg(&key).arg(ends).ignore();
-        }
-        let mut c = self.connection.clone();
-        if let Err(e) = pipe.query_async::<()>(&mut c).await {
+        let queued = self.appends.send(appender::Pending {
+            release,
+            event,
+            seq,
+        });
+        if queued.is_err() {
             self.forget(seq);
-            return Err(unavailable(e));
+            return Err(unavailable("the waiting room's log writer has stopped"));
         }
         match tokio::time::timeout(APPLY_TIMEOUT, rx).await {
             Ok(Ok(outcome)) => outcome,

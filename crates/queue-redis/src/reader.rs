@@ -112,30 +112,46 @@ fn release_of(log: &RedisLog, key: &[u8]) -> Option<u64> {
         .ok()
 }
 
-/// Applies one entry (fields `e`: the event, `o`: `node:seq` of whoever appended it).
+/// Applies one entry's events in order (each an `e` field, the event, followed by `o`,
+/// `node:seq` of whoever appended it) and hands this node's own their outcome.
 fn apply(
     log: &RedisLog,
     service: &gatehouse_queue::WaitingRoomService,
     release: u64,
     fields: &[(&[u8], &[u8])],
 ) {
-    let field = |name: &[u8]| fields.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
-    let Some(event) = field(b"e").and_then(|bytes| Event::decode(bytes).ok()) else {
-        tracing::error!(
-            release,
-            "skipped an entry of the waiting room's log that is not an event"
-        );
-        return;
-    };
-    let outcome = service.apply_logged(release, event);
-    let mine = field(b"o")
-        .and_then(|o| std::str::from_utf8(o).ok())
-        .and_then(|o| o.split_once(':'))
-        .filter(|(node, _)| *node == log.node)
-        .and_then(|(_, seq)| seq.parse::<u64>().ok());
-    if let Some(seq) = mine {
-        log.settle(seq, outcome);
+    for (event, origin) in events(fields) {
+        let Ok(event) = Event::decode(event) else {
+            tracing::error!(
+                release,
+                "skipped an entry of the waiting room's log that is not an event"
+            );
+            continue;
+        };
+        let outcome = service.apply_logged(release, event);
+        let mine = origin
+            .and_then(|o| std::str::from_utf8(o).ok())
+            .and_then(|o| o.split_once(':'))
+            .filter(|(node, _)| *node == log.node)
+            .and_then(|(_, seq)| seq.parse::<u64>().ok());
+        if let Some(seq) = mine {
+            log.settle(seq, outcome);
+        }
     }
+}
+
+/// An entry's events in order, each with the origin that follows it (other fields are skipped).
+fn events<'a>(fields: &[(&'a [u8], &'a [u8])]) -> Vec<(&'a [u8], Option<&'a [u8]>)> {
+    let mut out = Vec::new();
+    let mut rest = fields.iter().peekable();
+    while let Some(&(name, value)) = rest.next() {
+        if name != b"e" {
+            continue;
+        }
+        let origin = rest.next_if(|(n, _)| *n == b"o").map(|(_, o)| *o);
+        out.push((value, origin));
+    }
+    out
 }
 
 fn bytes(v: &Value) -> Option<&[u8]> {
@@ -231,5 +247,26 @@ mod tests {
             );
         }
         assert!(streams(&Value::Nil).is_empty());
+    }
+
+    #[test]
+    fn an_entrys_events_come_in_order_each_with_its_origin() {
+        let fields: Vec<(&[u8], &[u8])> = vec![
+            (b"e", b"one"),
+            (b"o", b"n:1"),
+            (b"x", b"junk"),
+            (b"e", b"two"),
+            (b"e", b"three"),
+            (b"o", b"n:3"),
+        ];
+        assert_eq!(
+            events(&fields),
+            vec![
+                (&b"one"[..], Some(&b"n:1"[..])),
+                (&b"two"[..], None),
+                (&b"three"[..], Some(&b"n:3"[..])),
+            ]
+        );
+        assert!(events(&[(b"o", b"n:1")]).is_empty());
     }
 }
