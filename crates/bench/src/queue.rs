@@ -151,6 +151,27 @@ where
     F: Fn(usize, BareConn) -> Fut + Send + Sync + 'static + Clone,
     Fut: std::future::Future<Output = anyhow::Result<Phase>> + Send + 'static,
 {
+    // The clients run on one thread of their own: the server shares the machine's two cores
+    // with them, and one thread is plenty for them while it wakes fewer of the server's.
+    let addr = addr.to_owned();
+    tokio::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(clients(&addr, connections, work))
+    })
+    .await?
+}
+
+async fn clients<F, Fut>(
+    addr: &str,
+    connections: usize,
+    work: F,
+) -> anyhow::Result<(Phase, Duration)>
+where
+    F: Fn(usize, BareConn) -> Fut + Send + Sync + 'static + Clone,
+    Fut: std::future::Future<Output = anyhow::Result<Phase>> + Send + 'static,
+{
     let barrier = Arc::new(Barrier::new(connections + 1));
     let mut tasks = Vec::with_capacity(connections);
     for n in 0..connections {
