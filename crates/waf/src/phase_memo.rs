@@ -131,6 +131,11 @@ impl Buffers {
         self.spare
             .retain(|(n, v)| n.capacity() <= KEEP_AT_MOST && v.capacity() <= KEEP_AT_MOST);
         self.spare.truncate(SPARE_KEPT);
+        // What matched may be personal data: the buffers are kept, not their contents.
+        for (name, value) in &mut self.spare {
+            name.clear();
+            value.clear();
+        }
         if self.lists.values.capacity() > KEEP_AT_MOST {
             self.lists.values = Vec::new();
         }
@@ -181,7 +186,9 @@ mod tests {
         buffers
             .spare
             .push(("big".into(), vec![0; KEEP_AT_MOST + 1]));
-        buffers.spare.push(("small".into(), Vec::with_capacity(8)));
+        buffers
+            .spare
+            .push(("ARGS:phone".into(), b"13812345678".to_vec()));
         buffers.lists.found.push(Some(0..1));
         buffers
             .passed
@@ -194,7 +201,8 @@ mod tests {
         assert!(again.matches.is_empty() && again.lists.found.is_empty());
         assert_eq!(again.passed.find(64, 1), None);
         assert_eq!(again.spare.len(), 1, "the oversized buffer is not kept");
-        assert_eq!(again.spare.first().unwrap().0, "small");
+        let (name, value) = again.spare.first().unwrap();
+        assert!(name.is_empty() && value.is_empty() && value.capacity() >= 8);
         assert!(
             Buffers::take().tx.capacity() == 0,
             "taken buffers are the taker's alone"
