@@ -1,0 +1,19 @@
+//! Gatehouse's risk engine (issue 12): given who is acting (account, phone, ID number by its
+//! blind index, device, IP, payment account) and what they do (sign in, join a queue, book,
+//! pay, refund, check in), a level per scenario — fraud, marketing abuse, scalping, order
+//! brushing, bad debt — with the reasons. Plain Rust: time is passed in, nothing here does I/O.
+//!
+//! `window` and `distinct` are the online features' building blocks: counts and distinct
+//! values per key over a sliding window, each table bounded however many keys arrive.
+
+mod bounded;
+pub mod distinct;
+pub mod window;
+
+/// A moment, in milliseconds since the Unix epoch (the caller's clock, passed in).
+pub type Millis = i64;
+
+/// The milliseconds of `at`, for the features' windows.
+pub fn millis(at: jiff::Timestamp) -> Millis {
+    at.as_millisecond()
+}
