@@ -3,11 +3,14 @@
 //! pay, refund, check in), a level per scenario — fraud, marketing abuse, scalping, order
 //! brushing, bad debt — with the reasons. Plain Rust: time is passed in, nothing here does I/O.
 //!
-//! `window` and `distinct` are the online features' building blocks: counts and distinct
-//! values per key over a sliding window, each table bounded however many keys arrive.
+//! `window`, `distinct` and `links` are the online features' building blocks: counts and
+//! distinct values per key over a sliding window, and the graph of accounts that share
+//! devices, phones, payment accounts or visitor ID numbers; each table is bounded however
+//! many keys arrive.
 
 mod bounded;
 pub mod distinct;
+pub mod links;
 pub mod window;
 
 /// A moment, in milliseconds since the Unix epoch (the caller's clock, passed in).
