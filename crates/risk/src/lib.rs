@@ -6,11 +6,12 @@
 //! `window`, `distinct` and `links` are the online features' building blocks: counts and
 //! distinct values per key over a sliding window, and the graph of accounts that share
 //! devices, phones, payment accounts or visitor ID numbers; each table is bounded however
-//! many keys arrive.
+//! many keys arrive. `policy` reads, checks and applies the declarative policy.
 
 mod bounded;
 pub mod distinct;
 pub mod links;
+pub mod policy;
 pub mod window;
 
 /// A moment, in milliseconds since the Unix epoch (the caller's clock, passed in).
