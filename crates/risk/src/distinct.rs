@@ -42,15 +42,15 @@ pub struct Distinct<K> {
 }
 
 impl<K: Hash + Eq> Distinct<K> {
-    /// None when the window has no usable bucket length, or `max` is 0.
-    pub fn new(window: Window, max: usize, capacity: usize) -> Option<Self> {
-        (max > 0).then_some(())?;
-        Some(Self {
-            bucket_ms: window.bucket_ms()?,
-            buckets: i64::from(window.buckets),
-            max,
+    /// Distinct values over `window` (see [`Window::bucket_ms`]), at most `max` (at least one)
+    /// per key, for at most `capacity` keys.
+    pub fn new(window: Window, max: usize, capacity: usize) -> Self {
+        Self {
+            bucket_ms: window.bucket_ms(),
+            buckets: i64::from(window.bucket_count()),
+            max: max.max(1),
             table: Bounded::new(capacity),
-        })
+        }
     }
 
     /// `value` seen for `key` at `at`; the distinct count in the window ending at `at`.
@@ -102,7 +102,7 @@ mod tests {
 
     #[test]
     fn repeated_values_count_once_and_old_ones_leave() {
-        let mut d = Distinct::new(DAY, 8, 100).unwrap();
+        let mut d = Distinct::new(DAY, 8, 100);
         assert_eq!(d.add("acct", 1, 0).count, 1);
         assert_eq!(d.add("acct", 1, 10).count, 1, "the same ID number again");
         assert_eq!(d.add("acct", 2, 3_600_000).count, 2);
@@ -116,7 +116,7 @@ mod tests {
 
     #[test]
     fn a_full_key_saturates_and_says_so() {
-        let mut d = Distinct::new(DAY, 3, 100).unwrap();
+        let mut d = Distinct::new(DAY, 3, 100);
         for v in 0..10 {
             d.add("device", v, v as i64 * 1_000);
         }
@@ -138,7 +138,11 @@ mod tests {
             0x0102_0304_0506_0708
         );
         assert_eq!(value_of(&[1]), 0x0100_0000_0000_0000);
-        assert!(Distinct::<u8>::new(DAY, 0, 10).is_none());
+        let mut one = Distinct::new(DAY, 0, 10);
+        assert!(
+            one.add(1u8, 5, 0).saturated,
+            "a key keeps at least one value"
+        );
     }
 
     proptest! {
@@ -149,8 +153,8 @@ mod tests {
             steps in proptest::collection::vec((0u8..3, 0u64..12, 0i64..40_000), 1..150),
         ) {
             let window = Window { span_ms: 60_000, buckets: 6 };
-            let bucket_ms = window.bucket_ms().unwrap();
-            let mut d = Distinct::new(window, 64, 16).unwrap();
+            let bucket_ms = window.bucket_ms();
+            let mut d = Distinct::new(window, 64, 16);
             let mut at = 0i64;
             let mut seen: Vec<(u8, u64, i64)> = Vec::new();
             for (key, value, gap) in steps {

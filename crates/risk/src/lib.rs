@@ -6,10 +6,14 @@
 //! `window`, `distinct` and `links` are the online features' building blocks: counts and
 //! distinct values per key over a sliding window, and the graph of accounts that share
 //! devices, phones, payment accounts or visitor ID numbers; each table is bounded however
-//! many keys arrive. `policy` reads, checks and applies the declarative policy.
+//! many keys arrive. `features` computes the named features from observed events over those
+//! tables; `policy` reads, checks and applies the declarative policy; `engine` puts them
+//! together: observe what happened, assess what is about to (live and shadow policy).
 
 mod bounded;
 pub mod distinct;
+pub mod engine;
+pub mod features;
 pub mod links;
 pub mod policy;
 pub mod window;

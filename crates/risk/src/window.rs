@@ -17,10 +17,14 @@ pub struct Window {
 }
 
 impl Window {
-    /// The window's bucket length; none when it has no buckets or is shorter than them.
-    pub fn bucket_ms(&self) -> Option<Millis> {
-        let b = Millis::from(self.buckets);
-        (b > 0 && self.span_ms >= b).then(|| self.span_ms / b)
+    /// How many buckets it is counted in: at least one.
+    pub fn bucket_count(&self) -> u32 {
+        self.buckets.max(1)
+    }
+
+    /// The window's bucket length: at least 1 ms.
+    pub fn bucket_ms(&self) -> Millis {
+        (self.span_ms / Millis::from(self.bucket_count())).max(1)
     }
 
     pub(crate) fn bucket_of(bucket_ms: Millis, at: Millis) -> i64 {
@@ -80,13 +84,13 @@ pub struct Velocity<K> {
 }
 
 impl<K: Hash + Eq> Velocity<K> {
-    /// None when the window has no usable bucket length (see [`Window::bucket_ms`]).
-    pub fn new(window: Window, capacity: usize) -> Option<Self> {
-        Some(Self {
-            bucket_ms: window.bucket_ms()?,
-            buckets: usize::try_from(window.buckets).ok()?,
+    /// Counts over `window` (see [`Window::bucket_ms`]) for at most `capacity` keys.
+    pub fn new(window: Window, capacity: usize) -> Self {
+        Self {
+            bucket_ms: window.bucket_ms(),
+            buckets: usize::try_from(window.bucket_count()).unwrap_or(1),
             table: Bounded::new(capacity),
-        })
+        }
     }
 
     /// `n` more for `key` at `at`; the count, these included, in the window that ends at `at`
@@ -126,7 +130,7 @@ mod tests {
 
     #[test]
     fn counts_leave_the_window_bucket_by_bucket() {
-        let mut v = Velocity::new(HOUR, 100).unwrap();
+        let mut v = Velocity::new(HOUR, 100);
         let five_min = 300_000;
         assert_eq!(v.add("id-a", 0, 1), 1);
         assert_eq!(v.add("id-a", five_min, 2), 3);
@@ -141,7 +145,7 @@ mod tests {
 
     #[test]
     fn an_event_older_than_the_ring_is_not_counted_in_a_newer_bucket() {
-        let mut v = Velocity::new(HOUR, 100).unwrap();
+        let mut v = Velocity::new(HOUR, 100);
         v.add(1u8, 3 * 3_600_000, 1);
         assert_eq!(v.add(1u8, 0, 5), 1, "three hours late: ignored");
         assert_eq!(
@@ -152,19 +156,21 @@ mod tests {
     }
 
     #[test]
-    fn windows_without_buckets_are_refused() {
-        for w in [
-            Window {
-                span_ms: 1_000,
-                buckets: 0,
-            },
-            Window {
-                span_ms: 5,
-                buckets: 10,
-            },
-        ] {
-            assert!(Velocity::<u8>::new(w, 10).is_none(), "{w:?}");
-        }
+    fn degenerate_windows_are_one_bucket_of_at_least_a_millisecond() {
+        let none = Window {
+            span_ms: 1_000,
+            buckets: 0,
+        };
+        assert_eq!((none.bucket_count(), none.bucket_ms()), (1, 1_000));
+        let tiny = Window {
+            span_ms: 5,
+            buckets: 10,
+        };
+        assert_eq!(tiny.bucket_ms(), 1);
+        let mut v = Velocity::new(none, 10);
+        assert_eq!(v.add(1u8, 0, 1), 1);
+        assert_eq!(v.add(1u8, 999, 1), 2);
+        assert_eq!(v.add(1u8, 1_000, 1), 1);
     }
 
     proptest! {
@@ -175,8 +181,8 @@ mod tests {
             steps in proptest::collection::vec((0u8..4, 0i64..900_000, 1u32..5), 1..200),
         ) {
             let window = Window { span_ms: 600_000, buckets: 6 };
-            let bucket_ms = window.bucket_ms().unwrap();
-            let mut v = Velocity::new(window, 64).unwrap();
+            let bucket_ms = window.bucket_ms();
+            let mut v = Velocity::new(window, 64);
             let mut at = 0i64;
             let mut seen: Vec<(u8, i64, u32)> = Vec::new();
             for (key, gap, n) in steps {
