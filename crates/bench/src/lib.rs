@@ -11,6 +11,7 @@ mod gate_online;
 mod pay;
 mod queue;
 mod queue_sell;
+mod risk;
 mod rush;
 pub mod seats;
 mod server;
@@ -26,6 +27,7 @@ pub use client::{Conn, Reply};
 pub use gate::GateArgs;
 pub use pay::{wechat_pay_env, PayArgs};
 pub use queue::QueueArgs;
+pub use risk::RiskArgs;
 pub use rush::RushArgs;
 pub use seats::SeatsArgs;
 pub use server::OPEN_POLICY;
@@ -56,6 +58,8 @@ pub enum BenchCommand {
     Vault(vault::VaultArgs),
     /// What the waiting room costs: joins and position polls per second over HTTP.
     Queue(QueueArgs),
+    /// What a risk assessment costs in-process: p50 / p99 alone, and per second on every core.
+    Risk(RiskArgs),
 }
 
 /// Runs a benchmark and prints its JSON result on stdout.
@@ -70,6 +74,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Waf(args) => waf::run(args).await?,
         BenchCommand::Vault(args) => vault::run(args).await?,
         BenchCommand::Queue(args) => queue::run(args).await?,
+        BenchCommand::Risk(args) => risk::run(args).await?,
     };
     #[allow(clippy::print_stdout)]
     {

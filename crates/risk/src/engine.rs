@@ -8,6 +8,9 @@ use crate::features::{Behaviour, Features, Happening, Limits, Subject, NAMES};
 use crate::policy::{Compare, Level, Policy, PolicyError, Scenario, Verdict};
 use crate::Millis;
 
+/// The policy Gatehouse ships, documented in the file itself.
+pub const DEFAULT_POLICY: &str = include_str!("default_policy.toml");
+
 /// One condition of a matched rule, as the answer shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Because {
@@ -96,6 +99,11 @@ impl Engine {
     /// Reads a policy against this engine's features.
     pub fn policy(text: &str) -> Result<Policy, PolicyError> {
         Policy::from_toml(text, NAMES)
+    }
+
+    /// The policy Gatehouse ships (`default_policy.toml`).
+    pub fn default_policy() -> Result<Policy, PolicyError> {
+        Self::policy(DEFAULT_POLICY)
     }
 
     /// Makes `policy` the live one; its version must be above the running one's.
@@ -253,6 +261,40 @@ weight = 30
             2_000,
         );
         assert_eq!(a.live.level, Level::Pass);
+    }
+
+    #[test]
+    fn the_default_policy_loads_covers_every_scenario_and_lets_a_family_through() {
+        let policy = Engine::default_policy().unwrap();
+        for scenario in [
+            Scenario::Fraud,
+            Scenario::MarketingAbuse,
+            Scenario::Scalping,
+            Scenario::OrderBrushing,
+            Scenario::BadDebt,
+        ] {
+            assert!(
+                policy
+                    .scenario(scenario)
+                    .is_some_and(|p| !p.rules.is_empty()),
+                "{scenario:?}"
+            );
+        }
+        let mut e = Engine::new(policy, Limits::default());
+        let family = Subject {
+            phone: Some(9),
+            payment_account: Some(4),
+            ..book(1, 100, &[11, 12, 13])
+        };
+        e.observe(&family, Happening::SignIn, 0);
+        let a = e.assess(
+            Scenario::Scalping,
+            &family,
+            Happening::Book { tickets: 3 },
+            &HUMAN,
+            60_000,
+        );
+        assert_eq!(a.live.level, Level::Pass, "{a:?}");
     }
 
     #[test]
