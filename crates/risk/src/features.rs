@@ -301,3 +301,95 @@ impl Features {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn value(values: &[Option<f64>], name: &str) -> Option<f64> {
+        let i = NAMES.iter().position(|n| *n == name).unwrap();
+        values.get(i).copied().flatten()
+    }
+
+    #[test]
+    fn each_feature_reads_its_own_table() {
+        let mut f = Features::new(Limits {
+            keys: 1_000,
+            ..Limits::default()
+        });
+        let ip: IpAddr = "198.51.100.20".parse().unwrap();
+        let who = |account: u64, ids: &[u64]| Subject {
+            account: Some(account),
+            phone: Some(7),
+            id_numbers: ids.to_vec(),
+            device: Some(70),
+            ip: Some(ip),
+            payment_account: Some(700),
+        };
+        f.observe(&who(1, &[11, 12]), Happening::Book { tickets: 2 }, 0);
+        f.observe(&who(2, &[11]), Happening::Book { tickets: 1 }, 1_000);
+        f.observe(&who(2, &[]), Happening::Pay, 2_000);
+        f.observe(&who(2, &[]), Happening::Refund { soon: true }, 3_000);
+        f.observe(&who(2, &[]), Happening::Refund { soon: false }, 3_000);
+        f.observe(&who(2, &[]), Happening::NoShow, 3_000);
+        f.observe(&who(2, &[]), Happening::Cancel, 3_000);
+        f.observe(&who(2, &[]), Happening::Unpaid, 3_000);
+        f.observe(&who(2, &[]), Happening::Chargeback, 3_000);
+        let behaviour = Behaviour {
+            ms_page_to_submit: Some(1_234),
+            ms_admission_to_submit: Some(567),
+            skipped_pages: Some(true),
+            client_inconsistent: Some(false),
+            account_created_at: Some(-3 * DAY),
+        };
+        let neighbour: IpAddr = "198.51.100.99".parse().unwrap();
+        let asking = Subject {
+            ip: Some(neighbour),
+            ..who(2, &[11, 99])
+        };
+        let v = f.values(&asking, Happening::Book { tickets: 4 }, &behaviour, 4_000);
+        assert_eq!(v.len(), NAMES.len());
+        let expect = [
+            ("bookings_per_id_hour", 2.0),
+            ("bookings_per_phone_hour", 2.0),
+            ("bookings_per_device_hour", 2.0),
+            ("bookings_per_ip_hour", 0.0),
+            ("bookings_per_ip24_hour", 2.0),
+            ("bookings_per_payment_account_day", 1.0),
+            ("ids_per_account_day", 1.0),
+            ("accounts_per_device_day", 2.0),
+            ("accounts_per_phone_day", 2.0),
+            ("accounts_per_payment_account_day", 2.0),
+            ("ring_size", 2.0),
+            ("ring_new_day", 2.0),
+            ("ring_crowded", 0.0),
+            ("no_shows_90d", 1.0),
+            ("quick_refunds_30d", 1.0),
+            ("cancellations_30d", 1.0),
+            ("unpaid_orders_30d", 1.0),
+            ("chargebacks_365d", 1.0),
+            ("ms_page_to_submit", 1_234.0),
+            ("ms_admission_to_submit", 567.0),
+            ("skipped_pages", 1.0),
+            ("client_inconsistent", 0.0),
+            ("account_age_days", 3.0),
+            ("tickets_in_request", 4.0),
+        ];
+        assert_eq!(expect.len(), NAMES.len());
+        for (name, want) in expect {
+            assert_eq!(value(&v, name), Some(want), "{name}");
+        }
+        let nobody = f.values(
+            &Subject::default(),
+            Happening::SignIn,
+            &Behaviour::default(),
+            0,
+        );
+        assert!(
+            nobody.iter().all(Option::is_none),
+            "nothing known, nothing claimed"
+        );
+    }
+}
