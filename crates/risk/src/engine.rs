@@ -200,6 +200,17 @@ weight = 30
         }
     }
 
+    /// A person's booking of `tickets`, judged for scalping at `at`.
+    fn scalping(e: &Engine, who: &Subject, tickets: u32, at: Millis) -> Assessed {
+        e.assess(
+            Scenario::Scalping,
+            who,
+            Happening::Book { tickets },
+            &HUMAN,
+            at,
+        )
+    }
+
     const HUMAN: Behaviour = Behaviour {
         ms_page_to_submit: Some(40_000),
         ms_admission_to_submit: Some(25_000),
@@ -212,13 +223,7 @@ weight = 30
     fn a_family_passes_and_a_scalper_is_stopped_with_reasons() {
         let mut e = engine();
         let family = book(1, 100, &[11, 12, 13]);
-        let a = e.assess(
-            Scenario::Scalping,
-            &family,
-            Happening::Book { tickets: 3 },
-            &HUMAN,
-            0,
-        );
+        let a = scalping(&e, &family, 3, 0);
         assert_eq!(
             (a.live.level, a.live.score, a.live.policy_version),
             (Level::Pass, 0, 1)
@@ -253,13 +258,7 @@ weight = 30
         let ring = &a.live.reasons[1].because[0];
         assert_eq!((ring.feature, ring.value), ("ring_size", 10.0));
         // The family is still fine.
-        let a = e.assess(
-            Scenario::Scalping,
-            &family,
-            Happening::Book { tickets: 1 },
-            &HUMAN,
-            2_000,
-        );
+        let a = scalping(&e, &family, 1, 2_000);
         assert_eq!(a.live.level, Level::Pass);
     }
 
@@ -287,13 +286,7 @@ weight = 30
             ..book(1, 100, &[11, 12, 13])
         };
         e.observe(&family, Happening::SignIn, 0);
-        let a = e.assess(
-            Scenario::Scalping,
-            &family,
-            Happening::Book { tickets: 3 },
-            &HUMAN,
-            60_000,
-        );
+        let a = scalping(&e, &family, 3, 60_000);
         assert_eq!(a.live.level, Level::Pass, "{a:?}");
     }
 
@@ -309,28 +302,14 @@ weight = 30
         e.set_shadow(Some(stricter.clone()));
         let who = book(5, 50, &[1, 2, 3]);
         e.observe(&who, Happening::Book { tickets: 3 }, 0);
-        let a = e.assess(
-            Scenario::Scalping,
-            &who,
-            Happening::Book { tickets: 1 },
-            &HUMAN,
-            10,
-        );
+        let a = scalping(&e, &who, 1, 10);
         assert_eq!(a.live.level, Level::Pass);
         let shadow = a.shadow.unwrap();
         assert_eq!((shadow.level, shadow.policy_version), (Level::Challenge, 2));
         e.go_live(stricter.clone()).unwrap();
         assert_eq!(e.live_version(), 2);
         assert!(
-            e.assess(
-                Scenario::Scalping,
-                &who,
-                Happening::Book { tickets: 1 },
-                &HUMAN,
-                10
-            )
-            .shadow
-            .is_none(),
+            scalping(&e, &who, 1, 10).shadow.is_none(),
             "the shadow went live"
         );
         let err = e.go_live(stricter).unwrap_err();
