@@ -67,25 +67,24 @@ impl<K: Hash + Eq> Distinct<K> {
         }
         let window_start = bucket - self.buckets;
         values.retain(|(_, last)| *last > window_start);
-        Self::counted(values, max)
+        Self::counted(values.len(), max)
     }
 
     /// The distinct count for `key` in the window ending at `at`.
     pub fn count(&self, key: &K, at: Millis) -> DistinctCount {
         let bucket = Window::bucket_of(self.bucket_ms, at);
         let values = self.table.get(key).map_or(&[][..], Vec::as_slice);
-        let live: Vec<(u64, i64)> = values
+        let live = values
             .iter()
-            .copied()
             .filter(|(_, last)| *last > bucket - self.buckets)
-            .collect();
-        Self::counted(&live, self.max)
+            .count();
+        Self::counted(live, self.max)
     }
 
-    fn counted(values: &[(u64, i64)], max: usize) -> DistinctCount {
+    fn counted(live: usize, max: usize) -> DistinctCount {
         DistinctCount {
-            count: values.len(),
-            saturated: values.len() >= max,
+            count: live,
+            saturated: live >= max,
         }
     }
 }
