@@ -165,6 +165,7 @@ pub mod perm {
         StaffManage,
         CheckIn,
         RiskManage,
+        RiskAssess,
         FirewallManage,
         IntelManage,
         AuditRead,

@@ -98,6 +98,15 @@ pub enum ApiError {
         field: String,
         limited: gatehouse_edge::SubjectLimited,
     },
+    #[error(transparent)]
+    Risk(#[from] gatehouse_risk_service::RiskError),
+    /// Risk control answered `reject` (or `challenge`, until passed) for what the caller is
+    /// doing: nothing was done. The message says how to contest it.
+    #[error("{message}")]
+    RiskRefused { code: &'static str, message: String },
+    /// Risk control asks for a challenge first: the edge's challenge, answered as is.
+    #[error("solve the challenge, then send the request again with its pass")]
+    RiskChallenge(Box<Response>),
     /// A ticket the gate must not let in, with what the gate shows.
     #[error("{message}")]
     ScanRefused {
@@ -255,6 +264,9 @@ pub struct Answer {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::RiskChallenge(challenge) = self {
+            return *challenge;
+        }
         let Answer {
             status,
             body,
@@ -422,6 +434,35 @@ impl ApiError {
                 body.code = code;
                 body.field = field;
                 status
+            }
+            ApiError::Risk(e) => {
+                use gatehouse_risk_service::RiskError;
+                let (status, code, field) = match e {
+                    RiskError::Invalid { field, .. } => (
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_field",
+                        Some(field.clone()),
+                    ),
+                    RiskError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
+                    RiskError::Conflict(_) => (StatusCode::CONFLICT, "risk_policy_conflict", None),
+                    RiskError::Store(s) => {
+                        tracing::error!(error = %s, "risk control's storage failed");
+                        body.message =
+                            "risk control is unavailable; nothing changed, try again".into();
+                        (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None)
+                    }
+                };
+                body.code = code;
+                body.field = field;
+                status
+            }
+            ApiError::RiskChallenge(_) => {
+                body.code = "challenge_required";
+                StatusCode::FORBIDDEN
+            }
+            ApiError::RiskRefused { code, .. } => {
+                body.code = code;
+                StatusCode::FORBIDDEN
             }
             ApiError::Blocked(_) => {
                 body.code = "blocked";

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod risk_checks;
 mod routes_admin;
 mod routes_auth;
 pub mod routes_breaches;
@@ -24,6 +25,7 @@ pub mod routes_releases;
 pub mod routes_requests;
 pub mod routes_reveal;
 mod routes_rights;
+pub mod routes_risk;
 mod routes_seats;
 mod routes_tickets;
 mod routes_traffic;
@@ -32,6 +34,7 @@ pub mod wire;
 pub mod wire_gates;
 pub mod wire_identity;
 pub mod wire_payments;
+pub mod wire_risk;
 pub mod wire_traffic;
 
 pub use routes_no_shows::sweep_no_shows;
@@ -101,6 +104,8 @@ pub struct Services {
     pub edge: Arc<gatehouse_edge::Edge>,
     /// The waiting room: protected releases and their lines.
     pub queue: Arc<gatehouse_queue::WaitingRoomService>,
+    /// Risk control: assessments, decisions, policies.
+    pub risk: Arc<gatehouse_risk_service::RiskService>,
 }
 
 #[derive(OpenApi)]
@@ -108,7 +113,7 @@ pub struct Services {
     info(title = "Gatehouse", description = "Timed, real-name museum booking with its own risk control."),
     modifiers(&BearerAuth),
     components(schemas(error::ErrorBody)),
-    tags((name = "catalogue", description = "Products, slots and availability"), (name = "orders", description = "Booking, cancelling and refunding"), (name = "auth", description = "Sign-in and sessions"), (name = "me", description = "The visitor's profile and frequent visitors"), (name = "face", description = "Face verification with consent"), (name = "payments", description = "Paying, provider notifications, money ledgers and reconciliation"), (name = "gates", description = "Gate devices, check-in online and offline, live counts"), (name = "groups", description = "Group bookings: organisations and member lists"), (name = "traffic", description = "Traffic protection: block and allow lists"), (name = "admin", description = "Staff operations"))
+    tags((name = "catalogue", description = "Products, slots and availability"), (name = "orders", description = "Booking, cancelling and refunding"), (name = "auth", description = "Sign-in and sessions"), (name = "me", description = "The visitor's profile and frequent visitors"), (name = "face", description = "Face verification with consent"), (name = "payments", description = "Paying, provider notifications, money ledgers and reconciliation"), (name = "gates", description = "Gate devices, check-in online and offline, live counts"), (name = "groups", description = "Group bookings: organisations and member lists"), (name = "traffic", description = "Traffic protection: block and allow lists"), (name = "risk", description = "Risk control: assessments, decisions, policies, replays, usage"), (name = "admin", description = "Staff operations"))
 )]
 struct ApiDoc;
 
@@ -264,6 +269,12 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes_releases::join))
         .routes(routes!(routes_releases::mine))
         .routes(routes!(routes_releases::report))
+        .routes(routes!(routes_risk::assess))
+        .routes(routes!(routes_risk::decisions))
+        .routes(routes!(routes_risk::policies, routes_risk::load_policy))
+        .routes(routes!(routes_risk::choose_policies))
+        .routes(routes!(routes_risk::replay))
+        .routes(routes!(routes_risk::usage))
 }
 
 /// Lets the edge key requests by the account behind a cached session.

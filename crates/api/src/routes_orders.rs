@@ -5,16 +5,16 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use gatehouse_booking::{PlaceOrder, VisitorInput};
 use gatehouse_domain::catalogue::{SlotId, TicketTypeId};
+use gatehouse_domain::identity::{IdDocument, Phone};
 use gatehouse_domain::order::{OrderId, TicketId};
 use gatehouse_domain::personal::{PersonalField, Sensitive};
 use gatehouse_domain::store::Account;
 use gatehouse_identity::IdentityError;
 
-use gatehouse_identity::Authenticated;
-
 use crate::auth::{perm, Allowed};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+pub use crate::risk_checks::Acting;
 use crate::wire::*;
 use crate::AppState;
 
@@ -52,29 +52,38 @@ pub async fn place_order(
     State(app): State<AppState>,
     Allowed(session, ..): Allowed<perm::SelfService>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     ApiJson(req): ApiJson<PlaceOrderRequest>,
 ) -> Result<(StatusCode, Json<OrderResponse>), ApiError> {
     let key = idempotency_key(&headers)?;
-    let order = place(&app, &session, &headers, req, key).await?;
+    let acting = Acting {
+        session: &session,
+        headers: &headers,
+        extensions: &extensions,
+        method: &axum::http::Method::POST,
+        path: "/api/v1/orders",
+    };
+    let order = place(&app, &acting, req, key).await?;
     Ok((StatusCode::CREATED, Json(order.into())))
 }
 
 /// Places an order for the signed-in `session` as `POST /api/v1/orders` does (the web app's
 /// booking pages come here too): during a protected release only with an admission from the
 /// waiting room (its window closes once booked), frequent visitors opened, every ID number
-/// counted by traffic protection, face passes attached where the slot needs them. How long it
-/// took steers the waiting room's admission rate.
+/// counted by traffic protection, judged by risk control (see `risk_checks`), face passes
+/// attached where the slot needs them. How long it took steers the waiting room's admission
+/// rate.
 pub async fn place(
     app: &AppState,
-    session: &Authenticated,
-    headers: &HeaderMap,
+    acting: &Acting<'_>,
     req: PlaceOrderRequest,
     key: Option<String>,
 ) -> Result<gatehouse_booking::OrderDetails, ApiError> {
     let slot = req.slot_id;
-    let admitted = crate::routes_releases::admission_guard(app, session, headers, slot).await?;
+    let admitted =
+        crate::routes_releases::admission_guard(app, acting.session, acting.headers, slot).await?;
     let started = std::time::Instant::now();
-    let placed = place_as(app, &session.account, req, key).await;
+    let placed = place_as(app, acting, req, key).await;
     app.queue.record_booking(started.elapsed());
     if let Some((release, place)) = admitted {
         match &placed {
@@ -96,10 +105,11 @@ pub async fn place(
 
 async fn place_as(
     app: &AppState,
-    account: &Account,
+    acting: &Acting<'_>,
     req: PlaceOrderRequest,
     key: Option<String>,
 ) -> Result<gatehouse_booking::OrderDetails, ApiError> {
+    let account = &acting.session.account;
     let mut tickets = Vec::with_capacity(req.tickets.len());
     let seats: Vec<String> = req.tickets.iter().filter_map(|t| t.seat.clone()).collect();
     if !seats.is_empty() && seats.len() != req.tickets.len() {
@@ -147,6 +157,18 @@ async fn place_as(
         .await?;
         tickets.push((TicketTypeId(t.ticket_type_id), visitor));
     }
+    let id_numbers: Vec<String> = tickets
+        .iter()
+        .map(|(_, v)| IdDocument::normalised_number(v.id_number.expose()))
+        .collect();
+    let phone = Phone::parse(&req.contact_phone).ok();
+    let who = crate::risk_checks::check_booking(
+        app,
+        acting,
+        phone.as_ref().map(Phone::as_str),
+        &id_numbers,
+    )
+    .await?;
     let slot_id = SlotId(req.slot_id);
     let face_passes = if app.service.requires_face_verification(slot_id) {
         app.identity.face_passes(account.id).await?
@@ -162,7 +184,9 @@ async fn place_as(
         face_passes,
         organisation: None,
     };
-    Ok(app.service.place_order(account, place, key).await?)
+    let placed = app.service.place_order(account, place, key).await?;
+    crate::risk_checks::booked(app, &who, id_numbers.len());
+    Ok(placed)
 }
 
 /// The caller's orders, newest first, optionally of one kind.

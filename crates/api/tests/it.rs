@@ -258,6 +258,14 @@ async fn api() -> Api {
         .await
         .unwrap(),
     );
+    let risk = gatehouse_risk_service::RiskService::start(
+        store.clone(),
+        clock.clone(),
+        [5; 32],
+        gatehouse_risk_service::RiskSettings::default(),
+    )
+    .await
+    .unwrap();
     let state = AppState::new(gatehouse_api::Services {
         service,
         identity: identity.clone(),
@@ -265,6 +273,7 @@ async fn api() -> Api {
         gates,
         groups,
         queue,
+        risk,
         // No limits: these tests are about the routes; `edge.rs` tests the protection.
         edge: gatehouse_edge::Edge::with_store(
             gatehouse_shield::Policy::open(),

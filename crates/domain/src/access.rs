@@ -66,6 +66,7 @@ impl Role {
                 StaffManage,
                 CheckIn,
                 RiskManage,
+                RiskAssess,
                 FirewallManage,
                 IntelManage,
                 AuditRead,
@@ -91,6 +92,7 @@ impl Role {
             Role::SecurityAnalyst => &[
                 AccountsLock,
                 RiskManage,
+                RiskAssess,
                 FirewallManage,
                 IntelManage,
                 SecurityEventsRead,
@@ -120,7 +122,10 @@ pub enum Permission {
     StaffManage,
     /// Validating tickets at the gate.
     CheckIn,
+    /// Risk policies, decisions, replays and usage.
     RiskManage,
+    /// Calling the risk assessment (the metered "risk identification" product).
+    RiskAssess,
     FirewallManage,
     IntelManage,
     /// Reading the audit trail (sign-ins, role changes, reveals).
@@ -144,7 +149,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 19] = [
+    pub const ALL: [Permission; 20] = [
         Permission::SelfService,
         Permission::CatalogueManage,
         Permission::OrdersRead,
@@ -153,6 +158,7 @@ impl Permission {
         Permission::StaffManage,
         Permission::CheckIn,
         Permission::RiskManage,
+        Permission::RiskAssess,
         Permission::FirewallManage,
         Permission::IntelManage,
         Permission::AuditRead,
@@ -177,6 +183,7 @@ impl Permission {
             Permission::StaffManage => "staff_manage",
             Permission::CheckIn => "check_in",
             Permission::RiskManage => "risk_manage",
+            Permission::RiskAssess => "risk_assess",
             Permission::FirewallManage => "firewall_manage",
             Permission::IntelManage => "intel_manage",
             Permission::AuditRead => "audit_read",

@@ -30,6 +30,7 @@ pub mod payment_store;
 pub mod personal;
 pub mod personal_data;
 pub mod reconcile;
+pub mod risk;
 pub mod sealed_column;
 pub mod seats;
 pub mod security;

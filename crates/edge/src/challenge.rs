@@ -149,6 +149,36 @@ impl Edge {
         (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
     }
 
+    /// A route's own demand for a pass (risk control answered `challenge` for what the request
+    /// does): Ok when the request carries a valid pass bound to this client, browser, session
+    /// and `sale`; else the challenge to answer with (the page for browsers, JSON for API
+    /// clients), whose solution earns that pass.
+    pub fn demand_pass(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        extensions: &axum::http::Extensions,
+        sale: &str,
+    ) -> Result<(), Box<Response>> {
+        let view = RequestView::of(headers, extensions);
+        let client = self.client_of(&view);
+        let binding = Binding::of(client, view.user_agent(), view.session(), sale);
+        let shown = view.pass().is_some_and(|p| {
+            self.shield
+                .passes()
+                .check_pass(p, binding, self.unix_now())
+                .is_ok()
+        });
+        if shown {
+            return Ok(());
+        }
+        self.sales.note(sale, |t| t.challenged += 1);
+        Err(Box::new(
+            self.challenge_response(method, path, headers, binding, sale),
+        ))
+    }
+
     /// The edge's own paths: the solver script and the solution check. None for any other path.
     pub(crate) async fn own_path(&self, req: Request) -> Result<Response, Request> {
         match (req.method(), req.uri().path()) {

@@ -30,7 +30,7 @@ use crate::{error_response, Edge, HEALTH_PATH};
 
 /// The client the shield resolved (behind trusted proxies), left for the firewall.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Client(pub IpAddr);
+pub struct Client(pub IpAddr);
 
 /// The rules as loaded for one policy section (none when the section turns them off).
 pub(crate) struct Loaded {

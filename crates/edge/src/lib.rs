@@ -464,7 +464,7 @@ impl<'a> RequestView<'a> {
             .unwrap_or("")
     }
 
-    fn pass(&self) -> Option<&'a str> {
+    pub(crate) fn pass(&self) -> Option<&'a str> {
         self.header(challenge::PASS_HEADER)
             .or_else(|| cookie(self.headers, challenge::PASS_COOKIE))
     }

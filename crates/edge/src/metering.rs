@@ -51,6 +51,11 @@ impl Edge {
         let _ = self.metering.meter.set(meter);
     }
 
+    /// The node's call meter, which risk control counts its assessments in too.
+    pub fn meter(&self) -> Option<Arc<CallMeter>> {
+        self.metering.meter.get().cloned()
+    }
+
     pub(crate) fn count(&self, kind: Counted) {
         if let Some(m) = self.metering.meter.get() {
             m.count(kind);

@@ -266,6 +266,51 @@ pub struct Config {
     pub breakers: crate::breaker_settings::Breakers,
     /// Personal-data protection: retention.
     pub privacy: PrivacySettings,
+    /// Risk control: the quota bought and the engine's bounds.
+    pub risk: RiskSettings,
+}
+
+/// Risk control (the "risk identification" product). Policies are loaded and chosen by staff
+/// through the API; every node follows the choice within `refresh_secs`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RiskSettings {
+    /// Assessments bought (the contract's 100 million); 0: no quota.
+    pub quota: u64,
+    /// How often a node reads which policies run and saves its metered assessments.
+    pub refresh_secs: u64,
+    /// Keys each feature table holds at most (accounts, devices, phones, ID numbers…).
+    pub max_keys: usize,
+}
+
+impl Default for RiskSettings {
+    fn default() -> Self {
+        Self {
+            quota: 100_000_000,
+            refresh_secs: 2,
+            max_keys: gatehouse_risk::features::Limits::default().keys,
+        }
+    }
+}
+
+impl RiskSettings {
+    pub fn service(&self) -> anyhow::Result<gatehouse_risk_service::RiskSettings> {
+        anyhow::ensure!(
+            (1_000..=50_000_000).contains(&self.max_keys),
+            "risk.max_keys must be 1,000 to 50,000,000"
+        );
+        anyhow::ensure!(
+            (1..=3_600).contains(&self.refresh_secs),
+            "risk.refresh_secs must be 1 to 3,600"
+        );
+        Ok(gatehouse_risk_service::RiskSettings {
+            quota: (self.quota > 0).then_some(self.quota),
+            limits: gatehouse_risk::features::Limits {
+                keys: self.max_keys,
+                ..gatehouse_risk::features::Limits::default()
+            },
+        })
+    }
 }
 
 /// How long personal data is kept.
@@ -588,6 +633,7 @@ impl Default for Config {
             tickets: TicketSettings::default(),
             groups: GroupSettings::default(),
             queue: QueueSettings::default(),
+            risk: RiskSettings::default(),
             shield: ShieldSettings::default(),
             waf: WafSettings::default(),
             breakers: crate::breaker_settings::Breakers::default(),

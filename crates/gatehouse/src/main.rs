@@ -25,6 +25,7 @@ use gatehouse_domain::gate::GateStore;
 use gatehouse_domain::group::GroupStore;
 use gatehouse_domain::no_show::NoShowStore;
 use gatehouse_domain::payment_store::PaymentStore;
+use gatehouse_domain::risk::RiskStore;
 use gatehouse_domain::sealed_column::LegacySealStore;
 use gatehouse_domain::store::Store;
 use gatehouse_domain::traffic::TrafficStore;
@@ -171,8 +172,10 @@ struct Services {
     groups: Arc<gatehouse_groups::GroupService>,
     traffic: Arc<dyn TrafficStore>,
     releases: Arc<dyn ProtectedReleaseStore>,
+    risk: Arc<dyn RiskStore>,
     pass_key: [u8; 32],
     admission_key: [u8; 32],
+    risk_key: [u8; 32],
     clock: Arc<dyn gatehouse_domain::Clock>,
 }
 
@@ -191,6 +194,7 @@ struct Ports {
     data_keys: Arc<dyn DataKeyStore>,
     legacy_seals: Arc<dyn LegacySealStore>,
     releases: Arc<dyn ProtectedReleaseStore>,
+    risk: Arc<dyn RiskStore>,
 }
 
 fn ports<
@@ -202,7 +206,8 @@ fn ports<
         + AuditStore
         + DataKeyStore
         + LegacySealStore
-        + ProtectedReleaseStore,
+        + ProtectedReleaseStore
+        + RiskStore,
 >(
     s: S,
 ) -> Ports {
@@ -216,7 +221,8 @@ fn ports<
         audit: s.clone(),
         data_keys: s.clone(),
         legacy_seals: s.clone(),
-        releases: s,
+        releases: s.clone(),
+        risk: s,
     }
 }
 
@@ -322,12 +328,15 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
         data_keys,
         legacy_seals,
         releases,
+        risk,
     } = open_stores(config).await?;
     let (key_set, masters) = keys_cli::load_key_set(config)?;
     let museum_tz = jiff::tz::TimeZone::get(&config.museum_timezone)?;
     let pass_key = pass_key(&key_set);
     // Admission tokens of the waiting room: every node derives the same key.
     let admission_key = key_set.derived_key("admission-token-key");
+    // Risk control blinds phones, ID numbers, devices and payment accounts with its own key.
+    let risk_key = key_set.derived_key("risk-subject-key");
     let clock: Arc<dyn gatehouse_domain::Clock> = Arc::new(SystemClock);
     let keys = Arc::new(
         Vault::new(&key_set, masters, data_keys, clock.clone())
@@ -468,8 +477,10 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
         groups,
         traffic,
         releases,
+        risk,
         pass_key,
         admission_key,
+        risk_key,
         clock,
     })
 }
@@ -484,8 +495,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         groups,
         traffic,
         releases,
+        risk,
         pass_key,
         admission_key,
+        risk_key,
         clock,
     } = open(&config).await?;
     if config.demo_catalogue {
@@ -551,6 +564,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         )
         .await?,
     );
+    let risk = gatehouse_risk_service::RiskService::start(
+        risk,
+        clock.clone(),
+        risk_key,
+        config.risk.service()?,
+    )
+    .await?;
+    if let Some(meter) = edge.meter() {
+        risk.attach_meter(meter);
+    }
+    risk.watch(Duration::from_secs(config.risk.refresh_secs));
     let state = gatehouse_api::AppState::new(gatehouse_api::Services {
         service,
         identity,
@@ -559,6 +583,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         groups,
         edge,
         queue,
+        risk,
     });
     spawn_no_show_sweeps(state.clone());
     if let Some(url) = &config.shield.redis_url {

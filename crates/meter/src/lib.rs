@@ -34,9 +34,16 @@ pub enum Counted {
     Challenged,
     /// Refused by a block list or the bot signals.
     Blocked,
+    /// A risk assessment (the "risk identification" product), by the level it answered.
+    RiskPass,
+    RiskChallenge,
+    RiskReview,
+    RiskReject,
 }
 
-const KINDS: usize = 4;
+/// Counters in the file. Kinds are only ever added at the end: a file written before a kind
+/// existed reads it as zero.
+const KINDS: usize = 8;
 
 /// The counters' values.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -51,6 +58,22 @@ impl Totals {
     /// Every call counted.
     pub fn calls(&self) -> u64 {
         self.passed + self.refused + self.challenged + self.blocked
+    }
+}
+
+/// The risk assessments counted, by level.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RiskTotals {
+    pub pass: u64,
+    pub challenge: u64,
+    pub review: u64,
+    pub reject: u64,
+}
+
+impl RiskTotals {
+    /// Every assessment counted.
+    pub fn calls(&self) -> u64 {
+        self.pass + self.challenge + self.review + self.reject
     }
 }
 
@@ -160,6 +183,21 @@ impl CallMeter {
             blocked: get(Counted::Blocked),
         }
     }
+
+    /// The risk assessments' counters now.
+    pub fn risk_totals(&self) -> RiskTotals {
+        let map = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let get = |k: Counted| read_u64(&map, COUNTERS_AT + 8 * (k as usize));
+        RiskTotals {
+            pass: get(Counted::RiskPass),
+            challenge: get(Counted::RiskChallenge),
+            review: get(Counted::RiskReview),
+            reject: get(Counted::RiskReject),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -189,6 +227,29 @@ mod tests {
             (1_000, 1, 1, 0)
         );
         assert_eq!(t.calls(), 1_002);
+        assert_eq!(m.risk_totals(), RiskTotals::default());
+    }
+
+    #[test]
+    fn risk_assessments_are_counted_apart_from_traffic_and_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meter");
+        {
+            let m = CallMeter::open(&path).unwrap();
+            m.count(Counted::Passed);
+            for _ in 0..5 {
+                m.count(Counted::RiskPass);
+            }
+            m.count(Counted::RiskChallenge);
+            m.count(Counted::RiskReview);
+            m.count(Counted::RiskReject);
+            m.count(Counted::RiskReject);
+        }
+        let m = CallMeter::open(&path).unwrap();
+        assert_eq!(m.totals().calls(), 1, "risk calls are not traffic calls");
+        let r = m.risk_totals();
+        assert_eq!((r.pass, r.challenge, r.review, r.reject), (5, 1, 1, 2));
+        assert_eq!(r.calls(), 9);
     }
 
     #[test]

@@ -38,6 +38,15 @@ pub struct Assessment {
     pub policy_version: u32,
 }
 
+/// An assessment's whole answer: the live verdict, the shadow's, and the feature values both
+/// were judged on (by [`NAMES`]' order), which a decision keeps so any policy can be replayed
+/// over it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judged {
+    pub assessed: Assessed,
+    pub values: Vec<Option<f64>>,
+}
+
 /// The live answer, and what the shadow policy would have said.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Assessed {
@@ -139,6 +148,10 @@ impl Engine {
         self.features.observe(who, what, at);
     }
 
+    pub fn shadow_version(&self) -> Option<u32> {
+        self.shadow.as_ref().map(|p| p.version)
+    }
+
     /// The answer for `scenario` as `who` is about to do `what`.
     pub fn assess(
         &self,
@@ -148,15 +161,31 @@ impl Engine {
         behaviour: &Behaviour,
         at: Millis,
     ) -> Assessed {
-        let values = self.features.values(who, what, behaviour, at);
-        let judge = |policy: &Policy| {
-            assessment(scenario, policy, &policy.judge(scenario, &values), &values)
-        };
-        Assessed {
-            live: judge(&self.live),
-            shadow: self.shadow.as_ref().map(judge),
-        }
+        self.judged(scenario, who, what, behaviour, at).assessed
     }
+
+    /// As [`Engine::assess`], with the feature values judged.
+    pub fn judged(
+        &self,
+        scenario: Scenario,
+        who: &Subject,
+        what: Happening,
+        behaviour: &Behaviour,
+        at: Millis,
+    ) -> Judged {
+        let values = self.features.values(who, what, behaviour, at);
+        let assessed = Assessed {
+            live: judge(&self.live, scenario, &values),
+            shadow: self.shadow.as_ref().map(|p| judge(p, scenario, &values)),
+        };
+        Judged { assessed, values }
+    }
+}
+
+/// What `policy` answers for `scenario` over feature `values` (by [`NAMES`]' order): how a
+/// replay judges a recorded decision again.
+pub fn judge(policy: &Policy, scenario: Scenario, values: &[Option<f64>]) -> Assessment {
+    assessment(scenario, policy, &policy.judge(scenario, values), values)
 }
 
 #[cfg(test)]

@@ -77,6 +77,41 @@ pub enum Happening {
     Chargeback,
 }
 
+impl Happening {
+    /// The event's name as callers give it (`book` whatever its tickets, `refund` however soon).
+    pub fn name(self) -> &'static str {
+        match self {
+            Happening::SignIn => "sign_in",
+            Happening::JoinQueue => "join_queue",
+            Happening::Book { .. } => "book",
+            Happening::Pay => "pay",
+            Happening::Refund { .. } => "refund",
+            Happening::CheckIn => "check_in",
+            Happening::NoShow => "no_show",
+            Happening::Cancel => "cancel",
+            Happening::Unpaid => "unpaid",
+            Happening::Chargeback => "chargeback",
+        }
+    }
+}
+
+/// The index of the feature called `name` in [`NAMES`].
+pub fn index_of(name: &str) -> Option<usize> {
+    NAMES.iter().position(|n| *n == name)
+}
+
+/// Values by [`NAMES`]' order from named ones (a recorded decision's features); unknown names
+/// are ignored, as a feature a later version dropped.
+pub fn values_from_named<'a>(named: impl IntoIterator<Item = (&'a str, f64)>) -> Vec<Option<f64>> {
+    let mut values = vec![None; NAMES.len()];
+    for (name, value) in named {
+        if let Some(slot) = index_of(name).and_then(|i| values.get_mut(i)) {
+            *slot = Some(value);
+        }
+    }
+    values
+}
+
 /// What the request itself shows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Behaviour {

@@ -34,6 +34,30 @@ pub enum Scenario {
     BadDebt,
 }
 
+impl Scenario {
+    pub const ALL: [Scenario; 5] = [
+        Scenario::Fraud,
+        Scenario::MarketingAbuse,
+        Scenario::Scalping,
+        Scenario::OrderBrushing,
+        Scenario::BadDebt,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scenario::Fraud => "fraud",
+            Scenario::MarketingAbuse => "marketing_abuse",
+            Scenario::Scalping => "scalping",
+            Scenario::OrderBrushing => "order_brushing",
+            Scenario::BadDebt => "bad_debt",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scenario> {
+        Scenario::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
 /// The answer's level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -42,6 +66,23 @@ pub enum Level {
     Challenge,
     Review,
     Reject,
+}
+
+impl Level {
+    pub const ALL: [Level; 4] = [Level::Pass, Level::Challenge, Level::Review, Level::Reject];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Pass => "pass",
+            Level::Challenge => "challenge",
+            Level::Review => "review",
+            Level::Reject => "reject",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Level> {
+        Level::ALL.into_iter().find(|x| x.as_str() == s)
+    }
 }
 
 /// A policy that does not load: the field at fault and why.

@@ -132,4 +132,12 @@ impl_data_request_store!(PgStore);
 impl_breach_store!(PgStore);
 impl_release_store!(PgStore);
 
+impl_risk_store!(
+    PgStore,
+    "GREATEST",
+    insert: "INSERT INTO risk_decisions (at, scenario, event, source, account_id, level, score, policy_version, reasons, shadow, features) \
+             SELECT (r->>0)::bigint, r->>1, r->>2, r->>3, (r->>4)::bigint, r->>5, (r->>6)::bigint, (r->>7)::bigint, r->>8, r->>9, r->>10 \
+             FROM jsonb_array_elements($1::jsonb) AS r"
+);
+
 impl_legacy_seal_store!(PgStore);

@@ -163,4 +163,11 @@ impl_data_request_store!(SqliteStore);
 impl_breach_store!(SqliteStore);
 impl_release_store!(SqliteStore);
 
+impl_risk_store!(
+    SqliteStore,
+    "MAX",
+    insert: "WITH r AS MATERIALIZED (SELECT jsonb(value) AS value FROM json_each($1)) INSERT INTO risk_decisions (at, scenario, event, source, account_id, level, score, policy_version, reasons, shadow, features) \
+             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, value->>9, value->>10 FROM r"
+);
+
 impl_legacy_seal_store!(SqliteStore);

@@ -23,6 +23,7 @@ use gatehouse_domain::gate::GateStore;
 use gatehouse_domain::group::GroupStore;
 use gatehouse_domain::no_show::NoShowStore;
 use gatehouse_domain::payment_store::PaymentStore;
+use gatehouse_domain::risk::RiskStore;
 use gatehouse_domain::sealed_column::LegacySealStore;
 use gatehouse_domain::store::Store;
 use gatehouse_domain::traffic::TrafficStore;
@@ -42,7 +43,8 @@ fn both<
         + DataRequestStore
         + BreachStore
         + LegacySealStore
-        + ProtectedReleaseStore,
+        + ProtectedReleaseStore
+        + RiskStore,
 >(
     s: S,
 ) -> Stores {
@@ -60,7 +62,8 @@ fn both<
         data_requests: s.clone(),
         breaches: s.clone(),
         legacy_seals: s.clone(),
-        releases: s,
+        releases: s.clone(),
+        risk: s,
     }
 }
 
@@ -155,6 +158,9 @@ on_both!(
     erasing_an_account_shreds_its_key_and_leaves_no_way_back,
     data_requests_keep_deadlines_and_move_forward_once,
     breaches_find_holders_and_track_each_notice,
+    risk_decisions_are_appended_in_whole_batches_and_read_back_by_filter,
+    risk_policies_are_kept_once_and_the_live_one_never_goes_back,
+    risk_usage_adds_up_nodes_and_never_goes_back,
 );
 
 /// A database made by the booking core's schema (migration 1) with an account, its token and an
@@ -228,4 +234,32 @@ async fn sqlite_upgrade_keeps_accounts_tokens_and_orders() {
         )
         .await
         .is_ok());
+}
+
+/// Recorded risk decisions are append-only in the database itself, whoever writes to it.
+#[tokio::test]
+async fn risk_decisions_refuse_changes_in_the_file_itself() {
+    let (stores, dir) = sqlite().await;
+    stores
+        .risk
+        .record_decisions(&[conformance::risk::decision(1, Some(1), "fraud", "reject")])
+        .await
+        .unwrap();
+    let pool = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("gatehouse.db")),
+    )
+    .await
+    .unwrap();
+    for sql in [
+        "UPDATE risk_decisions SET level = 'pass'",
+        "DELETE FROM risk_decisions",
+    ] {
+        let e = sqlx::query(sql).execute(&pool).await.unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{sql}: {e}");
+    }
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM risk_decisions WHERE level = 'reject'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
 }

@@ -428,6 +428,7 @@ pub async fn submit(
     lang: Lang,
     Viewer(viewer): Viewer,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     Path((id, slot)): Path<(i64, i64)>,
     body: Bytes,
 ) -> Response {
@@ -472,12 +473,19 @@ pub async fn submit(
             let key = value("key")
                 .filter(|k| k.len() <= 64)
                 .map(|k| format!("web-{k}"));
-            match gatehouse_api::routes_orders::place(&app, &me.session, &headers, request, key)
-                .await
-            {
+            let acting = gatehouse_api::routes_orders::Acting {
+                session: &me.session,
+                headers: &headers,
+                extensions: &extensions,
+                method: &axum::http::Method::GET,
+                path: &path,
+            };
+            match gatehouse_api::routes_orders::place(&app, &acting, request, key).await {
                 Ok(order) => {
                     return Redirect::to(&format!("/orders/{}", order.order.id.0)).into_response()
                 }
+                // Risk control asks for a challenge: its page, which comes back to this form.
+                Err(gatehouse_api::error::ApiError::RiskChallenge(page)) => return *page,
                 Err(e) => {
                     let mut e = FormError::from_api(e, lang);
                     e.field = form_field(e.field.as_deref());

@@ -173,6 +173,7 @@ fn the_role_table_is_least_privilege() {
         vec![
             AccountsLock,
             RiskManage,
+            RiskAssess,
             FirewallManage,
             IntelManage,
             SecurityEventsRead,

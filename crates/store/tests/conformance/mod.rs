@@ -6,12 +6,14 @@ pub mod audit;
 pub mod data_keys;
 pub mod gates;
 pub mod payments;
+pub mod risk;
 pub mod traffic;
 pub use accounts::*;
 pub use audit::*;
 pub use data_keys::*;
 pub use gates::*;
 pub use payments::*;
+pub use risk::*;
 pub use traffic::*;
 
 use std::sync::Arc;
@@ -51,6 +53,7 @@ pub struct Stores {
     pub breaches: Arc<dyn gatehouse_domain::breach::BreachStore>,
     pub legacy_seals: Arc<dyn gatehouse_domain::sealed_column::LegacySealStore>,
     pub releases: Arc<dyn gatehouse_domain::waiting::ProtectedReleaseStore>,
+    pub risk: Arc<dyn gatehouse_domain::risk::RiskStore>,
 }
 
 fn visitor() -> Roles {
