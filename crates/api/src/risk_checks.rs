@@ -31,27 +31,53 @@ pub struct Acting<'a> {
     pub path: &'a str,
 }
 
+/// The client's address as traffic protection resolved it (behind trusted proxies).
+fn client_of(extensions: &Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<gatehouse_edge::firewall::Client>()
+        .map(|c| c.0)
+}
+
+/// The device: the id the client sends, else its sign-in on this device (the session's family,
+/// which refreshed sessions keep).
+fn device_of(session: &Authenticated, headers: &HeaderMap) -> String {
+    headers
+        .get(DEVICE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && d.len() <= 128)
+        .map_or_else(
+            || format!("family:{}", hex::encode(session.family)),
+            |d| format!("id:{d}"),
+        )
+}
+
 impl Acting<'_> {
-    /// The client's address as traffic protection resolved it (behind trusted proxies).
     fn client(&self) -> Option<IpAddr> {
-        self.extensions
-            .get::<gatehouse_edge::firewall::Client>()
-            .map(|c| c.0)
+        client_of(self.extensions)
     }
 
-    /// The device: the id the client sends, else its sign-in on this device (the session's
-    /// family, which refreshed sessions keep).
     fn device(&self) -> String {
-        self.headers
-            .get(DEVICE_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|d| !d.is_empty() && d.len() <= 128)
-            .map_or_else(
-                || format!("family:{}", hex::encode(self.session.family)),
-                |d| format!("id:{d}"),
-            )
+        device_of(self.session, self.headers)
     }
+}
+
+/// `session`'s holder joined a release's line from this device and address: the link graph
+/// learns which accounts share a device before any of them books.
+pub fn joined(
+    app: &AppState,
+    session: &Authenticated,
+    headers: &HeaderMap,
+    extensions: &Extensions,
+) {
+    let device = device_of(session, headers);
+    let who = app.risk.subject(&Who {
+        account: Some(session.account.id),
+        device: Some(&device),
+        ip: client_of(extensions),
+        ..Who::default()
+    });
+    app.risk.observe(&who, Happening::JoinQueue);
 }
 
 /// Judges a booking of `id_numbers` (normalised) with `phone` for scalping; Ok with who acted,
@@ -61,8 +87,13 @@ pub async fn check_booking(
     acting: &Acting<'_>,
     phone: Option<&str>,
     id_numbers: &[String],
+    admitted_at: Option<jiff::Timestamp>,
 ) -> Result<Subject, ApiError> {
     let account = acting.session.account.id;
+    let now = app.service.clock().now();
+    let (ms_page_to_submit, skipped_pages) = app.risk.page_behaviour(account);
+    let ms_admission_to_submit =
+        admitted_at.map(|at| u64::try_from(now.duration_since(at).as_millis().max(0)).unwrap_or(0));
     let device = acting.device();
     let who = app.risk.subject(&Who {
         account: Some(account),
@@ -77,8 +108,11 @@ pub async fn check_booking(
         scenario: Scenario::Scalping,
         what: Happening::Book { tickets },
         behaviour: Behaviour {
+            ms_page_to_submit,
+            ms_admission_to_submit,
+            skipped_pages: Some(skipped_pages),
+            client_inconsistent: None,
             account_created_at: Some(gatehouse_risk::millis(acting.session.account.created_at)),
-            ..Behaviour::default()
         },
         who: who.clone(),
         account: Some(account),
@@ -93,6 +127,9 @@ pub async fn check_booking(
             return Ok(who);
         }
     };
+    if !app.risk.enforces() {
+        return Ok(who);
+    }
     match answer.level {
         Level::Pass => Ok(who),
         Level::Challenge => {
@@ -115,6 +152,18 @@ pub async fn check_booking(
             },
             message: "risk control did not allow this booking; if you think this is a mistake, file a complaint quoting your account".into(),
         }),
+    }
+}
+
+/// The caller of a page read (a slot's availability) looked at a bookable page, if signed in
+/// with a session this node has cached (no I/O on the catalogue's hot path).
+pub fn note_view(app: &AppState, headers: &HeaderMap) {
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if let Some(account) = bearer.and_then(|b| app.identity.cached_account(b.trim())) {
+        app.risk.viewed(account);
     }
 }
 

@@ -83,9 +83,9 @@ pub async fn place(
     let admitted =
         crate::routes_releases::admission_guard(app, acting.session, acting.headers, slot).await?;
     let started = std::time::Instant::now();
-    let placed = place_as(app, acting, req, key).await;
+    let placed = place_as(app, acting, req, key, admitted.map(|a| a.at)).await;
     app.queue.record_booking(started.elapsed());
-    if let Some((release, place)) = admitted {
+    if let Some(crate::routes_releases::Admitted { release, place, .. }) = admitted {
         match &placed {
             Ok(_) => {
                 // Booked: the window closes. If the log cannot say so now, the window simply
@@ -108,6 +108,7 @@ async fn place_as(
     acting: &Acting<'_>,
     req: PlaceOrderRequest,
     key: Option<String>,
+    admitted_at: Option<jiff::Timestamp>,
 ) -> Result<gatehouse_booking::OrderDetails, ApiError> {
     let account = &acting.session.account;
     let mut tickets = Vec::with_capacity(req.tickets.len());
@@ -167,6 +168,7 @@ async fn place_as(
         acting,
         phone.as_ref().map(Phone::as_str),
         &id_numbers,
+        admitted_at,
     )
     .await?;
     let slot_id = SlotId(req.slot_id);

@@ -37,9 +37,11 @@ pub async fn product(
     responses((status = 200, body = SlotListResponse), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn product_slots(
     State(app): State<AppState>,
+    headers: axum::http::HeaderMap,
     ApiPath(id): ApiPath<i64>,
     ApiQuery(q): ApiQuery<SlotsQuery>,
 ) -> Result<Json<SlotListResponse>, ApiError> {
+    crate::risk_checks::note_view(&app, &headers);
     let now = app.service.clock().now();
     let from = match q.from {
         Some(s) => parse_date("from", &s)?,
@@ -65,9 +67,11 @@ pub async fn product_slots(
     responses((status = 200, body = SlotResponse), (status = 404, body = ErrorBody)))]
 pub async fn slot(
     State(app): State<AppState>,
+    headers: axum::http::HeaderMap,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<SlotResponse>, ApiError> {
     let a = app.service.slot_availability(SlotId(id))?;
+    crate::risk_checks::note_view(&app, &headers);
     Ok(Json(SlotResponse::from_availability(
         a,
         app.service.clock().now(),

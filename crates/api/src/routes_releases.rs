@@ -236,9 +236,12 @@ fn no_store(body: PlaceResponse) -> axum::response::Response {
 pub async fn join(
     State(app): State<AppState>,
     Allowed(session, ..): Allowed<perm::SelfService>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<axum::response::Response, ApiError> {
     let status = join_as(&app, id, &session).await?;
+    crate::risk_checks::joined(&app, &session, &headers, &extensions);
     Ok(no_store(place_response(id, status)))
 }
 
@@ -301,19 +304,36 @@ pub fn protected_now(app: &AppState, slot: i64) -> Option<Release> {
     (now >= release.prequeue_opens_at && day_ends.is_none_or(|end| now < end)).then_some(release)
 }
 
+/// An admission a booking was checked for.
+#[derive(Debug, Clone, Copy)]
+pub struct Admitted {
+    pub release: u64,
+    pub place: PlaceId,
+    /// When the place was admitted (its window's start): risk control reads how soon after it
+    /// the booking came.
+    pub at: jiff::Timestamp,
+}
+
 /// A booking's pass through the waiting room: `None` when the slot's day is not protected now;
-/// the release and place an admission was checked for; or the refusal.
+/// the admission it was checked for; or the refusal.
 pub async fn admission_guard(
     app: &AppState,
     session: &Authenticated,
     headers: &HeaderMap,
     slot: i64,
-) -> Result<Option<(u64, PlaceId)>, ApiError> {
+) -> Result<Option<Admitted>, ApiError> {
     let Some(release) = protected_now(app, slot) else {
         return Ok(None);
     };
-    let place = check_admission(app, session, headers, &release).await?;
-    Ok(Some((release.id, place)))
+    let admission = check_admission(app, session, headers, &release).await?;
+    Ok(Some(Admitted {
+        release: release.id,
+        place: admission.place,
+        at: admission
+            .until
+            .checked_sub(release.window)
+            .unwrap_or(admission.until),
+    }))
 }
 
 /// The place of the admission a request to book during `release` carries (header or cookie),
@@ -323,7 +343,7 @@ pub async fn check_admission(
     session: &Authenticated,
     headers: &HeaderMap,
     release: &Release,
-) -> Result<PlaceId, ApiError> {
+) -> Result<gatehouse_queue::Admission, ApiError> {
     let token = headers
         .get(ADMISSION_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -345,7 +365,6 @@ pub async fn check_admission(
             &session_key(session),
         )
         .await
-        .map(|admission| admission.place)
         .map_err(|e| ApiError::Admission {
             code: "admission_invalid",
             message: e.to_string(),

@@ -59,17 +59,11 @@ fn opaque<'a>(raw: &'a Option<String>, field: &str) -> Result<Option<&'a str>, A
 }
 
 fn happening(e: &RiskEvent) -> Result<Happening, ApiError> {
-    if e.tickets.is_some() && e.kind != "book" {
-        return Err(ApiError::field(
-            "event.tickets",
-            "only a book event has tickets",
-        ));
-    }
-    Ok(match e.kind.as_str() {
+    let what = match e.kind.as_str() {
         "sign_in" => Happening::SignIn,
         "join_queue" => Happening::JoinQueue,
         "book" => match e.tickets {
-            Some(tickets @ 1..=MAX_TICKETS) => Happening::Book { tickets },
+            Some(tickets @ 1..=MAX_TICKETS) => return Ok(Happening::Book { tickets }),
             _ => {
                 return Err(ApiError::field(
                     "event.tickets",
@@ -86,7 +80,14 @@ fn happening(e: &RiskEvent) -> Result<Happening, ApiError> {
                 "one of sign_in, join_queue, book, pay, refund, check_in",
             ))
         }
-    })
+    };
+    if e.tickets.is_some() {
+        return Err(ApiError::field(
+            "event.tickets",
+            "only a book event has tickets",
+        ));
+    }
+    Ok(what)
 }
 
 /// The answer as every caller sees it.

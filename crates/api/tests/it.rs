@@ -58,6 +58,8 @@ mod payments;
 mod privacy;
 #[path = "it/releases.rs"]
 mod releases;
+#[path = "it/risk.rs"]
+mod risk;
 #[path = "it/seats.rs"]
 mod seats;
 #[path = "it/shared.rs"]

@@ -12,6 +12,7 @@ mod pay;
 mod queue;
 mod queue_sell;
 mod risk;
+mod risk_service;
 mod rush;
 pub mod seats;
 mod server;
@@ -19,6 +20,8 @@ mod setup;
 mod shield;
 mod shield_http;
 mod signin;
+mod sim_people;
+mod sim_rush;
 mod vault;
 mod waf;
 
@@ -33,6 +36,7 @@ pub use seats::SeatsArgs;
 pub use server::OPEN_POLICY;
 pub use shield::ShieldArgs;
 pub use signin::sign_in_visitors;
+pub use sim_rush::SimRushArgs;
 pub use waf::WafArgs;
 
 #[derive(Debug, clap::Subcommand)]
@@ -60,6 +64,26 @@ pub enum BenchCommand {
     Queue(QueueArgs),
     /// What a risk assessment costs in-process: p50 / p99 alone, and per second on every core.
     Risk(RiskArgs),
+}
+
+/// Simulations of the museum's hard moments with labelled populations, printing JSON.
+#[derive(Debug, clap::Subcommand)]
+pub enum SimCommand {
+    /// A protected 09:00 release driven by families, casual scalpers, scalper rings and bots:
+    /// who got the tickets, and how well risk control told them apart.
+    Rush(SimRushArgs),
+}
+
+/// Runs a simulation and prints its JSON result on stdout.
+pub async fn run_sim(command: SimCommand) -> anyhow::Result<()> {
+    let result = match command {
+        SimCommand::Rush(args) => sim_rush::run(args).await?,
+    };
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    }
+    Ok(())
 }
 
 /// Runs a benchmark and prints its JSON result on stdout.

@@ -46,17 +46,17 @@ pub struct QueueArgs {
 }
 
 /// What the bench set up: the release, its slot and ticket type, and when it opens.
-struct Setup {
-    release: u64,
-    slot: i64,
-    ticket_type: i64,
-    opens: jiff::Timestamp,
+pub(crate) struct Setup {
+    pub(crate) release: u64,
+    pub(crate) slot: i64,
+    pub(crate) ticket_type: i64,
+    pub(crate) opens: jiff::Timestamp,
 }
 
 /// A product whose day opens `opens_in` from now (whole seconds), with one ticket type, a
 /// notice and one slot of `capacity` on that day, and that day protected (pre-queue open for
 /// 90 minutes before the opening).
-async fn protected_release(
+pub(crate) async fn protected_release(
     addr: &str,
     admin: &str,
     opens_in: jiff::SignedDuration,

@@ -30,11 +30,17 @@ pub struct RiskArgs {
     /// Seconds of throughput.
     #[arg(long, default_value_t = 3.0)]
     pub seconds: f64,
+    /// Measure the service instead: each assessment's decision stored durably (SQLite) before
+    /// its answer, with `--tasks` callers at once.
+    #[arg(long)]
+    pub service: bool,
+    #[arg(long, default_value_t = 256)]
+    pub tasks: usize,
 }
 
 /// Someone of the population: 1 in 50 accounts belongs to a ring of 30 sharing 3 devices and
 /// one payment account; the rest are families with their own device and 1–5 ID numbers.
-fn subject(rng: &mut ChaCha8Rng, accounts: u64) -> (Subject, Happening) {
+pub(crate) fn subject(rng: &mut ChaCha8Rng, accounts: u64) -> (Subject, Happening) {
     let account = rng.gen_range(0..accounts.max(1));
     let ring = account % 50 == 0;
     let tickets = rng.gen_range(1..=5u32);
@@ -72,6 +78,9 @@ fn at_ms(n: usize) -> i64 {
 }
 
 pub async fn run(args: RiskArgs) -> anyhow::Result<serde_json::Value> {
+    if args.service {
+        return crate::risk_service::run(args.accounts, args.tasks, args.seconds).await;
+    }
     let policy = Engine::default_policy().map_err(|e| anyhow::anyhow!("default policy: {e}"))?;
     let mut engine = Engine::new(policy, Limits::default());
     let mut rng = ChaCha8Rng::seed_from_u64(7);

@@ -113,7 +113,11 @@ fn env_for(cmd: &mut Command, data_dir: &std::path::Path, pg_url: Option<&str>, 
         .env(
             "GATEHOUSE_LOG",
             std::env::var("GH_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
-        );
+        )
+        // Benchmark clients are one script on one address booking for thousands of accounts:
+        // risk control assesses and records every booking (its cost is measured) without
+        // refusing them. `sim rush` sets `enforce`.
+        .env("GATEHOUSE_RISK__MODE", "observe");
     if let Some(url) = pg_url {
         cmd.env("GATEHOUSE_DATABASE__URL", url)
             .env("GATEHOUSE_DATABASE__PG_SCHEMA", schema);

@@ -275,6 +275,9 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RiskSettings {
+    /// `enforce`: the booking path acts on the answers (asks for a challenge, refuses);
+    /// `observe`: it only assesses and records them (to watch a policy before it bites).
+    pub mode: String,
     /// Assessments bought (the contract's 100 million); 0: no quota.
     pub quota: u64,
     /// How often a node reads which policies run and saves its metered assessments.
@@ -286,6 +289,7 @@ pub struct RiskSettings {
 impl Default for RiskSettings {
     fn default() -> Self {
         Self {
+            mode: "enforce".into(),
             quota: 100_000_000,
             refresh_secs: 2,
             max_keys: gatehouse_risk::features::Limits::default().keys,
@@ -303,7 +307,13 @@ impl RiskSettings {
             (1..=3_600).contains(&self.refresh_secs),
             "risk.refresh_secs must be 1 to 3,600"
         );
+        let enforce = match self.mode.as_str() {
+            "enforce" => true,
+            "observe" => false,
+            other => anyhow::bail!("risk.mode must be enforce or observe, not {other:?}"),
+        };
         Ok(gatehouse_risk_service::RiskSettings {
+            enforce,
             quota: (self.quota > 0).then_some(self.quota),
             limits: gatehouse_risk::features::Limits {
                 keys: self.max_keys,

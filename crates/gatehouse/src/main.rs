@@ -82,6 +82,11 @@ enum Command {
         #[command(subcommand)]
         bench: gatehouse_bench::BenchCommand,
     },
+    /// Simulations that print JSON (`sim rush`: the 09:00 release with labelled populations).
+    Sim {
+        #[command(subcommand)]
+        sim: gatehouse_bench::SimCommand,
+    },
     /// Work a gate: read scanned codes from stdin, check them in online, or offline from the
     /// day's bundle when the server is unreachable (entries are uploaded on reconnect).
     Gate(gate_cli::GateArgs),
@@ -138,6 +143,7 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(keys_cli::run(Config::load(cli.config.as_deref())?, task))
         }
         Command::Bench { bench } => runtime.block_on(gatehouse_bench::run(bench)),
+        Command::Sim { sim } => runtime.block_on(gatehouse_bench::run_sim(sim)),
         Command::FakeProvider { provider } => runtime.block_on(fake_provider::run(provider)),
         Command::Gate(args) => runtime.block_on(gate_cli::run(args)),
         Command::Gateway(args) => {

@@ -79,7 +79,11 @@ fn command(data_dir: &Path, db: &Db) -> Command {
         .env(
             "GATEHOUSE_IDENTITY__LIMITS__CODE_SENDS_PER_IP__BURST",
             "100000",
-        );
+        )
+        // The same scripted client from one address books for many accounts: risk control
+        // assesses and records it but acts only where a test says (`sim rush` and the API
+        // tests are where it acts).
+        .env("GATEHOUSE_RISK__MODE", "observe");
     if let Db::Postgres { url, schema } = db {
         cmd.env("GATEHOUSE_DATABASE__URL", url)
             .env("GATEHOUSE_DATABASE__PG_SCHEMA", schema);
@@ -354,6 +358,63 @@ async fn a_concurrent_rush_over_http_neither_oversells_nor_breaks_limits() {
         );
         assert_eq!(r["other_errors"], json!({}), "{r}");
     }
+}
+
+/// The rush simulator, small, against the real server with risk control enforcing: scalper
+/// rings and bots get no more than 5 % of the tickets, no family is refused, nothing is
+/// oversold, and the labels are told apart (every bot challenged, every ring refused).
+#[tokio::test]
+async fn the_rush_simulator_keeps_rings_and_bots_from_the_tickets() {
+    let out = std::process::Command::new(BIN)
+        .args([
+            "sim",
+            "rush",
+            "--families",
+            "240",
+            "--casual-scalpers",
+            "4",
+            "--rings",
+            "2",
+            "--ring-accounts",
+            "15",
+            "--bots",
+            "40",
+            "--capacity",
+            "300",
+            "--join-secs",
+            "2",
+            "--human-min-secs",
+            "2",
+            "--human-max-secs",
+            "3",
+            "--deadline-secs",
+            "90",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["oversold"], false, "{r}");
+    assert_eq!(r["tickets_sold"], r["slot_lost"], "{r}");
+    assert_eq!(
+        r["targets"]["rings_and_bots_at_most_5_percent"], true,
+        "{r}"
+    );
+    assert_eq!(
+        r["targets"]["families_wrongly_rejected_at_most_half_a_percent"], true,
+        "{r}"
+    );
+    assert_eq!(r["families_wrongly_rejected"]["accounts"], 0, "{r}");
+    assert_eq!(r["populations"]["bots"]["challenged"], 40, "{r}");
+    assert_eq!(r["populations"]["rings"]["refused_by_risk"], 30, "{r}");
+    assert!(
+        r["populations"]["families"]["tickets"].as_u64().unwrap() > 0,
+        "{r}"
+    );
 }
 
 /// SIGKILL in the middle of a rush: every booking answered 201 is there after a restart.

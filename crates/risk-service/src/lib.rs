@@ -34,11 +34,24 @@ use sha2::Sha256;
 use crate::decisions::DecisionLog;
 
 /// What the service is asked to keep to.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct RiskSettings {
     /// Assessments bought (the contract's 100 million); none: unmetered against a quota.
     pub quota: Option<u64>,
     pub limits: Limits,
+    /// The paths act on the answers (challenge, refuse); when false they only assess and
+    /// record — how a deployment watches a new policy before it bites.
+    pub enforce: bool,
+}
+
+impl Default for RiskSettings {
+    fn default() -> Self {
+        Self {
+            quota: None,
+            limits: Limits::default(),
+            enforce: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -56,8 +69,14 @@ pub enum RiskError {
 
 impl From<PolicyError> for RiskError {
     fn from(e: PolicyError) -> Self {
+        // Fields are named from the request's `policy` text.
+        let field = if e.field == "policy" {
+            e.field
+        } else {
+            format!("policy.{}", e.field)
+        };
         RiskError::Invalid {
-            field: format!("policy.{}", e.field),
+            field,
             message: e.message,
         }
     }
@@ -227,9 +246,29 @@ impl RiskService {
         write(&self.engine).observe(who, what, at);
     }
 
+    /// `account` looked at a bookable page (a slot, the booking form).
+    pub fn viewed(&self, account: AccountId) {
+        if let Ok(a) = u64::try_from(account.0) {
+            let at = gatehouse_risk::millis(self.clock.now());
+            write(&self.engine).viewed(a, at);
+        }
+    }
+
+    /// What `account`'s page views say of a submit now: milliseconds since its last view, and
+    /// whether it skipped the pages.
+    pub fn page_behaviour(&self, account: AccountId) -> (Option<u64>, bool) {
+        let at = gatehouse_risk::millis(self.clock.now());
+        u64::try_from(account.0).map_or((None, true), |a| read(&self.engine).page_behaviour(a, at))
+    }
+
     /// Recorded decisions, newest first.
     pub async fn decisions(&self, filter: &DecisionFilter) -> Result<Vec<RiskDecision>, RiskError> {
         Ok(self.store.risk_decisions(filter).await?)
+    }
+
+    /// Whether the paths act on the answers (else they only assess and record).
+    pub fn enforces(&self) -> bool {
+        self.settings.enforce
     }
 
     /// The versions running now: live, and the shadow if any.

@@ -6,6 +6,7 @@
 
 use crate::features::{Behaviour, Features, Happening, Limits, Subject, NAMES};
 use crate::policy::{Compare, Level, Policy, PolicyError, Scenario, Verdict};
+use crate::views::PageViews;
 use crate::Millis;
 
 /// The policy Gatehouse ships, documented in the file itself.
@@ -58,6 +59,7 @@ pub struct Assessed {
 #[derive(Debug)]
 pub struct Engine {
     features: Features,
+    views: PageViews,
     live: Policy,
     shadow: Option<Policy>,
 }
@@ -100,9 +102,22 @@ impl Engine {
     pub fn new(live: Policy, limits: Limits) -> Self {
         Self {
             features: Features::new(limits),
+            views: PageViews::new(limits.keys),
             live,
             shadow: None,
         }
+    }
+
+    /// `account` looked at a bookable page.
+    pub fn viewed(&mut self, account: u64, at: Millis) {
+        self.views.seen(account, at);
+    }
+
+    /// What `account`'s page views say of a submit now: milliseconds since the last view, and
+    /// whether the pages were skipped (no view within [`crate::views::VIEW_COUNTS_FOR`]).
+    pub fn page_behaviour(&self, account: u64, at: Millis) -> (Option<u64>, bool) {
+        let since = self.views.since_last(account, at);
+        (since, since.is_none())
     }
 
     /// Reads a policy against this engine's features.

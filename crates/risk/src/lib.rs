@@ -7,7 +7,7 @@
 //! distinct values per key over a sliding window, and the graph of accounts that share
 //! devices, phones, payment accounts or visitor ID numbers; each table is bounded however
 //! many keys arrive. `features` computes the named features from observed events over those
-//! tables; `policy` reads, checks and applies the declarative policy; `engine` puts them
+//! tables (and `views` when each account last saw a bookable page); `policy` reads, checks and applies the declarative policy; `engine` puts them
 //! together: observe what happened, assess what is about to (live and shadow policy).
 
 mod bounded;
@@ -16,6 +16,7 @@ pub mod engine;
 pub mod features;
 pub mod links;
 pub mod policy;
+pub mod views;
 pub mod window;
 
 /// A moment, in milliseconds since the Unix epoch (the caller's clock, passed in).

@@ -417,6 +417,8 @@ pub async fn form(
             return Redirect::to(&format!("/queue/{}?{query}", release.id)).into_response();
         }
     }
+    // Risk control reads how long after its page a booking is submitted.
+    app.risk.viewed(me.session.account.id);
     let content = booking_form(&app, lang, &me, &details, &a, &Filled::default(), None).await;
     render(lang, &details.product.spec.name, &path, content)
 }

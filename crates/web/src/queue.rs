@@ -142,6 +142,7 @@ pub async fn join(
     lang: Lang,
     Viewer(viewer): Viewer,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     Path(id): Path<u64>,
     body: Bytes,
 ) -> Response {
@@ -153,7 +154,10 @@ pub async fn join(
     let back = local_path(fields.get("back")).to_owned();
     let joined = gatehouse_api::routes_releases::join_as(&app, id, &me.session).await;
     match joined {
-        Ok(_) => Redirect::to(&page_path(id, &back)).into_response(),
+        Ok(_) => {
+            gatehouse_api::risk_checks::joined(&app, &me.session, &headers, &extensions);
+            Redirect::to(&page_path(id, &back)).into_response()
+        }
         Err(e) => {
             let (status, e) = FormError::with_status(e, lang);
             (

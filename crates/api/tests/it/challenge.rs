@@ -69,7 +69,7 @@ pub(crate) async fn send(
 }
 
 /// Finds the counter the challenge asks for, as the server computes the work.
-fn solve(challenge: &Value) -> u64 {
+pub(crate) fn solve(challenge: &Value) -> u64 {
     let token = challenge["token"].as_str().unwrap();
     let work = match challenge["work"].as_str().unwrap() {
         "sha256" => gatehouse_shield::Work::Sha256,
@@ -111,7 +111,7 @@ async fn post_answer(
     send(app, peer, "POST", "/.gatehouse/challenge", headers, body).await
 }
 
-fn answer(challenge: &Value, counter: u64) -> String {
+pub(crate) fn answer(challenge: &Value, counter: u64) -> String {
     json!({"token": challenge["token"], "sale": challenge["sale"], "counter": counter}).to_string()
 }
 

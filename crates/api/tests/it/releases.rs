@@ -258,6 +258,17 @@ async fn bookings_of_a_protected_day_pass_the_waiting_room() {
         5,
         "nothing taken by refused bookings"
     );
+    // The visitor looks at the slot and fills the form in like a person (a script posting at
+    // once without the page is what risk control challenges).
+    call(
+        &a.app,
+        "GET",
+        &format!("/api/v1/slots/{slot}"),
+        Some(&visitor),
+        None,
+    )
+    .await;
+    a.clock.advance(SignedDuration::from_secs(20));
     let (s, order) = book(visitor.clone(), Some(token.clone()), "c").await;
     assert_eq!(s, StatusCode::CREATED, "{order}");
     // Used: the window closed.

@@ -1,0 +1,568 @@
+//! Risk control through the router: the assessment endpoint answers a level, a score, reasons
+//! and the policy version, stores and counts each answer, and refuses bad input with the field
+//! at fault while storing and counting nothing; the booking path asks a device farm for a
+//! challenge (its pass lets the same booking through) and, under a stricter version chosen by
+//! staff, refuses it with no stock taken while a family books; staff replay versions over the
+//! recorded decisions; policy mistakes, versions going back and missing reasons are refused.
+
+use super::challenge::{answer, send, solve};
+use super::edge::protected;
+use super::*;
+
+async fn decisions(a: &Api) -> Vec<Value> {
+    let (s, d) = call(
+        &a.app,
+        "GET",
+        "/api/v1/admin/risk/decisions?limit=1000",
+        Some(&a.admin),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    d["decisions"].as_array().unwrap().clone()
+}
+
+async fn usage(a: &Api) -> Value {
+    let (s, u) = call(
+        &a.app,
+        "GET",
+        "/api/v1/admin/risk/usage",
+        Some(&a.admin),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{u}");
+    u
+}
+
+fn scripted() -> Value {
+    json!({
+        "scenario": "scalping",
+        "subject": {"account_id": 12, "phone": "13812345678", "id_numbers": ["11010519491231002X"],
+                    "device_id": "farm-7", "ip": "203.0.113.9", "payment_account": "o-abc"},
+        "event": {"kind": "book", "tickets": 2, "ms_admission_to_submit": 300,
+                  "skipped_pages": true, "client_inconsistent": true}
+    })
+}
+
+#[tokio::test]
+async fn an_assessment_answers_with_reasons_and_is_stored_and_counted_once() {
+    let a = api().await;
+    let dir = tempfile::tempdir().unwrap();
+    let meter = Arc::new(gatehouse_meter::CallMeter::open(&dir.path().join("meter")).unwrap());
+    a.state.risk.attach_meter(meter.clone());
+
+    let (s, r) = call(
+        &a.app,
+        "POST",
+        "/api/v1/risk/assess",
+        Some(&a.admin),
+        Some(scripted()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(
+        (
+            r["scenario"].as_str(),
+            r["level"].as_str(),
+            r["score"].as_u64(),
+            r["policy_version"].as_u64()
+        ),
+        (Some("scalping"), Some("review"), Some(65), Some(1)),
+        "{r}"
+    );
+    let rules: Vec<&str> = r["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "submitted-faster-than-a-person-types",
+            "pages-skipped",
+            "client-inconsistent"
+        ]
+    );
+    assert_eq!(
+        r["reasons"][0]["because"][0],
+        json!({"feature": "ms_admission_to_submit", "value": 300.0, "compare": "<", "threshold": 2000.0})
+    );
+
+    // Only callers holding risk_assess may ask.
+    let (s, e) = call(
+        &a.app,
+        "POST",
+        "/api/v1/risk/assess",
+        Some(&a.visitor),
+        Some(scripted()),
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+
+    let with = |path: &[&str], v: Value| {
+        let mut body = scripted();
+        let mut at = &mut body;
+        for (i, key) in path.iter().enumerate() {
+            if i + 1 == path.len() {
+                at[*key] = v.clone();
+            } else {
+                at = &mut at[*key];
+            }
+        }
+        body
+    };
+    let bad = [
+        (with(&["scenario"], json!("scalpers")), "scenario"),
+        (with(&["event", "kind"], json!("teleport")), "event.kind"),
+        (with(&["event", "tickets"], json!(0)), "event.tickets"),
+        (with(&["event", "tickets"], json!(51)), "event.tickets"),
+        (
+            json!({"scenario": "fraud", "subject": {"phone": "13812345678"}, "event": {"kind": "pay", "tickets": 2}}),
+            "event.tickets",
+        ),
+        (with(&["subject", "phone"], json!("12345")), "subject.phone"),
+        (with(&["subject", "ip"], json!("999.1.1.1")), "subject.ip"),
+        (
+            with(&["subject", "id_numbers"], json!(["ok1", "   "])),
+            "subject.id_numbers[1]",
+        ),
+        (
+            with(&["subject", "id_numbers"], json!(vec!["1"; 21])),
+            "subject.id_numbers",
+        ),
+        (
+            with(&["subject", "device_id"], json!("d".repeat(129))),
+            "subject.device_id",
+        ),
+        (
+            with(&["subject", "payment_account"], json!("")),
+            "subject.payment_account",
+        ),
+        (
+            with(&["event", "account_created_at"], json!("yesterday")),
+            "event.account_created_at",
+        ),
+        (
+            json!({"scenario": "fraud", "subject": {}, "event": {"kind": "pay"}}),
+            "subject",
+        ),
+    ];
+    for (body, field) in bad {
+        let (s, e) = call(
+            &a.app,
+            "POST",
+            "/api/v1/risk/assess",
+            Some(&a.admin),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(
+            (s, e["code"].as_str(), e["field"].as_str()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("invalid_field"),
+                Some(field)
+            ),
+            "{body} -> {e}"
+        );
+    }
+    for raw in [
+        "{",
+        r#"{"scenario":"fraud","event":{"kind":"pay"},"extra":1}"#,
+        r#"{"scenario":7}"#,
+    ] {
+        let (s, e) = call_raw(
+            &a.app,
+            "POST",
+            "/api/v1/risk/assess",
+            Some(&a.admin),
+            Some(raw),
+            &[],
+        )
+        .await;
+        assert!(s.is_client_error(), "{raw} -> {s} {e}");
+    }
+
+    // Only the one answer was stored and counted.
+    let d = decisions(&a).await;
+    assert_eq!(d.len(), 1);
+    let one = &d[0];
+    assert_eq!(
+        (
+            one["source"].as_str(),
+            one["level"].as_str(),
+            one["account_id"].as_i64(),
+            one["event"].as_str()
+        ),
+        (Some("api"), Some("review"), Some(12), Some("book"))
+    );
+    assert_eq!(one["features"]["skipped_pages"], 1.0);
+    assert_eq!(one["features"]["tickets_in_request"], 2.0);
+    let stored = one.to_string();
+    for personal in ["13812345678", "11010519491231002X", "farm-7", "o-abc"] {
+        assert!(
+            !stored.contains(personal),
+            "{personal} is kept in clear: {stored}"
+        );
+    }
+    assert_eq!(meter.risk_totals().review, 1);
+    let u = usage(&a).await;
+    assert_eq!(
+        (
+            u["calls"].as_u64(),
+            u["review"].as_u64(),
+            u["quota"].as_u64(),
+            u["remaining"].as_u64(),
+            u["exhausted"].as_bool()
+        ),
+        (Some(1), Some(1), None, None, Some(false)),
+        "{u}"
+    );
+    let (s, e) = call(
+        &a.app,
+        "GET",
+        "/api/v1/admin/risk/decisions?level=maybe",
+        Some(&a.admin),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, e["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("level"))
+    );
+    let (s, _) = call(
+        &a.app,
+        "GET",
+        "/api/v1/admin/risk/decisions",
+        Some(&a.visitor),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+/// Version 2: a device shared by five accounts or more is a farm, rejected outright.
+const FARM_REJECTED: &str = r#"
+version = 2
+[[scenario]]
+name = "scalping"
+challenge = 30
+review = 60
+reject = 85
+[[scenario.rule]]
+id = "device-farm"
+when = ["accounts_per_device_day >= 5"]
+weight = 50
+at_least = "reject"
+"#;
+
+#[tokio::test]
+async fn a_device_farm_is_challenged_then_refused_under_a_stricter_version_while_a_family_books() {
+    let a = api().await;
+    let (app, _) = protected(&a, "version = 1\n[challenges]\ndifficulty = 8\n");
+    let (s, slot) = call(
+        &a.app,
+        "POST",
+        &format!("/api/v1/admin/products/{}/slots", a.product),
+        Some(&a.admin),
+        Some(json!({"date": "2026-11-25", "start": "11:00", "end": "12:00", "capacity": 50})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{slot}");
+    let slot = slot["id"].as_i64().unwrap();
+    let order = |n: u32| {
+        json!({"slot_id": slot, "notice_version": 1, "contact_phone": "13812345678",
+        "tickets": [{"ticket_type_id": a.ticket_type, "visitor": {"name": "张三", "id_type": "resident_id", "id_number": synthetic_resident_id(n)}}]}).to_string()
+    };
+    let mut farm = Vec::new();
+    for n in 0..7 {
+        farm.push(session(&a.identity, &format!("farm-{n}"), &[Role::Visitor]).await);
+    }
+    let book = |token: &str, device: &str, n: u32, pass: Option<&str>| {
+        let app = app.clone();
+        let bearer = format!("Bearer {token}");
+        let device = device.to_owned();
+        let pass = pass.map(str::to_owned);
+        async move {
+            let mut headers = vec![
+                ("authorization", bearer.as_str()),
+                ("x-device-id", device.as_str()),
+            ];
+            if let Some(p) = &pass {
+                headers.push(("x-gatehouse-pass", p.as_str()));
+            }
+            send(
+                &app,
+                "198.51.100.7",
+                "POST",
+                "/api/v1/orders",
+                &headers,
+                &order(n),
+            )
+            .await
+        }
+    };
+    // Four accounts book from one device; the fifth is asked for a challenge, nothing taken.
+    for (n, token) in farm.iter().take(4).enumerate() {
+        let (s, _, o) = book(token, "farm-phone", u32::try_from(n).unwrap(), None).await;
+        assert_eq!(s, StatusCode::CREATED, "{o}");
+    }
+    let before = a.remaining_of(slot).await;
+    let (s, _, e) = book(&farm[4], "farm-phone", 4, None).await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("challenge_required")),
+        "{e}"
+    );
+    assert_eq!(e["challenge"]["sale"], "risk-booking");
+    assert_eq!(
+        a.remaining_of(slot).await,
+        before,
+        "a challenged booking takes nothing"
+    );
+    // Its pass lets the same booking through; a forged one does not.
+    let (s, _, e) = book(&farm[4], "farm-phone", 4, Some("forged-pass")).await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("challenge_required"))
+    );
+    let challenge = e["challenge"].clone();
+    let bearer = format!("Bearer {}", farm[4]);
+    let (s, _, p) = send(
+        &app,
+        "198.51.100.7",
+        "POST",
+        "/.gatehouse/challenge",
+        &[("authorization", bearer.as_str())],
+        &answer(&challenge, solve(&challenge)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let (s, _, o) = book(&farm[4], "farm-phone", 4, p["pass"].as_str()).await;
+    assert_eq!(s, StatusCode::CREATED, "{o}");
+
+    // Staff make version 2 live: the sixth account on the device is refused, nothing taken.
+    let (s, v) = call(
+        &a.app,
+        "POST",
+        "/api/v1/admin/risk/policies",
+        Some(&a.admin),
+        Some(json!({"text": FARM_REJECTED})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["version"].as_u64()),
+        (StatusCode::CREATED, Some(2)),
+        "{v}"
+    );
+    let (s, l) = call(
+        &a.app,
+        "PUT",
+        "/api/v1/admin/risk/policies/running",
+        Some(&a.admin),
+        Some(json!({"live": 2, "shadow": null, "reason": "farms seen at the 09:00 release"})),
+    )
+    .await;
+    assert_eq!((s, l["live"].as_u64()), (StatusCode::OK, Some(2)), "{l}");
+    let before = a.remaining_of(slot).await;
+    let (s, _, e) = book(&farm[5], "farm-phone", 5, None).await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("risk_rejected")),
+        "{e}"
+    );
+    assert!(e["message"].as_str().unwrap().contains("complaint"), "{e}");
+    assert_eq!(
+        a.remaining_of(slot).await,
+        before,
+        "a refused booking takes nothing"
+    );
+    // A family on its own phone books.
+    let (s, _, o) = book(&a.other, "family-phone", 40, None).await;
+    assert_eq!(s, StatusCode::CREATED, "{o}");
+
+    let d = decisions(&a).await;
+    assert_eq!(
+        d.len(),
+        9,
+        "every booking's answer is recorded (the challenged one thrice)"
+    );
+    assert!(d
+        .iter()
+        .all(|x| x["source"] == "booking" && x["scenario"] == "scalping"));
+    let refused = &d[1];
+    assert_eq!(
+        (
+            refused["level"].as_str(),
+            refused["policy_version"].as_u64()
+        ),
+        (Some("reject"), Some(2))
+    );
+    assert_eq!(refused["reasons"][0]["rule"], "device-farm");
+    assert_eq!(refused["features"]["accounts_per_device_day"], 5.0);
+    assert_eq!(d[0]["level"], "pass");
+
+    // Version 1 replayed over the same decisions would have only challenged the farm.
+    let (s, r) = call(
+        &a.app,
+        "POST",
+        "/api/v1/admin/risk/replay",
+        Some(&a.admin),
+        Some(json!({"version": 1})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(
+        (
+            r["decisions"].as_u64(),
+            r["recorded"]["reject"].as_u64(),
+            r["replayed"]["reject"].as_u64()
+        ),
+        (Some(9), Some(1), Some(0)),
+        "{r}"
+    );
+    assert_eq!(r["changed"], 1);
+    assert_eq!(r["changes"][0]["replayed"], "challenge");
+    assert_eq!(decisions(&a).await.len(), 9, "a replay records nothing");
+
+    // Both staff actions are in the audit trail.
+    let (_, trail) = call(
+        &a.app,
+        "GET",
+        "/api/v1/admin/audit?limit=50",
+        Some(&a.admin),
+        None,
+    )
+    .await;
+    let actions: Vec<&str> = trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"risk_policy_loaded") && actions.contains(&"risk_policies_chosen"),
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn policy_mistakes_versions_going_back_and_missing_reasons_are_refused() {
+    let a = api().await;
+    let load = |text: &str| {
+        call(
+            &a.app,
+            "POST",
+            "/api/v1/admin/risk/policies",
+            Some(&a.admin),
+            Some(json!({"text": text})),
+        )
+    };
+    let cases = [
+        ("version = 2\n[[scenario]]\nname = \"scalping\"\nchallenge = 30\nreview = 20\nreject = 90\n", "policy.scenario[0]"),
+        ("version = 2\n[[scenario]]\nname = \"scalping\"\nchallenge = 30\nreview = 60\nreject = 90\n[[scenario.rule]]\nid = \"r\"\nwhen = [\"ring_size >>= 3\"]\nweight = 5\n", "policy.scenario[0].rule[0].when[0]"),
+        ("version = 2\n[[scenario]]\nname = \"queue_jumping\"\n", "policy.scenario[0].name"),
+        ("version = 2\nsurprise = true\n", "policy"),
+        ("version = 1\n", "policy.version"),
+        ("not toml at all [", "policy"),
+    ];
+    for (text, field) in cases {
+        let (s, e) = load(text).await;
+        assert_eq!(
+            (s, e["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_field")),
+            "{text} -> {e}"
+        );
+        assert!(
+            e["field"].as_str().unwrap().starts_with(field),
+            "{text} -> {e}"
+        );
+    }
+    let (s, _) = load(FARM_REJECTED).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, e) = load(FARM_REJECTED).await;
+    assert_eq!(
+        (s, e["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("policy.version")),
+        "{e}"
+    );
+
+    let choose = |body: Value| {
+        call(
+            &a.app,
+            "PUT",
+            "/api/v1/admin/risk/policies/running",
+            Some(&a.admin),
+            Some(body),
+        )
+    };
+    let (s, e) = choose(json!({"live": 2, "shadow": null, "reason": "  "})).await;
+    assert_eq!(
+        (s, e["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("reason"))
+    );
+    let (s, e) = choose(json!({"live": 9, "shadow": null, "reason": "try"})).await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found")),
+        "{e}"
+    );
+    let (s, l) = choose(json!({"live": 1, "shadow": 2, "reason": "trial in shadow"})).await;
+    assert_eq!(
+        (s, l["live"].as_u64(), l["shadow"].as_u64()),
+        (StatusCode::OK, Some(1), Some(2)),
+        "{l}"
+    );
+    let (s, _) = choose(json!({"live": 2, "shadow": null, "reason": "trial went well"})).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, e) = choose(json!({"live": 1, "shadow": null, "reason": "back"})).await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::CONFLICT, Some("risk_policy_conflict")),
+        "{e}"
+    );
+    let (_, l) = call(
+        &a.app,
+        "GET",
+        "/api/v1/admin/risk/policies",
+        Some(&a.admin),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (l["live"].as_u64(), l["versions"].as_array().unwrap().len()),
+        (Some(2), 2),
+        "{l}"
+    );
+    assert_eq!(
+        l["versions"][1]["loaded_by"],
+        Value::Null,
+        "version 1 is the shipped one"
+    );
+    let (s, e) = call(
+        &a.app,
+        "POST",
+        "/api/v1/admin/risk/replay",
+        Some(&a.admin),
+        Some(json!({"version": 2, "limit": 0})),
+    )
+    .await;
+    assert_eq!(
+        (s, e["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("limit"))
+    );
+    let (s, _) = call(
+        &a.app,
+        "POST",
+        "/api/v1/admin/risk/policies",
+        Some(&a.visitor),
+        Some(json!({"text": FARM_REJECTED})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
