@@ -62,19 +62,45 @@ impl Acting<'_> {
     }
 }
 
-/// `session`'s holder joined a release's line from this device and address: the link graph
-/// learns which accounts share a device before any of them books.
-pub fn joined(
-    app: &AppState,
-    session: &Authenticated,
-    headers: &HeaderMap,
-    extensions: &Extensions,
-) {
-    let device = device_of(session, headers);
+/// What a join tells risk control of the client, read from the request's parts without
+/// copying its headers: the device id it sends, and the address the edge resolved.
+pub struct JoinClient {
+    device: Option<String>,
+    ip: Option<IpAddr>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for JoinClient {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            device: parts
+                .headers
+                .get(DEVICE_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|d| !d.is_empty() && d.len() <= 128)
+                .map(|d| format!("id:{d}")),
+            ip: client_of(&parts.extensions),
+        })
+    }
+}
+
+/// `session`'s holder joined a release's line from `client`'s device: the link graph learns
+/// which accounts share a device before any of them books. Without a device id there is
+/// nothing to link (a session's own sign-in is never shared by two accounts), so nothing is
+/// done.
+pub fn joined(app: &AppState, session: &Authenticated, client: &JoinClient) {
+    let Some(device) = client.device.as_deref() else {
+        return;
+    };
     let who = app.risk.subject(&Who {
         account: Some(session.account.id),
-        device: Some(&device),
-        ip: client_of(extensions),
+        device: Some(device),
+        ip: client.ip,
         ..Who::default()
     });
     app.risk.observe(&who, Happening::JoinQueue);
@@ -118,41 +144,8 @@ pub async fn check_booking(
         account: Some(account),
         source: "booking",
     };
-    let answer = match app.risk.assess(asked).await {
-        Ok(a) => a,
-        Err(e) => {
-            // The booking needs the same database; if only the decision log failed, selling
-            // on is better than refusing every visitor. Logged for the operators.
-            tracing::error!(error = %e, "risk assessment failed; the booking goes on unjudged");
-            return Ok(who);
-        }
-    };
-    if !app.risk.enforces() {
-        return Ok(who);
-    }
-    match answer.level {
-        Level::Pass => Ok(who),
-        Level::Challenge => {
-            app.edge
-                .demand_pass(
-                    acting.method,
-                    acting.path,
-                    acting.headers,
-                    acting.extensions,
-                    RISK_SALE,
-                )
-                .map_err(ApiError::RiskChallenge)?;
-            Ok(who)
-        }
-        Level::Review | Level::Reject => Err(ApiError::RiskRefused {
-            code: if answer.level == Level::Review {
-                "risk_review"
-            } else {
-                "risk_rejected"
-            },
-            message: "risk control did not allow this booking; if you think this is a mistake, file a complaint quoting your account".into(),
-        }),
-    }
+    act_on(app, acting, asked, "booking").await?;
+    Ok(who)
 }
 
 /// The caller of a page read (a slot's availability) looked at a bookable page, if signed in
@@ -165,6 +158,95 @@ pub fn note_view(app: &AppState, headers: &HeaderMap) {
     if let Some(account) = bearer.and_then(|b| app.identity.cached_account(b.trim())) {
         app.risk.viewed(account);
     }
+}
+
+/// Judges a payment by `acting`'s holder with `payer` (their account at the provider, when the
+/// channel names one) for fraud, before the provider is asked; acts as a booking's check does.
+/// Ok with who pays, to observe once the payment is created.
+pub async fn check_payment(
+    app: &AppState,
+    acting: &Acting<'_>,
+    payer: Option<&str>,
+) -> Result<Subject, ApiError> {
+    let account = acting.session.account.id;
+    let device = acting.device();
+    let who = app.risk.subject(&Who {
+        account: Some(account),
+        device: Some(&device),
+        ip: acting.client(),
+        payment_account: payer,
+        ..Who::default()
+    });
+    let asked = Asked {
+        scenario: Scenario::Fraud,
+        what: Happening::Pay,
+        behaviour: Behaviour {
+            account_created_at: Some(gatehouse_risk::millis(acting.session.account.created_at)),
+            ..Behaviour::default()
+        },
+        who: who.clone(),
+        account: Some(account),
+        source: "payment",
+    };
+    act_on(app, acting, asked, "payment").await?;
+    Ok(who)
+}
+
+/// What the path does with an assessment's answer (in `enforce` mode): Ok to go on.
+async fn act_on(
+    app: &AppState,
+    acting: &Acting<'_>,
+    asked: Asked,
+    what: &str,
+) -> Result<(), ApiError> {
+    let answer = match app.risk.assess(asked).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, what, "risk assessment failed; going on unjudged");
+            return Ok(());
+        }
+    };
+    if !app.risk.enforces() {
+        return Ok(());
+    }
+    match answer.level {
+        Level::Pass => Ok(()),
+        Level::Challenge => app
+            .edge
+            .demand_pass(
+                acting.method,
+                acting.path,
+                acting.headers,
+                acting.extensions,
+                RISK_SALE,
+            )
+            .map_err(ApiError::RiskChallenge),
+        Level::Review | Level::Reject => Err(ApiError::RiskRefused {
+            code: if answer.level == Level::Review {
+                "risk_review"
+            } else {
+                "risk_rejected"
+            },
+            message: format!(
+                "risk control did not allow this {what}; if you think this is a mistake, contact the museum quoting your account"
+            ),
+        }),
+    }
+}
+
+/// The order's owner cancelled it, or had tickets refunded (`soon`: within a day of booking):
+/// their history counts it.
+pub fn order_history(app: &AppState, order: &gatehouse_domain::Order, what: Happening) {
+    let who = app.risk.subject(&Who {
+        account: Some(order.account_id),
+        ..Who::default()
+    });
+    app.risk.observe(&who, what);
+}
+
+/// A payment `who` made: the features count it (the payer account's velocity and sharing).
+pub fn paid(app: &AppState, who: &Subject) {
+    app.risk.observe(who, Happening::Pay);
 }
 
 /// A booking `who` made: the features count it.

@@ -267,12 +267,13 @@ pub async fn cancel(
     account: &Account,
     id: String,
 ) -> Result<Json<OrderResponse>, ApiError> {
-    Ok(Json(
-        app.payments
-            .cancel_order(account, &OrderId(id))
-            .await?
-            .into(),
-    ))
+    let cancelled = app.payments.cancel_order(account, &OrderId(id)).await?;
+    crate::risk_checks::order_history(
+        app,
+        &cancelled.order,
+        gatehouse_risk::features::Happening::Cancel,
+    );
+    Ok(Json(cancelled.into()))
 }
 
 /// Refunds tickets of an order (the visitor's own, or any for staff); the web app's refund
@@ -290,10 +291,21 @@ pub async fn refund_order(
         gatehouse_domain::catalogue::text_field("reason", r, 1, 500)?;
     }
     let ids: Vec<TicketId> = req.ticket_ids.into_iter().map(TicketId).collect();
-    Ok(Json(
-        app.payments
-            .refund_tickets(account, &OrderId(id), &ids, req.reason.as_deref())
-            .await?
-            .into(),
-    ))
+    let refunded = app
+        .payments
+        .refund_tickets(account, &OrderId(id), &ids, req.reason.as_deref())
+        .await?;
+    // A refund within a day of booking is what "refund, then buy again" looks like.
+    let soon = app
+        .service
+        .clock()
+        .now()
+        .duration_since(refunded.order.created_at)
+        < jiff::SignedDuration::from_hours(24);
+    crate::risk_checks::order_history(
+        app,
+        &refunded.order,
+        gatehouse_risk::features::Happening::Refund { soon },
+    );
+    Ok(Json(refunded.into()))
 }

@@ -23,10 +23,21 @@ use crate::AppState;
 pub async fn pay(
     State(app): State<AppState>,
     Allowed(session, ..): Allowed<perm::SelfService>,
+    headers: axum::http::HeaderMap,
+    extensions: axum::http::Extensions,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<PayRequest>,
 ) -> Result<Json<CheckoutResponse>, ApiError> {
     let channel = req.channel()?;
+    let path = format!("/api/v1/orders/{id}/pay");
+    let acting = crate::risk_checks::Acting {
+        session: &session,
+        headers: &headers,
+        extensions: &extensions,
+        method: &axum::http::Method::POST,
+        path: &path,
+    };
+    let payer = crate::risk_checks::check_payment(&app, &acting, req.payer.as_deref()).await?;
     let checkout = app
         .payments
         .pay(
@@ -36,6 +47,7 @@ pub async fn pay(
             req.payer.as_deref(),
         )
         .await?;
+    crate::risk_checks::paid(&app, &payer);
     Ok(Json(checkout.into()))
 }
 

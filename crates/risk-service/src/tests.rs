@@ -194,9 +194,12 @@ async fn a_decision_is_stored_with_reasons_and_features_and_counted_once() {
         .find(|r| r["rule"] == "device-shared-by-many-accounts")
         .unwrap();
     assert_eq!(device["because"][0]["feature"], "accounts_per_device_day");
-    assert_eq!(device["because"][0]["value"], 8.0);
+    assert_eq!(
+        device["because"][0]["value"], 9.0,
+        "eight seen, and the asker"
+    );
     let features: serde_json::Value = serde_json::from_str(&ring.features).unwrap();
-    assert_eq!(features["accounts_per_device_day"], 8.0);
+    assert_eq!(features["accounts_per_device_day"], 9.0);
     assert_eq!(features["tickets_in_request"], 2.0);
     assert!(
         features.get("bookings_per_phone_hour").is_none(),

@@ -81,6 +81,23 @@ impl<K: Hash + Eq> Distinct<K> {
         Self::counted(live, self.max)
     }
 
+    /// The distinct count for `key` if `extra` were seen now too: what an assessment reads,
+    /// so that the account (or ID numbers) asking counts as one of the key's own.
+    pub fn count_with(&self, key: &K, extra: &[u64], at: Millis) -> DistinctCount {
+        let bucket = Window::bucket_of(self.bucket_ms, at);
+        let values = self.table.get(key).map_or(&[][..], Vec::as_slice);
+        let live = |v: &u64| {
+            values
+                .iter()
+                .any(|(x, last)| x == v && *last > bucket - self.buckets)
+        };
+        let mut new: Vec<u64> = extra.iter().copied().filter(|v| !live(v)).collect();
+        new.sort_unstable();
+        new.dedup();
+        let count = self.count(key, at).count + new.len();
+        Self::counted(count, self.max)
+    }
+
     fn counted(live: usize, max: usize) -> DistinctCount {
         DistinctCount {
             count: live,
@@ -98,6 +115,26 @@ mod tests {
         span_ms: 86_400_000,
         buckets: 24,
     };
+
+    #[test]
+    fn counting_with_the_asker_adds_only_values_not_already_live() {
+        let mut d = Distinct::new(DAY, 8, 100);
+        assert_eq!(
+            d.count_with(&"dev", &[7], 0).count,
+            1,
+            "a new key: the asker alone"
+        );
+        d.add("dev", 1, 0);
+        d.add("dev", 2, 0);
+        assert_eq!(d.count_with(&"dev", &[2], 10).count, 2, "already counted");
+        assert_eq!(d.count_with(&"dev", &[3, 3, 4], 10).count, 4);
+        assert_eq!(d.count_with(&"dev", &[], 10).count, 2);
+        assert_eq!(
+            d.count_with(&"dev", &[1], 86_400_000 * 2).count,
+            1,
+            "old values left"
+        );
+    }
 
     #[test]
     fn repeated_values_count_once_and_old_ones_leave() {

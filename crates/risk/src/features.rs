@@ -276,7 +276,8 @@ impl Features {
     }
 
     /// The features' values for `who` doing `what` now (by [`NAMES`]' order; none where the
-    /// request does not say). Velocities count what was observed, not this request.
+    /// request does not say). Velocities count what was observed, not this request; distinct
+    /// counts include the asker.
     pub fn values(
         &self,
         who: &Subject,
@@ -293,6 +294,9 @@ impl Features {
             .account
             .map(|a| self.links.ring(a, at - DAY, self.ring_limit));
         let flag = |b: Option<bool>| b.map(|b| if b { 1.0 } else { 0.0 });
+        // Distinct counts include the asking account (and its ID numbers): "how many accounts
+        // use this device, this one among them".
+        let asker = who.account.as_slice();
         let history = |v: &Velocity<u64>| who.account.map(|a| f64::from(v.count(&a, at)));
         vec![
             max_over(&self.bookings_by_id, &who.id_numbers),
@@ -306,14 +310,19 @@ impl Features {
                 .and_then(|ip| count(self.bookings_by_ip24.count(&prefix(ip), at))),
             who.payment_account
                 .and_then(|p| count(self.bookings_by_payment.count(&p, at))),
-            who.account
-                .and_then(|a| many(self.ids_by_account.count(&a, at).count)),
+            who.account.and_then(|a| {
+                many(
+                    self.ids_by_account
+                        .count_with(&a, &who.id_numbers, at)
+                        .count,
+                )
+            }),
             who.device
-                .and_then(|d| many(self.accounts_by_device.count(&d, at).count)),
+                .and_then(|d| many(self.accounts_by_device.count_with(&d, asker, at).count)),
             who.phone
-                .and_then(|p| many(self.accounts_by_phone.count(&p, at).count)),
+                .and_then(|p| many(self.accounts_by_phone.count_with(&p, asker, at).count)),
             who.payment_account
-                .and_then(|p| many(self.accounts_by_payment.count(&p, at).count)),
+                .and_then(|p| many(self.accounts_by_payment.count_with(&p, asker, at).count)),
             ring.as_ref().and_then(|r| many(r.size)),
             ring.as_ref().and_then(|r| many(r.new)),
             ring.as_ref().and_then(|r| many(r.crowded)),
@@ -393,7 +402,7 @@ mod tests {
             ("bookings_per_ip_hour", 0.0),
             ("bookings_per_ip24_hour", 2.0),
             ("bookings_per_payment_account_day", 1.0),
-            ("ids_per_account_day", 1.0),
+            ("ids_per_account_day", 2.0),
             ("accounts_per_device_day", 2.0),
             ("accounts_per_phone_day", 2.0),
             ("accounts_per_payment_account_day", 2.0),
