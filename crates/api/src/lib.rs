@@ -17,6 +17,7 @@ mod routes_face;
 mod routes_gates;
 mod routes_groups;
 pub mod routes_me;
+pub mod routes_measures;
 pub mod routes_no_shows;
 pub mod routes_orders;
 mod routes_payments;
@@ -275,6 +276,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes_risk::choose_policies))
         .routes(routes!(routes_risk::replay))
         .routes(routes!(routes_risk::usage))
+        .routes(routes!(routes_measures::take, routes_measures::list))
+        .routes(routes!(routes_measures::lift))
+        .routes(routes!(routes_measures::mine))
 }
 
 /// Lets the edge key requests by the account behind a cached session.

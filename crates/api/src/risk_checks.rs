@@ -31,6 +31,12 @@ pub struct Acting<'a> {
     pub path: &'a str,
 }
 
+/// A device id as the client (or an assessment's caller) names it, as risk control keys it:
+/// apart from the session-family fallback, so the two can never collide.
+pub fn device_key(raw: &str) -> String {
+    format!("id:{raw}")
+}
+
 /// The client's address as traffic protection resolved it (behind trusted proxies).
 fn client_of(extensions: &Extensions) -> Option<IpAddr> {
     extensions
@@ -48,7 +54,7 @@ fn device_of(session: &Authenticated, headers: &HeaderMap) -> String {
         .filter(|d| !d.is_empty() && d.len() <= 128)
         .map_or_else(
             || format!("family:{}", hex::encode(session.family)),
-            |d| format!("id:{d}"),
+            device_key,
         )
 }
 
@@ -62,14 +68,14 @@ impl Acting<'_> {
     }
 }
 
-/// What a join tells risk control of the client, read from the request's parts without
+/// What a request tells risk control of its client, read from the request's parts without
 /// copying its headers: the device id it sends, and the address the edge resolved.
-pub struct JoinClient {
+pub struct RiskClient {
     device: Option<String>,
     ip: Option<IpAddr>,
 }
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for JoinClient {
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RiskClient {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
@@ -83,27 +89,66 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for JoinClient {
                 .and_then(|v| v.to_str().ok())
                 .map(str::trim)
                 .filter(|d| !d.is_empty() && d.len() <= 128)
-                .map(|d| format!("id:{d}")),
+                .map(device_key),
             ip: client_of(&parts.extensions),
         })
     }
 }
 
-/// `session`'s holder joined a release's line from `client`'s device: the link graph learns
-/// which accounts share a device before any of them books. Without a device id there is
+/// `account` signed in, or joined a release's line, from `client`'s device: the link graph
+/// learns which accounts share a device before any of them books. Without a device id there is
 /// nothing to link (a session's own sign-in is never shared by two accounts), so nothing is
 /// done.
-pub fn joined(app: &AppState, session: &Authenticated, client: &JoinClient) {
+pub fn seen(
+    app: &AppState,
+    account: gatehouse_domain::order::AccountId,
+    client: &RiskClient,
+    what: Happening,
+) {
     let Some(device) = client.device.as_deref() else {
         return;
     };
     let who = app.risk.subject(&Who {
-        account: Some(session.account.id),
+        account: Some(account),
         device: Some(device),
         ip: client.ip,
         ..Who::default()
     });
-    app.risk.observe(&who, Happening::JoinQueue);
+    app.risk.observe(&who, what);
+}
+
+/// `account` joined a release's line from `client` (see [`seen`]).
+pub fn joined(app: &AppState, account: gatehouse_domain::order::AccountId, client: &RiskClient) {
+    seen(app, account, client, Happening::JoinQueue);
+}
+
+/// Refuses what a measure in force stops `account` doing, telling them the measure's notice.
+pub fn refuse_if_measured(
+    app: &AppState,
+    account: gatehouse_domain::order::AccountId,
+    function: gatehouse_domain::measure::Function,
+) -> Result<(), ApiError> {
+    use gatehouse_domain::measure::MeasureKind;
+    let Some(m) = app.risk.blocked(account, function) else {
+        return Ok(());
+    };
+    let (code, what) = match m.measure.kind {
+        MeasureKind::Ban => ("account_banned", "this account is banned"),
+        MeasureKind::Suspension => ("account_suspended", "this account is suspended"),
+        MeasureKind::NoRefunds | MeasureKind::Warning => (
+            "refunds_limited",
+            "refunds are not available to this account",
+        ),
+    };
+    let until = m
+        .measure
+        .until
+        .map(|u| format!(" until {u}"))
+        .unwrap_or_default();
+    Err(ApiError::RiskRefused {
+        code,
+        message: format!("{what}{until}: {}", m.measure.notice),
+    })
 }
 
 /// Judges a booking of `id_numbers` (normalised) with `phone` for scalping; Ok with who acted,
@@ -116,6 +161,7 @@ pub async fn check_booking(
     admitted_at: Option<jiff::Timestamp>,
 ) -> Result<Subject, ApiError> {
     let account = acting.session.account.id;
+    refuse_if_measured(app, account, gatehouse_domain::measure::Function::Book)?;
     let now = app.service.clock().now();
     let (ms_page_to_submit, skipped_pages) = app.risk.page_behaviour(account);
     let ms_admission_to_submit =
@@ -169,6 +215,7 @@ pub async fn check_payment(
     payer: Option<&str>,
 ) -> Result<Subject, ApiError> {
     let account = acting.session.account.id;
+    refuse_if_measured(app, account, gatehouse_domain::measure::Function::Pay)?;
     let device = acting.device();
     let who = app.risk.subject(&Who {
         account: Some(account),
@@ -237,8 +284,13 @@ async fn act_on(
 /// The order's owner cancelled it, or had tickets refunded (`soon`: within a day of booking):
 /// their history counts it.
 pub fn order_history(app: &AppState, order: &gatehouse_domain::Order, what: Happening) {
+    history(app, order.account_id, what);
+}
+
+/// Something in `account`'s history happened (a cancellation, a refund, a no-show).
+pub fn history(app: &AppState, account: gatehouse_domain::order::AccountId, what: Happening) {
     let who = app.risk.subject(&Who {
-        account: Some(order.account_id),
+        account: Some(account),
         ..Who::default()
     });
     app.risk.observe(&who, what);

@@ -67,12 +67,19 @@ pub(crate) async fn send_code(
 pub async fn phone_sign_in(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
+    client: crate::risk_checks::RiskClient,
     ApiJson(req): ApiJson<PhoneSignInRequest>,
 ) -> Result<(HeaderMap, Json<SessionResponse>), ApiError> {
     let session = app
         .identity
         .sign_in_with_phone(&req.phone, &req.code, &ip)
         .await?;
+    crate::risk_checks::seen(
+        &app,
+        session.account.id,
+        &client,
+        gatehouse_risk::features::Happening::SignIn,
+    );
     Ok(signed_in(&app, &session, req.mode))
 }
 

@@ -68,6 +68,9 @@ pub async fn lift(
 /// take effect at once on this node (sessions forgotten, ID locks reloaded) and are audited.
 pub async fn sweep_no_shows(app: &AppState) -> Result<gatehouse_gates::SweepOutcome, ApiError> {
     let outcome = app.gates.sweep_no_shows().await?;
+    for account in &outcome.no_shows_of {
+        crate::risk_checks::history(app, *account, gatehouse_risk::features::Happening::NoShow);
+    }
     for lock in &outcome.locks {
         app.identity.forget_account(lock.account);
         app.identity

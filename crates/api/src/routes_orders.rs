@@ -287,6 +287,12 @@ pub async fn refund_order(
     if req.ticket_ids.len() > 50 {
         return Err(ApiError::field("ticket_ids", "at most 50 tickets at once"));
     }
+    // A measure limits the visitor's own refunds; staff refunding for them are not limited.
+    crate::risk_checks::refuse_if_measured(
+        app,
+        account.id,
+        gatehouse_domain::measure::Function::Refund,
+    )?;
     if let Some(r) = &req.reason {
         gatehouse_domain::catalogue::text_field("reason", r, 1, 500)?;
     }

@@ -236,11 +236,11 @@ fn no_store(body: PlaceResponse) -> axum::response::Response {
 pub async fn join(
     State(app): State<AppState>,
     Allowed(session, ..): Allowed<perm::SelfService>,
-    client: crate::risk_checks::JoinClient,
+    client: crate::risk_checks::RiskClient,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<axum::response::Response, ApiError> {
     let status = join_as(&app, id, &session).await?;
-    crate::risk_checks::joined(&app, &session, &client);
+    crate::risk_checks::joined(&app, session.account.id, &client);
     Ok(no_store(place_response(id, status)))
 }
 

@@ -167,7 +167,7 @@ pub async fn assess(
                     .map_err(|_| ApiError::field("subject.ip", "an IPv4 or IPv6 address"))
             })
             .transpose()?;
-    let device = opaque(&s.device_id, "subject.device_id")?;
+    let device = opaque(&s.device_id, "subject.device_id")?.map(crate::risk_checks::device_key);
     let payment_account = opaque(&s.payment_account, "subject.payment_account")?;
     let account = s.account_id.map(AccountId);
     if account.is_none()
@@ -195,7 +195,7 @@ pub async fn assess(
         account,
         phone: phone.as_ref().map(Phone::as_str),
         id_numbers: ids.iter().map(String::as_str).collect(),
-        device,
+        device: device.as_deref(),
         ip,
         payment_account,
     });

@@ -262,6 +262,7 @@ async fn api() -> Api {
     );
     let risk = gatehouse_risk_service::RiskService::start(
         store.clone(),
+        store.clone(),
         clock.clone(),
         [5; 32],
         gatehouse_risk_service::RiskSettings::default(),

@@ -28,9 +28,15 @@ pub async fn run(accounts: u64, tasks: usize, seconds: f64) -> anyhow::Result<se
         .await?,
     );
     let clock: Arc<dyn gatehouse_domain::Clock> = Arc::new(gatehouse_domain::SystemClock);
-    let service = RiskService::start(store, clock, [3; 32], RiskSettings::default())
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let service = RiskService::start(
+        store.clone(),
+        store,
+        clock,
+        [3; 32],
+        RiskSettings::default(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let started = Instant::now();
     let mut workers = Vec::new();
     for t in 0..tasks.max(1) {

@@ -22,6 +22,7 @@ pub mod gate;
 pub mod group;
 pub mod identity;
 pub mod ledger;
+pub mod measure;
 pub mod no_show;
 pub mod order;
 pub mod payment;

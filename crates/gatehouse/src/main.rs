@@ -23,6 +23,7 @@ use gatehouse_domain::audit::AuditStore;
 use gatehouse_domain::data_key::DataKeyStore;
 use gatehouse_domain::gate::GateStore;
 use gatehouse_domain::group::GroupStore;
+use gatehouse_domain::measure::MeasureStore;
 use gatehouse_domain::no_show::NoShowStore;
 use gatehouse_domain::payment_store::PaymentStore;
 use gatehouse_domain::risk::RiskStore;
@@ -179,6 +180,7 @@ struct Services {
     traffic: Arc<dyn TrafficStore>,
     releases: Arc<dyn ProtectedReleaseStore>,
     risk: Arc<dyn RiskStore>,
+    measures: Arc<dyn MeasureStore>,
     pass_key: [u8; 32],
     admission_key: [u8; 32],
     risk_key: [u8; 32],
@@ -201,6 +203,7 @@ struct Ports {
     legacy_seals: Arc<dyn LegacySealStore>,
     releases: Arc<dyn ProtectedReleaseStore>,
     risk: Arc<dyn RiskStore>,
+    measures: Arc<dyn MeasureStore>,
 }
 
 fn ports<
@@ -213,7 +216,8 @@ fn ports<
         + DataKeyStore
         + LegacySealStore
         + ProtectedReleaseStore
-        + RiskStore,
+        + RiskStore
+        + MeasureStore,
 >(
     s: S,
 ) -> Ports {
@@ -228,7 +232,8 @@ fn ports<
         data_keys: s.clone(),
         legacy_seals: s.clone(),
         releases: s.clone(),
-        risk: s,
+        risk: s.clone(),
+        measures: s,
     }
 }
 
@@ -335,6 +340,7 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
         legacy_seals,
         releases,
         risk,
+        measures,
     } = open_stores(config).await?;
     let (key_set, masters) = keys_cli::load_key_set(config)?;
     let museum_tz = jiff::tz::TimeZone::get(&config.museum_timezone)?;
@@ -484,6 +490,7 @@ async fn open(config: &Config) -> anyhow::Result<Services> {
         traffic,
         releases,
         risk,
+        measures,
         pass_key,
         admission_key,
         risk_key,
@@ -502,6 +509,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         traffic,
         releases,
         risk,
+        measures,
         pass_key,
         admission_key,
         risk_key,
@@ -572,6 +580,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let risk = gatehouse_risk_service::RiskService::start(
         risk,
+        measures,
         clock.clone(),
         risk_key,
         config.risk.service()?,

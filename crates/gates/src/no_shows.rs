@@ -23,6 +23,9 @@ const MAX_REASON: usize = 500;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SweepOutcome {
     pub recorded: usize,
+    /// The account that booked each ticket newly recorded as a no-show (risk control counts
+    /// them in its history).
+    pub no_shows_of: Vec<AccountId>,
     /// Locks placed by this sweep.
     pub locks: Vec<NoShowLock>,
 }
@@ -38,6 +41,7 @@ impl GateService {
             .await?;
         let mut outcome = SweepOutcome {
             recorded: new.len(),
+            no_shows_of: new.iter().map(|n| n.account).collect(),
             locks: Vec::new(),
         };
         if new.is_empty() {

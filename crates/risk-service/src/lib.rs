@@ -4,12 +4,14 @@
 //! decisions never hold them; each assessment is judged under the live policy (and the shadow,
 //! whose answer is only recorded), stored with its reasons and features before the answer
 //! leaves (`decisions.rs`), and counted in the node's call meter. `policies.rs` loads, runs and
-//! replays policy versions; `usage.rs` folds the meter into the database against the quota.
+//! replays policy versions; `measures.rs` keeps the measures against accounts (those in force in
+//! memory, for the paths to ask); `usage.rs` folds the meter into the database against the quota.
 //!
 //! The engine's features live in this node's memory: they start empty and see this node's
 //! events (see ARCHITECTURE.md for what that means with several nodes).
 
 mod decisions;
+mod measures;
 mod policies;
 mod usage;
 
@@ -19,6 +21,7 @@ pub use usage::RiskUsageReport;
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use gatehouse_domain::measure::MeasureStore;
 use gatehouse_domain::order::AccountId;
 use gatehouse_domain::risk::{DecisionFilter, NewRiskDecision, RiskDecision, RiskStore};
 use gatehouse_domain::store::StoreError;
@@ -116,6 +119,8 @@ pub struct RiskService {
     subject_key: Hmac<Sha256>,
     settings: RiskSettings,
     exhausted: std::sync::atomic::AtomicBool,
+    measures: Arc<dyn MeasureStore>,
+    in_force: RwLock<measures::InForce>,
 }
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -133,6 +138,7 @@ impl RiskService {
     /// was ever loaded); spawns the decision log's writer on the running runtime.
     pub async fn start(
         store: Arc<dyn RiskStore>,
+        measures: Arc<dyn MeasureStore>,
         clock: Arc<dyn Clock>,
         subject_key: [u8; 32],
         settings: RiskSettings,
@@ -148,7 +154,7 @@ impl RiskService {
         }
         let subject_key = <Hmac<Sha256> as Mac>::new_from_slice(&subject_key)
             .map_err(|_| RiskError::Conflict("the subject key has the wrong length".into()))?;
-        Ok(Arc::new(Self {
+        let service = Arc::new(Self {
             engine: RwLock::new(engine),
             decisions: DecisionLog::start(store.clone()),
             store,
@@ -157,7 +163,11 @@ impl RiskService {
             subject_key,
             settings,
             exhausted: std::sync::atomic::AtomicBool::new(false),
-        }))
+            measures,
+            in_force: RwLock::new(measures::InForce::new()),
+        });
+        service.reload_measures().await?;
+        Ok(service)
     }
 
     /// Counts assessments in `meter` from now on (set once; the edge's meter file).

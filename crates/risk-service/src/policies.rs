@@ -173,7 +173,8 @@ impl RiskService {
         Ok(())
     }
 
-    /// Every `every`: the policies the store says run, and the meter folded into usage.
+    /// Every `every`: the policies the store says run, the measures in force, and the meter
+    /// folded into usage.
     pub fn watch(self: &Arc<Self>, every: Duration) {
         let service = Arc::downgrade(self);
         tokio::spawn(async move {
@@ -186,6 +187,9 @@ impl RiskService {
                 };
                 if let Err(e) = service.refresh().await {
                     tracing::warn!(error = %e, "risk policies could not be refreshed");
+                }
+                if let Err(e) = service.reload_measures().await {
+                    tracing::warn!(error = %e, "risk measures could not be reloaded");
                 }
                 if let Err(e) = service.fold_usage().await {
                     tracing::warn!(error = %e, "risk usage could not be saved");

@@ -43,6 +43,7 @@ async fn world() -> World {
 async fn service(w: &World) -> Arc<RiskService> {
     RiskService::start(
         w.store.clone(),
+        w.store.clone(),
         w.clock.clone(),
         [9; 32],
         RiskSettings {
@@ -103,6 +104,7 @@ fn personal_values_are_blinded_by_kind_and_key() {
         );
         assert_ne!(who.phone, who.device, "kinds never collide");
         let other = RiskService::start(
+            w.store.clone(),
             w.store.clone(),
             w.clock.clone(),
             [8; 32],

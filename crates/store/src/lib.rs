@@ -32,6 +32,8 @@ mod sql_releases;
 #[macro_use]
 mod sql_risk;
 #[macro_use]
+mod sql_measures;
+#[macro_use]
 mod sql_data_requests;
 #[macro_use]
 mod sql_legacy_seal;

@@ -132,6 +132,8 @@ impl_data_request_store!(PgStore);
 impl_breach_store!(PgStore);
 impl_release_store!(PgStore);
 
+impl_measure_store!(PgStore);
+
 impl_risk_store!(
     PgStore,
     "GREATEST",

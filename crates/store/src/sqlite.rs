@@ -163,6 +163,8 @@ impl_data_request_store!(SqliteStore);
 impl_breach_store!(SqliteStore);
 impl_release_store!(SqliteStore);
 
+impl_measure_store!(SqliteStore);
+
 impl_risk_store!(
     SqliteStore,
     "MAX",

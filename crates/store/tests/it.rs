@@ -21,6 +21,7 @@ use gatehouse_domain::data_key::DataKeyStore;
 use gatehouse_domain::data_request::DataRequestStore;
 use gatehouse_domain::gate::GateStore;
 use gatehouse_domain::group::GroupStore;
+use gatehouse_domain::measure::MeasureStore;
 use gatehouse_domain::no_show::NoShowStore;
 use gatehouse_domain::payment_store::PaymentStore;
 use gatehouse_domain::risk::RiskStore;
@@ -44,7 +45,8 @@ fn both<
         + BreachStore
         + LegacySealStore
         + ProtectedReleaseStore
-        + RiskStore,
+        + RiskStore
+        + MeasureStore,
 >(
     s: S,
 ) -> Stores {
@@ -63,7 +65,8 @@ fn both<
         breaches: s.clone(),
         legacy_seals: s.clone(),
         releases: s.clone(),
-        risk: s,
+        risk: s.clone(),
+        measures: s,
     }
 }
 
@@ -161,6 +164,7 @@ on_both!(
     risk_decisions_are_appended_in_whole_batches_and_read_back_by_filter,
     risk_policies_are_kept_once_and_the_live_one_never_goes_back,
     risk_usage_adds_up_nodes_and_never_goes_back,
+    measures_are_taken_listed_and_lifted_once,
 );
 
 /// A database made by the booking core's schema (migration 1) with an account, its token and an

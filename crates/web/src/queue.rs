@@ -142,7 +142,7 @@ pub async fn join(
     lang: Lang,
     Viewer(viewer): Viewer,
     headers: HeaderMap,
-    client: gatehouse_api::risk_checks::JoinClient,
+    client: gatehouse_api::risk_checks::RiskClient,
     Path(id): Path<u64>,
     body: Bytes,
 ) -> Response {
@@ -155,7 +155,7 @@ pub async fn join(
     let joined = gatehouse_api::routes_releases::join_as(&app, id, &me.session).await;
     match joined {
         Ok(_) => {
-            gatehouse_api::risk_checks::joined(&app, &me.session, &client);
+            gatehouse_api::risk_checks::joined(&app, me.session.account.id, &client);
             Redirect::to(&page_path(id, &back)).into_response()
         }
         Err(e) => {

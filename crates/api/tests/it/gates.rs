@@ -282,6 +282,26 @@ async fn a_no_show_lock_is_shown_to_the_visitor_and_lifted_by_staff_with_a_reaso
     a.clock.set("2026-11-23T02:31:00Z".parse().unwrap());
     let swept = gatehouse_api::sweep_no_shows(&a.state).await.unwrap();
     assert_eq!((swept.recorded, swept.locks.len()), (1, 2));
+    // Risk control counts it in the account's history.
+    let (_, me) = call(&a.app, "GET", "/api/v1/me", Some(&a.visitor), None).await;
+    let (s, r) = call(
+        &a.app,
+        "POST",
+        "/api/v1/risk/assess",
+        Some(&a.admin),
+        Some(json!({"scenario": "bad_debt", "subject": {"account_id": me["account"]["id"]}, "event": {"kind": "pay"}})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let (_, d) = call(
+        &a.app,
+        "GET",
+        "/api/v1/admin/risk/decisions?limit=1",
+        Some(&a.admin),
+        None,
+    )
+    .await;
+    assert_eq!(d["decisions"][0]["features"]["no_shows_90d"], 1.0, "{d}");
 
     let (s, me) = call(&a.app, "GET", "/api/v1/me", Some(&a.visitor), None).await;
     assert_eq!(s, StatusCode::OK, "{me}");

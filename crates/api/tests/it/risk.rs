@@ -673,3 +673,293 @@ async fn a_payer_account_shared_by_many_accounts_is_held_before_the_provider_is_
         "{held}"
     );
 }
+
+/// Staff take measures with a reason and a notice: a suspension stops the visitor's bookings
+/// (nothing taken, the notice in the answer) until lifted; a refund limit stops their own
+/// refunds but not staff refunding for them; a ban stops everything; the visitor reads their
+/// notices (not staff's reasons); bad input names its field; each step is audited.
+#[tokio::test]
+async fn measures_stop_what_they_say_until_lifted_and_the_visitor_sees_their_notice() {
+    let a = api().await;
+    let (_, me) = call(&a.app, "GET", "/api/v1/me", Some(&a.visitor), None).await;
+    let account = me["account"]["id"].as_i64().unwrap();
+    let take = |body: Value| {
+        call(
+            &a.app,
+            "POST",
+            "/api/v1/admin/risk/measures",
+            Some(&a.admin),
+            Some(body),
+        )
+    };
+    let bad = [
+        (
+            json!({"account_id": account, "kind": "jail", "reason": "r", "notice": "n"}),
+            "kind",
+        ),
+        (
+            json!({"account_id": account, "kind": "suspension", "reason": "r", "notice": "n"}),
+            "until",
+        ),
+        (
+            json!({"account_id": account, "kind": "ban", "until": "2026-01-01T00:00:00Z", "reason": "r", "notice": "n"}),
+            "until",
+        ),
+        (
+            json!({"account_id": account, "kind": "ban", "until": "soon", "reason": "r", "notice": "n"}),
+            "until",
+        ),
+        (
+            json!({"account_id": account, "kind": "warning", "reason": "r", "notice": "  "}),
+            "notice",
+        ),
+        (
+            json!({"account_id": account, "kind": "warning", "reason": "", "notice": "n"}),
+            "reason",
+        ),
+        (
+            json!({"account_id": 0, "kind": "warning", "reason": "r", "notice": "n"}),
+            "account_id",
+        ),
+    ];
+    for (body, field) in bad {
+        let (s, e) = take(body.clone()).await;
+        assert_eq!(
+            (s, e["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{body} -> {e}"
+        );
+    }
+    let (s, _) = call(
+        &a.app,
+        "POST",
+        "/api/v1/admin/risk/measures",
+        Some(&a.visitor),
+        Some(json!({"account_id": account, "kind": "warning", "reason": "r", "notice": "n"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    let (s, suspension) = take(json!({"account_id": account, "kind": "suspension", "until": "2026-11-30T00:00:00Z",
+        "reason": "ring of 40 accounts on 3 phones (case 17)", "notice": "您的账户已暂停购票至 11 月 30 日 / bookings suspended until 30 November"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{suspension}");
+    let before = a.remaining().await;
+    let (s, e) = call(
+        &a.app,
+        "POST",
+        "/api/v1/orders",
+        Some(&a.visitor),
+        Some(a.booking("11010519491231002X")),
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("account_suspended")),
+        "{e}"
+    );
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("bookings suspended until 30 November"),
+        "{e}"
+    );
+    assert_eq!(a.remaining().await, before, "nothing taken");
+    // Another visitor books as before.
+    a.book(&a.other, &synthetic_resident_id(3)).await;
+
+    let (s, mine) = call(&a.app, "GET", "/api/v1/me/measures", Some(&a.visitor), None).await;
+    assert_eq!(s, StatusCode::OK, "{mine}");
+    assert_eq!(mine["measures"][0]["kind"], "suspension");
+    assert!(mine["measures"][0]["notice"]
+        .as_str()
+        .unwrap()
+        .contains("30 November"));
+    assert!(
+        !mine.to_string().contains("case 17"),
+        "staff's reasons stay with staff: {mine}"
+    );
+
+    let id = suspension["id"].as_i64().unwrap();
+    let lift = |id: i64| {
+        let (app, admin) = (a.app.clone(), a.admin.clone());
+        async move {
+            let path = format!("/api/v1/admin/risk/measures/{id}/lift");
+            call(
+                &app,
+                "POST",
+                &path,
+                Some(&admin),
+                Some(json!({"reason": "appeal upheld"})),
+            )
+            .await
+        }
+    };
+    let (s, lifted) = lift(id).await;
+    assert_eq!(
+        (s, lifted["lift_reason"].as_str()),
+        (StatusCode::OK, Some("appeal upheld")),
+        "{lifted}"
+    );
+    let (s, e) = lift(id).await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found")),
+        "lifted once: {e}"
+    );
+    let order = a.book(&a.visitor, "11010519491231002X").await;
+
+    // No refunds: the visitor's own refund is refused; staff may still refund for them.
+    let (s, _) = take(json!({"account_id": account, "kind": "no_refunds", "reason": "refund-then-rebuy", "notice": "退票功能已受限 / refunds are limited"})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (oid, ticket) = (
+        order["id"].as_str().unwrap(),
+        order["tickets"][0]["id"].clone(),
+    );
+    let (s, e) = call(
+        &a.app,
+        "POST",
+        &format!("/api/v1/orders/{oid}/refund"),
+        Some(&a.visitor),
+        Some(json!({"ticket_ids": [ticket]})),
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("refunds_limited")),
+        "{e}"
+    );
+    let (s, r) = call(
+        &a.app,
+        "POST",
+        &format!("/api/v1/admin/orders/{oid}/refund"),
+        Some(&a.admin),
+        Some(json!({"ticket_ids": [ticket], "reason": "visit cancelled by the museum"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+
+    // A ban stops bookings too.
+    let (s, _) = take(json!({"account_id": account, "kind": "ban", "reason": "chargebacks", "notice": "账户已封禁 / account banned"})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, e) = call(
+        &a.app,
+        "POST",
+        "/api/v1/orders",
+        Some(&a.visitor),
+        Some(a.booking(&synthetic_resident_id(4))),
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("account_banned")),
+        "{e}"
+    );
+
+    let (_, all) = call(
+        &a.app,
+        "GET",
+        &format!("/api/v1/admin/risk/measures?account_id={account}"),
+        Some(&a.admin),
+        None,
+    )
+    .await;
+    let kinds: Vec<&str> = all["measures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["ban", "no_refunds", "suspension"]);
+    let (_, trail) = call(
+        &a.app,
+        "GET",
+        "/api/v1/admin/audit?limit=50",
+        Some(&a.admin),
+        None,
+    )
+    .await;
+    let actions: Vec<&str> = trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"risk_measure_taken") && actions.contains(&"risk_measure_lifted"),
+        "{actions:?}"
+    );
+}
+
+/// Accounts signing in on one device (its `X-Device-Id`) are linked before any of them books:
+/// the next assessment on that device counts them all; a sign-in without a device id links
+/// nothing.
+#[tokio::test]
+async fn sign_ins_on_one_device_are_counted_before_anyone_books() {
+    let a = api().await;
+    let mut accounts = Vec::new();
+    for n in 0..5 {
+        let phone = format!("1390000{n:04}");
+        let (s, _) = call(
+            &a.app,
+            "POST",
+            "/api/v1/auth/phone/code",
+            None,
+            Some(json!({"phone": phone})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        let code = super::identity::texted_code(&a, &phone).await;
+        let device = if n < 4 { "shared-tablet" } else { "" };
+        let body = json!({"phone": phone, "code": code}).to_string();
+        let (s, session) = call_raw(
+            &a.app,
+            "POST",
+            "/api/v1/auth/phone/sign-in",
+            None,
+            Some(&body),
+            &[("x-device-id", device)],
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{session}");
+        accounts.push(session["account"]["id"].as_i64().unwrap());
+    }
+    let assess = |account: i64| {
+        let (app, admin) = (a.app.clone(), a.admin.clone());
+        async move {
+            let body = json!({"scenario": "scalping", "subject": {"account_id": account, "device_id": "shared-tablet"},
+                "event": {"kind": "book", "tickets": 5}});
+            let (s, r) = call(
+                &app,
+                "POST",
+                "/api/v1/risk/assess",
+                Some(&admin),
+                Some(body),
+            )
+            .await;
+            assert_eq!(s, StatusCode::OK, "{r}");
+            let (_, d) = call(
+                &app,
+                "GET",
+                "/api/v1/admin/risk/decisions?limit=1",
+                Some(&admin),
+                None,
+            )
+            .await;
+            (r, d["decisions"][0]["features"].clone())
+        }
+    };
+    let (r, features) = assess(accounts[0]).await;
+    assert_eq!(features["accounts_per_device_day"], 4.0, "{features}");
+    assert_eq!(features["ring_size"], 4.0, "{features}");
+    let rules: Vec<&str> = r["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"device-shared-by-many-accounts"), "{r}");
+    // The fifth signed in without a device id: asking on the tablet makes it the fifth.
+    let (_, features) = assess(accounts[4]).await;
+    assert_eq!(features["accounts_per_device_day"], 5.0, "{features}");
+}

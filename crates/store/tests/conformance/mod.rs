@@ -54,6 +54,7 @@ pub struct Stores {
     pub legacy_seals: Arc<dyn gatehouse_domain::sealed_column::LegacySealStore>,
     pub releases: Arc<dyn gatehouse_domain::waiting::ProtectedReleaseStore>,
     pub risk: Arc<dyn gatehouse_domain::risk::RiskStore>,
+    pub measures: Arc<dyn gatehouse_domain::measure::MeasureStore>,
 }
 
 fn visitor() -> Roles {

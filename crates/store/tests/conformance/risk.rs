@@ -209,3 +209,81 @@ pub async fn risk_usage_adds_up_nodes_and_never_goes_back(stores: Stores) {
         "a late save lowers nothing"
     );
 }
+
+pub async fn measures_are_taken_listed_and_lifted_once(stores: Stores) {
+    use gatehouse_domain::measure::{Lifted, MeasureKind, NewMeasure};
+    let m = stores.measures.clone();
+    let new = |account: i64, kind: MeasureKind, until: Option<i64>| NewMeasure {
+        account: AccountId(account),
+        kind,
+        until: until.map(at),
+        reason: "ring of 40 accounts on 3 phones".into(),
+        notice: "您的账户因异常购票被限制 / your account is limited".into(),
+        decided_by: AccountId(1),
+        decided_at: at(0),
+    };
+    let warning = m
+        .take_measure(&new(7, MeasureKind::Warning, None))
+        .await
+        .unwrap();
+    let suspension = m
+        .take_measure(&new(7, MeasureKind::Suspension, Some(100)))
+        .await
+        .unwrap();
+    let ban = m
+        .take_measure(&new(8, MeasureKind::Ban, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        suspension.measure,
+        new(7, MeasureKind::Suspension, Some(100))
+    );
+    assert!(suspension.lifted.is_none());
+    // A suspension must end; the schema says so too.
+    assert!(m
+        .take_measure(&new(7, MeasureKind::Suspension, None))
+        .await
+        .is_err());
+
+    let ids =
+        |v: Vec<gatehouse_domain::measure::Measure>| v.iter().map(|x| x.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(m.measures(Some(AccountId(7)), 10).await.unwrap()),
+        [suspension.id, warning.id]
+    );
+    assert_eq!(
+        ids(m.measures(None, 2).await.unwrap()),
+        [ban.id, suspension.id]
+    );
+    assert_eq!(
+        ids(m.measures_in_force(at(50)).await.unwrap()),
+        [warning.id, suspension.id, ban.id]
+    );
+    assert_eq!(
+        ids(m.measures_in_force(at(100)).await.unwrap()),
+        [warning.id, ban.id],
+        "ended"
+    );
+
+    let lift = Lifted {
+        by: AccountId(2),
+        at: at(10),
+        reason: "appeal upheld".into(),
+    };
+    let lifted = m.lift_measure(ban.id, &lift).await.unwrap().unwrap();
+    assert_eq!(lifted.lifted, Some(lift.clone()));
+    assert_eq!(
+        m.lift_measure(ban.id, &lift).await.unwrap(),
+        None,
+        "lifted once"
+    );
+    assert_eq!(m.lift_measure(9_999, &lift).await.unwrap(), None);
+    assert_eq!(
+        ids(m.measures_in_force(at(50)).await.unwrap()),
+        [warning.id, suspension.id]
+    );
+    assert_eq!(
+        m.measures(Some(AccountId(8)), 10).await.unwrap()[0].lifted,
+        Some(lift)
+    );
+}
