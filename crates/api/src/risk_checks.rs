@@ -63,6 +63,14 @@ impl Acting<'_> {
         client_of(self.extensions)
     }
 
+    /// Whether traffic protection's bot signals found the client suspicious (None when the
+    /// request did not pass the edge, as in router tests without it).
+    fn inconsistent(&self) -> Option<bool> {
+        self.extensions
+            .get::<gatehouse_edge::ClientSignals>()
+            .map(|s| s.suspicious)
+    }
+
     fn device(&self) -> String {
         device_of(self.session, self.headers)
     }
@@ -183,7 +191,7 @@ pub async fn check_booking(
             ms_page_to_submit,
             ms_admission_to_submit,
             skipped_pages: Some(skipped_pages),
-            client_inconsistent: None,
+            client_inconsistent: acting.inconsistent(),
             account_created_at: Some(gatehouse_risk::millis(acting.session.account.created_at)),
         },
         who: who.clone(),

@@ -381,6 +381,9 @@ pub async fn protect(State(edge): State<Arc<Edge>>, req: Request, next: Next) ->
     let mut req = req;
     req.extensions_mut()
         .insert(firewall::Client(admission.client));
+    req.extensions_mut().insert(ClientSignals {
+        suspicious: admission.suspicious,
+    });
     let response = next.run(req).await;
     edge.meter.response(
         axum::body::HttpBody::size_hint(response.body())
@@ -392,6 +395,14 @@ pub async fn protect(State(edge): State<Arc<Edge>>, req: Request, next: Next) ->
     // The request's places in flight are given back only now.
     drop(admission);
     response
+}
+
+/// What traffic protection's bot signals said of a request it let through, left in the
+/// request's extensions for the routes (risk control reads it).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientSignals {
+    /// Scored at or above the signals' `challenge_at`.
+    pub suspicious: bool,
 }
 
 /// A cookie's value from the request, if present.

@@ -173,6 +173,10 @@ impl Verdict {
 #[derive(Debug)]
 pub struct Admission {
     pub client: IpAddr,
+    /// The bot signals scored the client at or above `challenge_at` (it was let through: no
+    /// challenge rule covered the route, or it showed a pass). Risk control reads it as the
+    /// client being inconsistent.
+    pub suspicious: bool,
     /// How long to hold the request first (a queueing flow rule spaces requests out).
     pub wait_us: u64,
     /// Its place among the server's requests in flight (when the policy sheds by load).
@@ -535,11 +539,12 @@ impl Shield {
                 };
             }
         }
-        if !allowed {
-            let suspicious = policy
+        let suspicious = !allowed
+            && policy
                 .signals
                 .as_ref()
                 .is_some_and(|s| score.total >= s.challenge_at);
+        if !allowed {
             if let Some(refusal) =
                 self.challenge_needed(policy, facts, client, &path, score, suspicious)
             {
@@ -585,6 +590,7 @@ impl Shield {
         }
         Verdict::Allow(Admission {
             client,
+            suspicious,
             wait_us,
             _load: load,
             _flows: places,

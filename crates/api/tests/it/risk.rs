@@ -963,3 +963,60 @@ async fn sign_ins_on_one_device_are_counted_before_anyone_books() {
     let (_, features) = assess(accounts[4]).await;
     assert_eq!(features["accounts_per_device_day"], 5.0, "{features}");
 }
+
+/// Traffic protection's bot signals reach risk control: a client they find suspicious but let
+/// through (no challenge rule covers booking here) is "client inconsistent", which with its
+/// skipped pages is a challenge of risk control's own; a person's browser is not.
+#[tokio::test]
+async fn the_edges_bot_signals_make_a_client_inconsistent_for_risk_control() {
+    let a = api().await;
+    let (app, _) = protected(&a, "version = 1\n[signals]\nchallenge_at = 50\nblock_at = 100\n[signals.weights]\nheaders_inconsistent = 50\n[challenges]\ndifficulty = 4\n");
+    let bearer = format!("Bearer {}", a.visitor);
+    let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36";
+    let person = [
+        ("authorization", bearer.as_str()),
+        ("user-agent", chrome),
+        ("accept", "application/json"),
+        ("accept-language", "zh-CN,zh;q=0.9"),
+        ("sec-fetch-mode", "cors"),
+    ];
+    let (s, _, o) = send(
+        &app,
+        "198.51.100.7",
+        "POST",
+        "/api/v1/orders",
+        &person,
+        &a.booking("11010519491231002X").to_string(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{o}");
+    let pretender = [("authorization", bearer.as_str()), ("user-agent", chrome)];
+    let (s, _, e) = send(
+        &app,
+        "198.51.100.9",
+        "POST",
+        "/api/v1/orders",
+        &pretender,
+        &a.booking(&synthetic_resident_id(9)).to_string(),
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str(), e["challenge"]["sale"].as_str()),
+        (
+            StatusCode::FORBIDDEN,
+            Some("challenge_required"),
+            Some("risk-booking")
+        ),
+        "{e}"
+    );
+    let d = decisions(&a).await;
+    assert_eq!(d[0]["features"]["client_inconsistent"], 1.0, "{}", d[0]);
+    assert_eq!(d[1]["features"]["client_inconsistent"], 0.0, "{}", d[1]);
+    let rules: Vec<&str> = d[0]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["pages-skipped", "client-inconsistent"]);
+}
