@@ -428,6 +428,20 @@ async fn the_javascript_solver_answers_as_the_server_checks() {
     }
 }
 
+/// A desktop browser's user agent.
+pub(crate) const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36";
+
+/// The headers a person's browser sends with an API call, with the session's `bearer`.
+pub(crate) fn browser(bearer: &str) -> [(&str, &str); 5] {
+    [
+        ("authorization", bearer),
+        ("user-agent", CHROME),
+        ("accept", "application/json"),
+        ("accept-language", "zh-CN,zh;q=0.9"),
+        ("sec-fetch-mode", "cors"),
+    ]
+}
+
 const SCORED: &str = r#"
 version = 1
 [signals]
@@ -450,14 +464,8 @@ async fn bot_signals_challenge_suspicious_clients_and_block_bad_ones_with_reason
     let a = api().await;
     let (app, edge) = protected(&a, SCORED);
     let bearer = format!("Bearer {}", a.visitor);
-    let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36";
-    let person = [
-        ("authorization", bearer.as_str()),
-        ("user-agent", chrome),
-        ("accept", "application/json"),
-        ("accept-language", "zh-CN,zh;q=0.9"),
-        ("sec-fetch-mode", "cors"),
-    ];
+    let chrome = CHROME;
+    let person = browser(&bearer);
     let order = a.booking("11010519491231002X").to_string();
     let (s, _, o) = send(
         &app,

@@ -972,14 +972,7 @@ async fn the_edges_bot_signals_make_a_client_inconsistent_for_risk_control() {
     let a = api().await;
     let (app, _) = protected(&a, "version = 1\n[signals]\nchallenge_at = 50\nblock_at = 100\n[signals.weights]\nheaders_inconsistent = 50\n[challenges]\ndifficulty = 4\n");
     let bearer = format!("Bearer {}", a.visitor);
-    let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36";
-    let person = [
-        ("authorization", bearer.as_str()),
-        ("user-agent", chrome),
-        ("accept", "application/json"),
-        ("accept-language", "zh-CN,zh;q=0.9"),
-        ("sec-fetch-mode", "cors"),
-    ];
+    let person = super::challenge::browser(&bearer);
     let (s, _, o) = send(
         &app,
         "198.51.100.7",
@@ -990,7 +983,10 @@ async fn the_edges_bot_signals_make_a_client_inconsistent_for_risk_control() {
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{o}");
-    let pretender = [("authorization", bearer.as_str()), ("user-agent", chrome)];
+    let pretender = [
+        ("authorization", bearer.as_str()),
+        ("user-agent", super::challenge::CHROME),
+    ];
     let (s, _, e) = send(
         &app,
         "198.51.100.9",
