@@ -89,16 +89,19 @@ pub enum Carrier {
     Cookie,
 }
 
+/// The credential in `Authorization: Bearer …`, if the request sends one.
+pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
 async fn authenticate(
     parts: &Parts,
     state: &AppState,
 ) -> Result<(Authenticated, Carrier), ApiError> {
-    let bearer = parts
-        .headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let (token, carrier) = match bearer {
+    let (token, carrier) = match bearer_token(&parts.headers) {
         Some(t) => (t.trim(), Carrier::Bearer),
         None => (
             cookie(&parts.headers, SESSION_COOKIE).ok_or(ApiError::Unauthorized)?,
@@ -231,11 +234,7 @@ impl FromRequestParts<AppState> for GateCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+        let token = bearer_token(&parts.headers)
             .ok_or(ApiError::Gate(gatehouse_gates::GateError::DeviceUnknown))?;
         Ok(GateCaller(
             state.gates.authenticate_device(token.trim()).await?,

@@ -17,8 +17,6 @@ use gatehouse_risk_service::{Asked, Who};
 use crate::error::ApiError;
 use crate::AppState;
 
-/// The header traffic protection reads a device id from.
-const DEVICE_HEADER: &str = "x-device-id";
 /// The sale a risk challenge's pass is bound to.
 const RISK_SALE: &str = "risk-booking";
 
@@ -44,18 +42,20 @@ fn client_of(extensions: &Extensions) -> Option<IpAddr> {
         .map(|c| c.0)
 }
 
-/// The device: the id the client sends, else its sign-in on this device (the session's family,
-/// which refreshed sessions keep).
-fn device_of(session: &Authenticated, headers: &HeaderMap) -> String {
+/// The device id the client sends (`X-Device-Id`), keyed by [`device_key`].
+fn sent_device(headers: &HeaderMap) -> Option<String> {
     headers
-        .get(DEVICE_HEADER)
+        .get(gatehouse_edge::DEVICE_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|d| !d.is_empty() && d.len() <= 128)
-        .map_or_else(
-            || format!("family:{}", hex::encode(session.family)),
-            device_key,
-        )
+        .map(device_key)
+}
+
+/// The device: the id the client sends, else its sign-in on this device (the session's family,
+/// which refreshed sessions keep).
+fn device_of(session: &Authenticated, headers: &HeaderMap) -> String {
+    sent_device(headers).unwrap_or_else(|| format!("family:{}", hex::encode(session.family)))
 }
 
 impl Acting<'_> {
@@ -91,13 +91,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RiskClient {
         _: &S,
     ) -> Result<Self, Self::Rejection> {
         Ok(Self {
-            device: parts
-                .headers
-                .get(DEVICE_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-                .filter(|d| !d.is_empty() && d.len() <= 128)
-                .map(device_key),
+            device: sent_device(&parts.headers),
             ip: client_of(&parts.extensions),
         })
     }
@@ -205,10 +199,7 @@ pub async fn check_booking(
 /// The caller of a page read (a slot's availability) looked at a bookable page, if signed in
 /// with a session this node has cached (no I/O on the catalogue's hot path).
 pub fn note_view(app: &AppState, headers: &HeaderMap) {
-    let bearer = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+    let bearer = crate::auth::bearer_token(headers);
     if let Some(account) = bearer.and_then(|b| app.identity.cached_account(b.trim())) {
         app.risk.viewed(account);
     }
@@ -289,13 +280,8 @@ async fn act_on(
     }
 }
 
-/// The order's owner cancelled it, or had tickets refunded (`soon`: within a day of booking):
-/// their history counts it.
-pub fn order_history(app: &AppState, order: &gatehouse_domain::Order, what: Happening) {
-    history(app, order.account_id, what);
-}
-
-/// Something in `account`'s history happened (a cancellation, a refund, a no-show).
+/// Something in `account`'s history happened (a cancellation, a refund — `soon`: within a day
+/// of booking — or a no-show).
 pub fn history(app: &AppState, account: gatehouse_domain::order::AccountId, what: Happening) {
     let who = app.risk.subject(&Who {
         account: Some(account),

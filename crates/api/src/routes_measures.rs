@@ -133,7 +133,7 @@ pub async fn take(
             reason: req.reason,
             notice: req.notice,
             decided_by: staff.account.id,
-            decided_at: jiff::Timestamp::UNIX_EPOCH,
+            decided_at: app.service.clock().now(),
         })
         .await?;
     app.identity

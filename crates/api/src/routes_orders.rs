@@ -268,9 +268,9 @@ pub async fn cancel(
     id: String,
 ) -> Result<Json<OrderResponse>, ApiError> {
     let cancelled = app.payments.cancel_order(account, &OrderId(id)).await?;
-    crate::risk_checks::order_history(
+    crate::risk_checks::history(
         app,
-        &cancelled.order,
+        cancelled.order.account_id,
         gatehouse_risk::features::Happening::Cancel,
     );
     Ok(Json(cancelled.into()))
@@ -308,9 +308,9 @@ pub async fn refund_order(
         .now()
         .duration_since(refunded.order.created_at)
         < jiff::SignedDuration::from_hours(24);
-    crate::risk_checks::order_history(
+    crate::risk_checks::history(
         app,
-        &refunded.order,
+        refunded.order.account_id,
         gatehouse_risk::features::Happening::Refund { soon },
     );
     Ok(Json(refunded.into()))

@@ -98,6 +98,11 @@ fn wants_page(method: &Method, headers: &HeaderMap) -> bool {
             .is_some_and(|a| a.contains("text/html"))
 }
 
+/// What a pass for `sale` is bound to: the client's network, its browser and its session.
+fn binding(view: &RequestView<'_>, client: IpAddr, sale: &str) -> Binding {
+    Binding::of(client, view.user_agent(), view.session(), sale)
+}
+
 impl Edge {
     /// The answer to a request that needs a pass: a fresh challenge bound to the client.
     pub(crate) fn challenge_response(
@@ -163,7 +168,7 @@ impl Edge {
     ) -> Result<(), Box<Response>> {
         let view = RequestView::of(headers, extensions);
         let client = self.client_of(&view);
-        let binding = Binding::of(client, view.user_agent(), view.session(), sale);
+        let binding = binding(&view, client, sale);
         let shown = view.pass().is_some_and(|p| {
             self.shield
                 .passes()
@@ -254,7 +259,7 @@ impl Edge {
         token: &str,
         sale: &str,
     ) -> Result<(Binding, Challenge), TokenRefused> {
-        let binding = Binding::of(client, view.user_agent(), view.session(), sale);
+        let binding = binding(view, client, sale);
         let solve_secs = self.shield.policy().challenges.solve_secs;
         let challenge =
             self.shield

@@ -417,6 +417,10 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// The header a client names its device in (traffic protection keys device limits and lists by
+/// it; risk control links the accounts that share one).
+pub const DEVICE_HEADER: &str = "x-device-id";
+
 /// The session cookie Gatehouse's API sets (the edge binds passes to the session).
 pub const SESSION_COOKIE: &str = "gh_session";
 
@@ -533,7 +537,7 @@ fn judge(edge: &Edge, req: &Request, now_us: u64) -> Result<Admission, Box<Respo
         peer: view.peer,
         forwarded_for: view.forwarded(),
         account,
-        device: view.header("x-device-id"),
+        device: view.header(DEVICE_HEADER),
         user_agent: Some(view.user_agent()),
         session: (!session.is_empty()).then_some(session),
         pass: view.pass(),

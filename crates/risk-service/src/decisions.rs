@@ -29,13 +29,13 @@ impl DecisionLog {
         tokio::spawn(async move {
             let mut batch: Vec<Job> = Vec::with_capacity(BATCH);
             while queue.recv_many(&mut batch, BATCH).await > 0 {
-                let decisions: Vec<NewRiskDecision> =
-                    batch.iter().map(|(d, _)| d.clone()).collect();
+                // The decisions move into the write; only their answers' senders stay.
+                let (decisions, waiting): (Vec<NewRiskDecision>, Vec<_>) = batch.drain(..).unzip();
                 let stored = store.record_decisions(&decisions).await;
                 if let Err(e) = &stored {
                     tracing::error!(error = %e, decisions = decisions.len(), "risk decisions could not be stored");
                 }
-                for (_, done) in batch.drain(..) {
+                for done in waiting {
                     let _ = done.send(stored.clone());
                 }
             }

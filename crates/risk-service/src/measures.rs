@@ -25,10 +25,10 @@ fn text(field: &str, value: &str, max: usize) -> Result<String, RiskError> {
 }
 
 impl RiskService {
-    /// Takes a measure (checked: a suspension ends, and whatever ends does so in the future);
-    /// in force on this node at once.
+    /// Takes a measure (checked: a suspension ends, and whatever ends does so after it was
+    /// decided); in force on this node at once.
     pub async fn take_measure(&self, mut new: NewMeasure) -> Result<Measure, RiskError> {
-        let now = self.clock.now();
+        let now = new.decided_at;
         new.reason = text("reason", &new.reason, 500)?;
         new.notice = text("notice", &new.notice, 500)?;
         match (new.kind, new.until) {
@@ -46,7 +46,6 @@ impl RiskService {
             }
             _ => {}
         }
-        new.decided_at = now;
         let taken = self.measures.take_measure(&new).await?;
         write(&self.in_force)
             .entry(taken.measure.account)
