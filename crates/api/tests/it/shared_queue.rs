@@ -165,6 +165,17 @@ async fn nodes_share_one_line_and_losing_one_loses_no_place() {
         "id_number": gatehouse_domain::identity::synthetic_resident_id(91)}}]})
     .to_string();
     let headers = [("x-gatehouse-admission", token.as_str())];
+    // The visitor looks at the slot and fills the form in like a person (a script posting at
+    // once without the page is what risk control challenges).
+    call(
+        &three,
+        "GET",
+        &format!("/api/v1/slots/{slot}"),
+        Some(&visitor),
+        None,
+    )
+    .await;
+    a.clock.advance(SignedDuration::from_secs(20));
     let (s, order) = call_raw(
         &three,
         "POST",
